@@ -1,0 +1,135 @@
+package deliberation
+
+import (
+	"fmt"
+	"time"
+)
+
+// Deliberation is the registry entry of one deliberation. It is a value: transitions return a new
+// Deliberation and say whether anything changed, and a terminal entry never changes again.
+type Deliberation struct {
+	ID           string    `json:"id"`
+	TaskID       string    `json:"task_id"`
+	Role         string    `json:"role"`
+	Status       Status    `json:"status"`
+	ErrorMessage string    `json:"error_message,omitempty"`
+	SubmittedAt  time.Time `json:"submitted_at"`
+	StartedAt    time.Time `json:"started_at,omitzero"`
+	FinishedAt   time.Time `json:"finished_at,omitzero"`
+	Deadline     time.Time `json:"deadline"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	// ExecutionTimeMS is Ray's end_time - start_time of the last attempt.
+	ExecutionTimeMS int64 `json:"execution_time_ms,omitempty"`
+	// Attempts counts the Ray jobs submitted (or being submitted) so far; SubmissionID is the last.
+	Attempts     int    `json:"attempts"`
+	MaxAttempts  int    `json:"max_attempts"`
+	SubmissionID string `json:"submission_id"`
+	// OnRay is true once Ray acknowledged the current submission.
+	OnRay bool `json:"on_ray,omitempty"`
+	// RayStatus is Ray's word for the current job (PENDING or RUNNING) as last seen.
+	RayStatus string `json:"ray_status,omitempty"`
+	// StoppedByService marks a job the service stopped itself: it is never resubmitted.
+	StoppedByService bool    `json:"stopped_by_service,omitempty"`
+	TotalAgents      int     `json:"total_agents"`
+	Result           *Result `json:"result,omitempty"`
+}
+
+// New starts the lifecycle of a validated request: submitted, first attempt, deadline from timeout.
+func New(id string, req Request, now time.Time) Deliberation {
+	return Deliberation{
+		ID: id, TaskID: req.TaskID, Role: req.Role, Status: StatusSubmitted,
+		SubmittedAt: now, UpdatedAt: now,
+		Deadline: now.Add(time.Duration(req.Constraints.TimeoutSeconds) * time.Second),
+		Attempts: 1, MaxAttempts: 1 + req.Constraints.MaxRetries,
+		SubmissionID: SubmissionID(id, 1), TotalAgents: len(req.Agents),
+	}
+}
+
+// AcceptedByRay records that Ray holds the current submission.
+func (d Deliberation) AcceptedByRay(now time.Time) (Deliberation, bool) {
+	if d.Status.Terminal() || d.OnRay {
+		return d, false
+	}
+	d.OnRay, d.UpdatedAt = true, now
+	if d.RayStatus == "" {
+		d.RayStatus = "PENDING"
+	}
+	return d, true
+}
+
+// Running records that Ray runs the current job; the first sighting sets started_at.
+func (d Deliberation) Running(now time.Time) (Deliberation, bool) {
+	if d.Status.Terminal() || (d.Status == StatusRunning && d.RayStatus == "RUNNING") {
+		return d, false
+	}
+	d.Status, d.OnRay, d.RayStatus, d.UpdatedAt = StatusRunning, true, "RUNNING", now
+	if d.StartedAt.IsZero() {
+		d.StartedAt = now
+	}
+	return d, true
+}
+
+// Complete records a result. A result without any proposal makes the deliberation failed, never
+// completed.
+func (d Deliberation) Complete(r Result, executionTimeMS int64, now time.Time) (Deliberation, bool) {
+	if d.Status.Terminal() {
+		return d, false
+	}
+	d.Result, d.ExecutionTimeMS = &r, max(executionTimeMS, 0)
+	if r.CompletedAgents == 0 {
+		return d.finish(StatusFailed, r.Summary(), now), true
+	}
+	return d.finish(StatusCompleted, "", now), true
+}
+
+// Fail records a failure with a short message for humans.
+func (d Deliberation) Fail(message string, now time.Time) (Deliberation, bool) {
+	if d.Status.Terminal() {
+		return d, false
+	}
+	return d.finish(StatusFailed, message, now), true
+}
+
+// TimedOut fails a deliberation past its deadline.
+func (d Deliberation) TimedOut(now time.Time) (Deliberation, bool) {
+	if d.Status.Terminal() || now.Before(d.Deadline) {
+		return d, false
+	}
+	return d.Fail(fmt.Sprintf("timed out after %d s", int(d.Deadline.Sub(d.SubmittedAt)/time.Second)), now)
+}
+
+// CanRetry reports whether an infrastructure failure of the current job may be retried.
+func (d Deliberation) CanRetry() bool {
+	return !d.Status.Terminal() && !d.StoppedByService && d.Attempts < d.MaxAttempts
+}
+
+// NextAttempt moves to the next deterministic submission id after an infrastructure failure.
+// The attempt is back to submitted and will have its own started event.
+func (d Deliberation) NextAttempt(now time.Time) (Deliberation, bool) {
+	if !d.CanRetry() {
+		return d, false
+	}
+	d.Attempts++
+	d.SubmissionID = SubmissionID(d.ID, d.Attempts)
+	d.Status, d.OnRay, d.RayStatus, d.UpdatedAt = StatusSubmitted, false, "", now
+	return d, true
+}
+
+// MarkStopping records that the service stops the job itself, so it is never resubmitted.
+func (d Deliberation) MarkStopping(now time.Time) (Deliberation, bool) {
+	if d.StoppedByService {
+		return d, false
+	}
+	d.StoppedByService, d.UpdatedAt = true, now
+	return d, true
+}
+
+func (d Deliberation) finish(s Status, message string, now time.Time) Deliberation {
+	d.Status, d.ErrorMessage, d.FinishedAt, d.UpdatedAt, d.RayStatus = s, message, now, now, ""
+	return d
+}
+
+// JobName is the human-readable name of the deliberation's Ray job.
+func (d Deliberation) JobName() string {
+	return fmt.Sprintf("deliberation %s (%s, %s)", d.ID, d.TaskID, d.Role)
+}

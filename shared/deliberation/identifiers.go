@@ -1,0 +1,90 @@
+package deliberation
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"fmt"
+	"strings"
+)
+
+const (
+	idPrefix        = "delib-"
+	idRandomLen     = 26
+	maxIdentifier   = 128
+	maxIdempotency  = 255
+	identifierChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"
+)
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewID returns a random deliberation id: `delib-` and 26 lowercase base32 characters (128 bits).
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return idPrefix + idEncoding.EncodeToString(b[:])
+}
+
+// IDFromKey derives the deliberation id of an idempotency key, so a replay computes the same id
+// even when Redis lost its last writes.
+func IDFromKey(key string) string {
+	sum := sha256.Sum256([]byte("rayexec-idempotency\x00" + key))
+	return idPrefix + idEncoding.EncodeToString(sum[:16])
+}
+
+// ValidID reports whether s has the shape of a deliberation id; anything else is never looked up,
+// so hostile ids never reach a Redis key, a Ray URL or a log line.
+func ValidID(s string) bool {
+	if len(s) != len(idPrefix)+idRandomLen || !strings.HasPrefix(s, idPrefix) {
+		return false
+	}
+	for _, c := range s[len(idPrefix):] {
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// SubmissionID is the deterministic Ray submission id of an attempt: the deliberation id for the
+// first, `-a2`, `-a3`, ... after, so a duplicate submit is refused by Ray instead of running twice.
+func SubmissionID(id string, attempt int) string {
+	if attempt <= 1 {
+		return id
+	}
+	return fmt.Sprintf("%s-a%d", id, attempt)
+}
+
+// ValidIdempotencyKey reports whether key is 1-255 printable ASCII characters.
+func ValidIdempotencyKey(key string) bool {
+	if key == "" || len(key) > maxIdempotency {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// checkIdentifier adds the problems of an identifier field (task_id, agent_id, role, ...).
+func checkIdentifier(p *problems, field, name, value string) {
+	switch {
+	case strings.TrimSpace(value) == "":
+		p.add(field, "%s cannot be empty", name)
+	case len(value) > maxIdentifier:
+		p.add(field, "%s is longer than %d characters", name, maxIdentifier)
+	case !onlyIdentifierChars(value):
+		p.add(field, "%s has invalid characters", name)
+	}
+}
+
+func onlyIdentifierChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !strings.ContainsRune(identifierChars, rune(s[i])) {
+			return false
+		}
+	}
+	return true
+}
