@@ -1,0 +1,88 @@
+package app
+
+import (
+	"context"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
+)
+
+// Messages of the execute response.
+const (
+	MessageSubmitted = "Deliberation submitted to Ray cluster"
+	MessageQueued    = "Deliberation accepted; Ray is unavailable, submission will be retried"
+)
+
+// ExecuteCommand is one execute request; IdempotencyKey is the HTTP header or, for CloudEvents,
+// the event's source and id.
+type ExecuteCommand struct {
+	Input          deliberation.RequestInput
+	IdempotencyKey string
+}
+
+// Submission answers execute. Replayed is true when the key had been seen (HTTP 200, not 202).
+type Submission struct {
+	DeliberationID string              `json:"deliberation_id"`
+	TaskID         string              `json:"task_id"`
+	Status         deliberation.Status `json:"status"`
+	Message        string              `json:"message"`
+	Replayed       bool                `json:"-"`
+}
+
+// Execute validates the request and accepts it durably: once it returns without error the entry is
+// in the store and will end terminal by its deadline, whether or not Ray took the job now.
+func (s *Service) Execute(ctx context.Context, cmd ExecuteCommand) (Submission, error) {
+	req, err := deliberation.NewRequest(cmd.Input, s.Settings.Limits)
+	if err != nil {
+		return Submission{}, err
+	}
+	id := s.IDs.NewID()
+	if cmd.IdempotencyKey != "" {
+		if !deliberation.ValidIdempotencyKey(cmd.IdempotencyKey) {
+			return Submission{}, &deliberation.Error{Code: deliberation.CodeInvalid, Message: "invalid idempotency key",
+				Fields: []deliberation.FieldError{{Field: "Idempotency-Key", Message: "must be 1-255 printable ASCII characters"}}}
+		}
+		id = deliberation.IDFromKey(cmd.IdempotencyKey)
+	}
+	d, created, err := s.Store.Create(ctx, deliberation.New(id, req, s.Clock.Now()), req, s.Settings.MaxActive)
+	if err != nil {
+		return Submission{}, err
+	}
+	log := s.Log.With("deliberation_id", d.ID)
+	if !created {
+		log.InfoContext(ctx, "execute replayed")
+		return submission(d, true), nil
+	}
+	log.InfoContext(ctx, "deliberation accepted", "task_id", d.TaskID, "agents", d.TotalAgents)
+	s.publish(ctx, deliberation.Deliberation{}, d)
+	if after, err := s.submit(ctx, d, req); err != nil {
+		log.WarnContext(ctx, "ray submission deferred", "error", err)
+	} else {
+		d = after
+	}
+	return submission(d, false), nil
+}
+
+// submit hands the current attempt to Ray within SubmitTimeout and records that Ray holds it.
+func (s *Service) submit(ctx context.Context, d deliberation.Deliberation, req deliberation.Request) (deliberation.Deliberation, error) {
+	sctx, cancel := context.WithTimeout(ctx, s.Settings.SubmitTimeout)
+	defer cancel()
+	if err := s.Ray.Submit(sctx, d, req); err != nil {
+		return d, err
+	}
+	now := s.Clock.Now()
+	after, _, err := s.transition(ctx, d.ID, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {
+		if cur.SubmissionID != d.SubmissionID {
+			return cur, false
+		}
+		return cur.AcceptedByRay(now)
+	})
+	return after, err
+}
+
+func submission(d deliberation.Deliberation, replayed bool) Submission {
+	msg := MessageQueued
+	if d.OnRay || d.Status != deliberation.StatusSubmitted {
+		msg = MessageSubmitted
+	}
+	return Submission{DeliberationID: d.ID, TaskID: d.TaskID, Status: deliberation.StatusSubmitted, Message: msg, Replayed: replayed}
+}

@@ -1,0 +1,94 @@
+// Package app holds the four use cases of the Ray executor (execute, status, stats, active jobs)
+// and the reconcile pass, written against the small ports declared here. It knows no technology:
+// each function's main wires Redis, Ray and NATS adapters into it.
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
+)
+
+// StateStore keeps the registry, the active index and the statistics. Every method that changes
+// state does so in one atomic step and reports whether this caller's change won.
+type StateStore interface {
+	// Create stores a new entry, its request, and counts it, unless an entry with that id exists:
+	// then it returns the existing entry and false, or a conflict error when req differs from the
+	// stored request. It refuses with too_many when maxActive deliberations are active.
+	Create(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive int) (deliberation.Deliberation, bool, error)
+	// Get returns an entry, or a not_found error.
+	Get(ctx context.Context, id string) (deliberation.Deliberation, error)
+	// Request returns the request stored with an entry.
+	Request(ctx context.Context, id string) (deliberation.Request, error)
+	// Update applies change to the current entry atomically; when change reports a change, the new
+	// entry is stored with its counter delta and Update returns it with true.
+	Update(ctx context.Context, id string, change Change) (deliberation.Deliberation, bool, error)
+	// Stats returns the counters as one consistent snapshot and when this Redis first saw state.
+	Stats(ctx context.Context) (deliberation.ExecutionStats, time.Time, error)
+	// Active returns up to limit non-terminal entries, oldest first, after cursor ("" for the start),
+	// and the cursor of the next page ("" at the end).
+	Active(ctx context.Context, cursor string, limit int) ([]deliberation.Deliberation, string, error)
+	// ClaimCheck takes the per-deliberation marker that limits Ray status checks to one per period
+	// across all replicas; false means another caller checked recently.
+	ClaimCheck(ctx context.Context, id string, period time.Duration) (bool, error)
+}
+
+// Change is a transition of an entry: it returns the new entry and whether anything changed.
+type Change func(deliberation.Deliberation) (deliberation.Deliberation, bool)
+
+// JobState is Ray's word for a job's status.
+type JobState string
+
+const (
+	JobPending   JobState = "PENDING"
+	JobRunning   JobState = "RUNNING"
+	JobSucceeded JobState = "SUCCEEDED"
+	JobFailed    JobState = "FAILED"
+	JobStopped   JobState = "STOPPED"
+)
+
+// JobStatus is what Ray reports of one job.
+type JobStatus struct {
+	State JobState
+	// Infrastructure is true when a FAILED job failed in Ray's machinery (supervisor, runtime env,
+	// scheduling), not in our entrypoint: such a job may be resubmitted.
+	Infrastructure bool
+	// Summary is a short, secret-free description of a failure (never Ray's whole message).
+	Summary            string
+	StartTime, EndTime time.Time
+}
+
+// RayCluster runs deliberation jobs. Errors carry deliberation codes: not_found when Ray has no
+// such job, unavailable when Ray cannot be reached.
+type RayCluster interface {
+	// Submit starts the job of d's current attempt; a job Ray already has under that submission id
+	// counts as success.
+	Submit(ctx context.Context, d deliberation.Deliberation, req deliberation.Request) error
+	Status(ctx context.Context, submissionID string) (JobStatus, error)
+	// Result reads the result line the job printed.
+	Result(ctx context.Context, submissionID string) (deliberation.Result, error)
+	Stop(ctx context.Context, submissionID string) error
+	Delete(ctx context.Context, submissionID string) error
+}
+
+// EventPublisher publishes lifecycle events; nil when events are off.
+type EventPublisher interface {
+	Publish(ctx context.Context, e deliberation.LifecycleEvent) error
+}
+
+// Clock tells the time, so tests control it.
+type Clock interface{ Now() time.Time }
+
+// IDSource makes random deliberation ids, so tests control them.
+type IDSource interface{ NewID() string }
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+func (SystemClock) Now() time.Time { return time.Now().UTC() }
+
+// RandomIDs is the real id source.
+type RandomIDs struct{}
+
+func (RandomIDs) NewID() string { return deliberation.NewID() }

@@ -1,0 +1,54 @@
+package app
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
+)
+
+// Settings are the rules the use cases follow, taken from configuration.
+type Settings struct {
+	Limits deliberation.Limits
+	// MaxActive refuses new deliberations while this many are active.
+	MaxActive int
+	// SubmitTimeout bounds execute's attempt to reach Ray; past it the deliberation waits queued.
+	SubmitTimeout time.Duration
+	// CheckPeriod is the least time between two Ray status checks of one deliberation.
+	CheckPeriod time.Duration
+	// PendingLimit fails a job Ray keeps PENDING for longer (when its deadline is later).
+	PendingLimit time.Duration
+	// RepairAge is how old an entry must be before a missing Ray job is repaired: younger ones may
+	// be mid-step in another replica.
+	RepairAge time.Duration
+	// DeadlineGrace lets a job finish its own deadline handling before the service fails it.
+	DeadlineGrace time.Duration
+}
+
+// DefaultSettings are the spec's defaults.
+func DefaultSettings() Settings {
+	return Settings{
+		Limits:    deliberation.Limits{MaxAgents: deliberation.DefaultMaxAgents},
+		MaxActive: 100, SubmitTimeout: 3 * time.Second, CheckPeriod: time.Second,
+		PendingLimit: 15 * time.Minute, RepairAge: 5 * time.Second, DeadlineGrace: 5 * time.Second,
+	}
+}
+
+// Service runs the use cases. Events may be nil.
+type Service struct {
+	Store    StateStore
+	Ray      RayCluster
+	Events   EventPublisher
+	Clock    Clock
+	IDs      IDSource
+	Settings Settings
+	Log      *slog.Logger
+}
+
+// NewService wires a service with the real clock and ids; a nil logger discards logs.
+func NewService(store StateStore, ray RayCluster, events EventPublisher, settings Settings, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{Store: store, Ray: ray, Events: events, Clock: SystemClock{}, IDs: RandomIDs{}, Settings: settings, Log: log}
+}

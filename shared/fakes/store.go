@@ -1,0 +1,190 @@
+// Package fakes holds in-memory fakes of the application's ports, for tests only. The store fake
+// passes the same contract suite as the Redis adapter; the others are function-field mocks.
+package fakes
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/deliberation"
+)
+
+var _ app.StateStore = (*Store)(nil)
+
+// Store is an in-memory app.StateStore guarded by one mutex. Err, when set, fails every call as an
+// unreachable Redis would.
+type Store struct {
+	mu       sync.Mutex
+	entries  map[string]deliberation.Deliberation
+	requests map[string]deliberation.Request
+	checks   map[string]time.Time
+	stats    deliberation.StatsDelta
+	since    time.Time
+	Err      error
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store {
+	return &Store{entries: map[string]deliberation.Deliberation{}, requests: map[string]deliberation.Request{}, checks: map[string]time.Time{}}
+}
+
+// SetErr makes every later call fail with err (nil heals the store).
+func (s *Store) SetErr(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Err = err
+}
+
+func (s *Store) failure() error {
+	if s.Err != nil {
+		return deliberation.Unavailable(s.Err, "state store unavailable")
+	}
+	return nil
+}
+
+func (s *Store) Create(_ context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive int) (deliberation.Deliberation, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.failure(); err != nil {
+		return d, false, err
+	}
+	if existing, ok := s.entries[d.ID]; ok {
+		if s.requests[d.ID].Fingerprint() != req.Fingerprint() {
+			return d, false, deliberation.Errorf(deliberation.CodeConflict, "Idempotency-Key was used with another request")
+		}
+		return existing, false, nil
+	}
+	if maxActive > 0 && s.stats.Active >= int64(maxActive) {
+		return d, false, deliberation.Errorf(deliberation.CodeTooMany, "more than %d deliberations are active", maxActive)
+	}
+	s.entries[d.ID], s.requests[d.ID] = d, req
+	s.apply(deliberation.DeltaOf(deliberation.Deliberation{}, d))
+	if s.since.IsZero() {
+		s.since = d.SubmittedAt
+	}
+	return d, true, nil
+}
+
+func (s *Store) Get(_ context.Context, id string) (deliberation.Deliberation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.failure(); err != nil {
+		return deliberation.Deliberation{}, err
+	}
+	d, ok := s.entries[id]
+	if !ok {
+		return d, deliberation.Errorf(deliberation.CodeNotFound, "Deliberation %s not found", id)
+	}
+	return d, nil
+}
+
+func (s *Store) Request(_ context.Context, id string) (deliberation.Request, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.failure(); err != nil {
+		return deliberation.Request{}, err
+	}
+	r, ok := s.requests[id]
+	if !ok {
+		return r, deliberation.Errorf(deliberation.CodeNotFound, "request of %s not found", id)
+	}
+	return r, nil
+}
+
+func (s *Store) Update(_ context.Context, id string, change app.Change) (deliberation.Deliberation, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.failure(); err != nil {
+		return deliberation.Deliberation{}, false, err
+	}
+	before, ok := s.entries[id]
+	if !ok {
+		return before, false, deliberation.Errorf(deliberation.CodeNotFound, "Deliberation %s not found", id)
+	}
+	after, changed := change(before)
+	if !changed {
+		return before, false, nil
+	}
+	s.entries[id] = after
+	s.apply(deliberation.DeltaOf(before, after))
+	return after, true, nil
+}
+
+func (s *Store) apply(d deliberation.StatsDelta) {
+	s.stats.Total += d.Total
+	s.stats.Active += d.Active
+	s.stats.Completed += d.Completed
+	s.stats.Failed += d.Failed
+	s.stats.ExecutionTimeSumMS += d.ExecutionTimeSumMS
+	s.stats.TimedCount += d.TimedCount
+}
+
+func (s *Store) Stats(context.Context) (deliberation.ExecutionStats, time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.failure(); err != nil {
+		return deliberation.ExecutionStats{}, time.Time{}, err
+	}
+	c := s.stats
+	st, err := deliberation.NewExecutionStats(c.Total, c.Active, c.Completed, c.Failed, c.ExecutionTimeSumMS, c.TimedCount)
+	return st, s.since, err
+}
+
+// Active sorts the active entries on every call: fine for a fake, which is never measured.
+func (s *Store) Active(_ context.Context, cursor string, limit int) ([]deliberation.Deliberation, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.failure(); err != nil {
+		return nil, "", err
+	}
+	var active []deliberation.Deliberation
+	for _, d := range s.entries {
+		if !d.Status.Terminal() {
+			active = append(active, d)
+		}
+	}
+	sort.Slice(active, func(i, j int) bool { return less(active[i], active[j]) })
+	start := 0
+	if cursor != "" {
+		ms, id, ok := strings.Cut(cursor, ".")
+		n, err := strconv.ParseInt(ms, 10, 64)
+		if !ok || err != nil || !deliberation.ValidID(id) {
+			return nil, "", &deliberation.Error{Code: deliberation.CodeInvalid, Message: "invalid cursor",
+				Fields: []deliberation.FieldError{{Field: "cursor", Message: "cursor is not one this service returned"}}}
+		}
+		mark := deliberation.Deliberation{ID: id, SubmittedAt: time.UnixMilli(n)}
+		start = sort.Search(len(active), func(i int) bool { return less(mark, active[i]) })
+	}
+	end := min(start+limit, len(active))
+	page := append([]deliberation.Deliberation(nil), active[start:end]...)
+	next := ""
+	if end < len(active) && len(page) > 0 {
+		last := page[len(page)-1]
+		next = strconv.FormatInt(last.SubmittedAt.UnixMilli(), 10) + "." + last.ID
+	}
+	return page, next, nil
+}
+
+func less(a, b deliberation.Deliberation) bool {
+	am, bm := a.SubmittedAt.UnixMilli(), b.SubmittedAt.UnixMilli()
+	return am < bm || am == bm && a.ID < b.ID
+}
+
+func (s *Store) ClaimCheck(_ context.Context, id string, period time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.failure(); err != nil {
+		return false, err
+	}
+	now := time.Now()
+	if until, ok := s.checks[id]; ok && now.Before(until) {
+		return false, nil
+	}
+	s.checks[id] = now.Add(period)
+	return true, nil
+}

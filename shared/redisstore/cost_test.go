@@ -1,0 +1,148 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/app/storetest"
+	"github.com/rayexecutor/functions/shared/deliberation"
+	"github.com/rayexecutor/functions/shared/testenv"
+)
+
+// meter counts the commands a client sends and the bytes it reads.
+type meter struct {
+	commands []string
+	read     atomic.Int64
+}
+
+func (m *meter) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{c, &m.read}, nil
+	}
+}
+
+func (m *meter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		m.commands = append(m.commands, cmd.Name())
+		return next(ctx, cmd)
+	}
+}
+
+func (m *meter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			m.commands = append(m.commands, c.Name())
+		}
+		return next(ctx, cmds)
+	}
+}
+
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// TestReadsDoNotScanHistory checks that stats and a page of active jobs cost the same with 10 and
+// with 10,000 terminal deliberations stored: same commands, same bytes read.
+func TestReadsDoNotScanHistory(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t)
+	measure := func(terminal int) ([]string, int64, int) {
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 1})
+		defer rdb.Close()
+		m := &meter{}
+		rdb.AddHook(m)
+		s := New(rdb, Options{Prefix: fmt.Sprintf("cost%d", terminal)})
+		svc := &app.Service{Store: s, Clock: fixedClock{storetest.Epoch.Add(time.Hour)}}
+		fill(t, s, terminal)
+		ctx := context.Background()
+		read := func() {
+			if _, err := svc.Stats(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if page, err := svc.ActiveJobs(ctx, 100, ""); err != nil || len(page.Jobs) != 5 {
+				t.Fatalf("active jobs = %d, %v; want the 5 active", len(page.Jobs), err)
+			}
+		}
+		read() // loads the scripts, so both runs measure the same steady state
+		m.commands = nil
+		m.read.Store(0)
+		read()
+		cmds, bytes := slices.Clone(m.commands), m.read.Load()
+		return cmds, bytes, counterDigits(t, rdb, s)
+	}
+	smallCmds, smallBytes, smallDigits := measure(10)
+	bigCmds, bigBytes, bigDigits := measure(10_000)
+	if !slices.Equal(smallCmds, bigCmds) {
+		t.Fatalf("commands differ: %v with 10 stored, %v with 10,000", smallCmds, bigCmds)
+	}
+	// The counters themselves have more digits with more history; nothing else may grow.
+	if bigBytes-smallBytes > int64(bigDigits-smallDigits) {
+		t.Fatalf("read %d bytes with 10,000 stored, %d with 10 (counters grew by %d digits)",
+			bigBytes, smallBytes, bigDigits-smallDigits)
+	}
+	for _, c := range bigCmds {
+		if slices.Contains([]string{"keys", "scan", "hscan", "zscan", "sscan", "smembers", "lrange"}, c) {
+			t.Fatalf("a read used %s", c)
+		}
+	}
+	t.Logf("stats + one page: commands %v; %d bytes read with 10 terminal deliberations, %d with 10,000 (counter digits +%d)",
+		bigCmds, smallBytes, bigBytes, bigDigits-smallDigits)
+}
+
+// fill stores n terminal deliberations, then 5 active ones with the same ids in every keyspace.
+func fill(t *testing.T, s *Store, n int) {
+	t.Helper()
+	ctx := context.Background()
+	req := storetest.Request(t, "task")
+	res := storetest.Result(t)
+	for i := range n {
+		d := storetest.Entry(deliberation.IDFromKey(fmt.Sprint("done", i)), req, time.Duration(i)*time.Millisecond)
+		if _, _, err := s.Create(ctx, d, req, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Update(ctx, d.ID, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) {
+			return d.Complete(res, 1000, storetest.Epoch)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		d := storetest.Entry(deliberation.IDFromKey(fmt.Sprint("active", i)), req, time.Duration(i)*time.Second)
+		if _, _, err := s.Create(ctx, d, req, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// counterDigits is the length of the counter values, which grows with history by design.
+func counterDigits(t *testing.T, rdb *redis.Client, s *Store) int {
+	t.Helper()
+	n := 0
+	for _, v := range rdb.HGetAll(context.Background(), s.keys.stats()).Val() {
+		n += len(v)
+	}
+	return n
+}
+
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }

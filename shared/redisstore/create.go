@@ -1,0 +1,48 @@
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
+)
+
+//go:embed create.lua
+var createLua string
+
+var createScript = redis.NewScript(createLua)
+
+// Create stores a new entry with its request and idempotency record and counts it, in one script.
+func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive int) (deliberation.Deliberation, bool, error) {
+	entry, err := json.Marshal(d)
+	if err != nil {
+		return d, false, fmt.Errorf("encode entry: %w", err)
+	}
+	reqJSON, err := json.Marshal(req)
+	if err != nil {
+		return d, false, fmt.Errorf("encode request: %w", err)
+	}
+	res, err := createScript.Run(ctx, s.rdb,
+		[]string{s.keys.entry(d.ID), s.keys.request(d.ID), s.keys.idem(d.ID), s.keys.active(), s.keys.stats()},
+		entry, reqJSON, req.Fingerprint(), d.SubmittedAt.UnixMilli(), d.ID, maxActive, s.retention.Milliseconds(),
+	).StringSlice()
+	if err != nil {
+		return d, false, unavailable(err)
+	}
+	switch res[0] {
+	case "created":
+		return d, true, nil
+	case "exists":
+		existing, err := decodeEntry([]byte(res[1]))
+		return existing, false, err
+	case "conflict":
+		return d, false, deliberation.Errorf(deliberation.CodeConflict, "Idempotency-Key was used with another request")
+	case "too_many":
+		return d, false, deliberation.Errorf(deliberation.CodeTooMany, "more than %d deliberations are active", maxActive)
+	}
+	return d, false, fmt.Errorf("create script answered %q", res[0])
+}

@@ -1,0 +1,23 @@
+-- Creates a deliberation atomically. KEYS: entry, request, idempotency record, active index, stats.
+-- ARGV: entry JSON, request JSON, request fingerprint, submitted-at ms, id, max active (<= 0: no
+-- limit), retention ms. Answers {"created"}, {"exists", entry}, {"conflict"} or {"too_many"}.
+local fingerprint = redis.call('GET', KEYS[3])
+if fingerprint and fingerprint ~= ARGV[3] then
+  return {'conflict'}
+end
+local existing = redis.call('GET', KEYS[1])
+if existing then
+  return {'exists', existing}
+end
+local maxActive = tonumber(ARGV[6])
+if maxActive > 0 and tonumber(redis.call('HGET', KEYS[5], 'active') or '0') >= maxActive then
+  return {'too_many'}
+end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[7])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
+redis.call('HINCRBY', KEYS[5], 'total', 1)
+redis.call('HINCRBY', KEYS[5], 'active', 1)
+redis.call('HSETNX', KEYS[5], 'since_ms', ARGV[4])
+return {'created'}

@@ -1,0 +1,107 @@
+// Package redisstore keeps the deliberation registry, the active index and the statistics in Redis
+// (the command set of Redis 7.0). Every transition is one atomic step: creation is a Lua script,
+// updates are optimistic transactions (WATCH/MULTI) that apply the entry and its counter delta
+// together, so `total = active + completed + failed` holds at every instant a reader can observe.
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/deliberation"
+)
+
+var _ app.StateStore = (*Store)(nil)
+
+// Options name the keyspace and how long finished work is kept.
+type Options struct {
+	// Prefix namespaces every key (default "rayexec").
+	Prefix string
+	// Retention is the lifetime of terminal entries and idempotency keys (default 168h).
+	Retention time.Duration
+}
+
+// Store is the Redis adapter of app.StateStore.
+type Store struct {
+	rdb       redis.UniversalClient
+	keys      keys
+	retention time.Duration
+}
+
+// New returns a store over rdb.
+func New(rdb redis.UniversalClient, opt Options) *Store {
+	if opt.Prefix == "" {
+		opt.Prefix = "rayexec"
+	}
+	if opt.Retention <= 0 {
+		opt.Retention = 168 * time.Hour
+	}
+	return &Store{rdb: rdb, keys: keys{opt.Prefix}, retention: opt.Retention}
+}
+
+// keys lays out the keyspace: one entry and one request per deliberation, an idempotency record
+// with the request's fingerprint, the active index (a sorted set by submission time), the counters
+// (one hash) and the status-check markers.
+type keys struct{ prefix string }
+
+func (k keys) entry(id string) string   { return k.prefix + ":d:" + id }
+func (k keys) request(id string) string { return k.prefix + ":r:" + id }
+func (k keys) idem(id string) string    { return k.prefix + ":idem:" + id }
+func (k keys) check(id string) string   { return k.prefix + ":check:" + id }
+func (k keys) active() string           { return k.prefix + ":active" }
+func (k keys) stats() string            { return k.prefix + ":stats" }
+
+// Get returns an entry or a not_found error.
+func (s *Store) Get(ctx context.Context, id string) (deliberation.Deliberation, error) {
+	raw, err := s.rdb.Get(ctx, s.keys.entry(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return deliberation.Deliberation{}, deliberation.Errorf(deliberation.CodeNotFound, "Deliberation %s not found", id)
+	}
+	if err != nil {
+		return deliberation.Deliberation{}, unavailable(err)
+	}
+	return decodeEntry(raw)
+}
+
+// Request returns the request stored with an entry.
+func (s *Store) Request(ctx context.Context, id string) (deliberation.Request, error) {
+	raw, err := s.rdb.Get(ctx, s.keys.request(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return deliberation.Request{}, deliberation.Errorf(deliberation.CodeNotFound, "request of %s not found", id)
+	}
+	if err != nil {
+		return deliberation.Request{}, unavailable(err)
+	}
+	var req deliberation.Request
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return deliberation.Request{}, fmt.Errorf("decode request of %s: %w", id, err)
+	}
+	return req, nil
+}
+
+// ClaimCheck takes the status-check marker of id for period.
+func (s *Store) ClaimCheck(ctx context.Context, id string, period time.Duration) (bool, error) {
+	ok, err := s.rdb.SetNX(ctx, s.keys.check(id), 1, max(period, time.Millisecond)).Result()
+	if err != nil {
+		return false, unavailable(err)
+	}
+	return ok, nil
+}
+
+func decodeEntry(raw []byte) (deliberation.Deliberation, error) {
+	var d deliberation.Deliberation
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return d, fmt.Errorf("decode entry: %w", err)
+	}
+	return d, nil
+}
+
+func unavailable(err error) error {
+	return deliberation.Unavailable(err, "state store unavailable")
+}
