@@ -24,6 +24,8 @@ type Deliberation struct {
 	Attempts     int    `json:"attempts"`
 	MaxAttempts  int    `json:"max_attempts"`
 	SubmissionID string `json:"submission_id"`
+	// AttemptAt is when the current attempt was created, to tell a job stuck PENDING.
+	AttemptAt time.Time `json:"attempt_at"`
 	// OnRay is true once Ray acknowledged the current submission.
 	OnRay bool `json:"on_ray,omitempty"`
 	// RayStatus is Ray's word for the current job (PENDING or RUNNING) as last seen.
@@ -38,7 +40,7 @@ type Deliberation struct {
 func New(id string, req Request, now time.Time) Deliberation {
 	return Deliberation{
 		ID: id, TaskID: req.TaskID, Role: req.Role, Status: StatusSubmitted,
-		SubmittedAt: now, UpdatedAt: now,
+		SubmittedAt: now, UpdatedAt: now, AttemptAt: now,
 		Deadline: now.Add(time.Duration(req.Constraints.TimeoutSeconds) * time.Second),
 		Attempts: 1, MaxAttempts: 1 + req.Constraints.MaxRetries,
 		SubmissionID: SubmissionID(id, 1), TotalAgents: len(req.Agents),
@@ -111,7 +113,7 @@ func (d Deliberation) NextAttempt(now time.Time) (Deliberation, bool) {
 	}
 	d.Attempts++
 	d.SubmissionID = SubmissionID(d.ID, d.Attempts)
-	d.Status, d.OnRay, d.RayStatus, d.UpdatedAt = StatusSubmitted, false, "", now
+	d.Status, d.OnRay, d.RayStatus, d.UpdatedAt, d.AttemptAt = StatusSubmitted, false, "", now, now
 	return d, true
 }
 

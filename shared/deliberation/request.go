@@ -85,7 +85,7 @@ func NewRequest(in RequestInput, lim Limits) (Request, error) {
 	}
 	var p problems
 	checkIdentifier(&p, "task_id", "task_id", in.TaskID)
-	checkText(&p, "task_description", in.TaskDescription)
+	checkText(&p, "task_description", "task_description", in.TaskDescription)
 	if len(in.TaskDescription) > maxTaskDescription {
 		p.add("task_description", "task_description is longer than %d bytes", maxTaskDescription)
 	}
@@ -93,7 +93,7 @@ func NewRequest(in RequestInput, lim Limits) (Request, error) {
 	c := checkConstraints(&p, in.Constraints)
 	agents := checkAgents(&p, in.Agents, lim.MaxAgents)
 	checkModelURL(&p, in.VLLMURL, lim.Allowlist)
-	checkText(&p, "vllm_model", in.VLLMModel)
+	checkText(&p, "vllm_model", "vllm_model", in.VLLMModel)
 
 	req := Request{
 		TaskID: in.TaskID, TaskDescription: in.TaskDescription, Role: in.Role,
@@ -110,9 +110,9 @@ func NewRequest(in RequestInput, lim Limits) (Request, error) {
 	return req, nil
 }
 
-func checkText(p *problems, field, value string) {
+func checkText(p *problems, field, name, value string) {
 	if strings.TrimSpace(value) == "" {
-		p.add(field, "%s cannot be empty", field)
+		p.add(field, "%s cannot be empty", name)
 	}
 }
 
@@ -172,7 +172,7 @@ func checkAgents(p *problems, in []AgentConfig, maxAgents int) []AgentConfig {
 		field := fmt.Sprintf("agents[%d]", i)
 		checkIdentifier(p, field+".agent_id", "agent_id", a.AgentID)
 		checkIdentifier(p, field+".role", "role", a.Role)
-		checkText(p, field+".model", a.Model)
+		checkText(p, field+".model", "model", a.Model)
 		if len(a.Model) > maxModelName {
 			p.add(field+".model", "model is longer than %d characters", maxModelName)
 		}

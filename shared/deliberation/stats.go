@@ -42,3 +42,30 @@ func (s ExecutionStats) Consistent() error {
 	}
 	return nil
 }
+
+// StatsDelta is how one transition moves the counters; every store applies it in the same atomic
+// step as the transition, which is what keeps invariant 2 true at every instant.
+type StatsDelta struct {
+	Total, Active, Completed, Failed, ExecutionTimeSumMS, TimedCount int64
+}
+
+// DeltaOf returns the counter changes of the transition from before to after (zero before: creation).
+func DeltaOf(before, after Deliberation) StatsDelta {
+	var d StatsDelta
+	if before.ID == "" {
+		d.Total, d.Active = 1, 1
+	}
+	if before.Status.Terminal() || !after.Status.Terminal() {
+		return d
+	}
+	d.Active--
+	if after.Status == StatusCompleted {
+		d.Completed = 1
+		if after.ExecutionTimeMS > 0 {
+			d.ExecutionTimeSumMS, d.TimedCount = after.ExecutionTimeMS, 1
+		}
+	} else {
+		d.Failed = 1
+	}
+	return d
+}
