@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# with-ray-head.sh CMD...: runs CMD with a local Ray head of its own (the tests' head: its own
+# ports and temp dir, so it never meets `make run`'s head or Redis on 6379), then stops that head
+# whatever CMD did. CMD sees RAY_TEST_ADDRESS (the Jobs API) and RAY_TEST_GCS_ADDRESS.
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+export RAY_HEAD_PORT="${RAY_TEST_HEAD_PORT:-6381}"
+export RAY_DASHBOARD_PORT="${RAY_TEST_DASHBOARD_PORT:-8266}"
+export RAY_HEAD_TEMP_DIR="${RAY_TEST_TEMP_DIR:-/tmp/rxtest-$RAY_HEAD_PORT}"
+
+if ! address="$("$here/rayhead.sh" start)"; then
+	echo "with-ray-head: the test Ray head did not start" >&2
+	exit 1
+fi
+trap '"$here/rayhead.sh" stop >/dev/null' EXIT
+export RAY_TEST_ADDRESS="$address"
+export RAY_TEST_GCS_ADDRESS="127.0.0.1:$RAY_HEAD_PORT"
+echo "with-ray-head: Ray head at $RAY_TEST_ADDRESS (GCS $RAY_TEST_GCS_ADDRESS)"
+"$@"
