@@ -12,12 +12,17 @@ import (
 // and records what Ray says. It never fails: whatever it could not do now, a later poll or
 // reconcile pass does, and the entry it returns is the last known state.
 func (s *Service) advance(ctx context.Context, d deliberation.Deliberation) deliberation.Deliberation {
-	log := s.Log.With("deliberation_id", d.ID, "submission_id", d.SubmissionID)
-	now := s.Clock.Now()
-	if !now.Before(d.Deadline.Add(s.Settings.DeadlineGrace)) {
+	if !s.Clock.Now().Before(d.Deadline.Add(s.Settings.DeadlineGrace)) {
 		return s.expire(ctx, d)
 	}
 	st, err := s.Ray.Status(ctx, d.SubmissionID)
+	return s.apply(ctx, d, st, err)
+}
+
+// apply records what Ray said (st, or the error of asking) about d's current job.
+func (s *Service) apply(ctx context.Context, d deliberation.Deliberation, st JobStatus, err error) deliberation.Deliberation {
+	log := s.Log.With("deliberation_id", d.ID, "submission_id", d.SubmissionID)
+	now := s.Clock.Now()
 	switch code := deliberation.ErrorCode(err); {
 	case code == deliberation.CodeNotFound:
 		return s.repairMissingJob(ctx, d)

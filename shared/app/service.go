@@ -23,6 +23,12 @@ type Settings struct {
 	RepairAge time.Duration
 	// DeadlineGrace lets a job finish its own deadline handling before the service fails it.
 	DeadlineGrace time.Duration
+	// ReconcileBudget bounds one reconcile pass, under the 30 s request limit of the runtime.
+	ReconcileBudget time.Duration
+	// ReconcileWorkers bounds how many deliberations a pass advances at once.
+	ReconcileWorkers int
+	// WakeWait bounds how long a finished wake-up waits for Ray to report the job terminal.
+	WakeWait time.Duration
 }
 
 // DefaultSettings are the spec's defaults.
@@ -31,6 +37,7 @@ func DefaultSettings() Settings {
 		Limits:    deliberation.Limits{MaxAgents: deliberation.DefaultMaxAgents},
 		MaxActive: 100, SubmitTimeout: 3 * time.Second, CheckPeriod: time.Second,
 		PendingLimit: 15 * time.Minute, RepairAge: 5 * time.Second, DeadlineGrace: 5 * time.Second,
+		ReconcileBudget: 20 * time.Second, ReconcileWorkers: 8, WakeWait: 10 * time.Second,
 	}
 }
 

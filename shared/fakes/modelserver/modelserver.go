@@ -245,7 +245,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, req Request) {
 		case <-r.Context().Done():
 		case <-s.done:
 		}
-		return
+		// Dropping the connection, not an empty 200: a stalled server never answers.
+		panic(http.ErrAbortHandler)
 	}
 	if b.Delay > 0 {
 		timer := time.NewTimer(b.Delay)
@@ -253,9 +254,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, req Request) {
 		select {
 		case <-timer.C:
 		case <-r.Context().Done():
-			return
+			panic(http.ErrAbortHandler)
 		case <-s.done:
-			return
+			panic(http.ErrAbortHandler)
 		}
 	}
 	if b.FailStatus != 0 && (b.FailFirst == 0 || count <= b.FailFirst) {

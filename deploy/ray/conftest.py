@@ -1,0 +1,138 @@
+"""Fixtures of the deliberation job's tests: the fake model server, the Ray head to run the job
+on, and a runner that starts the job as a real Ray driver (`python deliberation_job.py`).
+
+The Ray head is found through RAY_TEST_GCS_ADDRESS (its GCS address, e.g. 127.0.0.1:6381, as
+started by the Makefile). Without it, the tests that need Ray fail under CI=true and are skipped
+otherwise; every other test runs anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+JOB_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(JOB_DIR))
+
+from deliberation_job import RESULT_PREFIX  # noqa: E402 - needs the path above
+from fake_model_server import FakeModelServer  # noqa: E402 - needs the path above
+
+GCS_ADDRESS_ENV = "RAY_TEST_GCS_ADDRESS"
+# Variables of the outer shell that would change what the job connects to or sends.
+SCRUBBED_ENV = ("RAY_ADDRESS", "RAY_EXECUTOR_REQUEST", "RAY_EXECUTOR_DEADLINE_UNIX",
+                "RAY_EXECUTOR_CALLBACK_URL", "VLLM_API_KEY")
+
+
+@pytest.fixture
+def server() -> Iterator[FakeModelServer]:
+    fake = FakeModelServer()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="session")
+def ray_gcs_address() -> str:
+    address = os.environ.get(GCS_ADDRESS_ENV, "").strip()
+    if address:
+        return address
+    message = (f"{GCS_ADDRESS_ENV} is not set: start a Ray head (ray start --head --port=6390 ...) "
+               f"and export {GCS_ADDRESS_ENV}=127.0.0.1:6390 to run the job on Ray")
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def make_request(server_url: str, agents: list[dict[str, str]], **overrides: Any) -> dict[str, Any]:
+    constraints = {"story_id": "story-1", "plan_id": "plan-1", "timeout_seconds": 60,
+                   "max_retries": 1, "metadata": {"repo": "functions", "lang": "go"}}
+    constraints.update(overrides.pop("constraints", {}))
+    request = {
+        "deliberation_id": "delib-" + "a" * 26,
+        "task_id": "task-1",
+        "task_description": "Add a retry to the Redis client.",
+        "role": "DEV",
+        "constraints": constraints,
+        "agents": [{"prompt_template": "", **agent} for agent in agents],
+        "vllm_url": server_url,
+        "vllm_model": "judge-model",
+    }
+    request.update(overrides)
+    return request
+
+
+@dataclass
+class JobRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    started: float
+    ended: float
+    deadline: float
+    result_at: float | None
+    result: dict[str, Any] | None = field(default=None)
+
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_job(request: dict[str, Any] | str, ray_address: str, deadline_in: float = 30.0,
+            extra_env: dict[str, str] | None = None) -> JobRun:
+    """Runs the job as Ray runs an entrypoint, timing when the result line appears."""
+    env = {key: value for key, value in os.environ.items() if key not in SCRUBBED_ENV}
+    started = time.time()
+    deadline = started + deadline_in
+    env.update({
+        "RAY_ADDRESS": ray_address,
+        "RAY_EXECUTOR_REQUEST": request if isinstance(request, str) else json.dumps(request),
+        "RAY_EXECUTOR_DEADLINE_UNIX": repr(deadline),
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra_env or {})
+    proc = subprocess.Popen([sys.executable, "deliberation_job.py"], cwd=JOB_DIR, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout_lines: list[str] = []
+    result_at: list[float] = []
+    stderr_chunks: list[str] = []
+
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith(RESULT_PREFIX):
+                result_at.append(time.time())
+            stdout_lines.append(line)
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        stderr_chunks.append(proc.stderr.read())
+
+    readers = [threading.Thread(target=read_stdout), threading.Thread(target=read_stderr)]
+    for reader in readers:
+        reader.start()
+    try:
+        returncode = proc.wait(timeout=deadline_in + 30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        for reader in readers:
+            reader.join(timeout=10)
+    stdout = "".join(stdout_lines)
+    return JobRun(returncode, stdout, "".join(stderr_chunks), started, time.time(), deadline,
+                  result_at[-1] if result_at else None, last_result(stdout))
+
+
+def last_result(stdout: str) -> dict[str, Any] | None:
+    """The last line with the prefix, as the Go side reads it (worker output may interleave)."""
+    lines = [line for line in stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+    return json.loads(lines[-1][len(RESULT_PREFIX):]) if lines else None

@@ -1,0 +1,122 @@
+package app
+
+import (
+	"context"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
+)
+
+// ReconcileReport tells what one pass did. Partial means the time budget ran out first; the next
+// pass continues.
+type ReconcileReport struct {
+	Checked int  `json:"checked"`
+	Changed int  `json:"changed"`
+	Partial bool `json:"partial"`
+}
+
+// Reconcile applies the status logic to every non-terminal deliberation, oldest first, with
+// bounded concurrency and within ReconcileBudget: deliberations accepted while Ray was down are
+// submitted, completions and failures recorded, deadlines enforced, lost jobs resubmitted. Passes
+// may run at once on many replicas: every step is an atomic transition, and the per-deliberation
+// check marker keeps two passes from asking Ray about the same deliberation twice in a period.
+func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.Settings.ReconcileBudget)
+	defer cancel()
+	var report ReconcileReport
+	var checked, changed atomic.Int64
+	work := make(chan deliberation.Deliberation)
+	var wg sync.WaitGroup
+	for range max(s.Settings.ReconcileWorkers, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range work {
+				if claimed, err := s.Store.ClaimCheck(ctx, d.ID, s.Settings.CheckPeriod); err != nil || !claimed {
+					continue
+				}
+				checked.Add(1)
+				if after := s.advance(ctx, d); !reflect.DeepEqual(after, d) {
+					changed.Add(1)
+				}
+			}
+		}()
+	}
+	var err error
+	cursor := ""
+pages:
+	for {
+		var page []deliberation.Deliberation
+		page, cursor, err = s.Store.Active(ctx, cursor, reconcilePage)
+		if err != nil {
+			break
+		}
+		for _, d := range page {
+			select {
+			case work <- d:
+			case <-ctx.Done():
+				report.Partial = true
+				break pages
+			}
+		}
+		if cursor == "" {
+			break
+		}
+	}
+	close(work)
+	wg.Wait()
+	report.Checked, report.Changed = int(checked.Load()), int(changed.Load())
+	if err != nil && ctx.Err() != nil {
+		report.Partial, err = true, nil
+	}
+	s.Log.InfoContext(ctx, "reconcile pass", "checked", report.Checked, "changed", report.Changed, "partial", report.Partial)
+	return report, err
+}
+
+const reconcilePage = 100
+
+// Wake handles a job's finished wake-up. It carries no authority: the id is checked, Ray is asked
+// (for at most WakeWait, since the driver is still alive when it sends the wake-up) until it
+// reports the job terminal, and only then is the outcome recorded. Unknown ids, finished
+// deliberations and forged wake-ups change nothing. One wake-up per deliberation is handled at a
+// time across replicas.
+func (s *Service) Wake(ctx context.Context, id string) error {
+	if !deliberation.ValidID(id) {
+		return nil
+	}
+	d, err := s.Store.Get(ctx, id)
+	if deliberation.ErrorCode(err) == deliberation.CodeNotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if d.Status.Terminal() {
+		return nil
+	}
+	if claimed, err := s.Store.ClaimCheck(ctx, "wake:"+id, s.Settings.WakeWait); err != nil || !claimed {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.Settings.WakeWait)
+	defer cancel()
+	for {
+		st, err := s.Ray.Status(ctx, d.SubmissionID)
+		if err == nil && st.State.Terminal() {
+			s.apply(ctx, d, st, nil)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wakePoll):
+		}
+	}
+}
+
+const wakePoll = 200 * time.Millisecond
+
+// Terminal reports whether Ray will not change the job's state any more.
+func (j JobState) Terminal() bool { return j == JobSucceeded || j == JobFailed || j == JobStopped }
