@@ -1,0 +1,62 @@
+// Package backend wires the concrete adapters (Redis store, Ray cluster) into the use cases for
+// every function's main and the root function. It is the one place where adapters are chosen, so
+// swapping one is a change here and nowhere else.
+package backend
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/redisstore"
+	"github.com/rayexecutor/functions/shared/transport"
+)
+
+// Redis client timeouts when the URL does not set its own: a Redis outage must turn into a 503
+// well inside func-go's 30 s request limit, not into a request hanging on a dead connection.
+const (
+	redisDialTimeout = 2 * time.Second
+	redisIOTimeout   = 2 * time.Second
+)
+
+var _ transport.Wire = Wire
+
+// Wire builds the backend of a function from its configuration. Ray is wired only when the
+// function talks to it (RAY_ADDRESS is required of those by the configuration).
+func Wire(_ context.Context, env transport.Env) (transport.Backend, func(context.Context) error, error) {
+	cfg := env.Config
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return transport.Backend{}, nil, fmt.Errorf("redis: %w", err)
+	}
+	if opt.DialTimeout == 0 {
+		opt.DialTimeout = redisDialTimeout
+	}
+	if opt.ReadTimeout == 0 {
+		opt.ReadTimeout = redisIOTimeout
+	}
+	if opt.WriteTimeout == 0 {
+		opt.WriteTimeout = redisIOTimeout
+	}
+	rdb := redis.NewClient(opt)
+	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisKeyPrefix, Retention: cfg.Retention})
+	var cluster app.RayCluster
+	if cfg.Ray.Address != "" {
+		c, err := newRayCluster(cfg.Ray, env.Metrics)
+		if err != nil {
+			_ = rdb.Close()
+			return transport.Backend{}, nil, err
+		}
+		cluster = c
+	}
+	svc := app.NewService(store, cluster, nil, cfg.Settings(), env.Log)
+	backend := transport.Backend{UseCases: svc, Waker: svc, Reconciler: transport.ReconcileFunc(func(ctx context.Context) error {
+		// The pass logs what it did; the PingSource only needs to know whether to retry.
+		_, err := svc.Reconcile(ctx)
+		return err
+	})}
+	return backend, func(context.Context) error { return rdb.Close() }, nil
+}

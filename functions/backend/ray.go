@@ -1,0 +1,39 @@
+package backend
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	rayjob "github.com/rayexecutor/functions/deploy/ray"
+	"github.com/rayexecutor/functions/shared/config"
+	"github.com/rayexecutor/functions/shared/ray"
+)
+
+// newRayCluster builds the Ray port: the embedded deliberation job is uploaded as a working_dir
+// package unless the image bakes the job in (RAY_JOB_ENTRYPOINT).
+func newRayCluster(c config.Ray, reg prometheus.Registerer) (*ray.Cluster, error) {
+	cfg := ray.Config{
+		ClientConfig: ray.ClientConfig{Address: c.Address, AuthToken: c.AuthToken},
+		Entrypoint:   c.Entrypoint, NumCPUs: c.NumCPUs, Resources: c.Resources, CallbackURL: c.CallbackURL,
+	}
+	if c.Entrypoint == "" {
+		cfg.JobPackage, cfg.PackageEntrypoint = rayjob.Package, rayjob.Entrypoint
+	}
+	cluster, err := ray.NewCluster(cfg)
+	if err != nil {
+		return nil, err
+	}
+	client := cluster.Client()
+	breaker := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "rayexec", Name: "ray_breaker_open",
+		Help: "1 while the circuit breaker in front of Ray is open (Ray calls fail at once), 0 otherwise.",
+	}, func() float64 {
+		if client.BreakerState() == "open" {
+			return 1
+		}
+		return 0
+	})
+	if err := reg.Register(breaker); err != nil {
+		return nil, err
+	}
+	return cluster, nil
+}

@@ -1,0 +1,18 @@
+// Command execute-deliberation is the execute use case: it validates a deliberation request, records it durably in Redis and submits its job to Ray. It is a Knative function run by func-go; main only wires it.
+package main
+
+import (
+	"os"
+
+	fn "knative.dev/func-go/http"
+
+	"github.com/rayexecutor/functions/functions/backend"
+	"github.com/rayexecutor/functions/shared/transport"
+)
+
+func main() {
+	// The instance has logged why it could not start; the exit status tells the platform.
+	if err := fn.Start(transport.NewInstance(transport.FunctionExecute, backend.Wire)); err != nil {
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,18 @@
+// Command get-active-jobs is the active jobs use case: it lists the Ray jobs of active deliberations, oldest first, one page at a time. It is a Knative function run by func-go; main only wires it.
+package main
+
+import (
+	"os"
+
+	fn "knative.dev/func-go/http"
+
+	"github.com/rayexecutor/functions/functions/backend"
+	"github.com/rayexecutor/functions/shared/transport"
+)
+
+func main() {
+	// The instance has logged why it could not start; the exit status tells the platform.
+	if err := fn.Start(transport.NewInstance(transport.FunctionJobs, backend.Wire)); err != nil {
+		os.Exit(1)
+	}
+}

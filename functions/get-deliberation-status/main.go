@@ -1,0 +1,18 @@
+// Command get-deliberation-status is the status use case: it answers where a deliberation stands, advancing it from what Ray reports, and takes the jobs' finished wake-ups. It is a Knative function run by func-go; main only wires it.
+package main
+
+import (
+	"os"
+
+	fn "knative.dev/func-go/http"
+
+	"github.com/rayexecutor/functions/functions/backend"
+	"github.com/rayexecutor/functions/shared/transport"
+)
+
+func main() {
+	// The instance has logged why it could not start; the exit status tells the platform.
+	if err := fn.Start(transport.NewInstance(transport.FunctionStatus, backend.Wire)); err != nil {
+		os.Exit(1)
+	}
+}

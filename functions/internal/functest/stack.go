@@ -1,0 +1,89 @@
+package functest
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"maps"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rayexecutor/functions/functions/backend"
+	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/config"
+	"github.com/rayexecutor/functions/shared/ray/raytest"
+	"github.com/rayexecutor/functions/shared/testenv"
+	"github.com/rayexecutor/functions/shared/transport"
+)
+
+// ValidRequest is an execute request that passes validation.
+const ValidRequest = `{"task_id":"task-1","task_description":"Implement the cache","role":"DEV",
+ "constraints":{"story_id":"story-1"},
+ "agents":[{"agent_id":"a1","role":"DEV","model":"m1"},{"agent_id":"a2","role":"QA","model":"m2"}],
+ "vllm_url":"http://127.0.0.1:8000","vllm_model":"judge"}`
+
+// Stack is what a function needs around it: a real redis-server and the fake Ray Jobs API.
+type Stack struct {
+	Redis *testenv.Redis
+	Ray   *raytest.Server
+}
+
+// NewStack starts both for one test. Under CI=true a missing redis-server fails the test.
+func NewStack(t testing.TB) *Stack {
+	t.Helper()
+	return &Stack{Redis: testenv.StartRedis(t), Ray: raytest.Start(t)}
+}
+
+// Env is the environment that points a function at the stack, with extra settings on top.
+func (s *Stack) Env(extra map[string]string) map[string]string {
+	env := map[string]string{"REDIS_URL": s.Redis.URL(), "RAY_ADDRESS": s.Ray.URL(), "LOG_LEVEL": "debug"}
+	maps.Copy(env, extra)
+	return env
+}
+
+// UseCases wires the use cases over the stack the way the binaries do, so a test can arrange
+// state or check it from the outside.
+func (s *Stack) UseCases(t testing.TB) transport.UseCases {
+	t.Helper()
+	cfg, err := config.Load(func(k string) string { return s.Env(nil)[k] }, config.Options{NeedsRay: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, closeBackend, err := backend.Wire(t.Context(), transport.Env{Config: cfg, Log: slog.New(slog.DiscardHandler), Metrics: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = closeBackend(context.Background()) })
+	return b.UseCases
+}
+
+// Total is how many deliberations the stack's Redis has counted.
+func (s *Stack) Total(t testing.TB) int64 {
+	t.Helper()
+	rep, err := s.UseCases(t).Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep.Stats.TotalDeliberations
+}
+
+// Seed submits n valid deliberations through the same wiring the binaries use, for tests of the
+// functions that only read, and returns their ids.
+func (s *Stack) Seed(t testing.TB, n int) []string {
+	t.Helper()
+	uc := s.UseCases(t)
+	var cmd app.ExecuteCommand
+	if err := json.Unmarshal([]byte(ValidRequest), &cmd.Input); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, n)
+	for i := range ids {
+		sub, err := uc.Execute(t.Context(), cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = sub.DeliberationID
+	}
+	return ids
+}

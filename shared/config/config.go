@@ -1,0 +1,92 @@
+package config
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
+)
+
+// Config is the validated configuration of a function. It is a value: Load builds it once and
+// nothing mutates it afterwards.
+type Config struct {
+	// RedisURL is the redis:// or rediss:// URL of the primary; empty only under Options.Local,
+	// where the caller embeds a Redis of its own.
+	RedisURL       string
+	RedisKeyPrefix string
+	Retention      time.Duration
+
+	Ray Ray
+
+	ReconcileInterval time.Duration
+	PendingLimit      time.Duration
+
+	// NATSURL is empty when lifecycle events are off.
+	NATSURL           string
+	NATSSubjectPrefix string
+	NATSStream        string
+
+	// APIToken is the bearer token callers must present; empty disables authentication.
+	APIToken  string
+	Allowlist deliberation.Allowlist
+
+	MaxAgents              int
+	MaxActiveDeliberations int
+	MaxBodyBytes           int64
+
+	LogLevel  slog.Level
+	LogFormat string
+}
+
+// Ray is how to reach the Ray cluster and what to submit to it.
+type Ray struct {
+	// Address is the dashboard URL; empty only when the function does not talk to Ray, or under
+	// Options.Local where the caller starts a Ray head of its own.
+	Address   string
+	AuthToken string
+	// Entrypoint replaces the uploaded job for images that bake the job in.
+	Entrypoint string
+	// NumCPUs and Resources are the entrypoint resources of the job driver; zero and empty
+	// reserve nothing, which suits a driver that only waits on I/O.
+	NumCPUs   float64
+	Resources map[string]float64
+	// CallbackURL is where the job sends its finished wake-up; empty for none.
+	CallbackURL string
+}
+
+// Options say what the caller needs of the environment.
+type Options struct {
+	// NeedsRay makes RAY_ADDRESS required (the execute and status functions talk to Ray).
+	NeedsRay bool
+	// Local allows an empty REDIS_URL and RAY_ADDRESS: the caller (the local stack, a test) starts
+	// embedded servers instead. Deployments never set it, so a forgotten variable fails at start.
+	Local bool
+}
+
+// Load reads every variable through getenv (os.Getenv, or the map func-go hands to Start) and
+// validates all of them, returning an *Error that lists every problem.
+func Load(getenv func(string) string, opts Options) (Config, error) {
+	var c Config
+	var errs Error
+	given := map[string]bool{}
+	for _, v := range variables {
+		raw := trimmed(getenv(v.Name))
+		given[v.Name] = raw != ""
+		if raw == "" {
+			raw = v.Default
+		}
+		if msg := v.set(&c, raw); msg != "" {
+			errs.add(v.Name, msg)
+		}
+	}
+	if !given["REDIS_URL"] && !opts.Local {
+		errs.add("REDIS_URL", "is required")
+	}
+	if !given["RAY_ADDRESS"] && opts.NeedsRay && !opts.Local {
+		errs.add("RAY_ADDRESS", "is required")
+	}
+	if len(errs.Problems) > 0 {
+		return Config{}, &errs
+	}
+	return c, nil
+}

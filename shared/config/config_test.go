@@ -1,0 +1,210 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0", "RAY_ADDRESS": "http://127.0.0.1:8265/"}), Options{NeedsRay: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"redis url", c.RedisURL, "redis://127.0.0.1:6379/0"},
+		{"prefix", c.RedisKeyPrefix, "rayexec"},
+		{"retention", c.Retention, 168 * time.Hour},
+		{"ray address without trailing slash", c.Ray.Address, "http://127.0.0.1:8265"},
+		{"num cpus unset", c.Ray.NumCPUs, 0.0},
+		{"reconcile", c.ReconcileInterval, 30 * time.Second},
+		{"pending", c.PendingLimit, 15 * time.Minute},
+		{"nats off", c.NATSURL, ""},
+		{"subject prefix", c.NATSSubjectPrefix, "ray-executor"},
+		{"stream", c.NATSStream, "RAY_EXECUTOR"},
+		{"max agents", c.MaxAgents, 16},
+		{"max active", c.MaxActiveDeliberations, 100},
+		{"max body", c.MaxBodyBytes, int64(256 << 10)},
+		{"log level", c.LogLevel, slog.LevelInfo},
+		{"log format", c.LogFormat, "json"},
+		{"allowlist", len(c.Allowlist), 0},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: got %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{
+		"REDIS_URL": "rediss://user:pw@redis.example:6380/2", "REDIS_KEY_PREFIX": "team:a",
+		"RETENTION": "24h", "RAY_ADDRESS": "https://ray.example", "RAY_AUTH_TOKEN": "tok-1",
+		"RAY_JOB_ENTRYPOINT": "python /opt/job.py", "RAY_JOB_NUM_CPUS": "0.25",
+		"RAY_JOB_RESOURCES": `{"head": 0.01}`, "RAY_EXECUTOR_CALLBACK_URL": "http://status.default.svc",
+		"RECONCILE_INTERVAL": "5s", "PENDING_LIMIT": "2m", "NATS_URL": "nats://a:4222, tls://b:4443",
+		"NATS_SUBJECT_PREFIX": "team.a", "NATS_STREAM": "TEAM_A", "API_TOKEN": "s3cret",
+		"VLLM_URL_ALLOWLIST": "http://vllm:8000, https://models.example", "MAX_AGENTS": " 4 ",
+		"MAX_ACTIVE_DELIBERATIONS": "1000", "MAX_BODY_BYTES": "1048576", "LOG_LEVEL": "DEBUG", "LOG_FORMAT": "text",
+	}), Options{NeedsRay: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Ray.NumCPUs != 0.25 || c.Ray.Resources["head"] != 0.01 || c.MaxAgents != 4 || c.LogLevel != slog.LevelDebug {
+		t.Errorf("values not parsed: %+v", c)
+	}
+	want := deliberation.Allowlist{{Scheme: "http", Host: "vllm", Port: "8000"}, {Scheme: "https", Host: "models.example", Port: "443"}}
+	if !slices.Equal(c.Allowlist, want) {
+		t.Errorf("allowlist = %v, want %v", c.Allowlist, want)
+	}
+	s := c.Settings()
+	if s.MaxActive != 1000 || s.Limits.MaxAgents != 4 || len(s.Limits.Allowlist) != 2 || s.PendingLimit != 2*time.Minute {
+		t.Errorf("settings = %+v", s)
+	}
+}
+
+// TestLoadReportsEveryProblem is what an operator sees: one message naming every bad variable.
+func TestLoadReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	bad := map[string]string{
+		"REDIS_URL": "bogus", "REDIS_KEY_PREFIX": "a b", "RETENTION": "-1h", "RAY_ADDRESS": "ftp://ray",
+		"RAY_AUTH_TOKEN": "has space", "RAY_JOB_ENTRYPOINT": "a\nb", "RAY_JOB_NUM_CPUS": "-1",
+		"RAY_JOB_RESOURCES": "[1]", "RAY_EXECUTOR_CALLBACK_URL": "status", "RECONCILE_INTERVAL": "0s",
+		"PENDING_LIMIT": "soon", "NATS_URL": "http://nats", "NATS_SUBJECT_PREFIX": "a.*",
+		"NATS_STREAM": "a.b", "API_TOKEN": "tab\there", "VLLM_URL_ALLOWLIST": "http://ok:1,,http://x/path",
+		"MAX_AGENTS": "-1", "MAX_ACTIVE_DELIBERATIONS": "many", "MAX_BODY_BYTES": "10", "LOG_LEVEL": "loud",
+		"LOG_FORMAT": "xml",
+	}
+	_, err := Load(env(bad), Options{NeedsRay: true})
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("want *Error, got %v", err)
+	}
+	var got []string
+	for _, p := range cerr.Problems {
+		got = append(got, p.Variable)
+	}
+	if !slices.Equal(got, Variables()) {
+		t.Errorf("problems for %v, want one per variable %v", got, Variables())
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		"REDIS_URL: must be a redis:// or rediss:// URL",
+		`MAX_AGENTS: must be a positive integer, got "-1"`,
+		`RETENTION: must be a positive duration such as 30s, 15m or 168h, got "-1h"`,
+		"VLLM_URL_ALLOWLIST: entry 2 is empty; entry 3:",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+}
+
+func TestLoadRequired(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		opts Options
+		want []string
+	}{
+		{Options{NeedsRay: true}, []string{"REDIS_URL", "RAY_ADDRESS"}},
+		{Options{}, []string{"REDIS_URL"}},
+		{Options{NeedsRay: true, Local: true}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%+v", tc.opts), func(t *testing.T) {
+			_, err := Load(env(nil), tc.opts)
+			var got []string
+			var cerr *Error
+			if errors.As(err, &cerr) {
+				for _, p := range cerr.Problems {
+					if p.Message != "is required" {
+						t.Errorf("unexpected problem %s", p)
+					}
+					got = append(got, p.Variable)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("required problems %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestSecretsNeverEchoed guards the rule that configuration errors and the start-up log line carry
+// no secret: they end up in logs.
+func TestSecretsNeverEchoed(t *testing.T) {
+	t.Parallel()
+	const secret = "hunter2hunter2"
+	_, err := Load(env(map[string]string{
+		"REDIS_URL": "redis://u:" + secret + "@host:6379/notadb", "RAY_ADDRESS": "gopher://u:" + secret + "@ray",
+		"API_TOKEN": secret + " x", "RAY_AUTH_TOKEN": secret + "\x00", "NATS_URL": "http://u:" + secret + "@n",
+	}), Options{NeedsRay: true})
+	if err == nil || strings.Contains(err.Error(), secret) {
+		t.Fatalf("error must exist and hide the secret: %v", err)
+	}
+	c, err := Load(env(map[string]string{
+		"REDIS_URL": "redis://u:" + secret + "@host:6379", "RAY_ADDRESS": "http://u:" + secret + "@ray",
+		"API_TOKEN": secret, "RAY_AUTH_TOKEN": secret, "NATS_URL": "nats://u:" + secret + "@n:4222",
+	}), Options{NeedsRay: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	c.Logger(&buf).Info("configuration", "config", c)
+	if strings.Contains(buf.String(), secret) {
+		t.Errorf("log line leaks a secret: %s", buf.String())
+	}
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("json log line expected: %v", err)
+	}
+	if cfg := line["config"].(map[string]any); cfg["api_token_set"] != true {
+		t.Errorf("log line should say the token is set: %v", cfg)
+	}
+}
+
+func TestLoggerLevelAndFormat(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{"LOG_LEVEL": "warn", "LOG_FORMAT": "text"}), Options{Local: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	log := c.Logger(&buf)
+	log.Info("hidden")
+	log.Warn("shown", "deliberation_id", "delib-x")
+	if out := buf.String(); strings.Contains(out, "hidden") || !strings.Contains(out, "deliberation_id=delib-x") {
+		t.Errorf("text logger at warn wrote %q", out)
+	}
+}
+
+func TestVariablesHaveDefaultsOfSpec(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]string{"RETENTION": "168h", "MAX_BODY_BYTES": "262144", "LOG_FORMAT": "json", "REDIS_URL": ""} {
+		if got := Default(name); got != want {
+			t.Errorf("Default(%s) = %q, want %q", name, got, want)
+		}
+	}
+	if len(Variables()) != 21 {
+		t.Errorf("SPEC 8 has 21 variables, Variables() has %d", len(Variables()))
+	}
+}

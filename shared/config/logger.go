@@ -1,0 +1,39 @@
+package config
+
+import (
+	"io"
+	"log/slog"
+)
+
+// Logger builds the structured logger the configuration asks for, writing to w.
+func (c Config) Logger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// LogValue describes the configuration for a start-up log line without its secrets: tokens are
+// reported as set or not, URLs lose their user information.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("redis_url", redact(c.RedisURL)),
+		slog.String("redis_key_prefix", c.RedisKeyPrefix),
+		slog.String("retention", c.Retention.String()),
+		slog.String("ray_address", redact(c.Ray.Address)),
+		slog.Bool("ray_auth_token_set", c.Ray.AuthToken != ""),
+		slog.Bool("ray_job_entrypoint_set", c.Ray.Entrypoint != ""),
+		slog.String("callback_url", redact(c.Ray.CallbackURL)),
+		slog.String("reconcile_interval", c.ReconcileInterval.String()),
+		slog.String("pending_limit", c.PendingLimit.String()),
+		slog.String("nats_url", redact(c.NATSURL)),
+		slog.String("nats_subject_prefix", c.NATSSubjectPrefix),
+		slog.String("nats_stream", c.NATSStream),
+		slog.Bool("api_token_set", c.APIToken != ""),
+		slog.Int("vllm_allowlist_entries", len(c.Allowlist)),
+		slog.Int("max_agents", c.MaxAgents),
+		slog.Int("max_active_deliberations", c.MaxActiveDeliberations),
+		slog.Int64("max_body_bytes", c.MaxBodyBytes),
+	)
+}

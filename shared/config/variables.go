@@ -1,0 +1,60 @@
+package config
+
+import (
+	"strconv"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
+)
+
+// variable is one environment variable: its default and how it lands in a Config. set returns a
+// problem message, or "" when the value is fine.
+type variable struct {
+	Name    string
+	Default string
+	set     func(c *Config, v string) string
+}
+
+// variables is SPEC 8, in the order problems are reported.
+var variables = []variable{
+	{"REDIS_URL", "", func(c *Config, v string) string { return parseRedisURL(v, &c.RedisURL) }},
+	{"REDIS_KEY_PREFIX", "rayexec", func(c *Config, v string) string { return parseKeyPrefix(v, &c.RedisKeyPrefix) }},
+	{"RETENTION", "168h", func(c *Config, v string) string { return parseDuration(v, &c.Retention) }},
+	{"RAY_ADDRESS", "", func(c *Config, v string) string { return parseHTTPURL(v, &c.Ray.Address) }},
+	{"RAY_AUTH_TOKEN", "", func(c *Config, v string) string { return parseToken(v, &c.Ray.AuthToken) }},
+	{"RAY_JOB_ENTRYPOINT", "", func(c *Config, v string) string { return parseEntrypoint(v, &c.Ray.Entrypoint) }},
+	{"RAY_JOB_NUM_CPUS", "", func(c *Config, v string) string { return parseNumCPUs(v, &c.Ray.NumCPUs) }},
+	{"RAY_JOB_RESOURCES", "", func(c *Config, v string) string { return parseResources(v, &c.Ray.Resources) }},
+	{"RAY_EXECUTOR_CALLBACK_URL", "", func(c *Config, v string) string { return parseHTTPURL(v, &c.Ray.CallbackURL) }},
+	{"RECONCILE_INTERVAL", "30s", func(c *Config, v string) string { return parseDuration(v, &c.ReconcileInterval) }},
+	{"PENDING_LIMIT", "15m", func(c *Config, v string) string { return parseDuration(v, &c.PendingLimit) }},
+	{"NATS_URL", "", func(c *Config, v string) string { return parseNATSURL(v, &c.NATSURL) }},
+	{"NATS_SUBJECT_PREFIX", "ray-executor", func(c *Config, v string) string { return parseSubjectPrefix(v, &c.NATSSubjectPrefix) }},
+	{"NATS_STREAM", "RAY_EXECUTOR", func(c *Config, v string) string { return parseStreamName(v, &c.NATSStream) }},
+	{"API_TOKEN", "", func(c *Config, v string) string { return parseToken(v, &c.APIToken) }},
+	{"VLLM_URL_ALLOWLIST", "", func(c *Config, v string) string { return parseAllowlist(v, &c.Allowlist) }},
+	{"MAX_AGENTS", strconv.Itoa(deliberation.DefaultMaxAgents), func(c *Config, v string) string { return parsePositive(v, 1<<20, &c.MaxAgents) }},
+	{"MAX_ACTIVE_DELIBERATIONS", "100", func(c *Config, v string) string { return parsePositive(v, 1<<30, &c.MaxActiveDeliberations) }},
+	{"MAX_BODY_BYTES", strconv.Itoa(256 << 10), func(c *Config, v string) string { return parseBodyBytes(v, &c.MaxBodyBytes) }},
+	{"LOG_LEVEL", "info", func(c *Config, v string) string { return parseLogLevel(v, &c.LogLevel) }},
+	{"LOG_FORMAT", "json", func(c *Config, v string) string { return parseLogFormat(v, &c.LogFormat) }},
+}
+
+// Variables lists the names of every variable Load reads, so deployment manifests can be checked
+// against what the code accepts. LISTEN_ADDRESS belongs to func-go's runtime, not to this list.
+func Variables() []string {
+	names := make([]string, len(variables))
+	for i, v := range variables {
+		names[i] = v.Name
+	}
+	return names
+}
+
+// Default returns the default of a variable ("" when it has none or is unknown).
+func Default(name string) string {
+	for _, v := range variables {
+		if v.Name == name {
+			return v.Default
+		}
+	}
+	return ""
+}

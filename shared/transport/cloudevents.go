@@ -1,0 +1,159 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/google/uuid"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
+)
+
+// eventHandler runs a use case for one event and says what to reply.
+type eventHandler func(ctx context.Context, e event.Event) (reply, error)
+
+// reply is the answer to an event; an empty Type means there is nothing to say (200, no body).
+type reply struct {
+	Type    string
+	Subject string
+	Data    any
+}
+
+// isCloudEvent tells a CloudEvent from plain JSON by its headers alone: ce-specversion (binary
+// mode) or a CloudEvents media type (structured or batched).
+func isCloudEvent(h http.Header) bool {
+	return cehttp.NewMessage(h, nil).ReadEncoding() != binding.EncodingUnknown
+}
+
+// eventsHTTP answers a CloudEvent. Delivery is at least once and a Broker retries 429 and 5xx,
+// so only a failure that a retry may fix is answered with one: bad events are 400 (dead letter),
+// and a well-formed request about an unknown deliberation is a 200 reply.
+func (h *handlers) eventsHTTP(w http.ResponseWriter, r *http.Request) {
+	in := info(r)
+	in.route, in.transport = "events", "cloudevents"
+	body, ok := h.readBody(w, r)
+	if !ok {
+		return
+	}
+	e, err := parseEvent(r.Context(), r.Header, body)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	in.eventType, in.eventID = printable(e.Type()), printable(e.ID())
+	if t := eventTrace(e); t.Parent != "" {
+		in.trace = t
+		r = r.WithContext(withTrace(r.Context(), t))
+	}
+	// The wake-up carries no authority (it only makes the service look at Ray), so the job needs
+	// no token to send it; everything else does.
+	if !in.authenticated && e.Type() != TypeFinished {
+		h.unauthorized(w, r)
+		return
+	}
+	route, ok := h.events[e.Type()]
+	if !ok {
+		h.fail(w, r, invalid("type", "event type "+in.eventType+" is not accepted by this function"))
+		return
+	}
+	in.route = route.route
+	if ct := e.DataContentType(); ct != "" && !isJSON(ct) {
+		protocolProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "event data must be application/json").write(w)
+		return
+	}
+	rep, err := route.handle(r.Context(), e)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if rep.Subject != "" && deliberation.ValidID(rep.Subject) {
+		in.deliberationID = rep.Subject
+	}
+	h.writeReply(w, r, rep)
+}
+
+func parseEvent(ctx context.Context, header http.Header, body []byte) (event.Event, error) {
+	msg := cehttp.NewMessage(header, io.NopCloser(bytes.NewReader(body)))
+	if msg.ReadEncoding() == binding.EncodingBatch {
+		return event.Event{}, invalid("event", "batched CloudEvents are not accepted")
+	}
+	e, err := binding.ToEvent(ctx, msg)
+	if err != nil {
+		return event.Event{}, invalid("event", "malformed CloudEvent: "+printable(err.Error()))
+	}
+	if err := e.Validate(); err != nil {
+		return event.Event{}, invalid("event", "invalid CloudEvent: "+printable(err.Error()))
+	}
+	return *e, nil
+}
+
+// eventTrace reads the distributed-tracing extension; it wins over the HTTP header because it is
+// the trace of the event itself, which a Broker keeps across hops.
+func eventTrace(e event.Event) Trace {
+	parent, _ := e.Extensions()["traceparent"].(string)
+	state, _ := e.Extensions()["tracestate"].(string)
+	return newTrace(parent, state)
+}
+
+// writeReply answers 200 with the reply event in binary mode (a Broker does not treat a 202 as a
+// reply), echoing the trace context.
+func (h *handlers) writeReply(w http.ResponseWriter, r *http.Request, rep reply) {
+	if rep.Type == "" {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	e := event.New()
+	e.SetID(uuid.NewString())
+	e.SetSource(h.opts.Source)
+	e.SetType(rep.Type)
+	e.SetTime(time.Now().UTC())
+	if rep.Subject != "" {
+		e.SetSubject(rep.Subject)
+	}
+	if t, ok := TraceFrom(r.Context()); ok {
+		e.SetExtension("traceparent", t.Parent)
+		if t.State != "" {
+			e.SetExtension("tracestate", t.State)
+		}
+	}
+	if err := e.SetData(event.ApplicationJSON, rep.Data); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	ctx := binding.WithForceBinary(r.Context())
+	if err := cehttp.WriteResponseWriter(ctx, binding.ToMessage(&e), http.StatusOK, w); err != nil {
+		h.log.WarnContext(r.Context(), "reply event not written", "error", err)
+	}
+}
+
+// eventKey is the idempotency key of an event: its source and id identify it across redeliveries.
+// They are hashed into printable ASCII because the key must be 1-255 printable characters and
+// neither attribute is bounded.
+func eventKey(e event.Event) string {
+	sum := sha256.Sum256([]byte(e.Source() + "\x00" + e.ID()))
+	return "cloudevent:" + hex.EncodeToString(sum[:])
+}
+
+// printable makes a caller-chosen string safe for a log line or an answer: bounded, and with
+// anything outside printable ASCII replaced.
+func printable(s string) string {
+	const max = 200
+	if len(s) > max {
+		s = s[:max] + "..."
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c < ' ' || c > '~' {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,80 @@
+package transport
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// Function names a deployable function: which use cases it serves and at which paths.
+type Function string
+
+const (
+	FunctionExecute  Function = "execute-deliberation"
+	FunctionStatus   Function = "get-deliberation-status"
+	FunctionStats    Function = "get-stats"
+	FunctionJobs     Function = "get-active-jobs"
+	FunctionCombined Function = "ray-executor"
+)
+
+// NeedsRay reports whether the function talks to Ray (execute submits, status advances jobs).
+func (f Function) NeedsRay() bool {
+	return f == FunctionExecute || f == FunctionStatus || f == FunctionCombined
+}
+
+// eventRoute is one accepted CloudEvent type: the route it counts under and its handler.
+type eventRoute struct {
+	route  string
+	handle eventHandler
+}
+
+// layout is the function's paths (SPEC 4) and the CloudEvent types it accepts (SPEC 7). The
+// combined function serves every path under a prefix and takes every event type on POST /.
+func (h *handlers) layout(f Function) (map[string]http.Handler, map[string]eventRoute, error) {
+	execute := eventRoute{"execute", h.executeEvent}
+	status := eventRoute{"status", h.statusEvent}
+	stats := eventRoute{"stats", h.statsEvent}
+	jobs := eventRoute{"jobs", h.jobsEvent}
+	switch f {
+	case FunctionExecute:
+		return map[string]http.Handler{
+			"/{$}": methods{http.MethodPost: h.post(h.executeHTTP)},
+		}, map[string]eventRoute{TypeExecuteRequested: execute}, nil
+	case FunctionStatus:
+		return map[string]http.Handler{
+			"/{$}":  methods{http.MethodGet: h.statusByQuery, http.MethodPost: h.post(nil)},
+			"/{id}": methods{http.MethodGet: h.statusByPath},
+		}, h.withHooks(map[string]eventRoute{TypeStatusRequested: status}), nil
+	case FunctionStats:
+		return map[string]http.Handler{
+			"/{$}": methods{http.MethodGet: h.statsHTTP, http.MethodPost: h.post(nil)},
+		}, map[string]eventRoute{TypeStatsRequested: stats}, nil
+	case FunctionJobs:
+		return map[string]http.Handler{
+			"/{$}": methods{http.MethodGet: h.jobsHTTP, http.MethodPost: h.post(nil)},
+		}, map[string]eventRoute{TypeJobsRequested: jobs}, nil
+	case FunctionCombined:
+		return map[string]http.Handler{
+				"/{$}":                methods{http.MethodPost: h.post(nil)},
+				"/deliberations":      methods{http.MethodPost: h.post(h.executeHTTP)},
+				"/deliberations/{id}": methods{http.MethodGet: h.statusByPath},
+				"/stats":              methods{http.MethodGet: h.statsHTTP},
+				"/jobs":               methods{http.MethodGet: h.jobsHTTP},
+			}, h.withHooks(map[string]eventRoute{
+				TypeExecuteRequested: execute, TypeStatusRequested: status,
+				TypeStatsRequested: stats, TypeJobsRequested: jobs,
+			}), nil
+	}
+	return nil, nil, fmt.Errorf("unknown function %q", f)
+}
+
+// withHooks adds the wake-up and the reconcile trigger, which only the status function (and the
+// combined one) accept, when the backend has them.
+func (h *handlers) withHooks(routes map[string]eventRoute) map[string]eventRoute {
+	if h.backend.Waker != nil {
+		routes[TypeFinished] = eventRoute{"wake", h.wakeEvent}
+	}
+	if h.backend.Reconciler != nil {
+		routes[TypePing] = eventRoute{"reconcile", h.reconcileEvent}
+	}
+	return routes
+}

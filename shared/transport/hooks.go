@@ -1,0 +1,28 @@
+package transport
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
+)
+
+// wakeEvent hands a finished wake-up to the Waker. The id is validated here: the event needs no
+// token, so nothing else about it is trusted. There is nothing to reply.
+func (h *handlers) wakeEvent(ctx context.Context, e event.Event) (reply, error) {
+	var d idData
+	if err := decodeStrict(e.Data(), &d, "data"); err != nil {
+		return reply{}, err
+	}
+	if !deliberation.ValidID(d.DeliberationID) {
+		return reply{}, invalid("deliberation_id", "deliberation_id must be delib- followed by 26 base32 characters")
+	}
+	return reply{Subject: d.DeliberationID}, h.backend.Waker.Wake(ctx, d.DeliberationID)
+}
+
+// reconcileEvent runs a reconcile pass for the PingSource; its data (whatever the source was
+// configured to send) is not read.
+func (h *handlers) reconcileEvent(ctx context.Context, _ event.Event) (reply, error) {
+	return reply{}, h.backend.Reconciler.Reconcile(ctx)
+}

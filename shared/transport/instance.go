@@ -1,0 +1,134 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	fn "knative.dev/func-go/http"
+
+	"github.com/rayexecutor/functions/shared/config"
+)
+
+// Env is what wiring gets to build a backend: the configuration, the logger, and the registry
+// the adapters add their own metrics to (it is served at /metrics with the request metrics).
+type Env struct {
+	Config  config.Config
+	Log     *slog.Logger
+	Metrics prometheus.Registerer
+}
+
+// Wire builds the backend of a function from its environment: the concrete adapters are chosen
+// there, in the functions' own code. The returned close releases them when the function stops.
+type Wire func(ctx context.Context, env Env) (Backend, func(context.Context) error, error)
+
+// Instance is a function as func-go runs it. func-go starts listening first and then calls
+// Start; until Start has wired everything, Handle answers 503 and Ready is false. Readiness never
+// depends on Redis: a pod that is never ready gets no traffic, and callers would see activator
+// timeouts instead of a clear 503 per request.
+type Instance struct {
+	function Function
+	wire     Wire
+	stderr   io.Writer
+	running  atomic.Pointer[running]
+}
+
+type running struct {
+	handler http.Handler
+	close   func(context.Context) error
+	log     *slog.Logger
+}
+
+var (
+	_ fn.Handler           = (*Instance)(nil)
+	_ fn.Starter           = (*Instance)(nil)
+	_ fn.Stopper           = (*Instance)(nil)
+	_ fn.ReadinessReporter = (*Instance)(nil)
+	_ fn.LivenessReporter  = (*Instance)(nil)
+)
+
+// NewInstance returns the instance of function f, wired by wire when func-go starts it.
+func NewInstance(f Function, wire Wire) *Instance {
+	return &Instance{function: f, wire: wire, stderr: os.Stderr}
+}
+
+// Start reads the configuration from the environment func-go hands over, wires the backend and
+// swaps in the handler. An invalid configuration is logged with every problem and returned, which
+// makes func-go stop and the process exit non-zero.
+func (i *Instance) Start(ctx context.Context, environ map[string]string) error {
+	cfg, err := config.Load(func(k string) string { return environ[k] }, config.Options{NeedsRay: i.function.NeedsRay()})
+	if err != nil {
+		slog.New(slog.NewJSONHandler(i.stderr, nil)).Error("function not started: invalid configuration",
+			"function", string(i.function), "problems", problemsOf(err))
+		return err
+	}
+	if cfg.LogLevel > slog.LevelDebug {
+		fn.SetLogLevel(fn.LogWarn) // func-go logs at debug by default; keep its lines to what matters
+	}
+	log := WithTraceLogging(cfg.Logger(i.stderr)).With("function", string(i.function))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	backend, closeBackend, err := i.wire(ctx, Env{Config: cfg, Log: log, Metrics: reg})
+	if err != nil {
+		log.Error("function not started", "error", err.Error())
+		return err
+	}
+	h, err := NewHandler(backend, Options{Function: i.function, APIToken: cfg.APIToken,
+		MaxBodyBytes: cfg.MaxBodyBytes, Log: log, Registry: reg})
+	if err != nil {
+		_ = closeBackend(ctx)
+		return err
+	}
+	i.running.Store(&running{handler: h, close: closeBackend, log: log})
+	log.Info("function ready", "config", cfg)
+	return nil
+}
+
+// Handle serves a request, or 503 while the instance is still starting.
+func (i *Instance) Handle(w http.ResponseWriter, r *http.Request) {
+	if run := i.running.Load(); run != nil {
+		run.handler.ServeHTTP(w, r)
+		return
+	}
+	p := protocolProblem(http.StatusServiceUnavailable, "starting", "the function is starting")
+	p.retryAfter = retryWhileStarting
+	p.write(w)
+}
+
+// Stop releases the backend; func-go calls it after the server drained its requests.
+func (i *Instance) Stop(ctx context.Context) error {
+	run := i.running.Swap(nil)
+	if run == nil {
+		return nil
+	}
+	run.log.Info("function stopping")
+	return run.close(ctx)
+}
+
+// Ready is true once Start has wired the function; it does not look at Redis.
+func (i *Instance) Ready(context.Context) (bool, error) {
+	return i.running.Load() != nil, nil
+}
+
+// Alive is true: a live process that can answer is alive, whatever its dependencies do.
+func (i *Instance) Alive(context.Context) (bool, error) { return true, nil }
+
+// problemsOf lists configuration problems one per line of the log record, so an operator reads
+// them as a list rather than one escaped string.
+func problemsOf(err error) []string {
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		return []string{err.Error()}
+	}
+	out := make([]string, len(cerr.Problems))
+	for i, p := range cerr.Problems {
+		out[i] = p.String()
+	}
+	return out
+}
