@@ -4,6 +4,8 @@
 # whatever CMD did. CMD sees RAY_TEST_ADDRESS (the Jobs API) and RAY_TEST_GCS_ADDRESS.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# Ray runs a job's `python` from the PATH the head started with: it must be the venv's, which has Ray.
+export PATH="$here/../../.venv/bin:$PATH"
 export RAY_HEAD_PORT="${RAY_TEST_HEAD_PORT:-6381}"
 export RAY_DASHBOARD_PORT="${RAY_TEST_DASHBOARD_PORT:-8266}"
 export RAY_HEAD_TEMP_DIR="${RAY_TEST_TEMP_DIR:-/tmp/rxtest-$RAY_HEAD_PORT}"
