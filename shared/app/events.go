@@ -19,15 +19,12 @@ func (s *Service) transition(ctx context.Context, id string, change Change) (del
 	return after, won, err
 }
 
-// publish sends the lifecycle events of a won transition. A failure is logged, never returned:
-// events must not fail or delay the work they describe.
+// publish hands the events of a won transition, which the store recorded in its outbox in the
+// same step, to the publisher. It never fails nor waits: events must not fail or delay the work
+// they describe.
 func (s *Service) publish(ctx context.Context, before, after deliberation.Deliberation) {
-	if s.Events == nil {
+	if s.Events == nil || len(deliberation.Events(before, after)) == 0 {
 		return
 	}
-	for _, e := range deliberation.Events(before, after) {
-		if err := s.Events.Publish(ctx, e); err != nil {
-			s.Log.WarnContext(ctx, "lifecycle event not published", "deliberation_id", after.ID, "event", e.Name, "error", err)
-		}
-	}
+	s.Events.Deliver(ctx, after.ID)
 }

@@ -42,11 +42,26 @@ func TestExecuteWithoutEventPublisher(t *testing.T) {
 	}
 }
 
+// TestExecuteWhenEventsFailStillSucceeds: the event waits in the outbox and the next reconcile
+// pass delivers it, once.
 func TestExecuteWhenEventsFailStillSucceeds(t *testing.T) {
 	h := newHarness(t)
 	h.events.Err = errors.New("nats down")
-	if _, err := h.svc.Execute(context.Background(), app.ExecuteCommand{Input: input()}); err != nil {
+	sub, err := h.svc.Execute(context.Background(), app.ExecuteCommand{Input: input()})
+	if err != nil {
 		t.Fatalf("Execute failed because of events: %v", err)
+	}
+	if got := h.events.Published(); len(got) != 0 {
+		t.Fatalf("events = %v published while the bus was down", got)
+	}
+	h.events.Err = nil
+	for range 2 {
+		if _, err := h.svc.Reconcile(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := h.events.Published(); !slices.Equal(got, []string{sub.DeliberationID + ".submitted"}) {
+		t.Fatalf("events after the bus came back = %v, want the submitted event once", got)
 	}
 }
 

@@ -22,7 +22,8 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{store: fakes.NewStore(), ray: &fakes.Ray{}, events: &fakes.Events{}, clock: fakes.NewClock(epoch)}
+	store := fakes.NewStoreWithOutbox()
+	h := &harness{store: store, ray: &fakes.Ray{}, events: fakes.NewEvents(store), clock: fakes.NewClock(epoch)}
 	settings := app.DefaultSettings()
 	settings.CheckPeriod = 0
 	h.svc = &app.Service{Store: h.store, Ray: h.ray, Events: h.events, Clock: h.clock, IDs: &fakes.IDs{},

@@ -72,9 +72,37 @@ type RayCluster interface {
 	Delete(ctx context.Context, submissionID string) error
 }
 
-// EventPublisher publishes lifecycle events; nil when events are off.
+// EventPublisher delivers the lifecycle events the state store recorded in its outbox, in the same
+// atomic step as the transitions that caused them; nil when events are off (and then the store
+// records none).
 type EventPublisher interface {
-	Publish(ctx context.Context, e deliberation.LifecycleEvent) error
+	// Deliver publishes the pending events of one deliberation, in order, in the background: it
+	// returns at once, so no request ever waits on the event bus. What it cannot publish now stays
+	// in the outbox for a later Deliver or DeliverPending.
+	Deliver(ctx context.Context, id string)
+	// DeliverPending publishes the pending events of every deliberation, within ctx's deadline.
+	DeliverPending(ctx context.Context) error
+}
+
+// Outbox is the state store's record of lifecycle events not yet delivered: a queue per
+// deliberation, written only by the store's own transitions and emptied by the event publisher.
+type Outbox interface {
+	// Pending returns up to limit of id's undelivered events, oldest first.
+	Pending(ctx context.Context, id string, limit int) ([]PendingEvent, error)
+	// Ack removes e once it is published, only if it is still id's oldest pending event; false
+	// means another deliverer removed it first. Concurrent deliverers thus never lose or reorder
+	// events; at worst one is published twice, which the event bus's deduplication absorbs.
+	Ack(ctx context.Context, id string, e PendingEvent) (bool, error)
+	// PendingIDs returns up to limit ids of deliberations with pending events, in id order, after
+	// the id after ("" for the start).
+	PendingIDs(ctx context.Context, after string, limit int) ([]string, error)
+}
+
+// PendingEvent is one event waiting in the outbox. Receipt is the store's token for it, to be
+// handed back to Ack.
+type PendingEvent struct {
+	deliberation.LifecycleEvent
+	Receipt string
 }
 
 // Clock tells the time, so tests control it.

@@ -23,9 +23,13 @@ type ReconcileReport struct {
 // submitted, completions and failures recorded, deadlines enforced, lost jobs resubmitted. Passes
 // may run at once on many replicas: every step is an atomic transition, and the per-deliberation
 // check marker keeps two passes from asking Ray about the same deliberation twice in a period.
+// Alongside, the pass delivers the lifecycle events still waiting in the outbox (those of an
+// event-bus outage), within the same budget.
 func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.Settings.ReconcileBudget)
 	defer cancel()
+	delivered := s.deliverPending(ctx)
+	defer func() { <-delivered }()
 	var report ReconcileReport
 	var checked, changed atomic.Int64
 	work := make(chan deliberation.Deliberation)
@@ -77,6 +81,24 @@ pages:
 }
 
 const reconcilePage = 100
+
+// deliverPending runs the publisher's outbox drain in the background and closes the channel it
+// returns when done. An undelivered event is logged, not returned: it waits in the outbox, and a
+// failed pass would only make the PingSource retry what the next tick does anyway.
+func (s *Service) deliverPending(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	if s.Events == nil {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		if err := s.Events.DeliverPending(ctx); err != nil {
+			s.Log.WarnContext(ctx, "lifecycle events wait in the outbox", "error", err)
+		}
+	}()
+	return done
+}
 
 // Wake handles a job's finished wake-up. It carries no authority: the id is checked, Ray is asked
 // (for at most WakeWait, since the driver is still alive when it sends the wake-up) until it

@@ -147,3 +147,41 @@ func TestWakeRecordsOnlyWhatRaySays(t *testing.T) {
 	}
 	wantStats(t, h.stats(t), 1, 0, 1, 0)
 }
+
+// TestReconcileDeliversWhatWaitedInOrder: events of a whole lifecycle, retry included, wait in the
+// outbox while the bus is down; the next pass delivers them once each, in order.
+func TestReconcileDeliversWhatWaitedInOrder(t *testing.T) {
+	h := newHarness(t)
+	h.events.Err = errors.New("nats down")
+	id := h.submit(t)
+	h.rayReports(app.JobStatus{State: app.JobRunning})
+	h.status(t, id)
+	res := threeAgentResult(t)
+	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
+	retried := id + "-a2"
+	h.ray.StatusFn = func(_ context.Context, sub string) (app.JobStatus, error) {
+		if sub == id {
+			return app.JobStatus{State: app.JobFailed, Infrastructure: true, Summary: "JOB_SUPERVISOR_ACTOR_DIED"}, nil
+		}
+		return app.JobStatus{State: app.JobRunning}, nil
+	}
+	h.status(t, id)
+	h.status(t, id)
+	h.rayReports(app.JobStatus{State: app.JobSucceeded})
+	if r := h.status(t, id); r.Status != deliberation.StatusCompleted || r.SubmissionID != retried {
+		t.Fatalf("report = %+v, want completed by the second attempt", r)
+	}
+	if got := h.events.Published(); len(got) != 0 {
+		t.Fatalf("events = %v published while the bus was down", got)
+	}
+	h.events.Err = nil
+	for range 2 {
+		if _, err := h.svc.Reconcile(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{id + ".submitted", id + ".started", retried + ".started", retried + ".completed"}
+	if got := h.events.Published(); !slices.Equal(got, want) {
+		t.Fatalf("events = %v, want %v", got, want)
+	}
+}

@@ -14,10 +14,13 @@ import (
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
-var _ app.StateStore = (*Store)(nil)
+var (
+	_ app.StateStore = (*Store)(nil)
+	_ app.Outbox     = (*Store)(nil)
+)
 
-// Store is an in-memory app.StateStore guarded by one mutex. Err, when set, fails every call as an
-// unreachable Redis would.
+// Store is an in-memory app.StateStore and app.Outbox guarded by one mutex. Err, when set, fails
+// every call as an unreachable Redis would.
 type Store struct {
 	mu       sync.Mutex
 	entries  map[string]deliberation.Deliberation
@@ -25,12 +28,20 @@ type Store struct {
 	checks   map[string]time.Time
 	stats    deliberation.StatsDelta
 	since    time.Time
+	outbox   *outbox
 	Err      error
 }
 
-// NewStore returns an empty store.
+// NewStore returns an empty store that records no events, as the Redis store with events off.
 func NewStore() *Store {
 	return &Store{entries: map[string]deliberation.Deliberation{}, requests: map[string]deliberation.Request{}, checks: map[string]time.Time{}}
+}
+
+// NewStoreWithOutbox returns an empty store that records the events of its transitions.
+func NewStoreWithOutbox() *Store {
+	s := NewStore()
+	s.outbox = newOutbox()
+	return s
 }
 
 // SetErr makes every later call fail with err (nil heals the store).
@@ -64,6 +75,7 @@ func (s *Store) Create(_ context.Context, d deliberation.Deliberation, req delib
 	}
 	s.entries[d.ID], s.requests[d.ID] = d, req
 	s.apply(deliberation.DeltaOf(deliberation.Deliberation{}, d))
+	s.outbox.record(deliberation.Deliberation{}, d)
 	if s.since.IsZero() {
 		s.since = d.SubmittedAt
 	}
@@ -112,6 +124,7 @@ func (s *Store) Update(_ context.Context, id string, change app.Change) (deliber
 	}
 	s.entries[id] = after
 	s.apply(deliberation.DeltaOf(before, after))
+	s.outbox.record(before, after)
 	return after, true, nil
 }
 

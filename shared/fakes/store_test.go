@@ -8,5 +8,11 @@ import (
 )
 
 func TestStoreContract(t *testing.T) {
-	storetest.Run(t, func(*testing.T) storetest.Subject { return storetest.Subject{Store: fakes.NewStore()} })
+	storetest.Run(t, func(_ *testing.T, events bool) storetest.Subject {
+		s := fakes.NewStore()
+		if events {
+			s = fakes.NewStoreWithOutbox()
+		}
+		return storetest.Subject{Store: s, Outbox: s}
+	})
 }

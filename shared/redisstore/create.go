@@ -16,7 +16,8 @@ var createLua string
 
 var createScript = redis.NewScript(createLua)
 
-// Create stores a new entry with its request and idempotency record and counts it, in one script.
+// Create stores a new entry with its request and idempotency record, counts it and records its
+// submitted event in the outbox (when enabled), in one script.
 func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive int) (deliberation.Deliberation, bool, error) {
 	entry, err := json.Marshal(d)
 	if err != nil {
@@ -26,9 +27,15 @@ func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req del
 	if err != nil {
 		return d, false, fmt.Errorf("encode request: %w", err)
 	}
+	records, err := s.outboxRecords(deliberation.Deliberation{}, d)
+	if err != nil {
+		return d, false, err
+	}
+	args := append([]any{entry, reqJSON, req.Fingerprint(), d.SubmittedAt.UnixMilli(), d.ID, maxActive, s.retention.Milliseconds()}, records...)
 	res, err := createScript.Run(ctx, s.rdb,
-		[]string{s.keys.entry(d.ID), s.keys.request(d.ID), s.keys.idem(d.ID), s.keys.active(), s.keys.stats()},
-		entry, reqJSON, req.Fingerprint(), d.SubmittedAt.UnixMilli(), d.ID, maxActive, s.retention.Milliseconds(),
+		[]string{s.keys.entry(d.ID), s.keys.request(d.ID), s.keys.idem(d.ID), s.keys.active(), s.keys.stats(),
+			s.keys.outbox(d.ID), s.keys.outboxIndex()},
+		args...,
 	).StringSlice()
 	if err != nil {
 		return d, false, unavailable(err)

@@ -1,6 +1,8 @@
--- Creates a deliberation atomically. KEYS: entry, request, idempotency record, active index, stats.
--- ARGV: entry JSON, request JSON, request fingerprint, submitted-at ms, id, max active (<= 0: no
--- limit), retention ms. Answers {"created"}, {"exists", entry}, {"conflict"} or {"too_many"}.
+-- Creates a deliberation atomically. KEYS: entry, request, idempotency record, active index, stats,
+-- outbox of the deliberation, outbox index. ARGV: entry JSON, request JSON, request fingerprint,
+-- submitted-at ms, id, max active (<= 0: no limit), retention ms, then the outbox records of the
+-- events the creation causes (none when events are off). Answers {"created"}, {"exists", entry},
+-- {"conflict"} or {"too_many"}.
 local fingerprint = redis.call('GET', KEYS[3])
 if fingerprint and fingerprint ~= ARGV[3] then
   return {'conflict'}
@@ -20,4 +22,9 @@ redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
 redis.call('HINCRBY', KEYS[5], 'total', 1)
 redis.call('HINCRBY', KEYS[5], 'active', 1)
 redis.call('HSETNX', KEYS[5], 'since_ms', ARGV[4])
+if #ARGV > 7 then
+  redis.call('RPUSH', KEYS[6], unpack(ARGV, 8))
+  redis.call('PEXPIRE', KEYS[6], ARGV[7])
+  redis.call('ZADD', KEYS[7], 0, ARGV[5])
+end
 return {'created'}

@@ -1,7 +1,9 @@
-// Package redisstore keeps the deliberation registry, the active index and the statistics in Redis
-// (the command set of Redis 7.0). Every transition is one atomic step: creation is a Lua script,
-// updates are optimistic transactions (WATCH/MULTI) that apply the entry and its counter delta
-// together, so `total = active + completed + failed` holds at every instant a reader can observe.
+// Package redisstore keeps the deliberation registry, the active index, the statistics and the
+// outbox of lifecycle events in Redis (the command set of Redis 7.0). Every transition is one
+// atomic step: creation is a Lua script, updates are optimistic transactions (WATCH/MULTI) that
+// apply the entry, its counter delta and its events together, so `total = active + completed +
+// failed` holds at every instant a reader can observe and an event exists exactly when its
+// transition does.
 package redisstore
 
 import (
@@ -17,14 +19,21 @@ import (
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
-var _ app.StateStore = (*Store)(nil)
+var (
+	_ app.StateStore = (*Store)(nil)
+	_ app.Outbox     = (*Store)(nil)
+)
 
 // Options name the keyspace and how long finished work is kept.
 type Options struct {
 	// Prefix namespaces every key (default "rayexec").
 	Prefix string
-	// Retention is the lifetime of terminal entries and idempotency keys (default 168h).
+	// Retention is the lifetime of terminal entries and idempotency keys (default 168h), and of an
+	// outbox nobody empties.
 	Retention time.Duration
+	// Outbox records the lifecycle events of every transition, for an event publisher to deliver.
+	// Off (the default) when events are off, so that nothing accumulates.
+	Outbox bool
 }
 
 // Store is the Redis adapter of app.StateStore.
@@ -32,6 +41,7 @@ type Store struct {
 	rdb       redis.UniversalClient
 	keys      keys
 	retention time.Duration
+	outbox    bool
 }
 
 // New returns a store over rdb.
@@ -42,12 +52,13 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 	if opt.Retention <= 0 {
 		opt.Retention = 168 * time.Hour
 	}
-	return &Store{rdb: rdb, keys: keys{opt.Prefix}, retention: opt.Retention}
+	return &Store{rdb: rdb, keys: keys{opt.Prefix}, retention: opt.Retention, outbox: opt.Outbox}
 }
 
 // keys lays out the keyspace: one entry and one request per deliberation, an idempotency record
 // with the request's fingerprint, the active index (a sorted set by submission time), the counters
-// (one hash) and the status-check markers.
+// (one hash), the status-check markers, and the outbox: a list of pending events per deliberation
+// and the index of deliberations with pending events (a sorted set ordered by id).
 type keys struct{ prefix string }
 
 func (k keys) entry(id string) string   { return k.prefix + ":d:" + id }
@@ -56,6 +67,8 @@ func (k keys) idem(id string) string    { return k.prefix + ":idem:" + id }
 func (k keys) check(id string) string   { return k.prefix + ":check:" + id }
 func (k keys) active() string           { return k.prefix + ":active" }
 func (k keys) stats() string            { return k.prefix + ":stats" }
+func (k keys) outbox(id string) string  { return k.prefix + ":outbox:" + id }
+func (k keys) outboxIndex() string      { return k.prefix + ":outbox" }
 
 // Get returns an entry or a not_found error.
 func (s *Store) Get(ctx context.Context, id string) (deliberation.Deliberation, error) {

@@ -17,7 +17,8 @@ import (
 const maxUpdateRounds = 50
 
 // Update reads the entry under WATCH, applies change, and writes the new entry with its counter
-// delta in one MULTI; a concurrent writer makes EXEC fail and the round start again.
+// delta and the events it causes (into the outbox, when enabled) in one MULTI; a concurrent writer
+// makes EXEC fail and the round start again, so only the winning change records its events.
 func (s *Store) Update(ctx context.Context, id string, change app.Change) (deliberation.Deliberation, bool, error) {
 	key := s.keys.entry(id)
 	var after deliberation.Deliberation
@@ -43,8 +44,13 @@ func (s *Store) Update(ctx context.Context, id string, change app.Change) (delib
 		if err != nil {
 			return fmt.Errorf("encode entry: %w", err)
 		}
+		records, err := s.outboxRecords(before, next)
+		if err != nil {
+			return err
+		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			s.write(ctx, p, before, next, entry)
+			s.recordEvents(ctx, p, next.ID, records)
 			return nil
 		})
 		if err == nil {

@@ -1,4 +1,4 @@
-// Package testenv starts the real servers that tests need (redis-server for now) on 127.0.0.1
+// Package testenv starts the real servers that tests need (redis-server, nats-server) on 127.0.0.1
 // and stops them with the test. Under CI=true a missing server binary fails the test instead of
 // skipping it: a suite that skips what it cannot reach is not a passing suite.
 package testenv

@@ -10,14 +10,16 @@ import (
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
-// Factory returns a new, empty store for one test.
-type Factory func(t *testing.T) Subject
+// Factory returns a new, empty store for one test; events says whether it records lifecycle
+// events in its outbox (as it does when an event publisher is configured).
+type Factory func(t *testing.T, events bool) Subject
 
-// Subject is a store under test. Pass lets its time pass by d: miniredis, for one, moves its TTLs
-// only when told to; nil sleeps.
+// Subject is a store under test and its outbox (the same store, as a rule). Pass lets its time pass
+// by d: miniredis, for one, moves its TTLs only when told to; nil sleeps.
 type Subject struct {
-	Store app.StateStore
-	Pass  func(d time.Duration)
+	Store  app.StateStore
+	Outbox app.Outbox
+	Pass   func(d time.Duration)
 }
 
 func (s Subject) pass(d time.Duration) {
@@ -28,19 +30,27 @@ func (s Subject) pass(d time.Duration) {
 	time.Sleep(d)
 }
 
-// Run runs the whole contract against the stores newStore makes.
+// Run runs the whole contract against the stores newStore makes. The state tests run with the
+// outbox on, the costlier path, which must change nothing they observe.
 func Run(t *testing.T, newStore Factory) {
-	t.Run("create then get", func(t *testing.T) { testCreateGet(t, newStore(t).Store) })
-	t.Run("idempotent create", func(t *testing.T) { testIdempotentCreate(t, newStore(t).Store) })
-	t.Run("admission limit", func(t *testing.T) { testAdmission(t, newStore(t).Store) })
-	t.Run("transitions count once", func(t *testing.T) { testTransitions(t, newStore(t).Store) })
-	t.Run("active pages", func(t *testing.T) { testActivePages(t, newStore(t).Store) })
-	t.Run("claim check", func(t *testing.T) { testClaimCheck(t, newStore(t)) })
-	t.Run("race", func(t *testing.T) {
-		if v := Race(t, newStore(t).Store); len(v) > 0 {
-			t.Fatalf("invariants violated under concurrency (%d), first: %s", len(v), v[0])
-		}
-	})
+	store := func(t *testing.T) app.StateStore { return newStore(t, true).Store }
+	t.Run("create then get", func(t *testing.T) { testCreateGet(t, store(t)) })
+	t.Run("idempotent create", func(t *testing.T) { testIdempotentCreate(t, store(t)) })
+	t.Run("admission limit", func(t *testing.T) { testAdmission(t, store(t)) })
+	t.Run("transitions count once", func(t *testing.T) { testTransitions(t, store(t)) })
+	t.Run("active pages", func(t *testing.T) { testActivePages(t, store(t)) })
+	t.Run("claim check", func(t *testing.T) { testClaimCheck(t, newStore(t, true)) })
+	for _, events := range []bool{true, false} {
+		t.Run(fmt.Sprintf("race (events %v)", events), func(t *testing.T) {
+			if v := Race(t, newStore(t, events).Store); len(v) > 0 {
+				t.Fatalf("invariants violated under concurrency (%d), first: %s", len(v), v[0])
+			}
+		})
+	}
+	t.Run("outbox order", func(t *testing.T) { testOutboxOrder(t, newStore(t, true)) })
+	t.Run("outbox pages", func(t *testing.T) { testOutboxPages(t, newStore(t, true)) })
+	t.Run("outbox race", func(t *testing.T) { testOutboxRace(t, newStore(t, true)) })
+	t.Run("outbox off", func(t *testing.T) { testOutboxOff(t, newStore(t, false)) })
 }
 
 func testCreateGet(t *testing.T, s app.StateStore) {

@@ -123,11 +123,12 @@ func Race(t *testing.T, s app.StateStore) []string {
 		}
 		return true
 	})
+	// Counters a non-atomic store corrupted (active below zero) do not even read back: that is a
+	// violation to report, not a reason to stop the test that looks for them.
 	st, _, err := s.Stats(ctx)
 	if err != nil {
-		t.Fatalf("final stats: %v", err)
-	}
-	if st.TotalDeliberations != 2 || st.ActiveDeliberations != 1 || st.CompletedDeliberations+st.FailedDeliberations != 1 {
+		violate("final stats: %v", err)
+	} else if st.TotalDeliberations != 2 || st.ActiveDeliberations != 1 || st.CompletedDeliberations+st.FailedDeliberations != 1 {
 		violate("final stats %+v, want total 2, active 1, one finished", st)
 	}
 	if reads.Load() == 0 {
