@@ -5,12 +5,14 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/natsevents"
 	"github.com/rayexecutor/functions/shared/redisstore"
 	"github.com/rayexecutor/functions/shared/transport"
 )
@@ -42,21 +44,35 @@ func Wire(_ context.Context, env transport.Env) (transport.Backend, func(context
 		opt.WriteTimeout = redisIOTimeout
 	}
 	rdb := redis.NewClient(opt)
-	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisKeyPrefix, Retention: cfg.Retention})
+	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisKeyPrefix, Retention: cfg.Retention,
+		Outbox: cfg.NATSURL != ""})
 	var cluster app.RayCluster
 	if cfg.Ray.Address != "" {
-		c, err := newRayCluster(cfg.Ray, env.Metrics)
+		c, err := newRayCluster(cfg.Ray, cfg.RedisKeyPrefix, env.Metrics)
 		if err != nil {
 			_ = rdb.Close()
 			return transport.Backend{}, nil, err
 		}
 		cluster = c
 	}
-	svc := app.NewService(store, cluster, nil, cfg.Settings(), env.Log)
+	var events app.EventPublisher
+	closeEvents := func(context.Context) error { return nil }
+	if cfg.NATSURL != "" {
+		p, err := natsevents.New(natsevents.Options{URL: cfg.NATSURL, SubjectPrefix: cfg.NATSSubjectPrefix, Stream: cfg.NATSStream}, store, env.Log)
+		if err != nil {
+			_ = rdb.Close()
+			return transport.Backend{}, nil, fmt.Errorf("nats: %w", err)
+		}
+		events, closeEvents = p, p.Close
+	}
+	svc := app.NewService(store, cluster, events, cfg.Settings(), env.Log)
 	backend := transport.Backend{UseCases: svc, Waker: svc, Reconciler: transport.ReconcileFunc(func(ctx context.Context) error {
 		// The pass logs what it did; the PingSource only needs to know whether to retry.
 		_, err := svc.Reconcile(ctx)
 		return err
 	})}
-	return backend, func(context.Context) error { return rdb.Close() }, nil
+	return backend, func(ctx context.Context) error {
+		// Events first: a drain under way still needs Redis.
+		return errors.Join(closeEvents(ctx), rdb.Close())
+	}, nil
 }

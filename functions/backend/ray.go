@@ -9,11 +9,13 @@ import (
 )
 
 // newRayCluster builds the Ray port: the embedded deliberation job is uploaded as a working_dir
-// package unless the image bakes the job in (RAY_JOB_ENTRYPOINT).
-func newRayCluster(c config.Ray, reg prometheus.Registerer) (*ray.Cluster, error) {
+// package unless the image bakes the job in (RAY_JOB_ENTRYPOINT). Jobs are marked with the
+// registry's key prefix as their owner.
+func newRayCluster(c config.Ray, owner string, reg prometheus.Registerer) (*ray.Cluster, error) {
 	cfg := ray.Config{
 		ClientConfig: ray.ClientConfig{Address: c.Address, AuthToken: c.AuthToken},
 		Entrypoint:   c.Entrypoint, NumCPUs: c.NumCPUs, Resources: c.Resources, CallbackURL: c.CallbackURL,
+		Owner: owner,
 	}
 	if c.Entrypoint == "" {
 		cfg.JobPackage, cfg.PackageEntrypoint = rayjob.Package, rayjob.Entrypoint

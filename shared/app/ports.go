@@ -69,7 +69,18 @@ type RayCluster interface {
 	// Result reads the result line the job printed.
 	Result(ctx context.Context, submissionID string) (deliberation.Result, error)
 	Stop(ctx context.Context, submissionID string) error
+	// Delete removes a terminal job's record; Ray refuses (a conflict error) while it runs or
+	// just ended.
 	Delete(ctx context.Context, submissionID string) error
+	// List returns the jobs whose metadata marks them as this service's.
+	List(ctx context.Context) ([]RayJob, error)
+}
+
+// RayJob is one of this service's jobs as Ray holds it.
+type RayJob struct {
+	SubmissionID   string
+	DeliberationID string
+	Status         JobStatus
 }
 
 // EventPublisher delivers the lifecycle events the state store recorded in its outbox, in the same

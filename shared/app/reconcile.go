@@ -72,6 +72,9 @@ pages:
 	}
 	close(work)
 	wg.Wait()
+	if ctx.Err() == nil {
+		s.sweep(ctx)
+	}
 	report.Checked, report.Changed = int(checked.Load()), int(changed.Load())
 	if err != nil && ctx.Err() != nil {
 		report.Partial, err = true, nil

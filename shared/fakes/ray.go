@@ -18,6 +18,7 @@ type Ray struct {
 	ResultFn func(ctx context.Context, submissionID string) (deliberation.Result, error)
 	StopFn   func(ctx context.Context, submissionID string) error
 	DeleteFn func(ctx context.Context, submissionID string) error
+	ListFn   func(ctx context.Context) ([]app.RayJob, error)
 
 	mu    sync.Mutex
 	calls map[string][]string
@@ -77,4 +78,12 @@ func (r *Ray) Delete(ctx context.Context, id string) error {
 		return r.DeleteFn(ctx, id)
 	}
 	return nil
+}
+
+func (r *Ray) List(ctx context.Context) ([]app.RayJob, error) {
+	r.record("List", "")
+	if r.ListFn != nil {
+		return r.ListFn(ctx)
+	}
+	return nil, nil
 }

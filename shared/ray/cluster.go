@@ -32,6 +32,10 @@ type Config struct {
 	Resources map[string]float64
 	// CallbackURL is where the job sends its finished wake-up (RAY_EXECUTOR_CALLBACK_URL).
 	CallbackURL string
+	// Owner names the registry the jobs belong to (the Redis key prefix), in their metadata: the
+	// reconcile pass adopts and cleans up only its own registry's jobs, never those of another
+	// deployment sharing the Ray cluster. Default "rayexec".
+	Owner string
 }
 
 // Cluster is the app.RayCluster port on the Ray Jobs API.
@@ -44,6 +48,7 @@ type Cluster struct {
 	numCPUs   float64
 	resources map[string]float64
 	callback  string
+	owner     string
 }
 
 // NewCluster validates cfg, reporting every problem at once, and reads the job package once.
@@ -53,7 +58,10 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	if err != nil {
 		problems = append(problems, err)
 	}
-	c := &Cluster{client: client, entrypoint: cfg.Entrypoint, numCPUs: cfg.NumCPUs, callback: cfg.CallbackURL}
+	c := &Cluster{client: client, entrypoint: cfg.Entrypoint, numCPUs: cfg.NumCPUs, callback: cfg.CallbackURL, owner: cfg.Owner}
+	if c.owner == "" {
+		c.owner = "rayexec"
+	}
 	if cfg.Entrypoint == "" {
 		problems = append(problems, c.loadPackage(cfg)...)
 	}
@@ -131,7 +139,7 @@ func (c *Cluster) Submit(ctx context.Context, d deliberation.Deliberation, req d
 	sr := SubmitRequest{
 		Entrypoint: c.entrypoint, SubmissionID: d.SubmissionID, RuntimeEnv: &RuntimeEnv{EnvVars: env},
 		Metadata: map[string]string{
-			"app": AppName, "deliberation_id": d.ID, "task_id": d.TaskID, "role": d.Role,
+			"app": AppName, "owner": c.owner, "deliberation_id": d.ID, "task_id": d.TaskID, "role": d.Role,
 			// Ray's dashboard shows job_name as the job's title.
 			"job_name": d.JobName(),
 		},

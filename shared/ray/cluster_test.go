@@ -95,7 +95,7 @@ func TestSubmitSendsTheJob(t *testing.T) {
 		sent.TaskID != req.TaskID || len(sent.Agents) != 2 {
 		t.Fatalf("request %+v, %v", sent, err)
 	}
-	want := map[string]string{"app": "ray-executor", "deliberation_id": d.ID, "task_id": d.TaskID, "role": "DEV",
+	want := map[string]string{"app": "ray-executor", "owner": "rayexec", "deliberation_id": d.ID, "task_id": d.TaskID, "role": "DEV",
 		"job_name": d.JobName()}
 	if len(j.Metadata) != len(want) {
 		t.Fatalf("metadata %v", j.Metadata)
@@ -393,6 +393,8 @@ func TestListOurJobs(t *testing.T) {
 		{Entrypoint: "e", SubmissionID: "other", Metadata: map[string]string{"app": "someone-else"}},
 		{Entrypoint: "e", SubmissionID: "forged", Metadata: map[string]string{"app": "ray-executor", "deliberation_id": "../../x"}},
 		{Entrypoint: "e", SubmissionID: "plain"},
+		{Entrypoint: "e", SubmissionID: "other-registry", Metadata: map[string]string{"app": "ray-executor", "owner": "another",
+			"deliberation_id": deliberation.IDFromKey("other-registry")}},
 	}
 	for _, sr := range foreign {
 		if _, err := c.Client().Submit(ctx, sr); err != nil {

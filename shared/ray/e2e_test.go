@@ -34,8 +34,9 @@ func newE2E(t *testing.T, change func(*ray.Config)) *e2e {
 	srv := testenv.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { rdb.Close() })
+	// Tests share the head: each owns its jobs, as separate deployments would.
 	cfg := ray.Config{ClientConfig: ray.ClientConfig{Address: addr, Timeout: 10 * time.Second},
-		JobPackage: rayjob.Package, PackageEntrypoint: rayjob.Entrypoint}
+		JobPackage: rayjob.Package, PackageEntrypoint: rayjob.Entrypoint, Owner: uniqueID("e2e")}
 	if change != nil {
 		change(&cfg)
 	}
@@ -149,6 +150,36 @@ func TestEndToEndOneAgentAlwaysFails(t *testing.T) {
 	}
 	e.wantStats(t, 1, 0, 1, 0)
 	checkModelRequests(t, e.model)
+	e.waitGoneFromRay(t, id)
+}
+
+// waitGoneFromRay runs reconcile passes until Ray's job list no longer holds the deliberation's
+// jobs: its outcome is stored, so its record must not stay in Ray forever.
+func (e *e2e) waitGoneFromRay(t *testing.T, id string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := e.svc.Reconcile(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		jobs, err := e.cluster.List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		left := 0
+		for _, j := range jobs {
+			if j.DeliberationID == id {
+				left++
+			}
+		}
+		if left == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d Ray jobs of %s remain after its outcome was stored", left, id)
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // checkModelRequests asserts the request bodies of SPEC 6 as the fake model server received them.
@@ -219,17 +250,7 @@ func TestEndToEndDeadline(t *testing.T) {
 	if r.Status != deliberation.StatusFailed || r.ErrorMessage != "timed out after 4 s" {
 		t.Fatalf("report = %+v, want timed out after 4 s", r)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		job, err := e.cluster.Client().Get(context.Background(), id)
-		if err != nil || job.Status == "STOPPED" {
-			break // stopped, or already deleted once stopped
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Ray job still %s a minute after the deadline", job.Status)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	e.waitGoneFromRay(t, id) // stopped, then deleted
 	e.wantStats(t, 1, 0, 0, 1)
 }
 
