@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rayexecutor/functions/shared/config"
+)
+
+// repoRoot is the module root, three levels above this package.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// requireRay checks for the project venv's ray, which rayhead.sh starts heads with. Like
+// testenv.Require, a missing one skips the test, or fails it under CI=true.
+func requireRay(t *testing.T, root string) {
+	t.Helper()
+	path := filepath.Join(root, ".venv", "bin", "ray")
+	if fi, err := os.Stat(path); err == nil && fi.Mode()&0o111 != 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is required under CI=true: run `make venv`", path)
+	}
+	t.Skipf("%s not installed (`make venv`); skipping (CI=true makes this a failure)", path)
+}
+
+// built is the launcher and every program, built once for all the tests of the package.
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+	out  []byte
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// binDir returns the directory with the launcher ("stack") and the programs, named as the
+// launcher's -bin-dir expects them.
+func binDir(t *testing.T, root string) string {
+	t.Helper()
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "rxstack-test-"); built.err != nil {
+			return
+		}
+		args := []string{"build", "-o", built.dir + "/", "./deploy/local/stack"}
+		for _, p := range programs {
+			args = append(args, p.pkg)
+		}
+		cmd := exec.Command("go", args...)
+		cmd.Dir = root
+		built.out, built.err = cmd.CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v\n%s", built.err, built.out)
+	}
+	return built.dir
+}
+
+// freeBlock returns the first of n consecutive ports of 127.0.0.1 that were free a moment ago,
+// below Linux's ephemeral range and the port blocks rayhead.sh gives heads (21000 and up).
+func freeBlock(t *testing.T, n int) int {
+	t.Helper()
+	for range 100 {
+		base := 10000 + rand.IntN(10000)
+		var held []net.Listener
+		for i := range n {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i))
+			if err != nil {
+				break
+			}
+			held = append(held, l)
+		}
+		for _, l := range held {
+			_ = l.Close()
+		}
+		if len(held) == n {
+			return base
+		}
+	}
+	t.Fatalf("no %d consecutive free ports", n)
+	return 0
+}
+
+// launcher is a running launcher process.
+type launcher struct {
+	cmd      *exec.Cmd
+	out      *syncBuffer
+	basePort int
+	done     chan struct{}
+	err      error
+}
+
+// startLauncher runs the launcher at bin with the test's environment stripped of every setting
+// the stack reads, plus env, and stops it when the test ends if the test did not.
+func startLauncher(t *testing.T, bin, root string, env map[string]string, args ...string) *launcher {
+	t.Helper()
+	l := &launcher{out: &syncBuffer{}, basePort: freeBlock(t, len(programs)), done: make(chan struct{})}
+	ours := append(config.Variables(), "STACK_BASE_PORT", "STACK_BIN_DIR",
+		"RAY_HEAD_PORT", "RAY_DASHBOARD_PORT", "RAY_HEAD_TEMP_DIR", "RAY_PORT_BASE")
+	environ := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); !slices.Contains(ours, k) {
+			environ[k] = v
+		}
+	}
+	maps.Copy(environ, env)
+	l.cmd = exec.Command(bin, append([]string{"-root", root, "-base-port", strconv.Itoa(l.basePort)}, args...)...)
+	for k, v := range environ {
+		l.cmd.Env = append(l.cmd.Env, k+"="+v)
+	}
+	l.cmd.Stdout, l.cmd.Stderr = l.out, l.out
+	if err := l.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { l.err = l.cmd.Wait(); close(l.done) }()
+	t.Cleanup(func() {
+		if l.running() {
+			l.interrupt(time.Minute)
+		}
+		if t.Failed() {
+			t.Logf("launcher output:\n%s", l.out.String())
+		}
+	})
+	return l
+}
+
+func (l *launcher) running() bool {
+	select {
+	case <-l.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// url is the URL of the program called name.
+func (l *launcher) url(name string) string {
+	i := slices.IndexFunc(programs, func(p program) bool { return p.name == name })
+	return programs[i].url(l.basePort)
+}
+
+// waitUp waits for the table the launcher prints once every function is ready.
+func (l *launcher) waitUp(t *testing.T, within time.Duration) {
+	t.Helper()
+	deadline := time.After(within)
+	for !strings.Contains(l.out.String(), "Ctrl-C stops everything.") {
+		select {
+		case <-l.done:
+			t.Fatalf("the launcher exited before the stack was up: %v", l.err)
+		case <-deadline:
+			t.Fatalf("the stack was not up within %s", within)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// interrupt sends SIGINT, as Ctrl-C does, and returns the exit status and how long the stop took;
+// a launcher still running after within is killed and reported as -1.
+func (l *launcher) interrupt(within time.Duration) (int, time.Duration) {
+	start := time.Now()
+	_ = l.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-l.done:
+	case <-time.After(within):
+		_ = l.cmd.Process.Kill()
+		<-l.done
+		return -1, time.Since(start)
+	}
+	return l.cmd.ProcessState.ExitCode(), time.Since(start)
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// lines returns the lines a program of the stack wrote, without their prefix.
+func (b *syncBuffer) lines(name string) []string {
+	prefix := fmt.Sprintf("%s | ", padded(name))
+	var out []string
+	for _, line := range strings.Split(b.String(), "\n") {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			out = append(out, rest)
+		}
+	}
+	return out
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/rayexecutor/functions/shared/config"
+)
+
+// errChildExited is why a running stack stops on its own: one of its functions exited.
+var errChildExited = errors.New("a function exited unexpectedly")
+
+// up starts the stack and returns when ctx ends (nil) or something fails, leaving what it started
+// to down.
+func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ []string) error {
+	if err := checkPorts(opts.basePort); err != nil {
+		return err
+	}
+	var err error
+	redis := endpoint{"Redis", cfg.RedisURL, "from REDIS_URL"}
+	if redis.url == "" {
+		redis.note = "embedded (miniredis)"
+		if redis.url, err = s.startRedis(); err != nil {
+			return err
+		}
+	}
+	nats := endpoint{"NATS", cfg.NATSURL, "from NATS_URL"}
+	if nats.url == "" {
+		nats.note = "embedded, JetStream"
+		if nats.url, err = s.startNATS(); err != nil {
+			return err
+		}
+	}
+	ray := endpoint{"Ray dashboard", cfg.Ray.Address, "from RAY_ADDRESS"}
+	if ray.url == "" {
+		ray.note = "local head (deploy/local/rayhead.sh), Jobs API"
+		if ray.url, err = s.startRay(ctx, s.newRayHead(opts.root, environ)); err != nil {
+			return err
+		}
+	}
+	binDir, err := s.binaries(ctx, opts)
+	if err != nil {
+		return err
+	}
+
+	statusURL := statusFunction.url(opts.basePort)
+	callback := cfg.Ray.CallbackURL
+	if callback == "" {
+		callback = statusURL
+	}
+	// The functions get the user's whole environment (their other SPEC 8 settings, PATH, HOME)
+	// with the stack's addresses on top; exec keeps the last of duplicate variables.
+	env := append(environ[:len(environ):len(environ)], "REDIS_URL="+redis.url, "NATS_URL="+nats.url,
+		"RAY_ADDRESS="+ray.url, "RAY_EXECUTOR_CALLBACK_URL="+callback)
+	exited := make(chan *child, len(programs))
+	for _, p := range programs {
+		c, err := startChild(p.name, filepath.Join(binDir, p.binary),
+			append(env[:len(env):len(env)], "LISTEN_ADDRESS="+p.addr(opts.basePort)), s.out, exited)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", p.binary, err)
+		}
+		s.children = append(s.children, c)
+	}
+	for i, p := range programs {
+		if err := waitReady(ctx, s.children[i], p.url(opts.basePort)); err != nil {
+			return err
+		}
+	}
+
+	tick, err := newReconcileTick(statusURL, cfg.APIToken, cfg.ReconcileInterval, s.log)
+	if err != nil {
+		return err
+	}
+	tickCtx, stopTick := context.WithCancel(ctx)
+	ticking := make(chan struct{})
+	go func() {
+		defer close(ticking)
+		tick.run(tickCtx)
+	}()
+	defer func() {
+		stopTick()
+		<-ticking
+	}()
+
+	printTable(os.Stdout, opts.basePort, []endpoint{redis, nats, ray}, cfg.APIToken != "", cfg.ReconcileInterval)
+	select {
+	case <-ctx.Done():
+		return nil
+	case c := <-exited:
+		return fmt.Errorf("%w: %s (%s): %v", errChildExited, c.name, c.cmd.Path, c.err)
+	}
+}
