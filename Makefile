@@ -26,6 +26,11 @@ $(VENV)/.installed: deploy/local/requirements.txt
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r deploy/local/requirements.txt
 	touch $@
 
+.PHONY: run
+run: venv ## the whole system on this machine: embedded Redis and NATS, a Ray head, the functions on 8081-8084, the router on 8080 (Ctrl-C stops all)
+	go build -o bin/stack ./deploy/local/stack
+	exec bin/stack
+
 test: lint venv ## every test: Go (race detector) and the Python job, against real Redis, NATS and a local Ray head
 	deploy/local/with-ray-head.sh $(MAKE) --no-print-directory test-go test-python
 
@@ -40,3 +45,22 @@ test-python:
 
 clean: ## remove build outputs (keeps the venv)
 	rm -rf bin
+
+# ko takes one main package per argument (not a ./... pattern), hence the go list. No registry is
+# reachable from the development machines: run this where KO_DOCKER_REPO can be pushed to.
+.PHONY: images
+images: ## build and push the four function images with ko to $KO_DOCKER_REPO/<function>:latest (default registry.example.com/rayexecutor, the images func.yaml and deploy/knative name)
+	KO_DOCKER_REPO=$${KO_DOCKER_REPO:-registry.example.com/rayexecutor} go run github.com/google/ko@v0.19.1 build \
+		--base-import-paths --tags latest $$(go list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./functions/...)
+
+.PHONY: deploy
+deploy: ## apply deploy/knative (functions, settings, Redis, Broker, Triggers, PingSource) and, with KubeRay installed, the RayCluster to the current kubectl context
+	kubectl apply -k deploy/knative
+	@if kubectl get crd rayclusters.ray.io >/dev/null 2>&1; then kubectl apply -n ray-executor -f deploy/ray/raycluster.yaml; \
+	else echo "KubeRay is not installed: deploy/ray/raycluster.yaml skipped; point RAY_ADDRESS in deploy/knative/base/settings.yaml at your Ray cluster"; fi
+	kubectl wait -n ray-executor --for=condition=Ready ksvc --all --timeout=5m
+	kn service list -n ray-executor 2>/dev/null || kubectl get ksvc -n ray-executor
+
+.PHONY: undeploy
+undeploy: ## delete what deploy applied: the namespace ray-executor goes, and with it the RayCluster and Redis's data
+	kubectl delete -k deploy/knative --ignore-not-found
