@@ -85,7 +85,7 @@ class JobRun:
         return self.stdout + self.stderr
 
 
-def run_job(request: dict[str, Any] | str, ray_address: str, deadline_in: float = 30.0,
+def run_job(request: dict[str, Any] | str, ray_address: str, deadline_in: float = 60.0,
             extra_env: dict[str, str] | None = None) -> JobRun:
     """Runs the job as Ray runs an entrypoint, timing when the result line appears."""
     env = {key: value for key, value in os.environ.items() if key not in SCRUBBED_ENV}
