@@ -1,7 +1,6 @@
 package transport_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,11 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/fakes"
+	"github.com/rayexecutor/functions/shared/testenv"
 	"github.com/rayexecutor/functions/shared/transport"
 )
 
@@ -31,7 +30,7 @@ type harness struct {
 	svc   *app.Service
 	store *fakes.Store
 	ray   *fakes.Ray
-	logs  *syncBuffer
+	logs  *testenv.Buffer
 }
 
 type option func(*transport.Options, *transport.Backend)
@@ -46,7 +45,7 @@ func withUseCases(u transport.UseCases) option {
 
 func newHarness(t *testing.T, f transport.Function, opts ...option) *harness {
 	t.Helper()
-	h := &harness{t: t, store: fakes.NewStore(), ray: &fakes.Ray{}, logs: &syncBuffer{}}
+	h := &harness{t: t, store: fakes.NewStore(), ray: &fakes.Ray{}, logs: &testenv.Buffer{}}
 	settings := app.DefaultSettings()
 	settings.CheckPeriod = 0
 	h.svc = app.NewService(h.store, h.ray, nil, settings, nil)
@@ -204,22 +203,4 @@ func (r response) reply(t *testing.T, typ string) map[string]any {
 		t.Fatalf("reply lacks id or source: %v", r.header)
 	}
 	return r.json(t)
-}
-
-// syncBuffer is a log sink safe for concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

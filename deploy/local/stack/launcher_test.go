@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rayexecutor/functions/shared/config"
+	"github.com/rayexecutor/functions/shared/testenv"
 )
 
 // repoRoot is the module root, three levels above this package.
@@ -110,7 +110,7 @@ func freeBlock(t *testing.T, n int) int {
 // launcher is a running launcher process.
 type launcher struct {
 	cmd      *exec.Cmd
-	out      *syncBuffer
+	out      *testenv.Buffer
 	basePort int
 	done     chan struct{}
 	err      error
@@ -120,7 +120,7 @@ type launcher struct {
 // the stack reads, plus env, and stops it when the test ends if the test did not.
 func startLauncher(t *testing.T, bin, root string, env map[string]string, args ...string) *launcher {
 	t.Helper()
-	l := &launcher{out: &syncBuffer{}, basePort: freeBlock(t, len(programs)), done: make(chan struct{})}
+	l := &launcher{out: &testenv.Buffer{}, basePort: freeBlock(t, len(programs)), done: make(chan struct{})}
 	ours := append(config.Variables(), "STACK_BASE_PORT", "STACK_BIN_DIR",
 		"RAY_HEAD_PORT", "RAY_DASHBOARD_PORT", "RAY_HEAD_TEMP_DIR", "RAY_PORT_BASE")
 	environ := map[string]string{}
@@ -195,25 +195,8 @@ func (l *launcher) interrupt(within time.Duration) (int, time.Duration) {
 	return l.cmd.ProcessState.ExitCode(), time.Since(start)
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines returns the lines a program of the stack wrote, without their prefix.
-func (b *syncBuffer) lines(name string) []string {
+// lines returns the lines a program of the stack wrote to b, without their prefix.
+func lines(b *testenv.Buffer, name string) []string {
 	prefix := fmt.Sprintf("%s | ", padded(name))
 	var out []string
 	for _, line := range strings.Split(b.String(), "\n") {

@@ -258,7 +258,7 @@ func assertPassedThrough(t *testing.T, l *launcher, model *modelserver.Server) {
 func assertTicked(t *testing.T, l *launcher) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for !slices.ContainsFunc(l.out.lines("status"), func(s string) bool { return strings.Contains(s, `"msg":"reconcile pass"`) }) {
+	for !slices.ContainsFunc(lines(l.out, "status"), func(s string) bool { return strings.Contains(s, `"msg":"reconcile pass"`) }) {
 		if time.Now().After(deadline) {
 			t.Error("the status function logged no reconcile pass: the tick did not reach it")
 			return

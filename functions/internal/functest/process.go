@@ -1,14 +1,12 @@
 package functest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +18,7 @@ import (
 type Process struct {
 	URL    string
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testenv.Buffer
 	done   chan struct{}
 	err    error
 }
@@ -69,7 +67,7 @@ func Run(t testing.TB, bin string, env map[string]string, deadline time.Duration
 }
 
 func launch(bin string, env map[string]string, addr string) *Process {
-	p := &Process{stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &Process{stderr: &testenv.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LISTEN_ADDRESS=" + addr}
 	for k, v := range env {
@@ -117,20 +115,3 @@ func (p *Process) Stop() {
 
 // Logs is what the process wrote so far.
 func (p *Process) Logs() string { return p.stderr.String() }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
