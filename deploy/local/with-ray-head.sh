@@ -9,6 +9,9 @@ export PATH="$here/../../.venv/bin:$PATH"
 export RAY_HEAD_PORT="${RAY_TEST_HEAD_PORT:-6381}"
 export RAY_DASHBOARD_PORT="${RAY_TEST_DASHBOARD_PORT:-8266}"
 export RAY_HEAD_TEMP_DIR="${RAY_TEST_TEMP_DIR:-/tmp/rxtest-$RAY_HEAD_PORT}"
+# Ray keeps a job it could never schedule PENDING (even once stopped) until this timeout fails it;
+# only then can it be deleted. Ray's default is 15 minutes; the tests must not wait that long.
+export RAY_JOB_START_TIMEOUT_SECONDS="${RAY_JOB_START_TIMEOUT_SECONDS:-45}"
 
 if ! address="$("$here/rayhead.sh" start)"; then
 	echo "with-ray-head: the test Ray head did not start" >&2
