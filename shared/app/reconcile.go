@@ -125,7 +125,10 @@ func (s *Service) Wake(ctx context.Context, id string) error {
 	if claimed, err := s.Store.ClaimCheck(ctx, "wake:"+id, s.Settings.WakeWait); err != nil || !claimed {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.Settings.WakeWait)
+	// The job gives up on its wake-up after a short timeout, and only then can its driver exit and
+	// Ray report the job terminal: the wait must outlive the request that started it, or every
+	// wake-up would end, unrecorded, the moment its sender hangs up.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Settings.WakeWait)
 	defer cancel()
 	for {
 		st, err := s.Ray.Status(ctx, d.SubmissionID)

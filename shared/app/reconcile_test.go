@@ -148,6 +148,37 @@ func TestWakeRecordsOnlyWhatRaySays(t *testing.T) {
 	wantStats(t, h.stats(t), 1, 0, 1, 0)
 }
 
+// TestWakeOutlivesItsSender: the job's driver waits only briefly for the wake-up's answer and Ray
+// reports the job terminal only after the driver exits, so the wake-up must still record the
+// outcome after its sender hung up.
+func TestWakeOutlivesItsSender(t *testing.T) {
+	h := newHarness(t)
+	h.svc.Settings.WakeWait = 5 * time.Second
+	id := h.submit(t)
+	res := threeAgentResult(t)
+	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
+	hungUp := make(chan struct{})
+	h.ray.StatusFn = func(context.Context, string) (app.JobStatus, error) {
+		select {
+		case <-hungUp:
+			return app.JobStatus{State: app.JobSucceeded}, nil
+		default:
+			return app.JobStatus{State: app.JobRunning}, nil
+		}
+	}
+	ctx, hangUp := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, func() {
+		hangUp()
+		close(hungUp)
+	})
+	if err := h.svc.Wake(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := h.store.Get(context.Background(), id); d.Status != deliberation.StatusCompleted {
+		t.Fatalf("entry = %s: the wake-up gave up when its sender hung up", d.Status)
+	}
+}
+
 // TestReconcileDeliversWhatWaitedInOrder: events of a whole lifecycle, retry included, wait in the
 // outbox while the bus is down; the next pass delivers them once each, in order.
 func TestReconcileDeliversWhatWaitedInOrder(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 const (
@@ -151,12 +152,29 @@ func checkConstraints(p *problems, in ConstraintsInput) TaskConstraints {
 				p.add("constraints.metadata", "metadata keys cannot be empty")
 			}
 			if len(v) > maxMetadataValue {
-				p.add("constraints.metadata."+k, "metadata value of %q is longer than %d bytes", k, maxMetadataValue)
+				shown := echoedKey(k)
+				p.add("constraints.metadata."+shown, "metadata value of %q is longer than %d bytes", shown, maxMetadataValue)
 			}
 			c.Metadata[k] = v
 		}
 	}
 	return c
+}
+
+// maxEchoedKey bounds a caller's metadata key where a problem names it: problems are echoed in
+// answers and log lines, and a key is as long as the caller likes.
+const maxEchoedKey = 128
+
+// echoedKey is k cut to maxEchoedKey bytes on a character boundary, marked when cut.
+func echoedKey(k string) string {
+	if len(k) <= maxEchoedKey {
+		return k
+	}
+	n := maxEchoedKey
+	for n > 0 && !utf8.RuneStart(k[n]) {
+		n--
+	}
+	return k[:n] + "..."
 }
 
 func checkAgents(p *problems, in []AgentConfig, maxAgents int) []AgentConfig {

@@ -1,0 +1,93 @@
+package faults
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rayexecutor/functions/shared/ray"
+)
+
+// The suite's own Ray head: ports and a temp dir no other head of the project uses (make run's is
+// 6380/8265, the tests' 6381/8266), so stopping it never touches another engineer's head.
+const (
+	rayHeadPort      = "6384"
+	rayDashboardPort = "8269"
+	rayTempDir       = "/tmp/rxfault"
+)
+
+// rayHead drives deploy/local/rayhead.sh for the suite's head.
+type rayHead struct {
+	script  string
+	env     []string
+	Address string
+}
+
+// startRayHead starts the suite's head, first stopping one an interrupted run may have left, and
+// stops it when the test ends. Without the project's Ray the test is skipped, or fails under CI.
+func startRayHead(t *testing.T, root string) *rayHead {
+	t.Helper()
+	venvBin := filepath.Join(root, ".venv", "bin")
+	if _, err := os.Stat(filepath.Join(venvBin, "ray")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Ray is required under CI=true but %s/ray is missing (make venv): %v", venvBin, err)
+		}
+		t.Skipf("Ray not installed in %s (make venv); skipping (CI=true makes this a failure)", venvBin)
+	}
+	h := &rayHead{script: filepath.Join(root, "deploy", "local", "rayhead.sh")}
+	// The head's jobs run the `python` on its PATH: it must be the venv's, which has Ray.
+	h.env = append(os.Environ(), "PATH="+venvBin+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"RAY_HEAD_PORT="+rayHeadPort, "RAY_DASHBOARD_PORT="+rayDashboardPort, "RAY_HEAD_TEMP_DIR="+rayTempDir)
+	h.Stop(t)
+	h.Start(t)
+	t.Cleanup(func() { h.Stop(t) })
+	return h
+}
+
+// Start starts the head and waits until its Jobs API answers.
+func (h *rayHead) Start(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	h.Address = strings.TrimSpace(h.run(t, "start"))
+	t.Logf("ray head at %s started in %s", h.Address, time.Since(start).Round(time.Millisecond))
+}
+
+// Stop ends every process of the head: its jobs are gone with it, as when a cluster is lost.
+func (h *rayHead) Stop(t *testing.T) {
+	t.Helper()
+	h.run(t, "stop")
+}
+
+// waitBusy waits until the head holds a live job of the suite, or until within passes.
+func (h *rayHead) waitBusy(t *testing.T, within time.Duration) {
+	t.Helper()
+	rc, err := ray.NewClient(ray.ClientConfig{Address: h.Address})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		jobs, _ := rc.List(t.Context())
+		for _, j := range jobs {
+			if j.Metadata["owner"] == keyPrefix && !j.Status.Terminal() {
+				return
+			}
+		}
+	}
+	t.Logf("the Ray head held no live job within %s", within)
+}
+
+func (h *rayHead) run(t *testing.T, verb string) string {
+	t.Helper()
+	cmd := exec.Command(h.script, verb)
+	cmd.Env = h.env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("rayhead.sh %s: %v\n%s%s", verb, err, out, stderr.String())
+	}
+	return string(out)
+}

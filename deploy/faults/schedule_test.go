@@ -1,0 +1,61 @@
+package faults
+
+import (
+	"testing"
+	"time"
+)
+
+// step is one fault action at a fraction of the load's duration.
+type step struct {
+	at   float64
+	name string
+	do   func(t *testing.T, s *stack)
+}
+
+// Outages are short next to a deliberation's timeout, and long enough for every client to notice:
+// Redis stays down past go-redis's own retries, NATS past its reconnect wait.
+const (
+	redisDown = 3 * time.Second
+	rayDown   = 8 * time.Second
+)
+
+// schedule staggers the faults over the load, and overlaps two of them at the end: Redis dies
+// while NATS is away, so the events of transitions recorded just before the crash must come out
+// of the outbox after both are back.
+var schedule = []step{
+	{0.10, "SIGKILL redis-server, restart it", killRedis},
+	{0.22, "cut NATS", func(t *testing.T, s *stack) { s.nats.Stop() }},
+	{0.34, "NATS back", func(t *testing.T, s *stack) { s.nats.Restart(t) }},
+	{0.42, "stop the Ray head, start it again", restartRay},
+	{0.66, "SIGKILL redis-server, restart it", killRedis},
+	{0.76, "cut NATS", func(t *testing.T, s *stack) { s.nats.Stop() }},
+	{0.82, "SIGKILL redis-server while NATS is cut, restart it", killRedis},
+	{0.90, "NATS back", func(t *testing.T, s *stack) { s.nats.Restart(t) }},
+}
+
+func killRedis(t *testing.T, s *stack) {
+	s.redis.Kill()
+	time.Sleep(redisDown)
+	s.redis.Restart(t)
+}
+
+// restartRay loses every job the head held: the service must resubmit them as infrastructure
+// losses, and submit the ones it accepted meanwhile. It waits (briefly) for the head to hold jobs,
+// so the restart always has some to lose.
+func restartRay(t *testing.T, s *stack) {
+	s.ray.waitBusy(t, 30*time.Second)
+	s.ray.Stop(t)
+	time.Sleep(rayDown)
+	s.ray.Start(t)
+}
+
+// runFaults plays the schedule over a load of length d that began at start. It runs on the test's
+// goroutine: a fault that cannot be undone fails the test at once.
+func runFaults(t *testing.T, s *stack, start time.Time, d time.Duration) {
+	for _, st := range schedule {
+		time.Sleep(time.Until(start.Add(time.Duration(st.at * float64(d)))))
+		began := time.Now()
+		st.do(t, s)
+		t.Logf("fault at %5.1fs: %s (%s)", began.Sub(start).Seconds(), st.name, time.Since(began).Round(time.Millisecond))
+	}
+}

@@ -1,0 +1,110 @@
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
+	"github.com/rayexecutor/functions/shared/ray"
+)
+
+// settleSlack is how long past the latest deadline the suite waits for the last deliberations to
+// end: the deadline grace of the status logic, a reconcile tick, and an outage's worth on top.
+const settleSlack = 45 * time.Second
+
+// waitTerminal polls the accepted deliberations until each is terminal, or until settleSlack past
+// the latest deadline; it returns the ids still not terminal then.
+func waitTerminal(ctx context.Context, c *client, statusURL string, accepted map[string]*entry) []string {
+	var latest time.Time
+	for _, e := range accepted {
+		latest = maxTime(latest, e.sentAt.Add(e.shape.timeout))
+	}
+	deadline := maxTime(latest, time.Now()).Add(settleSlack)
+	left := make([]string, 0, len(accepted))
+	for id := range accepted {
+		left = append(left, id)
+	}
+	for len(left) > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		next := left[:0]
+		for _, id := range left {
+			if r, a := c.status(ctx, statusURL, id); a.err != nil || a.bad != nil || !r.Status.Terminal() {
+				next = append(next, id)
+			}
+		}
+		left = next
+		if len(left) > 0 {
+			time.Sleep(time.Second)
+		}
+	}
+	return left
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// storedEntries reads every deliberation entry the functions' Redis holds: the ground truth of
+// what exists, against which the counters and the callers' ledger are checked.
+func storedEntries(t *testing.T, redisURL string) map[string]deliberation.Deliberation {
+	t.Helper()
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	out := map[string]deliberation.Deliberation{}
+	iter := rdb.Scan(t.Context(), 0, keyPrefix+":d:*", 500).Iterator()
+	for iter.Next(t.Context()) {
+		raw, err := rdb.Get(t.Context(), iter.Val()).Bytes()
+		if err != nil {
+			t.Fatalf("read %s: %v", iter.Val(), err)
+		}
+		var d deliberation.Deliberation
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatalf("decode %s: %v", iter.Val(), err)
+		}
+		out[strings.TrimPrefix(iter.Val(), keyPrefix+":d:")] = d
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatalf("scan entries: %v", err)
+	}
+	return out
+}
+
+// waitRayIdle waits until Ray runs no job of the suite's registry: once every deliberation ended,
+// the status logic and the reconcile sweep stop whatever job is left (a superseded attempt, a
+// late one). It returns the jobs still live at the end of within: running ones, and pending ones,
+// which Ray marks stopped only once it gets round to starting them.
+func waitRayIdle(ctx context.Context, address string, within time.Duration) (running, pending []string, err error) {
+	rc, err := ray.NewClient(ray.ClientConfig{Address: address})
+	if err != nil {
+		return nil, nil, err
+	}
+	deadline := time.Now().Add(within)
+	for {
+		jobs, err := rc.List(ctx)
+		running, pending = nil, nil
+		for _, j := range jobs {
+			switch {
+			case j.Metadata["owner"] != keyPrefix || j.Status.Terminal():
+			case j.Status == ray.StatusPending:
+				pending = append(pending, j.SubmissionID)
+			default:
+				running = append(running, j.SubmissionID)
+			}
+		}
+		if (err == nil && len(running)+len(pending) == 0) || time.Now().After(deadline) || ctx.Err() != nil {
+			return running, pending, err
+		}
+		time.Sleep(2 * time.Second)
+	}
+}

@@ -1,0 +1,94 @@
+package faults
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rayexecutor/functions/shared/fakes/modelserver"
+	"github.com/rayexecutor/functions/shared/testenv"
+)
+
+// Names the functions are configured with, so the suite reads Redis and JetStream where they write.
+const (
+	keyPrefix     = "rxfault"
+	natsStream    = "RXFAULT"
+	subjectPrefix = "rxfault"
+)
+
+// Models of the fake model server. An agent on modelOK proposes quickly and one on modelSlow
+// takes a while, one on modelBroken fails every call with a transient 503 (so the job retries it,
+// then gives the agent up), and one on modelStalled never answers (so the job runs into its
+// deadline).
+const (
+	modelOK      = "m-ok"
+	modelSlow    = "m-slow"
+	modelBroken  = "m-broken"
+	modelStalled = "m-stalled"
+)
+
+// stack is everything the functions run against, and the functions themselves.
+type stack struct {
+	redis  *testenv.Redis
+	nats   *testenv.NATS
+	ray    *rayHead
+	model  *modelserver.Server
+	logDir string
+
+	execute, status, stats, jobs *function
+}
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	root := moduleRoot(t)
+	s := &stack{logDir: keptOnFailure(t, "rxfault-logs-")}
+	// Every acknowledged write is on disk before Redis answers, so a SIGKILL loses nothing that a
+	// function was told had happened.
+	s.redis = testenv.StartRedis(t, "--appendonly", "yes", "--appendfsync", "always")
+	s.nats = testenv.StartNATS(t)
+	bins := buildFunctions(t, root)
+	s.ray = startRayHead(t, root)
+	s.model = modelserver.New(t)
+	s.model.SetBehavior(modelOK, modelserver.Behavior{Delay: 200 * time.Millisecond})
+	s.model.SetBehavior(modelSlow, modelserver.Behavior{Delay: 15 * time.Second})
+	s.model.SetBehavior(modelBroken, modelserver.Behavior{FailStatus: 503})
+	s.model.SetBehavior(modelStalled, modelserver.Behavior{Stall: true})
+
+	statusAddr := freeAddr(t)
+	env := map[string]string{
+		"REDIS_URL": s.redis.URL(), "REDIS_KEY_PREFIX": keyPrefix,
+		"RAY_ADDRESS": s.ray.Address, "RAY_EXECUTOR_CALLBACK_URL": "http://" + statusAddr,
+		"NATS_URL": s.nats.URL(), "NATS_STREAM": natsStream, "NATS_SUBJECT_PREFIX": subjectPrefix,
+		"VLLM_URL_ALLOWLIST": s.model.URL(),
+		// The suite measures what faults do, not admission control: a Ray outage queues many.
+		"MAX_ACTIVE_DELIBERATIONS": "100000",
+		"LOG_LEVEL":                "info",
+	}
+	s.status = startFunction(t, filepath.Join(bins, "get-deliberation-status"), statusAddr, s.logDir, env)
+	s.execute = startFunction(t, filepath.Join(bins, "execute-deliberation"), freeAddr(t), s.logDir, env)
+	s.stats = startFunction(t, filepath.Join(bins, "get-stats"), freeAddr(t), s.logDir, env)
+	s.jobs = startFunction(t, filepath.Join(bins, "get-active-jobs"), freeAddr(t), s.logDir, env)
+	return s
+}
+
+// keptOnFailure is a directory for the functions' logs that outlives a failed test, for a human
+// to read the whole story; a passing test removes it.
+func keptOnFailure(t *testing.T, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("function logs kept in %s", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	})
+	return dir
+}
+
+// functions lists the running functions.
+func (s *stack) functions() []*function { return []*function{s.execute, s.status, s.stats, s.jobs} }
