@@ -57,7 +57,8 @@ func Wire(_ context.Context, env transport.Env) (transport.Backend, func(context
 	}
 	var events app.EventPublisher
 	closeEvents := func(context.Context) error { return nil }
-	if cfg.NATSURL != "" {
+	// Only the functions that talk to Ray change state; the read-only ones need no publisher.
+	if cfg.NATSURL != "" && cluster != nil {
 		p, err := natsevents.New(natsevents.Options{URL: cfg.NATSURL, SubjectPrefix: cfg.NATSSubjectPrefix, Stream: cfg.NATSStream}, store, env.Log)
 		if err != nil {
 			_ = rdb.Close()
