@@ -31,6 +31,11 @@ run: venv ## the whole system on this machine: embedded Redis and NATS, a Ray he
 	go build -o bin/stack ./deploy/local/stack
 	exec bin/stack
 
+.PHONY: bench
+bench: ## SPEC 13: Go benchmarks, then the load generator against the built functions, a real redis-server and the fake Ray Jobs API; prints the table and writes bin/bench.md
+	go test -run '^$$' -bench . -benchmem -benchtime 1s -count 1 ./shared/deliberation ./shared/redisstore ./shared/transport
+	go run ./deploy/bench -out bin/bench.md
+
 test: lint venv ## every test: Go (race detector) and the Python job, against real Redis, NATS and a local Ray head
 	deploy/local/with-ray-head.sh $(MAKE) --no-print-directory test-go test-python
 
@@ -42,6 +47,30 @@ $(GOBIN)/gotestsum:
 
 test-python:
 	$(PYTHON) -m pytest -q deploy/ray
+
+.PHONY: test-faults fuzz
+test-faults: venv ## SPEC 14 (3-6 min): the functions under load on a Ray head of their own while Redis is SIGKILLed, Ray restarted and NATS cut; checks SPEC 5
+	FAULTS=1 go test -race -count=1 -v -timeout 20m -run '^TestFaults$$' ./deploy/faults
+
+FUZZTIME ?= 30s
+
+# Go 1.26's fuzz coordinator can report its own -fuzztime deadline as a failure, with no failing
+# input (go.dev/issue/75804, fixed in Go 1.27): that alone is a full run that found nothing. No
+# fuzz target here uses a deadline of its own, so any other failure, or a failing input, fails.
+fuzz: ## every fuzz target (JSON, CloudEvents, result line), one at a time, for FUZZTIME each (default 30s)
+	@for file in $$(grep -rl --include='*_test.go' --exclude-dir=.venv '^func Fuzz' . | sort); do \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "fuzz: $$target in $$(dirname $$file) for $(FUZZTIME)"; \
+			out="$$(go test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$(dirname $$file) 2>&1)"; status=$$?; \
+			echo "$$out" | grep -v '^fuzz: elapsed'; \
+			[ $$status -eq 0 ] && continue; \
+			if echo "$$out" | grep -qx '    context deadline exceeded' && ! echo "$$out" | grep -q 'Failing input'; then \
+				echo "fuzz: $$target ran its $(FUZZTIME) without a failing input (Go's deadline report, go.dev/issue/75804)"; \
+				continue; \
+			fi; \
+			exit 1; \
+		done; \
+	done
 
 clean: ## remove build outputs (keeps the venv)
 	rm -rf bin

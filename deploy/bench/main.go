@@ -1,0 +1,115 @@
+// Command bench is the load generator behind `make bench` (SPEC 13). It builds the four function
+// binaries, starts a real redis-server and the in-process fake of the Ray Jobs API on 127.0.0.1,
+// measures how fast each function starts (exec to the first readiness 200) and how much memory it
+// holds, then drives every scenario as an open-loop constant-rate load (latency measured from the
+// scheduled send time, so a slow answer cannot hide the requests queued behind it) and as a
+// closed-loop saturation run, several times, and prints one table of medians beside the targets.
+// The same table is written as Markdown for the README.
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the knobs of one bench run; the defaults keep `make bench` well under 10 minutes on
+// a 2-core machine.
+type options struct {
+	binDir     string
+	build      bool
+	out        string
+	runs       int
+	starts     int
+	rate       int
+	requests   int
+	jobsRate   int
+	jobsCount  int
+	workers    int
+	saturation int
+	satLimit   time.Duration
+	history    []int
+	only       map[string]bool
+	// extraEnv is passed to every function, e.g. GODEBUG=gctrace=1 or GOGC, to study the runtime.
+	extraEnv   map[string]string
+	cpuProfile string
+}
+
+func parseFlags() options {
+	var o options
+	flag.StringVar(&o.binDir, "bin", "bin", "directory of the function binaries")
+	flag.BoolVar(&o.build, "build", true, "build the function binaries into -bin first (false: take them as they are)")
+	flag.StringVar(&o.out, "out", "bin/bench.md", "file the Markdown table is written to (empty: none)")
+	flag.IntVar(&o.runs, "runs", 3, "runs of every scenario; the table shows their medians")
+	flag.IntVar(&o.starts, "starts", 20, "starts of each function for exec-to-readiness")
+	flag.IntVar(&o.rate, "rate", 1000, "open-loop request rate of get-stats, status and execute (requests/s)")
+	flag.IntVar(&o.requests, "requests", 4000, "requests per open-loop run of get-stats, status and execute")
+	flag.IntVar(&o.jobsRate, "jobs-rate", 200, "open-loop request rate of the active-jobs pages, both history sizes together (requests/s)")
+	flag.IntVar(&o.jobsCount, "jobs-requests", 1200, "requests per run of the active-jobs pages, both history sizes together")
+	flag.IntVar(&o.workers, "workers", 16, "concurrent workers of a saturation run")
+	flag.IntVar(&o.saturation, "saturation", 4000, "requests per saturation run")
+	flag.DurationVar(&o.satLimit, "saturation-limit", 4*time.Second, "longest a saturation run may take")
+	only := flag.String("only", "", "comma-separated scenarios to run (floor, stats, status, execute, jobs; empty: all), for profiling one")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile (load generator, fake Ray) to the file")
+	extra := flag.String("env", "", "comma-separated KEY=VALUE settings added to every function's environment (e.g. GOGC=200)")
+	flag.Parse()
+	o.history = []int{1_000, 100_000}
+	if *only != "" {
+		o.only = map[string]bool{}
+		for _, name := range strings.Split(*only, ",") {
+			o.only[strings.TrimSpace(name)] = true
+		}
+	}
+	if *extra != "" {
+		o.extraEnv = map[string]string{}
+		for _, kv := range strings.Split(*extra, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			o.extraEnv[strings.TrimSpace(k)] = v
+		}
+	}
+	return o
+}
+
+// benchMemoryLimit is where this process collects garbage: see main.
+const benchMemoryLimit = 1 << 30
+
+func main() {
+	opts := parseFlags()
+	// The generator and the fake Ray Jobs API (which keeps every job, as Ray does) share this
+	// process: a collection of its growing heap would pause them, and that pause would show as the
+	// functions' latency. Collect only near a limit no run reaches.
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(benchMemoryLimit)
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	if opts.cpuProfile != "" {
+		f, err := os.Create(opts.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			log.Error("cpu profile", "error", err.Error())
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(ctx, opts, log); err != nil {
+		log.Error("bench failed", "error", err.Error())
+		os.Exit(1)
+	}
+	log.Info("bench done", "took", time.Since(start).Round(time.Second).String())
+}
+
+// command is how this run was invoked, for the table.
+func command() string {
+	return "make bench  (" + strings.Join(append([]string{"go run ./deploy/bench"}, os.Args[1:]...), " ") + ")"
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// functionNames are the four functions, as named under functions/.
+var functionNames = []string{"get-stats", "get-deliberation-status", "get-active-jobs", "execute-deliberation"}
+
+// buildFunctions builds every function into dir (go build caches, so an unchanged tree is quick).
+func buildFunctions(ctx context.Context, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, name := range functionNames {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, name), "./functions/"+name)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s (run from the repository root): %w\n%s", name, err, out)
+		}
+	}
+	return nil
+}
+
+// process is one running function binary.
+type process struct {
+	name  string
+	url   string
+	cmd   *exec.Cmd
+	log   *tail
+	done  chan struct{}
+	ready time.Duration
+}
+
+// readinessPoll is the pause between readiness probes while a function starts: short enough to
+// resolve a start of a few milliseconds, long enough not to steal the CPU the start needs.
+const readinessPoll = 200 * time.Microsecond
+
+// launch execs a function with env on a free port and waits for the first 200 of
+// /health/readiness; ready is the time from exec to that answer. Its logs go through a pipe, as a
+// container runtime reads them, so a busy disk never stalls a request behind a log line; the end
+// of them is kept for error messages.
+func launch(ctx context.Context, bin string, env map[string]string) (*process, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	name := filepath.Base(bin)
+	p := &process{name: name, url: "http://127.0.0.1:" + strconv.Itoa(port), log: &tail{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin)
+	p.cmd.Env = []string{"LISTEN_ADDRESS=127.0.0.1:" + strconv.Itoa(port)}
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	probe := &http.Client{Timeout: time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	defer probe.CloseIdleConnections()
+	start := time.Now()
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	deadline := start.Add(10 * time.Second)
+	for {
+		res, err := probe.Get(p.url + "/health/readiness")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				p.ready = time.Since(start)
+				return p, nil
+			}
+		}
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("%s exited while starting:\n%s", name, p.log)
+		case <-ctx.Done():
+			p.stop()
+			return nil, ctx.Err()
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("%s not ready within 10 s:\n%s", name, p.log)
+		}
+		time.Sleep(readinessPoll)
+	}
+}
+
+// stop ends the function as Kubernetes does (SIGTERM), killing it after 5 s.
+func (p *process) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *process) pid() int { return p.cmd.Process.Pid }
+
+// tail keeps the last tailBytes of what a function logged.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailBytes = 4096
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 2*tailBytes {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailBytes:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf[max(len(t.buf)-tailBytes, 0):])
+}
+
+// rssBytes is the resident set size of pid (VmRSS in /proc/<pid>/status).
+func rssBytes(pid int) (int64, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 2 && f[1] == "kB" {
+				kb, err := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10, err
+			}
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc/" + strconv.Itoa(pid) + "/status")
+}
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat: 100 on every Linux
+// architecture Go supports.
+const clockTicks = 100
+
+// cpuTime is the CPU time pid has used so far, user and system, all threads.
+func cpuTime(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name in parentheses may hold spaces; the fields after it are fixed.
+	_, rest, ok := strings.Cut(string(raw), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}

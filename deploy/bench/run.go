@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rayexecutor/functions/shared/ray/raytest"
+)
+
+// run is the whole bench: set up, measure starts, drive the scenarios, report.
+func run(ctx context.Context, opts options, log *slog.Logger) error {
+	rep := report{machine: describeMachine(), loadBefore: loadAverage(), command: command(), opts: opts}
+	if opts.build {
+		log.Info("building the functions", "into", opts.binDir)
+		if err := buildFunctions(ctx, opts.binDir); err != nil {
+			return err
+		}
+	}
+	dir, err := os.MkdirTemp("", "rayexec-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	redis, err := startRedis(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer redis.stop()
+	ray, err := newFakeRay()
+	if err != nil {
+		return err
+	}
+	defer ray.Close()
+	env := func(fn, prefix string) map[string]string {
+		e := maps.Clone(opts.extraEnv)
+		if e == nil {
+			e = map[string]string{}
+		}
+		e["REDIS_URL"], e["REDIS_KEY_PREFIX"] = redis.url(), prefix
+		if fn == "execute-deliberation" || fn == "get-deliberation-status" {
+			e["RAY_ADDRESS"] = ray.URL()
+		}
+		if fn == "execute-deliberation" {
+			// SPEC 13 raises the admission limit for the run: the load keeps thousands active.
+			e["MAX_ACTIVE_DELIBERATIONS"] = "1000000"
+		}
+		return e
+	}
+	bin := func(fn string) string { return filepath.Join(opts.binDir, fn) }
+
+	w, err := seed(ctx, log, redis.url(), opts)
+	if err != nil {
+		return err
+	}
+	for _, fn := range functionNames {
+		prefix := map[string]string{"get-active-jobs": prefixHistory(opts.history[0]), "execute-deliberation": prefixExecute}[fn]
+		if prefix == "" {
+			prefix = prefixRead
+		}
+		log.Info("measuring starts", "function", fn, "starts", opts.starts)
+		s, err := measureStarts(ctx, bin(fn), env(fn, prefix), opts.starts)
+		if err != nil {
+			return err
+		}
+		rep.starts = append(rep.starts, s)
+	}
+
+	var procs []*process
+	scenarios, err := startScenarios(ctx, opts, w, func(fn, prefix string) (*process, error) {
+		p, err := launch(ctx, bin(fn), env(fn, prefix))
+		if p != nil {
+			procs = append(procs, p)
+		}
+		return p, err
+	})
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	if err := measure(ctx, log, opts, scenarios, redis.cmd.Process.Pid); err != nil {
+		return err
+	}
+	rep.scenarios, rep.loadAfter = scenarios, loadAverage()
+	rep.print(os.Stdout)
+	if opts.out == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(opts.out), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(opts.out, []byte(rep.markdown()), 0o644)
+}
+
+// measure warms every scenario up, then runs each one opts.runs times (open loop, then
+// saturation), the scenarios taking turns so that a slow minute of a shared machine spreads over
+// all of them, and finally reads each process's RSS.
+func measure(ctx context.Context, log *slog.Logger, opts options, scenarios []*scenario, redisPID int) error {
+	client := newClient()
+	for _, sc := range scenarios {
+		// Connections, the scripts in Redis's cache, the function's heap at its working size.
+		_ = openLoop(ctx, client, sc.next, len(sc.targets), sc.rate, sc.rate/2)
+	}
+	for r := range opts.runs {
+		for _, sc := range scenarios {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			open := openLoop(ctx, client, sc.next, len(sc.targets), sc.rate, sc.count)
+			sat, err := saturate(ctx, client, sc.next, opts.workers, sc.saturation, opts.satLimit, sc.pids(), redisPID)
+			if err != nil {
+				return err
+			}
+			for i, t := range sc.targets {
+				o, s := open[i], sat[i]
+				t.open, t.sat = append(t.open, o), append(t.sat, s)
+				log.Info("run", "n", r+1, "target", t.label, "p50", o.p50.String(), "p99", o.p99.String(),
+					"errors", o.errors+s.errors, "saturation_rps", int(s.throughput), "per_core_rps", int(s.perCore))
+			}
+		}
+	}
+	for _, sc := range scenarios {
+		for _, t := range sc.targets {
+			rss, err := rssBytes(t.proc.pid())
+			if err != nil {
+				return err
+			}
+			t.rssAfter = rss
+		}
+	}
+	return nil
+}
+
+// newFakeRay is the in-process fake Jobs API; every job runs for a second and succeeds with a
+// result line, as a healthy cluster's would.
+func newFakeRay() (*raytest.Server, error) {
+	res, err := benchResult()
+	if err != nil {
+		return nil, err
+	}
+	line, err := json.Marshal(res)
+	if err != nil {
+		return nil, err
+	}
+	ray := raytest.New()
+	ray.SetDefaultOutcome(raytest.Succeeds(time.Second, "RAY_EXECUTOR_RESULT v1 "+string(line)+"\n"))
+	return ray, nil
+}

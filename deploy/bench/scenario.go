@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+)
+
+// target is one function process under load and what the runs measured of it.
+type target struct {
+	label string
+	fn    string
+	// stored is the number of deliberations in the keyspace of an active-jobs target.
+	stored int
+	// floor marks the calibration target, which has no target of its own.
+	floor    bool
+	proc     *process
+	open     []openResult
+	sat      []satResult
+	rssAfter int64
+}
+
+// scenario is one measured load: its targets, its requests, and its rate and counts.
+type scenario struct {
+	targets    []*target
+	next       calls
+	rate       int
+	count      int
+	saturation int
+}
+
+func (sc *scenario) pids() []int {
+	out := make([]int, len(sc.targets))
+	for i, t := range sc.targets {
+		out[i] = t.proc.pid()
+	}
+	return out
+}
+
+// startScenarios launches the function processes and describes each scenario's requests. The
+// active-jobs pages of both history sizes alternate within one run, so both see the same moments
+// of contention on a shared machine and their comparison is fair.
+func startScenarios(ctx context.Context, opts options, w world, start func(fn, prefix string) (*process, error)) ([]*scenario, error) {
+	var out []*scenario
+	launch := func(t *target, prefix string) error {
+		p, err := start(t.fn, prefix)
+		t.proc = p
+		return err
+	}
+	wanted := func(key string) bool { return opts.only == nil || opts.only[key] }
+	single := func(key, name, fn, prefix string, next func(url string, i int) call) error {
+		if !wanted(key) {
+			return nil
+		}
+		t := &target{label: name, fn: fn, floor: key == "floor"}
+		if err := launch(t, prefix); err != nil {
+			return err
+		}
+		out = append(out, &scenario{targets: []*target{t}, rate: opts.rate, count: opts.requests,
+			saturation: opts.saturation, next: func(i int) call { return next(t.proc.url, i) }})
+		return nil
+	}
+	// The floor of the setup: the same generator, client and HTTP server on a path that does no
+	// work. Latency above it is the functions' own; a floor near a target means the machine, not
+	// the code, decides that target.
+	if err := single("floor", "floor: liveness of get-stats (no Redis)", "get-stats", prefixRead, func(url string, _ int) call {
+		return call{0, http.MethodGet, url + "/health/liveness", nil, http.StatusOK}
+	}); err != nil {
+		return out, err
+	}
+	if err := single("stats", "get-stats", "get-stats", prefixRead, func(url string, _ int) call {
+		return call{0, http.MethodGet, url + "/", nil, http.StatusOK}
+	}); err != nil {
+		return out, err
+	}
+	if err := single("status", "status of a finished deliberation", "get-deliberation-status", prefixRead, func(url string, i int) call {
+		return call{0, http.MethodGet, url + "/" + w.finished[i%len(w.finished)], nil, http.StatusOK}
+	}); err != nil {
+		return out, err
+	}
+	if err := single("execute", "execute (fake Ray Jobs API)", "execute-deliberation", prefixExecute, func(url string, _ int) call {
+		return call{0, http.MethodPost, url + "/", []byte(executeBody), http.StatusAccepted}
+	}); err != nil {
+		return out, err
+	}
+	if !wanted("jobs") {
+		return out, ctx.Err()
+	}
+	jobs := &scenario{rate: opts.jobsRate, count: opts.jobsCount, saturation: opts.jobsCount}
+	for _, n := range opts.history {
+		t := &target{label: "active jobs, " + thousands(n) + " stored", fn: "get-active-jobs", stored: n}
+		if err := launch(t, prefixHistory(n)); err != nil {
+			return out, err
+		}
+		jobs.targets = append(jobs.targets, t)
+	}
+	jobs.next = func(i int) call {
+		k := i % len(jobs.targets)
+		t := jobs.targets[k]
+		cursors := w.cursors[t.stored]
+		url := t.proc.url + "/?limit=" + strconv.Itoa(jobsLimit)
+		// Both targets walk the same sequence of cursor positions.
+		if c := cursors[(i/len(jobs.targets))%len(cursors)]; c != "" {
+			url += "&cursor=" + c
+		}
+		return call{k, http.MethodGet, url, nil, http.StatusOK}
+	}
+	out = append(out, jobs)
+	return out, ctx.Err()
+}
