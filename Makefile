@@ -17,6 +17,7 @@ build: ## build every package and the function binaries into bin/
 
 lint: ## go vet and a gofmt check
 	go vet ./...
+	go vet -tags faults ./deploy/faults
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 venv: $(VENV)/.installed ## the project-local Python environment (Ray, pytest)
@@ -50,7 +51,7 @@ test-python:
 
 .PHONY: test-faults fuzz
 test-faults: venv ## SPEC 14 (3-6 min): the functions under load on a Ray head of their own while Redis is SIGKILLed, Ray restarted and NATS cut; checks SPEC 5
-	FAULTS=1 go test -race -count=1 -v -timeout 20m -run '^TestFaults$$' ./deploy/faults
+	go test -tags faults -race -count=1 -v -timeout 20m -run '^TestFaults$$' ./deploy/faults
 
 FUZZTIME ?= 30s
 

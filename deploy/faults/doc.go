@@ -4,6 +4,6 @@
 // and restarts the Ray head, cuts NATS and replays CloudEvents concurrently; then it checks the
 // invariants of SPEC 5 and that every lifecycle event reached JetStream exactly once.
 //
-// The scenario takes minutes and owns a Ray head on fixed ports, so it runs only with FAULTS=1;
-// under CI=true a missing prerequisite (redis-server, nats-server, the project's Ray) fails it.
+// The scenario takes minutes and owns a Ray head on fixed ports, so its tests build only with
+// the `faults` tag; under CI=true a missing prerequisite (redis-server, nats-server, the project's Ray) fails it.
 package faults

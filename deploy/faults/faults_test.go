@@ -1,3 +1,5 @@
+//go:build faults
+
 package faults
 
 import (
@@ -20,12 +22,10 @@ const (
 	reconcileTick      = 5 * time.Second
 )
 
-// TestFaults is SPEC 14: faults under load, then the invariants of SPEC 5. Set FAULTS=1 to run it
-// (make test-faults); FAULTS_SECONDS and FAULTS_RATE change the load's length and executes/s.
+// TestFaults is SPEC 14: faults under load, then the invariants of SPEC 5. It builds only with
+// the `faults` tag (make test-faults); FAULTS_SECONDS and FAULTS_RATE change the load's length and
+// executes/s.
 func TestFaults(t *testing.T) {
-	if os.Getenv("FAULTS") != "1" {
-		t.Skip("the fault suite takes minutes and a Ray head of its own: FAULTS=1 runs it (make test-faults)")
-	}
 	loadFor := time.Duration(envNumber(t, "FAULTS_SECONDS", defaultLoadSeconds) * float64(time.Second))
 	rate := envNumber(t, "FAULTS_RATE", defaultRate)
 	began := time.Now()
