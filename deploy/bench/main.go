@@ -40,6 +40,9 @@ type options struct {
 	// extraEnv is passed to every function, e.g. GODEBUG=gctrace=1 or GOGC, to study the runtime.
 	extraEnv   map[string]string
 	cpuProfile string
+	// profileDir, when set, builds the functions with the profile tag and has each scenario's
+	// function process write its CPU profile there.
+	profileDir string
 }
 
 func parseFlags() options {
@@ -58,6 +61,7 @@ func parseFlags() options {
 	flag.DurationVar(&o.satLimit, "saturation-limit", 4*time.Second, "longest a saturation run may take")
 	only := flag.String("only", "", "comma-separated scenarios to run (floor, stats, status, execute, jobs; empty: all), for profiling one")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile (load generator, fake Ray) to the file")
+	flag.StringVar(&o.profileDir, "profile", "", "build the functions with the profile tag and write each scenario process's CPU profile into this directory")
 	extra := flag.String("env", "", "comma-separated KEY=VALUE settings added to every function's environment (e.g. GOGC=200)")
 	flag.Parse()
 	o.history = []int{1_000, 100_000}

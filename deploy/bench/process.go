@@ -18,13 +18,18 @@ import (
 // functionNames are the four functions, as named under functions/.
 var functionNames = []string{"get-stats", "get-deliberation-status", "get-active-jobs", "execute-deliberation"}
 
-// buildFunctions builds every function into dir (go build caches, so an unchanged tree is quick).
-func buildFunctions(ctx context.Context, dir string) error {
+// buildFunctions builds every function into dir (go build caches, so an unchanged tree is quick),
+// with the profile build tag when profile is true.
+func buildFunctions(ctx context.Context, dir string, profile bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	for _, name := range functionNames {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, name), "./functions/"+name)
+		args := []string{"build", "-o", filepath.Join(dir, name)}
+		if profile {
+			args = append(args, "-tags", "profile")
+		}
+		cmd := exec.CommandContext(ctx, "go", append(args, "./functions/"+name)...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s (run from the repository root): %w\n%s", name, err, out)
 		}

@@ -17,7 +17,7 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 	rep := report{machine: describeMachine(), loadBefore: loadAverage(), command: command(), opts: opts}
 	if opts.build {
 		log.Info("building the functions", "into", opts.binDir)
-		if err := buildFunctions(ctx, opts.binDir); err != nil {
+		if err := buildFunctions(ctx, opts.binDir, opts.profileDir != ""); err != nil {
 			return err
 		}
 	}
@@ -72,7 +72,11 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 
 	var procs []*process
 	scenarios, err := startScenarios(ctx, opts, w, func(fn, prefix string) (*process, error) {
-		p, err := launch(ctx, bin(fn), env(fn, prefix))
+		e := env(fn, prefix)
+		if opts.profileDir != "" {
+			e["CPU_PROFILE"] = filepath.Join(opts.profileDir, fn+"-"+prefix+".prof")
+		}
+		p, err := launch(ctx, bin(fn), e)
 		if p != nil {
 			procs = append(procs, p)
 		}

@@ -58,7 +58,7 @@ func (s *Service) apply(ctx context.Context, d deliberation.Deliberation, st Job
 // record applies a change to the current attempt only: a change computed from a job that is no
 // longer current (another replica moved to the next attempt) is dropped.
 func (s *Service) record(ctx context.Context, d deliberation.Deliberation, change Change) deliberation.Deliberation {
-	after, _, err := s.transition(ctx, d.ID, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {
+	after, _, err := s.transition(ctx, d, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {
 		if cur.SubmissionID != d.SubmissionID {
 			return cur, false
 		}
@@ -150,7 +150,7 @@ func (s *Service) repairMissingJob(ctx context.Context, d deliberation.Deliberat
 // the job's late success can never count.
 func (s *Service) expire(ctx context.Context, d deliberation.Deliberation) deliberation.Deliberation {
 	now := s.Clock.Now()
-	after, _, err := s.transition(ctx, d.ID, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {
+	after, _, err := s.transition(ctx, d, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {
 		stopping, _ := cur.MarkStopping(now)
 		return stopping.TimedOut(now)
 	})

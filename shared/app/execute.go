@@ -70,7 +70,7 @@ func (s *Service) submit(ctx context.Context, d deliberation.Deliberation, req d
 		return d, err
 	}
 	now := s.Clock.Now()
-	after, _, err := s.transition(ctx, d.ID, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {
+	after, _, err := s.transition(ctx, d, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {
 		if cur.SubmissionID != d.SubmissionID {
 			return cur, false
 		}

@@ -24,6 +24,10 @@ type StateStore interface {
 	// Update applies change to the current entry atomically; when change reports a change, the new
 	// entry is stored with its counter delta and Update returns it with true.
 	Update(ctx context.Context, id string, change Change) (deliberation.Deliberation, bool, error)
+	// UpdateFrom is Update for a caller holding known, the entry as the store last held it (as
+	// Create, Get or Update returned it): change applies to the stored entry, whatever it is now,
+	// but the store may skip reading it when it still equals known.
+	UpdateFrom(ctx context.Context, known deliberation.Deliberation, change Change) (deliberation.Deliberation, bool, error)
 	// Stats returns the counters as one consistent snapshot and when this Redis first saw state.
 	Stats(ctx context.Context) (deliberation.ExecutionStats, time.Time, error)
 	// Active returns up to limit non-terminal entries, oldest first, after cursor ("" for the start),

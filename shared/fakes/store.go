@@ -128,6 +128,11 @@ func (s *Store) Update(_ context.Context, id string, change app.Change) (deliber
 	return after, true, nil
 }
 
+// UpdateFrom is Update: the in-memory store has nothing to save by trusting known.
+func (s *Store) UpdateFrom(ctx context.Context, known deliberation.Deliberation, change app.Change) (deliberation.Deliberation, bool, error) {
+	return s.Update(ctx, known.ID, change)
+}
+
 func (s *Store) apply(d deliberation.StatsDelta) {
 	s.stats.Total += d.Total
 	s.stats.Active += d.Active

@@ -19,9 +19,9 @@ var createScript = redis.NewScript(createLua)
 // Create stores a new entry with its request and idempotency record, counts it and records its
 // submitted event in the outbox (when enabled), in one script.
 func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive int) (deliberation.Deliberation, bool, error) {
-	entry, err := json.Marshal(d)
+	entry, err := encodeEntry(d)
 	if err != nil {
-		return d, false, fmt.Errorf("encode entry: %w", err)
+		return d, false, err
 	}
 	reqJSON, err := json.Marshal(req)
 	if err != nil {

@@ -45,17 +45,6 @@ func (s *Store) outboxRecords(before, after deliberation.Deliberation) ([]any, e
 	return records, nil
 }
 
-// recordEvents queues the records into the transaction of their transition. The outbox lives as
-// long as a finished entry at most, should nobody ever deliver it.
-func (s *Store) recordEvents(ctx context.Context, p redis.Pipeliner, id string, records []any) {
-	if len(records) == 0 {
-		return
-	}
-	p.RPush(ctx, s.keys.outbox(id), records...)
-	p.PExpire(ctx, s.keys.outbox(id), s.retention)
-	p.ZAdd(ctx, s.keys.outboxIndex(), redis.Z{Member: id})
-}
-
 // Pending returns up to limit of id's undelivered events, oldest first. Reading an outbox that
 // expired drops its stale index entry.
 func (s *Store) Pending(ctx context.Context, id string, limit int) ([]app.PendingEvent, error) {

@@ -1,6 +1,6 @@
 // Package redisstore keeps the deliberation registry, the active index, the statistics and the
 // outbox of lifecycle events in Redis (the command set of Redis 7.0). Every transition is one
-// atomic step: creation is a Lua script, updates are optimistic transactions (WATCH/MULTI) that
+// atomic step: creation is a Lua script, updates are optimistic compare-and-set scripts that
 // apply the entry, its counter delta and its events together, so `total = active + completed +
 // failed` holds at every instant a reader can observe and an event exists exactly when its
 // transition does.
@@ -74,7 +74,7 @@ func (k keys) outboxIndex() string      { return k.prefix + ":outbox" }
 func (s *Store) Get(ctx context.Context, id string) (deliberation.Deliberation, error) {
 	raw, err := s.rdb.Get(ctx, s.keys.entry(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return deliberation.Deliberation{}, deliberation.Errorf(deliberation.CodeNotFound, "Deliberation %s not found", id)
+		return deliberation.Deliberation{}, notFound(id)
 	}
 	if err != nil {
 		return deliberation.Deliberation{}, unavailable(err)
@@ -105,6 +105,18 @@ func (s *Store) ClaimCheck(ctx context.Context, id string, period time.Duration)
 		return false, unavailable(err)
 	}
 	return ok, nil
+}
+
+func notFound(id string) error {
+	return deliberation.Errorf(deliberation.CodeNotFound, "Deliberation %s not found", id)
+}
+
+func encodeEntry(d deliberation.Deliberation) ([]byte, error) {
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("encode entry: %w", err)
+	}
+	return raw, nil
 }
 
 func decodeEntry(raw []byte) (deliberation.Deliberation, error) {

@@ -115,7 +115,7 @@ func TestUnavailableWhenRedisIsDown(t *testing.T) {
 }
 
 // racyStore is the store without its atomicity: Create checks then writes, Update reads, decides
-// and writes with no WATCH. The race test must catch it.
+// and writes whatever is stored by then. The race test must catch it.
 type racyStore struct{ *Store }
 
 func (r racyStore) Create(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, _ int) (deliberation.Deliberation, bool, error) {
@@ -145,11 +145,17 @@ func (r racyStore) Update(ctx context.Context, id string, change app.Change) (de
 		return before, false, nil
 	}
 	time.Sleep(time.Millisecond)
-	entry, _ := json.Marshal(after)
-	p := r.rdb.Pipeline()
-	r.write(ctx, p, before, after, entry)
-	_, err = p.Exec(ctx)
-	return after, err == nil, err
+	// Compare against whatever is stored now, not against what the change was computed from.
+	now, err := r.rdb.Get(ctx, r.keys.entry(id)).Bytes()
+	if err != nil {
+		return before, false, err
+	}
+	won, err := r.compareAndSet(ctx, &snapshot{raw: now, entry: before}, after)
+	return after, won, err
+}
+
+func (r racyStore) UpdateFrom(ctx context.Context, known deliberation.Deliberation, change app.Change) (deliberation.Deliberation, bool, error) {
+	return r.Update(ctx, known.ID, change)
 }
 
 // TestRaceCatchesNonAtomicStore: a race is a matter of chance, so the racy store gets a few runs;

@@ -2,7 +2,7 @@ package redisstore
 
 import (
 	"context"
-	"encoding/json"
+	_ "embed"
 	"errors"
 	"fmt"
 
@@ -12,86 +12,119 @@ import (
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
+var (
+	//go:embed update.lua
+	updateLua    string
+	updateScript = redis.NewScript(updateLua)
+)
+
 // maxUpdateRounds bounds optimistic retries; each lost round means another caller changed the
 // entry, and after a terminal change every later round is a read that changes nothing.
 const maxUpdateRounds = 50
 
-// Update reads the entry under WATCH, applies change, and writes the new entry with its counter
-// delta and the events it causes (into the outbox, when enabled) in one MULTI; a concurrent writer
-// makes EXEC fail and the round start again, so only the winning change records its events.
+// snapshot is an entry with the exact bytes the store holds for it. read is false for an entry the
+// caller vouched for (UpdateFrom) and the store has not seen yet.
+type snapshot struct {
+	raw   []byte
+	entry deliberation.Deliberation
+	read  bool
+}
+
+// Update reads the entry, applies change, and writes the new entry with its counter delta and the
+// events it causes (into the outbox, when enabled) in one compare-and-set script: when another
+// caller changed the entry in between, nothing is written and the round starts again, so only the
+// winning change records its events. Two round trips per transition that wins.
 func (s *Store) Update(ctx context.Context, id string, change app.Change) (deliberation.Deliberation, bool, error) {
-	key := s.keys.entry(id)
-	var after deliberation.Deliberation
-	var won bool
-	txf := func(tx *redis.Tx) error {
-		raw, err := tx.Get(ctx, key).Bytes()
-		if errors.Is(err, redis.Nil) {
-			return deliberation.Errorf(deliberation.CodeNotFound, "Deliberation %s not found", id)
-		}
-		if err != nil {
-			return err
-		}
-		before, err := decodeEntry(raw)
-		if err != nil {
-			return err
-		}
-		next, changed := change(before)
-		if !changed {
-			after, won = before, false
-			return nil
-		}
-		entry, err := json.Marshal(next)
-		if err != nil {
-			return fmt.Errorf("encode entry: %w", err)
-		}
-		records, err := s.outboxRecords(before, next)
-		if err != nil {
-			return err
-		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			s.write(ctx, p, before, next, entry)
-			s.recordEvents(ctx, p, next.ID, records)
-			return nil
-		})
-		if err == nil {
-			after, won = next, true
-		}
-		return err
+	return s.update(ctx, id, nil, change)
+}
+
+// UpdateFrom is Update for a caller that holds the entry as it was last stored: the first round
+// compares against it instead of reading, one round trip when nobody changed the entry since.
+func (s *Store) UpdateFrom(ctx context.Context, known deliberation.Deliberation, change app.Change) (deliberation.Deliberation, bool, error) {
+	raw, err := encodeEntry(known)
+	if err != nil {
+		return deliberation.Deliberation{}, false, err
 	}
+	return s.update(ctx, known.ID, &snapshot{raw: raw, entry: known}, change)
+}
+
+func (s *Store) update(ctx context.Context, id string, cur *snapshot, change app.Change) (deliberation.Deliberation, bool, error) {
 	for range maxUpdateRounds {
-		err := s.rdb.Watch(ctx, txf, key)
-		switch {
-		case err == nil:
-			return after, won, nil
-		case errors.Is(err, redis.TxFailedErr):
-			continue
-		case deliberation.ErrorCode(err) != deliberation.CodeInternal:
-			return deliberation.Deliberation{}, false, err
-		default:
-			return deliberation.Deliberation{}, false, unavailable(err)
+		if cur == nil {
+			var err error
+			if cur, err = s.read(ctx, id); err != nil {
+				return deliberation.Deliberation{}, false, err
+			}
 		}
+		next, changed := change(cur.entry)
+		if !changed {
+			if cur.read {
+				return cur.entry, false, nil
+			}
+			cur = nil // "no change" to a vouched-for entry must hold for the stored one too
+			continue
+		}
+		won, err := s.compareAndSet(ctx, cur, next)
+		if err != nil {
+			return deliberation.Deliberation{}, false, err
+		}
+		if won {
+			return next, true, nil
+		}
+		cur = nil
 	}
 	return deliberation.Deliberation{}, false, deliberation.Errorf(deliberation.CodeUnavailable, "deliberation %s is too contended", id)
 }
 
-// write queues the new entry and what the transition moves: counters, the active index, and the
-// retention of a finished deliberation.
-func (s *Store) write(ctx context.Context, p redis.Pipeliner, before, after deliberation.Deliberation, entry []byte) {
-	terminal := after.Status.Terminal() && !before.Status.Terminal()
-	if terminal {
-		p.Set(ctx, s.keys.entry(after.ID), entry, s.retention)
-		p.ZRem(ctx, s.keys.active(), after.ID)
-		p.PExpire(ctx, s.keys.request(after.ID), s.retention)
-	} else {
-		p.Set(ctx, s.keys.entry(after.ID), entry, redis.KeepTTL)
+func (s *Store) read(ctx context.Context, id string) (*snapshot, error) {
+	raw, err := s.rdb.Get(ctx, s.keys.entry(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, notFound(id)
 	}
-	delta := deliberation.DeltaOf(before, after)
-	for field, v := range map[string]int64{
-		"active": delta.Active, "completed": delta.Completed, "failed": delta.Failed,
-		"exec_sum_ms": delta.ExecutionTimeSumMS, "exec_count": delta.TimedCount,
-	} {
-		if v != 0 {
-			p.HIncrBy(ctx, s.keys.stats(), field, v)
-		}
+	if err != nil {
+		return nil, unavailable(err)
 	}
+	d, err := decodeEntry(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &snapshot{raw: raw, entry: d, read: true}, nil
+}
+
+// compareAndSet writes next and what the transition from before moves (counters, the active
+// index, the retention of a finished deliberation, the outbox) if the stored entry is still
+// before's bytes; false means it is not, and nothing was written.
+func (s *Store) compareAndSet(ctx context.Context, before *snapshot, next deliberation.Deliberation) (bool, error) {
+	entry, err := encodeEntry(next)
+	if err != nil {
+		return false, err
+	}
+	records, err := s.outboxRecords(before.entry, next)
+	if err != nil {
+		return false, err
+	}
+	terminal := "0"
+	if next.Status.Terminal() && !before.entry.Status.Terminal() {
+		terminal = "1"
+	}
+	delta := deliberation.DeltaOf(before.entry, next)
+	args := append([]any{before.raw, entry, terminal, s.retention.Milliseconds(), next.ID,
+		delta.Active, delta.Completed, delta.Failed, delta.ExecutionTimeSumMS, delta.TimedCount}, records...)
+	answer, err := updateScript.Run(ctx, s.rdb,
+		[]string{s.keys.entry(next.ID), s.keys.active(), s.keys.request(next.ID), s.keys.stats(),
+			s.keys.outbox(next.ID), s.keys.outboxIndex()},
+		args...,
+	).Text()
+	if err != nil {
+		return false, unavailable(err)
+	}
+	switch answer {
+	case "ok":
+		return true, nil
+	case "stale":
+		return false, nil
+	case "gone":
+		return false, notFound(next.ID)
+	}
+	return false, fmt.Errorf("update script answered %q", answer)
 }

@@ -101,8 +101,12 @@ func (i *Instance) Handle(w http.ResponseWriter, r *http.Request) {
 	p.write(w)
 }
 
+// stopProfile ends a CPU profile started under the profile build tag (profile.go).
+var stopProfile = func() {}
+
 // Stop releases the backend; func-go calls it after the server drained its requests.
 func (i *Instance) Stop(ctx context.Context) error {
+	defer stopProfile()
 	run := i.running.Swap(nil)
 	if run == nil {
 		return nil

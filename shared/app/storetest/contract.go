@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("idempotent create", func(t *testing.T) { testIdempotentCreate(t, store(t)) })
 	t.Run("admission limit", func(t *testing.T) { testAdmission(t, store(t)) })
 	t.Run("transitions count once", func(t *testing.T) { testTransitions(t, store(t)) })
+	t.Run("update from a known entry", func(t *testing.T) { testUpdateFrom(t, store(t)) })
 	t.Run("active pages", func(t *testing.T) { testActivePages(t, store(t)) })
 	t.Run("claim check", func(t *testing.T) { testClaimCheck(t, newStore(t, true)) })
 	for _, events := range []bool{true, false} {
@@ -156,6 +157,58 @@ func testTransitions(t *testing.T, s app.StateStore) {
 	got, _ := s.Get(ctx, a.ID)
 	if got.Status != deliberation.StatusCompleted || got.ErrorMessage != "" {
 		t.Fatalf("stored entry = %s %q, want completed", got.Status, got.ErrorMessage)
+	}
+}
+
+// testUpdateFrom: a change always applies to the stored entry, never to a stale known one, and
+// "no change" computed from a stale entry does not hide a change the stored one calls for.
+func testUpdateFrom(t *testing.T, s app.StateStore) {
+	ctx := context.Background()
+	req := Request(t, "task-1")
+	now := Epoch.Add(time.Minute)
+	a, b := Entry(deliberation.IDFromKey("from-a"), req, 0), Entry(deliberation.IDFromKey("from-b"), req, time.Second)
+	for _, d := range []deliberation.Deliberation{a, b} {
+		if _, _, err := s.Create(ctx, d, req, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	running, won, err := s.UpdateFrom(ctx, a, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) { return d.Running(now) })
+	if err != nil || !won || running.Status != deliberation.StatusRunning {
+		t.Fatalf("UpdateFrom(current): %v, %v, %v", running.Status, won, err)
+	}
+	// a is stale now: the change must see the running entry.
+	var saw deliberation.Status
+	res := Result(t)
+	done, won, err := s.UpdateFrom(ctx, a, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) {
+		saw = d.Status
+		return d.Complete(res, 3000, now)
+	})
+	if err != nil || !won || saw != deliberation.StatusRunning || done.Status != deliberation.StatusCompleted || done.StartedAt.IsZero() {
+		t.Fatalf("UpdateFrom(stale): saw %s, got %s (started %v), %v, %v", saw, done.Status, done.StartedAt, won, err)
+	}
+	if got, _, err := s.UpdateFrom(ctx, a, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) { return d.Fail("late", now) }); err != nil || got.Status != deliberation.StatusCompleted {
+		t.Fatalf("UpdateFrom(stale) of a finished entry: %s, %v; want the completed entry unchanged", got.Status, err)
+	}
+	// b's stale copy says submitted, for which this change does nothing; the stored b runs.
+	if _, _, err := s.Update(ctx, b.ID, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) { return d.Running(now) }); err != nil {
+		t.Fatal(err)
+	}
+	failed, won, err := s.UpdateFrom(ctx, b, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) {
+		if d.Status != deliberation.StatusRunning {
+			return d, false
+		}
+		return d.Fail("boom", now)
+	})
+	if err != nil || !won || failed.Status != deliberation.StatusFailed {
+		t.Fatalf("UpdateFrom(stale, no change on the stale copy): %s, %v, %v; want failed", failed.Status, won, err)
+	}
+	missing := Entry(deliberation.IDFromKey("from-missing"), req, 0)
+	if _, _, err := s.UpdateFrom(ctx, missing, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) { return d.Running(now) }); deliberation.ErrorCode(err) != deliberation.CodeNotFound {
+		t.Fatalf("UpdateFrom(missing) error = %v, want not_found", err)
+	}
+	st := expectStats(t, s, 2, 0, 1, 1)
+	if st.AverageExecutionTimeMS != 3000 {
+		t.Fatalf("average execution time = %v, want 3000", st.AverageExecutionTimeMS)
 	}
 }
 

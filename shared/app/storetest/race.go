@@ -13,7 +13,7 @@ import (
 )
 
 // Race runs the spec's race and returns every invariant violation it observed:
-// 100 goroutines complete or fail the same deliberation, 50 submit with one idempotency key, and
+// 100 goroutines complete or fail the same deliberation (half of them through UpdateFrom), 50 submit with one idempotency key, and
 // readers sample the statistics throughout, checking invariants 1, 2 and 4 at every read.
 func Race(t *testing.T, s app.StateStore) []string {
 	t.Helper()
@@ -47,12 +47,17 @@ func Race(t *testing.T, s app.StateStore) []string {
 			defer writers.Done()
 			<-start
 			now := Epoch.Add(time.Minute)
-			_, won, err := s.Update(ctx, target.ID, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) {
+			change := func(d deliberation.Deliberation) (deliberation.Deliberation, bool) {
 				if i%2 == 0 {
 					return d.Complete(res, 1000, now)
 				}
 				return d.Fail("failed by racer", now)
-			})
+			}
+			update := func() (deliberation.Deliberation, bool, error) { return s.Update(ctx, target.ID, change) }
+			if i%4 < 2 { // half start from the entry as created, stale after the first win
+				update = func() (deliberation.Deliberation, bool, error) { return s.UpdateFrom(ctx, target, change) }
+			}
+			_, won, err := update()
 			if err != nil {
 				violate("update %d: %v", i, err)
 			}

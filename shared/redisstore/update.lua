@@ -1,0 +1,32 @@
+-- Applies one transition if the entry is still what the caller read: a compare-and-set. KEYS: entry,
+-- active index, request, stats, outbox of the deliberation, outbox index. ARGV: the entry as read,
+-- the new entry, "1" when the transition makes it terminal, retention ms, id, the counter deltas
+-- (active, completed, failed, exec_sum_ms, exec_count), then the outbox records of its events.
+-- Answers "ok", "stale" (the entry changed since it was read, nothing written) or "gone".
+local current = redis.call('GET', KEYS[1])
+if not current then
+  return 'gone'
+end
+if current ~= ARGV[1] then
+  return 'stale'
+end
+if ARGV[3] == '1' then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
+  redis.call('ZREM', KEYS[2], ARGV[5])
+  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+end
+local counters = {'active', 'completed', 'failed', 'exec_sum_ms', 'exec_count'}
+for i, field in ipairs(counters) do
+  local delta = tonumber(ARGV[5 + i])
+  if delta ~= 0 then
+    redis.call('HINCRBY', KEYS[4], field, delta)
+  end
+end
+if #ARGV > 10 then
+  redis.call('RPUSH', KEYS[5], unpack(ARGV, 11))
+  redis.call('PEXPIRE', KEYS[5], ARGV[4])
+  redis.call('ZADD', KEYS[6], 0, ARGV[5])
+end
+return 'ok'
