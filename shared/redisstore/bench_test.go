@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	stdjson "encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -80,6 +81,49 @@ func BenchmarkGetFinished(b *testing.B) {
 		if _, err := s.Get(ctx, ids[0]); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkEntryCodec compares the entry codec with encoding/json on a finished entry of three
+// agents with 2 KiB proposals, both ways.
+func BenchmarkEntryCodec(b *testing.B) {
+	res := storetest.LargeResult(b)
+	d := deliberation.New(deliberation.NewID(), storetest.Request(b, "task"), storetest.Epoch)
+	d, _ = d.Complete(res, 5300, storetest.Epoch.Add(time.Minute))
+	raw, err := encodeEntry(d)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		decode func([]byte) error
+		encode func() error
+	}{
+		{"encoding-json",
+			func(raw []byte) error { var d deliberation.Deliberation; return stdjson.Unmarshal(raw, &d) },
+			func() error { _, err := stdjson.Marshal(d); return err }},
+		{"store",
+			func(raw []byte) error { _, err := decodeEntry(raw); return err },
+			func() error { _, err := encodeEntry(d); return err }},
+	} {
+		b.Run("decode/"+c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.decode(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("encode/"+c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.encode(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -3,9 +3,9 @@ package redisstore
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
 	"fmt"
 
+	json "github.com/goccy/go-json"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rayexecutor/functions/shared/app"

@@ -8,11 +8,11 @@ package redisstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rayexecutor/functions/shared/app"
@@ -111,6 +111,9 @@ func notFound(id string) error {
 	return deliberation.Errorf(deliberation.CodeNotFound, "Deliberation %s not found", id)
 }
 
+// Entries are JSON written and read with goccy/go-json: the bytes of encoding/json, but a finished
+// entry decodes 6 to 7 times as fast (BenchmarkEntryCodec), and its decoding was most of a status
+// request's CPU.
 func encodeEntry(d deliberation.Deliberation) ([]byte, error) {
 	raw, err := json.Marshal(d)
 	if err != nil {

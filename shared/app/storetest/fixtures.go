@@ -4,6 +4,8 @@
 package storetest
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +46,24 @@ func Result(t testing.TB) deliberation.Result {
 		{AgentID: "a1", Proposal: "p1", Score: 0.4},
 		{AgentID: "a2", Proposal: "p2", Score: 0.9},
 	}, nil, 2, "")
+	if err != nil {
+		t.Fatalf("fixture result: %v", err)
+	}
+	return r
+}
+
+// LargeResult returns the result of three agents with proposals of about 2 KiB each, the size of
+// an LLM answer of a few hundred words: the finished entry a status request typically reads.
+func LargeResult(t testing.TB) deliberation.Result {
+	t.Helper()
+	agents := make([]deliberation.AgentResult, 3)
+	for i := range agents {
+		agents[i] = deliberation.AgentResult{AgentID: fmt.Sprintf("a%d", i+1),
+			Proposal:  strings.Repeat("Keep a write-through cache per user. ", 56),
+			Reasoning: strings.Repeat("Reads dominate writes. ", 12), Score: 0.5 + float64(i)/10,
+			Metadata: map[string]string{"model": "m", "tokens": "512"}}
+	}
+	r, err := deliberation.NewResult(agents, nil, 3, "")
 	if err != nil {
 		t.Fatalf("fixture result: %v", err)
 	}
