@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/rayexecutor/functions/shared/app"
@@ -36,7 +37,15 @@ type Config struct {
 	// reconcile pass adopts and cleans up only its own registry's jobs, never those of another
 	// deployment sharing the Ray cluster. Default "rayexec".
 	Owner string
+	// PackageRecheck is how long a package Ray confirmed is trusted before the next submit asks
+	// again (default 5 s). Every check pins the package in Ray for 10 minutes
+	// (RAY_RUNTIME_ENV_TEMPORARY_REFERENCE_EXPIRATION_S), so a confirmation this fresh cannot have
+	// been garbage-collected; a busy function then asks a few times a minute, not once a job.
+	PackageRecheck time.Duration
 }
+
+// defaultPackageRecheck: see Config.PackageRecheck.
+const defaultPackageRecheck = 5 * time.Second
 
 // Cluster is the app.RayCluster port on the Ray Jobs API.
 type Cluster struct {
@@ -49,6 +58,10 @@ type Cluster struct {
 	resources map[string]float64
 	callback  string
 	owner     string
+	recheck   time.Duration
+	// pkgConfirmed is when Ray last confirmed the package (unix ns; 0: never, or forgotten after
+	// an error, which may mean a new head that has none).
+	pkgConfirmed atomic.Int64
 }
 
 // NewCluster validates cfg, reporting every problem at once, and reads the job package once.
@@ -58,9 +71,13 @@ func NewCluster(cfg Config) (*Cluster, error) {
 	if err != nil {
 		problems = append(problems, err)
 	}
-	c := &Cluster{client: client, entrypoint: cfg.Entrypoint, numCPUs: cfg.NumCPUs, callback: cfg.CallbackURL, owner: cfg.Owner}
+	c := &Cluster{client: client, entrypoint: cfg.Entrypoint, numCPUs: cfg.NumCPUs, callback: cfg.CallbackURL, owner: cfg.Owner,
+		recheck: cfg.PackageRecheck}
 	if c.owner == "" {
 		c.owner = "rayexec"
+	}
+	if c.recheck <= 0 {
+		c.recheck = defaultPackageRecheck
 	}
 	if cfg.Entrypoint == "" {
 		problems = append(problems, c.loadPackage(cfg)...)
@@ -152,6 +169,9 @@ func (c *Cluster) Submit(ctx context.Context, d deliberation.Deliberation, req d
 		sr.RuntimeEnv.WorkingDir = "gcs://" + c.pkgName
 	}
 	_, err = c.client.Submit(ctx, sr)
+	if err != nil && !errors.Is(err, ErrAlreadyExists) {
+		c.pkgConfirmed.Store(0) // Ray may have restarted without the package: look next time
+	}
 	switch {
 	case err == nil || errors.Is(err, ErrAlreadyExists):
 		return nil
@@ -164,14 +184,23 @@ func (c *Cluster) Submit(ctx context.Context, d deliberation.Deliberation, req d
 	return domainError(err, what)
 }
 
-// ensurePackage uploads the job package unless Ray has it. It runs before every submit: Ray
-// garbage-collects packages no job references, and the check pins the package until the submit.
+// ensurePackage uploads the job package unless Ray has it. Ray garbage-collects packages no job
+// references; the check pins the package for the submits that follow it within recheck.
 func (c *Cluster) ensurePackage(ctx context.Context) error {
+	if at := c.pkgConfirmed.Load(); at != 0 && time.Since(time.Unix(0, at)) < c.recheck {
+		return nil
+	}
+	now := time.Now()
 	exists, err := c.client.PackageExists(ctx, c.pkgName)
-	if err != nil || exists {
+	if err == nil && !exists {
+		err = c.client.UploadPackage(ctx, c.pkgName, c.pkgZip)
+	}
+	if err != nil {
+		c.pkgConfirmed.Store(0)
 		return err
 	}
-	return c.client.UploadPackage(ctx, c.pkgName, c.pkgZip)
+	c.pkgConfirmed.Store(now.UnixNano())
+	return nil
 }
 
 // Stop asks Ray to stop a job; stopping a finished job is not an error.

@@ -116,45 +116,71 @@ func TestSubmitSendsTheJob(t *testing.T) {
 	}
 }
 
-func TestSubmitChecksThePackageBeforeEverySubmit(t *testing.T) {
+// TestSubmitRechecksThePackage: Ray's confirmation of the package holds for PackageRecheck, then
+// the next submit asks again and uploads a package Ray collected; an error forgets it at once.
+func TestSubmitRechecksThePackage(t *testing.T) {
 	t.Parallel()
+	const recheck = 300 * time.Millisecond
 	s := raytest.Start(t)
-	c := newCluster(t, testConfig(s.URL()))
+	cfg := testConfig(s.URL())
+	cfg.PackageRecheck = recheck
+	c := newCluster(t, cfg)
 	d, req := testDeliberation(t)
 	ctx := context.Background()
-	if err := c.Submit(ctx, d, req); err != nil {
-		t.Fatal(err)
+	attempt := func(n int) deliberation.Deliberation {
+		a := d
+		a.Attempts, a.SubmissionID = n, deliberation.SubmissionID(d.ID, n)
+		return a
 	}
+	submit := func(d deliberation.Deliberation) {
+		t.Helper()
+		if err := c.Submit(ctx, d, req); err != nil {
+			t.Fatal(err)
+		}
+		if j, _ := s.Job(d.SubmissionID); j.Status == raytest.Failed {
+			t.Fatalf("job %s failed: %s", d.SubmissionID, j.Message)
+		}
+	}
+	counts := func(checks, uploads int) {
+		t.Helper()
+		if s.Count(raytest.RoutePackageGet) != checks || s.Count(raytest.RoutePackagePut) != uploads {
+			t.Fatalf("%d checks, %d uploads; want %d, %d", s.Count(raytest.RoutePackageGet), s.Count(raytest.RoutePackagePut), checks, uploads)
+		}
+	}
+	submit(d)
 	if data, ok := s.Package(testPackage); !ok || string(data) != "PK zip" {
 		t.Fatalf("package not uploaded: %q", data)
 	}
-	d2, _ := d.NextAttempt(time.Now())
-	if err := c.Submit(ctx, d2, req); err != nil {
-		t.Fatal(err)
+	d2 := attempt(2)
+	submit(d2)
+	counts(1, 1) // the second submit trusts the fresh confirmation
+
+	time.Sleep(recheck + 50*time.Millisecond)
+	s.DeletePackage(testPackage) // Ray's garbage collection, possible only once the pin expired
+	d3 := attempt(3)
+	submit(d3)
+	counts(2, 2)
+
+	// A failed submit forgets the confirmation: the head may have restarted without the package.
+	s.Inject(raytest.Fault{Route: raytest.RouteSubmit, Status: http.StatusInternalServerError, Body: "Traceback\nRuntimeError: gcs down"})
+	d4 := attempt(4)
+	if err := c.Submit(ctx, d4, req); code(err) != deliberation.CodeUnavailable {
+		t.Fatalf("submit with Ray failing: %v", err)
 	}
-	if s.Count(raytest.RoutePackageGet) != 2 || s.Count(raytest.RoutePackagePut) != 1 {
-		t.Fatalf("%d checks, %d uploads", s.Count(raytest.RoutePackageGet), s.Count(raytest.RoutePackagePut))
-	}
-	s.DeletePackage(testPackage) // Ray's garbage collection
-	d3, _ := d2.NextAttempt(time.Now())
-	if err := c.Submit(ctx, d3, req); err != nil {
-		t.Fatal(err)
-	}
-	if s.Count(raytest.RoutePackagePut) != 2 {
-		t.Fatal("the collected package was not uploaded again")
-	}
-	for _, id := range []string{d.SubmissionID, d2.SubmissionID, d3.SubmissionID} {
-		if j, _ := s.Job(id); j.Status == raytest.Failed {
-			t.Fatalf("job %s failed: %s", id, j.Message)
-		}
-	}
+	s.ClearFaults()
+	s.DeletePackage(testPackage)
+	d5 := attempt(5)
+	submit(d5)
+	counts(3, 3)
+
+	time.Sleep(recheck + 50*time.Millisecond)
 	s.Inject(raytest.Fault{Route: raytest.RoutePackagePut, Status: http.StatusInternalServerError, Body: "gcs full"})
 	s.DeletePackage(testPackage)
-	d4, _ := d3.NextAttempt(time.Now())
-	if err := c.Submit(ctx, d4, req); code(err) != deliberation.CodeUnavailable {
+	d6 := attempt(6)
+	if err := c.Submit(ctx, d6, req); code(err) != deliberation.CodeUnavailable {
 		t.Fatalf("submit without its package: %v", err)
 	}
-	if _, ok := s.Job(d4.SubmissionID); ok {
+	if _, ok := s.Job(d6.SubmissionID); ok {
 		t.Fatal("a job was submitted without its package")
 	}
 }
