@@ -84,6 +84,8 @@ type openResult struct {
 	// lag99 is how late the generator itself sent (p99): it is part of the latencies above.
 	lag99    time.Duration
 	achieved float64
+	// steal is the share of the machine's CPU time the hypervisor took during the run.
+	steal    float64
 	errors   int
 	firstErr error
 }

@@ -40,6 +40,8 @@ type options struct {
 	// extraEnv is passed to every function, e.g. GODEBUG=gctrace=1 or GOGC, to study the runtime.
 	extraEnv   map[string]string
 	cpuProfile string
+	// maxSteal is the CPU steal above which an open-loop run is repeated.
+	maxSteal float64
 	// profileDir, when set, builds the functions with the profile tag and has each scenario's
 	// function process write its CPU profile there.
 	profileDir string
@@ -61,6 +63,7 @@ func parseFlags() options {
 	flag.DurationVar(&o.satLimit, "saturation-limit", 4*time.Second, "longest a saturation run may take")
 	only := flag.String("only", "", "comma-separated scenarios to run (floor, stats, status, execute, jobs; empty: all), for profiling one")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile (load generator, fake Ray) to the file")
+	flag.Float64Var(&o.maxSteal, "max-steal", 0.05, "repeat (up to 3 times) an open-loop run during which the hypervisor stole more than this share of the CPU")
 	flag.StringVar(&o.profileDir, "profile", "", "build the functions with the profile tag and write each scenario process's CPU profile into this directory")
 	extra := flag.String("env", "", "comma-separated KEY=VALUE settings added to every function's environment (e.g. GOGC=200)")
 	flag.Parse()

@@ -27,6 +27,7 @@ const (
 type report struct {
 	machine               machine
 	loadBefore, loadAfter string
+	jitter                jitter
 	command               string
 	opts                  options
 	starts                []startup
@@ -81,9 +82,13 @@ func (r *report) targetRows(sc *scenario, t *target, base **target) []row {
 	}
 	rate := sc.rate / len(sc.targets)
 	best := slices.MinFunc(t.open, func(a, b openResult) int { return cmp.Compare(a.p99, b.p99) }).p99
-	measured := fmt.Sprintf("%s / %s ms (best run's p99 %s), %s req/s sent, generator lag p99 %s", msBare(p50), msBare(p99),
+	measured := fmt.Sprintf("%s / %s ms (best run's p99 %s), %s req/s sent, generator lag p99 %s, CPU steal %.1f %%", msBare(p50), msBare(p99),
 		ms(best), thousands(int(medianOf(t.open, func(o openResult) float64 { return o.achieved }))),
-		ms(medianOf(t.open, func(o openResult) time.Duration { return o.lag99 })))
+		ms(medianOf(t.open, func(o openResult) time.Duration { return o.lag99 })),
+		100*medianOf(t.open, func(o openResult) float64 { return o.steal }))
+	if sc.stealRetries > 0 {
+		measured += fmt.Sprintf(", %d runs repeated for steal over %.0f %%", sc.stealRetries, 100*r.opts.maxSteal)
+	}
 	if errs > 0 {
 		measured += fmt.Sprintf(", %d errors (%v)", errs, firstError(t))
 	}
@@ -143,6 +148,8 @@ func (r *report) notes() []string {
 	return []string{
 		fmt.Sprintf("machine: %s, %s cores, %s, %s, %s; load average %s before, %s after",
 			r.machine.CPU, r.machine.Cores, r.machine.OS, r.machine.Go, r.machine.Redis, r.loadBefore, r.loadAfter),
+		"scheduling jitter of the idle machine before the runs: " + r.jitter.String() +
+			". CPU steal is the share of the machine's CPU time its hypervisor gave to other guests during a latency run (median of the runs).",
 		"command: " + r.command,
 		fmt.Sprintf("Medians of %d runs; the best run's p99 is shown too, for a machine others share. Latency: open loop at a constant rate (%s requests per run of stats, status and "+
 			"execute, %s of the pages), measured from each request's scheduled send time over keep-alive connections on "+

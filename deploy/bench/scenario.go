@@ -27,6 +27,8 @@ type scenario struct {
 	rate       int
 	count      int
 	saturation int
+	// stealRetries counts the open-loop runs repeated because the hypervisor took the CPU.
+	stealRetries int
 }
 
 func (sc *scenario) pids() []int {
