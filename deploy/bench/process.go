@@ -13,10 +13,10 @@ import (
 	"sync"
 	"syscall"
 	"time"
-)
 
-// functionNames are the four functions, as named under functions/.
-var functionNames = []string{"get-stats", "get-deliberation-status", "get-active-jobs", "execute-deliberation"}
+	"github.com/rayexecutor/functions/shared/testenv"
+	"github.com/rayexecutor/functions/shared/transport"
+)
 
 // buildFunctions builds every function into dir (go build caches, so an unchanged tree is quick),
 // with the profile build tag when profile is true.
@@ -24,7 +24,8 @@ func buildFunctions(ctx context.Context, dir string, profile bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for _, name := range functionNames {
+	for _, f := range transport.Functions {
+		name := string(f)
 		args := []string{"build", "-o", filepath.Join(dir, name)}
 		if profile {
 			args = append(args, "-tags", "profile")
@@ -56,7 +57,7 @@ const readinessPoll = 200 * time.Microsecond
 // container runtime reads them, so a busy disk never stalls a request behind a log line; the end
 // of them is kept for error messages.
 func launch(ctx context.Context, bin string, env map[string]string) (*process, error) {
-	port, err := freePort()
+	port, err := testenv.LoopbackPort()
 	if err != nil {
 		return nil, err
 	}

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"os/exec"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rayexecutor/functions/shared/testenv"
 )
 
 // redisServer is the redis-server the functions talk to during the bench.
@@ -21,8 +20,8 @@ type redisServer struct {
 // startRedis runs redis-server on a free loopback port with persistence off (no AOF, no RDB
 // snapshots: the bench measures the functions, not fsync), noeviction as in a deployment, and
 // its log in dir.
-func startRedis(ctx context.Context, dir string) (*redisServer, error) {
-	port, err := freePort()
+func startRedis(dir string) (*redisServer, error) {
+	port, err := testenv.LoopbackPort()
 	if err != nil {
 		return nil, err
 	}
@@ -33,13 +32,9 @@ func startRedis(ctx context.Context, dir string) (*redisServer, error) {
 	if err := r.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start redis-server (is it installed?): %w", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for ping(r.addr) != nil {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			r.stop()
-			return nil, fmt.Errorf("redis-server on %s did not answer PING", r.addr)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := testenv.WaitRedis(r.addr, 10*time.Second); err != nil {
+		r.stop()
+		return nil, fmt.Errorf("redis-server on %s: %w", r.addr, err)
 	}
 	return r, nil
 }
@@ -49,34 +44,4 @@ func (r *redisServer) url() string { return "redis://" + r.addr }
 func (r *redisServer) stop() {
 	_ = r.cmd.Process.Signal(syscall.SIGKILL)
 	_ = r.cmd.Wait()
-}
-
-func ping(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "+PONG") {
-		return fmt.Errorf("PING answered %q", line)
-	}
-	return nil
-}
-
-// freePort is a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

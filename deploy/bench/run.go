@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rayexecutor/functions/shared/ray/raytest"
+	"github.com/rayexecutor/functions/shared/transport"
 )
 
 // run is the whole bench: set up, measure starts, drive the scenarios, report.
@@ -30,7 +31,7 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	redis, err := startRedis(ctx, dir)
+	redis, err := startRedis(dir)
 	if err != nil {
 		return err
 	}
@@ -61,7 +62,8 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	for _, fn := range functionNames {
+	for _, f := range transport.Functions {
+		fn := string(f)
 		prefix := map[string]string{"get-active-jobs": prefixHistory(opts.history[0]), "execute-deliberation": prefixExecute}[fn]
 		if prefix == "" {
 			prefix = prefixRead

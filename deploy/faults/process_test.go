@@ -17,15 +17,8 @@ import (
 	"time"
 
 	"github.com/rayexecutor/functions/shared/testenv"
+	"github.com/rayexecutor/functions/shared/transport"
 )
-
-// functionPackages are the binaries the suite runs, built from the module as a deployment would.
-var functionPackages = []string{
-	"./functions/execute-deliberation",
-	"./functions/get-deliberation-status",
-	"./functions/get-stats",
-	"./functions/get-active-jobs",
-}
 
 // moduleRoot is the repository root: go test runs in deploy/faults.
 func moduleRoot(t *testing.T) string {
@@ -44,7 +37,10 @@ func moduleRoot(t *testing.T) string {
 func buildFunctions(t *testing.T, root string) string {
 	t.Helper()
 	dir := t.TempDir()
-	args := append([]string{"build", "-o", dir + string(os.PathSeparator)}, functionPackages...)
+	args := []string{"build", "-o", dir + string(os.PathSeparator)}
+	for _, f := range transport.Functions {
+		args = append(args, "./functions/"+string(f))
+	}
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -42,7 +42,7 @@ func (r *Redis) start(t testing.TB, bin string) {
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
-	if err := waitRedis(r.Addr, 10*time.Second); err != nil {
+	if err := WaitRedis(r.Addr, 10*time.Second); err != nil {
 		r.Kill()
 		t.Fatalf("redis-server on %s: %v", r.Addr, err)
 	}
@@ -66,7 +66,9 @@ func (r *Redis) Restart(t testing.TB) {
 // URL is the redis:// URL of the server.
 func (r *Redis) URL() string { return "redis://" + r.Addr }
 
-func waitRedis(addr string, within time.Duration) error {
+// WaitRedis waits until the Redis server at addr answers PING, at most within. It takes no
+// testing.TB, so programs such as the bench use it too.
+func WaitRedis(addr string, within time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	for {

@@ -16,6 +16,9 @@ const (
 	FunctionCombined Function = "ray-executor"
 )
 
+// Functions are the four use-case functions, each built from functions/<name>.
+var Functions = []Function{FunctionStats, FunctionStatus, FunctionJobs, FunctionExecute}
+
 // NeedsRay reports whether the function talks to Ray (execute submits, status advances jobs).
 func (f Function) NeedsRay() bool {
 	return f == FunctionExecute || f == FunctionStatus || f == FunctionCombined
