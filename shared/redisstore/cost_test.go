@@ -146,3 +146,64 @@ func counterDigits(t *testing.T, rdb *redis.Client, s *Store) int {
 type fixedClock struct{ t time.Time }
 
 func (c fixedClock) Now() time.Time { return c.t }
+
+// TestUpdateFromIsOneRoundTrip: an entry as Create, Get or a won Update returned it encodes to the
+// stored bytes, so a transition from it is the compare-and-set alone; a stale one falls back to a
+// read and a second compare-and-set.
+func TestUpdateFromIsOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	rdb := redis.NewClient(&redis.Options{Addr: testenv.StartRedis(t).Addr, PoolSize: 1})
+	t.Cleanup(func() { rdb.Close() })
+	m := &meter{}
+	rdb.AddHook(m)
+	s := New(rdb, Options{Outbox: true})
+	ctx := context.Background()
+	req := storetest.Request(t, "task")
+	at := storetest.Epoch.Add(time.Minute)
+	create := func() deliberation.Deliberation {
+		t.Helper()
+		d, _, err := s.Create(ctx, storetest.Entry(deliberation.NewID(), req, 0), req, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	// Load the update script into Redis, so that every EVALSHA below finds it.
+	if _, _, err := s.UpdateFrom(ctx, create(), func(d deliberation.Deliberation) (deliberation.Deliberation, bool) { return d.AcceptedByRay(at) }); err != nil {
+		t.Fatal(err)
+	}
+	created := create()
+	transition := func(known deliberation.Deliberation, change app.Change, want []string) deliberation.Deliberation {
+		t.Helper()
+		m.commands = nil
+		after, won, err := s.UpdateFrom(ctx, known, change)
+		if err != nil || !won {
+			t.Fatalf("UpdateFrom: %v, %v", won, err)
+		}
+		if !slices.Equal(m.commands, want) {
+			t.Fatalf("commands %v, want %v", m.commands, want)
+		}
+		return after
+	}
+	accepted := transition(created, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) { return d.AcceptedByRay(at) },
+		[]string{"evalsha"})
+	running := transition(accepted, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) { return d.Running(at) },
+		[]string{"evalsha"})
+	read, err := s.Get(ctx, running.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transition(read, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) {
+		return d.Complete(storetest.LargeResult(t), 4200, at.Add(time.Second))
+	}, []string{"evalsha"})
+	// created is stale by now: the script refuses it, the store reads and tries again.
+	m.commands = nil
+	if _, won, err := s.UpdateFrom(ctx, created, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) {
+		return d.Fail("late", at)
+	}); err != nil || won {
+		t.Fatalf("UpdateFrom(stale) of a finished entry: %v, %v", won, err)
+	}
+	if want := []string{"evalsha", "get"}; !slices.Equal(m.commands, want) {
+		t.Fatalf("stale: commands %v, want %v", m.commands, want)
+	}
+}
