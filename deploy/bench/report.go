@@ -52,8 +52,10 @@ func (r *report) rows() []row {
 				}
 			}
 		}
-		rss := row{s.fn + ": RSS at ready / after the load", mib(s.rss) + " / " + mib(after), "< 30 MiB",
-			verdict(s.rss < targetRSS && after < targetRSS)}
+		// SPEC 13 bounds the RSS of a process at ready; under load the functions trade some memory
+		// for fewer collections (transport/gc.go), so the second figure is shown, not judged.
+		rss := row{s.fn + ": RSS at ready / after the load", mib(s.rss) + " / " + mib(after), "< 30 MiB at ready",
+			verdict(s.rss < targetRSS)}
 		if after == 0 {
 			rss.figure, rss.measured = s.fn+": RSS at ready (not loaded in this run)", mib(s.rss)
 		}

@@ -54,7 +54,9 @@ var (
 )
 
 // NewInstance returns the instance of function f, wired by wire when func-go starts it.
+// It also paces the garbage collector for a function (gc.go).
 func NewInstance(f Function, wire Wire) *Instance {
+	tuneGC(os.Getenv)
 	return &Instance{function: f, wire: wire, stderr: os.Stderr}
 }
 
