@@ -73,7 +73,7 @@ func Wire(_ context.Context, env transport.Env) (transport.Backend, func(context
 		return err
 	})}
 	return backend, func(ctx context.Context) error {
-		// Events first: a drain under way still needs Redis.
-		return errors.Join(closeEvents(ctx), rdb.Close())
+		// The use cases' unfinished bookkeeping first, then events: both still need Redis.
+		return errors.Join(svc.Wait(ctx), closeEvents(ctx), rdb.Close())
 	}, nil
 }

@@ -54,21 +54,33 @@ func (s *Service) Execute(ctx context.Context, cmd ExecuteCommand) (Submission, 
 	}
 	log.InfoContext(ctx, "deliberation accepted", "task_id", d.TaskID, "agents", d.TotalAgents)
 	s.publish(ctx, deliberation.Deliberation{}, d)
-	if after, err := s.submit(ctx, d, req); err != nil {
+	if err := s.submitToRay(ctx, d, req); err != nil {
 		log.WarnContext(ctx, "ray submission deferred", "error", err)
-	} else {
-		d = after
+		return submission(d, false), nil
 	}
-	return submission(d, false), nil
+	// Ray holds the job: the answer need not wait for the bookkeeping. Should it be lost, the next
+	// status check or reconcile pass records Ray's acceptance as it finds the job PENDING or RUNNING.
+	s.later(ctx, func(ctx context.Context) { _, _ = s.recordAccepted(ctx, d) })
+	return Submission{DeliberationID: d.ID, TaskID: d.TaskID, Status: deliberation.StatusSubmitted, Message: MessageSubmitted}, nil
 }
 
-// submit hands the current attempt to Ray within SubmitTimeout and records that Ray holds it.
+// submit hands the current attempt to Ray and records that Ray holds it.
 func (s *Service) submit(ctx context.Context, d deliberation.Deliberation, req deliberation.Request) (deliberation.Deliberation, error) {
-	sctx, cancel := context.WithTimeout(ctx, s.Settings.SubmitTimeout)
-	defer cancel()
-	if err := s.Ray.Submit(sctx, d, req); err != nil {
+	if err := s.submitToRay(ctx, d, req); err != nil {
 		return d, err
 	}
+	return s.recordAccepted(ctx, d)
+}
+
+// submitToRay hands the current attempt to Ray within SubmitTimeout.
+func (s *Service) submitToRay(ctx context.Context, d deliberation.Deliberation, req deliberation.Request) error {
+	sctx, cancel := context.WithTimeout(ctx, s.Settings.SubmitTimeout)
+	defer cancel()
+	return s.Ray.Submit(sctx, d, req)
+}
+
+// recordAccepted records that Ray holds d's current submission (unless the entry moved on).
+func (s *Service) recordAccepted(ctx context.Context, d deliberation.Deliberation) (deliberation.Deliberation, error) {
 	now := s.Clock.Now()
 	after, _, err := s.transition(ctx, d, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {
 		if cur.SubmissionID != d.SubmissionID {
@@ -76,7 +88,11 @@ func (s *Service) submit(ctx context.Context, d deliberation.Deliberation, req d
 		}
 		return cur.AcceptedByRay(now)
 	})
-	return after, err
+	if err != nil {
+		s.Log.WarnContext(ctx, "ray acceptance not recorded", "deliberation_id", d.ID, "error", err)
+		return d, err
+	}
+	return after, nil
 }
 
 func submission(d deliberation.Deliberation, replayed bool) Submission {

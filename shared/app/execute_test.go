@@ -5,9 +5,11 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
+	"github.com/rayexecutor/functions/shared/fakes"
 )
 
 func TestExecuteHappyPath(t *testing.T) {
@@ -25,11 +27,53 @@ func TestExecuteHappyPath(t *testing.T) {
 	if got := h.events.Published(); !slices.Equal(got, []string{sub.DeliberationID + ".submitted"}) {
 		t.Fatalf("events = %v", got)
 	}
+	if err := h.svc.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	d, _ := h.store.Get(context.Background(), sub.DeliberationID)
 	if !d.OnRay || d.Status != deliberation.StatusSubmitted {
 		t.Fatalf("entry = %+v, want submitted and on Ray", d)
 	}
 	wantStats(t, h.stats(t), 1, 1, 0, 0)
+}
+
+// slowStore holds every UpdateFrom until release is closed.
+type slowStore struct {
+	*fakes.Store
+	release chan struct{}
+}
+
+func (s slowStore) UpdateFrom(ctx context.Context, known deliberation.Deliberation, change app.Change) (deliberation.Deliberation, bool, error) {
+	<-s.release
+	return s.Store.UpdateFrom(ctx, known, change)
+}
+
+// TestExecuteAnswersBeforeRecordingAcceptance: once Ray holds the job, the answer does not wait
+// for the store to record it, and Wait (called at shutdown) lets that record finish.
+func TestExecuteAnswersBeforeRecordingAcceptance(t *testing.T) {
+	h := newHarness(t)
+	slow := slowStore{h.store, make(chan struct{})}
+	h.svc.Store = slow
+	ctx := context.Background()
+	sub, err := h.svc.Execute(ctx, app.ExecuteCommand{Input: input()})
+	if err != nil || sub.Message != app.MessageSubmitted {
+		t.Fatalf("Execute = %+v, %v", sub, err)
+	}
+	if d, _ := h.store.Get(ctx, sub.DeliberationID); d.OnRay {
+		t.Fatal("acceptance recorded before the answer, though the store was held")
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := h.svc.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait with the record still held = %v, want the deadline", err)
+	}
+	close(slow.release)
+	if err := h.svc.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := h.store.Get(ctx, sub.DeliberationID); !d.OnRay {
+		t.Fatal("acceptance not recorded after Wait")
+	}
 }
 
 func TestExecuteWithoutEventPublisher(t *testing.T) {

@@ -51,6 +51,9 @@ func (h *harness) submit(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("Execute: %v", err)
 	}
+	if err := h.svc.Wait(context.Background()); err != nil { // Ray's acceptance is recorded after the answer
+		t.Fatal(err)
+	}
 	return sub.DeliberationID
 }
 

@@ -1,7 +1,9 @@
 package app
 
 import (
+	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/rayexecutor/functions/shared/deliberation"
@@ -50,6 +52,32 @@ type Service struct {
 	IDs      IDSource
 	Settings Settings
 	Log      *slog.Logger
+
+	// pending counts the work started after an answer (later), which Wait lets finish.
+	pending sync.WaitGroup
+}
+
+// later runs f once the caller has its answer: detached from the request's cancellation, bounded
+// by SubmitTimeout. Only bookkeeping that a later status check would also do goes here.
+func (s *Service) later(ctx context.Context, f func(context.Context)) {
+	s.pending.Go(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Settings.SubmitTimeout)
+		defer cancel()
+		f(ctx)
+	})
+}
+
+// Wait returns once the work started by later is done, or when ctx ends: shutdown calls it
+// before closing the adapters that work uses.
+func (s *Service) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.pending.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // NewService wires a service with the real clock and ids; a nil logger discards logs.
