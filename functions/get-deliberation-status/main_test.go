@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rayexecutor/functions/functions/internal/functest"
 	"github.com/rayexecutor/functions/shared/ray/raytest"
@@ -72,6 +73,7 @@ func TestStatus(t *testing.T) {
 				t.Errorf("GET %.40s: %d %s", path, got.Status, got.Body)
 			}
 		}
+		time.Sleep(3 * transport.LogFlushEvery) // the function writes its log lines in batches
 		if strings.Contains(fn.Logs(), long) {
 			t.Error("a hostile id reached the log")
 		}

@@ -43,6 +43,7 @@ type running struct {
 	handler http.Handler
 	close   func(context.Context) error
 	log     *slog.Logger
+	logs    *logBuffer
 }
 
 var (
@@ -73,21 +74,24 @@ func (i *Instance) Start(ctx context.Context, environ map[string]string) error {
 	if cfg.LogLevel > slog.LevelDebug {
 		fn.SetLogLevel(fn.LogWarn) // func-go logs at debug by default; keep its lines to what matters
 	}
-	log := WithTraceLogging(cfg.Logger(i.stderr)).With("function", string(i.function))
+	logs := newLogBuffer(i.stderr, LogFlushEvery)
+	log := WithTraceLogging(cfg.Logger(logs)).With("function", string(i.function))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	backend, closeBackend, err := i.wire(ctx, Env{Config: cfg, Log: log, Metrics: reg})
 	if err != nil {
 		log.Error("function not started", "error", err.Error())
+		logs.Close()
 		return err
 	}
 	h, err := NewHandler(backend, Options{Function: i.function, APIToken: cfg.APIToken,
 		MaxBodyBytes: cfg.MaxBodyBytes, Log: log, Registry: reg})
 	if err != nil {
 		_ = closeBackend(ctx)
+		logs.Close()
 		return err
 	}
-	i.running.Store(&running{handler: h, close: closeBackend, log: log})
+	i.running.Store(&running{handler: h, close: closeBackend, log: log, logs: logs})
 	log.Info("function ready", "config", cfg)
 	return nil
 }
@@ -114,6 +118,7 @@ func (i *Instance) Stop(ctx context.Context) error {
 		return nil
 	}
 	run.log.Info("function stopping")
+	defer run.logs.Close()
 	return run.close(ctx)
 }
 
