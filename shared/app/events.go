@@ -6,8 +6,9 @@ import (
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
-// transition applies change through the store to the entry known was read as (the store skips
-// reading it again while it is unchanged) and publishes what the winning change caused.
+// transition applies change through the store, starting from known, the entry as last read or
+// written (the store skips reading it again while it is unchanged), and publishes what the winning
+// change caused.
 func (s *Service) transition(ctx context.Context, known deliberation.Deliberation, change Change) (deliberation.Deliberation, bool, error) {
 	var before deliberation.Deliberation
 	after, won, err := s.Store.UpdateFrom(ctx, known, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {

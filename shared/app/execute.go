@@ -50,18 +50,18 @@ func (s *Service) Execute(ctx context.Context, cmd ExecuteCommand) (Submission, 
 	log := s.Log.With("deliberation_id", d.ID)
 	if !created {
 		log.InfoContext(ctx, "execute replayed")
-		return submission(d, true), nil
+		return submission(d, true, d.OnRay), nil
 	}
 	log.InfoContext(ctx, "deliberation accepted", "task_id", d.TaskID, "agents", d.TotalAgents)
 	s.publish(ctx, deliberation.Deliberation{}, d)
 	if err := s.submitToRay(ctx, d, req); err != nil {
 		log.WarnContext(ctx, "ray submission deferred", "error", err)
-		return submission(d, false), nil
+		return submission(d, false, false), nil
 	}
 	// Ray holds the job: the answer need not wait for the bookkeeping. Should it be lost, the next
 	// status check or reconcile pass records Ray's acceptance as it finds the job PENDING or RUNNING.
 	s.later(ctx, func(ctx context.Context) { _, _ = s.recordAccepted(ctx, d) })
-	return Submission{DeliberationID: d.ID, TaskID: d.TaskID, Status: deliberation.StatusSubmitted, Message: MessageSubmitted}, nil
+	return submission(d, false, true), nil
 }
 
 // submit hands the current attempt to Ray and records that Ray holds it.
@@ -95,9 +95,10 @@ func (s *Service) recordAccepted(ctx context.Context, d deliberation.Deliberatio
 	return after, nil
 }
 
-func submission(d deliberation.Deliberation, replayed bool) Submission {
+// submission is execute's answer for d; onRay tells whether Ray is known to hold its job.
+func submission(d deliberation.Deliberation, replayed, onRay bool) Submission {
 	msg := MessageQueued
-	if d.OnRay || d.Status != deliberation.StatusSubmitted {
+	if onRay || d.Status != deliberation.StatusSubmitted {
 		msg = MessageSubmitted
 	}
 	return Submission{DeliberationID: d.ID, TaskID: d.TaskID, Status: deliberation.StatusSubmitted, Message: msg, Replayed: replayed}

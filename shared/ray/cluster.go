@@ -169,13 +169,11 @@ func (c *Cluster) Submit(ctx context.Context, d deliberation.Deliberation, req d
 		sr.RuntimeEnv.WorkingDir = "gcs://" + c.pkgName
 	}
 	_, err = c.client.Submit(ctx, sr)
-	if err != nil && !errors.Is(err, ErrAlreadyExists) {
-		c.pkgConfirmed.Store(0) // Ray may have restarted without the package: look next time
-	}
-	switch {
-	case err == nil || errors.Is(err, ErrAlreadyExists):
+	if err == nil || errors.Is(err, ErrAlreadyExists) {
 		return nil
-	case errors.Is(err, ErrUnavailable):
+	}
+	c.pkgConfirmed.Store(0) // Ray may have restarted without the package: look next time
+	if errors.Is(err, ErrUnavailable) {
 		// The submit may have reached Ray and only its answer been lost: look before deciding.
 		if _, gerr := c.client.Get(ctx, d.SubmissionID); gerr == nil {
 			return nil
@@ -196,7 +194,6 @@ func (c *Cluster) ensurePackage(ctx context.Context) error {
 		err = c.client.UploadPackage(ctx, c.pkgName, c.pkgZip)
 	}
 	if err != nil {
-		c.pkgConfirmed.Store(0)
 		return err
 	}
 	c.pkgConfirmed.Store(now.UnixNano())

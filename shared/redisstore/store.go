@@ -72,14 +72,11 @@ func (k keys) outboxIndex() string      { return k.prefix + ":outbox" }
 
 // Get returns an entry or a not_found error.
 func (s *Store) Get(ctx context.Context, id string) (deliberation.Deliberation, error) {
-	raw, err := s.rdb.Get(ctx, s.keys.entry(id)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return deliberation.Deliberation{}, notFound(id)
-	}
+	snap, err := s.read(ctx, id)
 	if err != nil {
-		return deliberation.Deliberation{}, unavailable(err)
+		return deliberation.Deliberation{}, err
 	}
-	return decodeEntry(raw)
+	return snap.entry, nil
 }
 
 // Request returns the request stored with an entry.

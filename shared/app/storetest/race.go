@@ -12,9 +12,10 @@ import (
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
-// Race runs the spec's race and returns every invariant violation it observed:
-// 100 goroutines complete or fail the same deliberation (half of them through UpdateFrom), 50 submit with one idempotency key, and
-// readers sample the statistics throughout, checking invariants 1, 2 and 4 at every read.
+// Race runs the spec's race and returns every invariant violation it observed: 100 goroutines
+// complete or fail the same deliberation (half of them through UpdateFrom), 50 submit with one
+// idempotency key, and readers sample the statistics throughout, checking invariants 1, 2 and 4 at
+// every read.
 func Race(t *testing.T, s app.StateStore) []string {
 	t.Helper()
 	ctx := context.Background()
