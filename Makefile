@@ -47,7 +47,7 @@ $(GOBIN)/gotestsum:
 	go install gotest.tools/gotestsum@v1.13.0
 
 test-python:
-	$(PYTHON) -m pytest -q deploy/ray
+	$(PYTHON) -m pytest -q shared/rayjob
 
 .PHONY: test-faults fuzz
 test-faults: venv ## SPEC 14 (3-6 min): the functions under load on a Ray head of their own while Redis is SIGKILLed, Ray restarted and NATS cut; checks SPEC 5

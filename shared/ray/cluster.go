@@ -125,7 +125,7 @@ func (c *Cluster) loadPackage(cfg Config) []error {
 // Client is the underlying Jobs API client, for health checks and the breaker's state.
 func (c *Cluster) Client() *Client { return c.client }
 
-// Env variables the deliberation job reads (deploy/ray/deliberation_job.py).
+// Env variables the deliberation job reads (shared/rayjob/deliberation_job.py).
 const (
 	envRequest  = "RAY_EXECUTOR_REQUEST"
 	envDeadline = "RAY_EXECUTOR_DEADLINE_UNIX"

@@ -13,12 +13,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
-	rayjob "github.com/rayexecutor/functions/deploy/ray"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/fakes/modelserver"
 	"github.com/rayexecutor/functions/shared/natsevents"
 	"github.com/rayexecutor/functions/shared/ray"
+	rayjob "github.com/rayexecutor/functions/shared/rayjob"
 	"github.com/rayexecutor/functions/shared/redisstore"
 	"github.com/rayexecutor/functions/shared/testenv"
 )
