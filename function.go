@@ -4,11 +4,11 @@
 package function
 
 import (
-	"github.com/rayexecutor/functions/functions/backend"
 	"github.com/rayexecutor/functions/shared/transport"
+	"github.com/rayexecutor/functions/shared/wiring"
 )
 
 // New returns the combined function's instance; func-go calls its Start once it listens.
-func New() *transport.Instance {
-	return transport.NewInstance(transport.FunctionCombined, backend.Wire)
+func New() *wiring.Instance {
+	return wiring.New(transport.FunctionCombined)
 }

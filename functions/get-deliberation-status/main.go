@@ -6,13 +6,13 @@ import (
 
 	fn "knative.dev/func-go/http"
 
-	"github.com/rayexecutor/functions/functions/backend"
 	"github.com/rayexecutor/functions/shared/transport"
+	"github.com/rayexecutor/functions/shared/wiring"
 )
 
 func main() {
 	// The instance has logged why it could not start; the exit status tells the platform.
-	if err := fn.Start(transport.NewInstance(transport.FunctionStatus, backend.Wire)); err != nil {
+	if err := fn.Start(wiring.New(transport.FunctionStatus)); err != nil {
 		os.Exit(1)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/rayexecutor/functions/functions/internal/functest"
 	"github.com/rayexecutor/functions/shared/ray/raytest"
 	"github.com/rayexecutor/functions/shared/transport"
+	"github.com/rayexecutor/functions/shared/wiring"
 )
 
 func TestMain(m *testing.M) { os.Exit(functest.Main(m)) }
@@ -73,7 +74,7 @@ func TestStatus(t *testing.T) {
 				t.Errorf("GET %.40s: %d %s", path, got.Status, got.Body)
 			}
 		}
-		time.Sleep(3 * transport.LogFlushEvery) // the function writes its log lines in batches
+		time.Sleep(3 * wiring.LogFlushEvery) // the function writes its log lines in batches
 		if strings.Contains(fn.Logs(), long) {
 			t.Error("a hostile id reached the log")
 		}

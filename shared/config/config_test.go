@@ -74,9 +74,8 @@ func TestLoadValues(t *testing.T) {
 	if !slices.Equal(c.Allowlist, want) {
 		t.Errorf("allowlist = %v, want %v", c.Allowlist, want)
 	}
-	s := c.Settings()
-	if s.MaxActive != 1000 || s.Limits.MaxAgents != 4 || len(s.Limits.Allowlist) != 2 || s.PendingLimit != 2*time.Minute {
-		t.Errorf("settings = %+v", s)
+	if c.MaxActiveDeliberations != 1000 || c.PendingLimit != 2*time.Minute {
+		t.Errorf("limits not parsed: %+v", c)
 	}
 }
 

@@ -47,8 +47,15 @@ var codeProblems = map[deliberation.Code]codeProblem{
 
 const problemTypePrefix = "urn:rayexecutor:problem:"
 
-// retryWhileStarting is the Retry-After of the 503 answered before Start completed.
+// retryWhileStarting is the Retry-After of the 503 answered before a function is wired.
 const retryWhileStarting = time.Second
+
+// Starting answers every request of a function that is not wired yet: 503 with a Retry-After.
+var Starting http.HandlerFunc = func(w http.ResponseWriter, _ *http.Request) {
+	p := protocolProblem(http.StatusServiceUnavailable, "starting", "the function is starting")
+	p.retryAfter = retryWhileStarting
+	p.write(w)
+}
 
 // problemOf answers an error of the use cases. Anything that is not an application error is
 // internal: its details may hold internals, so the caller gets a generic text and the log the rest.

@@ -1,6 +1,6 @@
-// Command combined runs the combined function (the root package's New: all four use cases behind
-// one URL) as a plain process for the local stack. `func build` generates such a main only inside
-// its image build, so `make run` needs one of its own.
+// Command combined runs the combined function (all four use cases behind one URL, what the root
+// package's New returns) as a plain process for the local stack. `func build` generates such a
+// main only inside its image build, so `make run` needs one of its own.
 package main
 
 import (
@@ -8,12 +8,13 @@ import (
 
 	fn "knative.dev/func-go/http"
 
-	function "github.com/rayexecutor/functions"
+	"github.com/rayexecutor/functions/shared/transport"
+	"github.com/rayexecutor/functions/shared/wiring"
 )
 
 func main() {
 	// The instance has logged why it could not start; the exit status tells the launcher.
-	if err := fn.Start(function.New()); err != nil {
+	if err := fn.Start(wiring.New(transport.FunctionCombined)); err != nil {
 		os.Exit(1)
 	}
 }

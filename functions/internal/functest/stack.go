@@ -9,12 +9,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/rayexecutor/functions/functions/backend"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/ray/raytest"
 	"github.com/rayexecutor/functions/shared/testenv"
 	"github.com/rayexecutor/functions/shared/transport"
+	"github.com/rayexecutor/functions/shared/wiring"
 )
 
 // ValidRequest is an execute request that passes validation.
@@ -50,7 +50,7 @@ func (s *Stack) UseCases(t testing.TB) transport.UseCases {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, closeBackend, err := backend.Wire(t.Context(), transport.Env{Config: cfg, Log: slog.New(slog.DiscardHandler), Metrics: prometheus.NewRegistry()})
+	b, closeBackend, err := wiring.Adapters(t.Context(), wiring.Env{Config: cfg, Log: slog.New(slog.DiscardHandler), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package transport_test
+package wiring_test
 
 import (
 	"context"
@@ -12,17 +12,18 @@ import (
 	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/fakes"
 	"github.com/rayexecutor/functions/shared/transport"
+	"github.com/rayexecutor/functions/shared/wiring"
 )
 
 func TestInstanceLifecycle(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
 	closed := false
-	var got transport.Env
-	inst := transport.NewInstance(transport.FunctionStats, func(_ context.Context, env transport.Env) (transport.Backend, func(context.Context) error, error) {
+	var got wiring.Env
+	inst := wiring.NewInstance(transport.FunctionStats, func(_ context.Context, env wiring.Env) (transport.Backend, func(context.Context) error, error) {
 		<-release
 		got = env
-		svc := app.NewService(fakes.NewStore(), nil, nil, env.Config.Settings(), env.Log)
+		svc := app.NewService(fakes.NewStore(), nil, nil, app.DefaultSettings(), env.Log)
 		return transport.Backend{UseCases: svc}, func(context.Context) error { closed = true; return nil }, nil
 	})
 	if ready, _ := inst.Ready(t.Context()); ready {
@@ -68,7 +69,7 @@ func TestInstanceLifecycle(t *testing.T) {
 func TestInstanceRefusesBadConfig(t *testing.T) {
 	t.Parallel()
 	wired := false
-	inst := transport.NewInstance(transport.FunctionExecute, func(context.Context, transport.Env) (transport.Backend, func(context.Context) error, error) {
+	inst := wiring.NewInstance(transport.FunctionExecute, func(context.Context, wiring.Env) (transport.Backend, func(context.Context) error, error) {
 		wired = true
 		return transport.Backend{}, nil, errors.New("unreachable")
 	})

@@ -1,7 +1,4 @@
-// Package backend wires the concrete adapters (Redis store, Ray cluster) into the use cases for
-// every function's main and the root function. It is the one place where adapters are chosen, so
-// swapping one is a change here and nowhere else.
-package backend
+package wiring
 
 import (
 	"context"
@@ -24,11 +21,11 @@ const (
 	redisIOTimeout   = 2 * time.Second
 )
 
-var _ transport.Wire = Wire
+var _ Wire = Adapters
 
-// Wire builds the backend of a function from its configuration. Ray is wired only when the
+// Adapters builds the backend of a function from its configuration. Ray is wired only when the
 // function talks to it (RAY_ADDRESS is required of those by the configuration).
-func Wire(_ context.Context, env transport.Env) (transport.Backend, func(context.Context) error, error) {
+func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Context) error, error) {
 	cfg := env.Config
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
@@ -66,7 +63,7 @@ func Wire(_ context.Context, env transport.Env) (transport.Backend, func(context
 		}
 		events, closeEvents = p, p.Close
 	}
-	svc := app.NewService(store, cluster, events, cfg.Settings(), env.Log)
+	svc := app.NewService(store, cluster, events, settings(cfg), env.Log)
 	backend := transport.Backend{UseCases: svc, Waker: svc, Reconciler: transport.ReconcileFunc(func(ctx context.Context) error {
 		// The pass logs what it did; the PingSource only needs to know whether to retry.
 		_, err := svc.Reconcile(ctx)

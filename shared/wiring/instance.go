@@ -1,4 +1,4 @@
-package transport
+package wiring
 
 import (
 	"context"
@@ -14,26 +14,27 @@ import (
 	fn "knative.dev/func-go/http"
 
 	"github.com/rayexecutor/functions/shared/config"
+	"github.com/rayexecutor/functions/shared/transport"
 )
 
-// Env is what wiring gets to build a backend: the configuration, the logger, and the registry
-// the adapters add their own metrics to (it is served at /metrics with the request metrics).
+// Env is what Wire gets to build a function's backend: the configuration, the logger, and the
+// registry the adapters add their own metrics to (served at /metrics with the request metrics).
 type Env struct {
 	Config  config.Config
 	Log     *slog.Logger
 	Metrics prometheus.Registerer
 }
 
-// Wire builds the backend of a function from its environment: the concrete adapters are chosen
-// there, in the functions' own code. The returned close releases them when the function stops.
-type Wire func(ctx context.Context, env Env) (Backend, func(context.Context) error, error)
+// Wire builds a function's backend from its environment. The returned close releases what it
+// opened when the function stops. Adapters is the production Wire; tests pass their own.
+type Wire func(ctx context.Context, env Env) (transport.Backend, func(context.Context) error, error)
 
 // Instance is a function as func-go runs it. func-go starts listening first and then calls
 // Start; until Start has wired everything, Handle answers 503 and Ready is false. Readiness never
 // depends on Redis: a pod that is never ready gets no traffic, and callers would see activator
 // timeouts instead of a clear 503 per request.
 type Instance struct {
-	function Function
+	function transport.Function
 	wire     Wire
 	stderr   io.Writer
 	running  atomic.Pointer[running]
@@ -54,9 +55,12 @@ var (
 	_ fn.LivenessReporter  = (*Instance)(nil)
 )
 
-// NewInstance returns the instance of function f, wired by wire when func-go starts it.
-// It also paces the garbage collector for a function (gc.go).
-func NewInstance(f Function, wire Wire) *Instance {
+// New returns function f with the production adapters, for func-go to start.
+func New(f transport.Function) *Instance { return NewInstance(f, Adapters) }
+
+// NewInstance returns the instance of function f, wired by wire when func-go starts it. It also
+// paces the garbage collector for a function (gc.go).
+func NewInstance(f transport.Function, wire Wire) *Instance {
 	tuneGC(os.Getenv)
 	return &Instance{function: f, wire: wire, stderr: os.Stderr}
 }
@@ -75,7 +79,7 @@ func (i *Instance) Start(ctx context.Context, environ map[string]string) error {
 		fn.SetLogLevel(fn.LogWarn) // func-go logs at debug by default; keep its lines to what matters
 	}
 	logs := newLogBuffer(i.stderr, LogFlushEvery)
-	log := WithTraceLogging(cfg.Logger(logs)).With("function", string(i.function))
+	log := transport.WithTraceLogging(cfg.Logger(logs)).With("function", string(i.function))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	backend, closeBackend, err := i.wire(ctx, Env{Config: cfg, Log: log, Metrics: reg})
@@ -84,7 +88,7 @@ func (i *Instance) Start(ctx context.Context, environ map[string]string) error {
 		logs.Close()
 		return err
 	}
-	h, err := NewHandler(backend, Options{Function: i.function, APIToken: cfg.APIToken,
+	h, err := transport.NewHandler(backend, transport.Options{Function: i.function, APIToken: cfg.APIToken,
 		MaxBodyBytes: cfg.MaxBodyBytes, Log: log, Registry: reg})
 	if err != nil {
 		_ = closeBackend(ctx)
@@ -102,9 +106,7 @@ func (i *Instance) Handle(w http.ResponseWriter, r *http.Request) {
 		run.handler.ServeHTTP(w, r)
 		return
 	}
-	p := protocolProblem(http.StatusServiceUnavailable, "starting", "the function is starting")
-	p.retryAfter = retryWhileStarting
-	p.write(w)
+	transport.Starting(w, r)
 }
 
 // stopProfile ends a CPU profile started under the profile build tag (profile.go).

@@ -1,11 +1,11 @@
-package backend
+package wiring
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	rayjob "github.com/rayexecutor/functions/deploy/ray"
 	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/ray"
+	rayjob "github.com/rayexecutor/functions/shared/rayjob"
 )
 
 // newRayCluster builds the Ray port: the embedded deliberation job is uploaded as a working_dir

@@ -1,13 +1,13 @@
 //go:build profile
 
-package transport
+package wiring
 
 import (
 	"os"
 	"runtime/pprof"
 )
 
-// With the profile build tag (used by `go run ./deploy/bench -profile DIR`), a function writes its
+// With the profile build tag (used by `the bench's -profile flag`), a function writes its
 // CPU profile to $CPU_PROFILE from start to Stop. Production binaries never carry this file.
 func init() {
 	path := os.Getenv("CPU_PROFILE")

@@ -1,0 +1,23 @@
+package wiring
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rayexecutor/functions/shared/config"
+)
+
+// TestSettingsCarryTheConfiguredLimits: the use cases see the operator's limits, not the defaults.
+func TestSettingsCarryTheConfiguredLimits(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"REDIS_URL": "redis://127.0.0.1:1", "MAX_AGENTS": "4",
+		"MAX_ACTIVE_DELIBERATIONS": "1000", "PENDING_LIMIT": "2m", "VLLM_URL_ALLOWLIST": "http://vllm:8000,https://m.example"}
+	c, err := config.Load(func(k string) string { return env[k] }, config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := settings(c)
+	if s.MaxActive != 1000 || s.Limits.MaxAgents != 4 || len(s.Limits.Allowlist) != 2 || s.PendingLimit != 2*time.Minute {
+		t.Errorf("settings = %+v", s)
+	}
+}
