@@ -1,0 +1,4 @@
+// Package layers keeps the module's imports flowing the way docs/architecture.md draws them: its
+// test reads the layer table of that page and the import graph from `go list`, and fails on any
+// import against the table. It holds no code the functions use.
+package layers

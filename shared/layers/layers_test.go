@@ -1,0 +1,115 @@
+package layers_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rayexecutor/functions/shared/layers"
+)
+
+const module = "github.com/rayexecutor/functions"
+
+// rules reads the layer table of docs/architecture.md.
+func rules(t *testing.T) layers.Rules {
+	t.Helper()
+	doc, err := os.Open(filepath.Join(moduleRoot(t), "docs", "architecture.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer doc.Close()
+	r, err := layers.ParseRules(module, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestImportsFollowTheLayers is the guard: every package of the module, with every build tag the
+// project uses, imports only what its layer may.
+func TestImportsFollowTheLayers(t *testing.T) {
+	r := rules(t)
+	cmd := exec.Command("go", "list", "-e", "-tags", "faults,profile", "-json=ImportPath,Imports,TestImports,XTestImports", "./...")
+	cmd.Dir = moduleRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []layers.Package
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p layers.Package
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 20 {
+		t.Fatalf("go list found %d packages: not the module", len(pkgs))
+	}
+	for _, bad := range r.Check(pkgs) {
+		t.Errorf("%s, against docs/architecture.md", bad)
+	}
+}
+
+// TestCheckCatchesWrongImports: each wrong direction the page forbids is reported, and the
+// allowed ones are not.
+func TestCheckCatchesWrongImports(t *testing.T) {
+	t.Parallel()
+	r := rules(t)
+	p := func(path string, imports ...string) layers.Package {
+		return layers.Package{ImportPath: module + path, Imports: imports}
+	}
+	m := func(path string) string { return module + path }
+	wrong := map[string]layers.Package{
+		"domain uses a library":       p("/shared/deliberation", "github.com/redis/go-redis/v9"),
+		"use case uses an adapter":    p("/shared/app", m("/shared/redisstore")),
+		"adapter uses another":        p("/shared/ray", m("/shared/natsevents")),
+		"adapter uses the transport":  p("/shared/redisstore", m("/shared/transport")),
+		"transport reads config":      p("/shared/transport", m("/shared/config")),
+		"config uses a use case":      p("/shared/config", m("/shared/app")),
+		"function skips the root":     p("/functions/get-stats", m("/shared/redisstore")),
+		"product uses deploy":         p("/shared/wiring", m("/deploy/ray")),
+		"tool uses the root":          p("/deploy/local/combined", module),
+		"function uses test support":  p("/functions/get-stats", m("/shared/fakes")),
+		"a package in no layer":       p("/shared/misc"),
+		"a test imports a tool":       {ImportPath: m("/shared/ray"), TestImports: []string{m("/deploy/bench")}},
+		"a test imports the root":     {ImportPath: m("/functions/get-stats"), XTestImports: []string{module}},
+		"an import of an unknown one": p("/shared/wiring", m("/shared/misc")),
+	}
+	for name, pkg := range wrong {
+		if got := r.Check([]layers.Package{pkg}); len(got) != 1 {
+			t.Errorf("%s: got %q, want one violation", name, got)
+		}
+	}
+	right := []layers.Package{
+		p("/shared/deliberation", "errors", "net/url"),
+		p("/shared/app", m("/shared/deliberation")),
+		p("/shared/redisstore", m("/shared/app"), "github.com/redis/go-redis/v9"),
+		p("/shared/wiring", m("/shared/ray"), m("/shared/rayjob"), m("/shared/transport"), m("/shared/config")),
+		p("", m("/shared/wiring")),
+		p("/functions/internal/functest", m("/shared/wiring"), m("/shared/launcher")),
+		p("/deploy/bench", m("/shared/ray/raytest"), m("/shared/launcher")),
+		{ImportPath: m("/shared/ray"), TestImports: []string{m("/shared/redisstore"), m("/shared/testenv")}},
+	}
+	if got := r.Check(right); len(got) != 0 {
+		t.Errorf("allowed imports reported: %q", got)
+	}
+}
