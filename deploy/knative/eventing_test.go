@@ -11,7 +11,7 @@ import (
 	"github.com/rayexecutor/functions/shared/transport"
 )
 
-// inbound are the event types that reach the functions through the Broker (SPEC 7): the four
+// inbound are the event types that reach the functions through the Broker (docs/events.md): the four
 // requests and the jobs' finished wake-up. The ping comes from the PingSource directly.
 var inbound = []string{
 	transport.TypeExecuteRequested, transport.TypeStatusRequested, transport.TypeStatsRequested,

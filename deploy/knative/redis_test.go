@@ -21,7 +21,7 @@ func redisConf(text string) map[string]string {
 	return out
 }
 
-// TestRedisKeepsEveryWrite checks the settings SPEC 12 names: AOF persistence fsynced on every
+// TestRedisKeepsEveryWrite checks the settings docs/deploy.md names: AOF persistence fsynced on every
 // write (README.md explains the choice) and no eviction, with maxmemory below the container's
 // limit so Redis refuses writes before the kernel kills it.
 func TestRedisKeepsEveryWrite(t *testing.T) {

@@ -14,7 +14,7 @@ type variable struct {
 	set     func(c *Config, v string) string
 }
 
-// variables is SPEC 8, in the order problems are reported.
+// variables are those of docs/configuration.md, in the order problems are reported.
 var variables = []variable{
 	{"REDIS_URL", "", func(c *Config, v string) string { return parseRedisURL(v, &c.RedisURL) }},
 	{"REDIS_KEY_PREFIX", "rayexec", func(c *Config, v string) string { return parseKeyPrefix(v, &c.RedisKeyPrefix) }},

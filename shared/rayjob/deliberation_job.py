@@ -703,7 +703,7 @@ def failed_scoring(error: str) -> Scoring:
 
 def build_result(agents: tuple[Agent, ...], outcomes: dict[str, dict[str, Any]],
                  scoring: Scoring | None, pending_error: str) -> dict[str, Any]:
-    """The SPEC 3 result, in the request's agent order. Agents without an outcome failed with
+    """The result of docs/ray.md, in the request's agent order. Agents without an outcome failed with
     pending_error; proposals without a valid scoring all score 0 with the reason."""
     if scoring is None:
         scoring = failed_scoring("deadline reached before scoring")
