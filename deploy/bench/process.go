@@ -4,47 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/rayexecutor/functions/shared/launcher"
 	"github.com/rayexecutor/functions/shared/testenv"
-	"github.com/rayexecutor/functions/shared/transport"
 )
-
-// buildFunctions builds every function into dir (go build caches, so an unchanged tree is quick),
-// with the profile build tag when profile is true.
-func buildFunctions(ctx context.Context, dir string, profile bool) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	for _, f := range transport.Functions {
-		name := string(f)
-		args := []string{"build", "-o", filepath.Join(dir, name)}
-		if profile {
-			args = append(args, "-tags", "profile")
-		}
-		cmd := exec.CommandContext(ctx, "go", append(args, "./functions/"+name)...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s (run from the repository root): %w\n%s", name, err, out)
-		}
-	}
-	return nil
-}
 
 // process is one running function binary.
 type process struct {
 	name  string
 	url   string
-	cmd   *exec.Cmd
-	log   *tail
-	done  chan struct{}
+	proc  *launcher.Process
 	ready time.Duration
 }
 
@@ -61,59 +36,30 @@ func launch(ctx context.Context, bin string, env map[string]string) (*process, e
 	if err != nil {
 		return nil, err
 	}
-	name := filepath.Base(bin)
-	p := &process{name: name, url: "http://127.0.0.1:" + strconv.Itoa(port), log: &tail{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin)
-	p.cmd.Env = []string{"LISTEN_ADDRESS=127.0.0.1:" + strconv.Itoa(port)}
-	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	probe := &http.Client{Timeout: time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-	defer probe.CloseIdleConnections()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	log := &tail{}
 	start := time.Now()
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
+	proc, err := launcher.Start(launcher.Command{Path: bin, Env: launcher.Env([]string{"LISTEN_ADDRESS=" + addr}, env), Stdout: log, Stderr: log})
+	if err != nil {
+		return nil, err
 	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	deadline := start.Add(10 * time.Second)
-	for {
-		res, err := probe.Get(p.url + "/health/readiness")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				p.ready = time.Since(start)
-				return p, nil
-			}
-		}
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("%s exited while starting:\n%s", name, p.log)
-		case <-ctx.Done():
-			p.stop()
-			return nil, ctx.Err()
-		default:
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("%s not ready within 10 s:\n%s", name, p.log)
-		}
-		time.Sleep(readinessPoll)
+	p := &process{name: filepath.Base(bin), url: "http://" + addr, proc: proc}
+	err = proc.WaitReady(ctx, p.url+launcher.ReadinessPath, 10*time.Second, readinessPoll)
+	p.ready = time.Since(start)
+	if err == nil {
+		return p, nil
 	}
+	p.stop()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, fmt.Errorf("%w:\n%s", err, log)
 }
 
 // stop ends the function as Kubernetes does (SIGTERM), killing it after 5 s.
-func (p *process) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+func (p *process) stop() { p.proc.Stop(5 * time.Second) }
 
-func (p *process) pid() int { return p.cmd.Process.Pid }
+func (p *process) pid() int { return p.proc.Pid() }
 
 // tail keeps the last tailBytes of what a function logged.
 type tail struct {

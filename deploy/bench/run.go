@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/rayexecutor/functions/shared/launcher"
 	"github.com/rayexecutor/functions/shared/ray/raytest"
 	"github.com/rayexecutor/functions/shared/transport"
 )
@@ -22,8 +23,14 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 	rep.jitter = measureJitter()
 	if opts.build {
 		log.Info("building the functions", "into", opts.binDir)
-		if err := buildFunctions(ctx, opts.binDir, opts.profileDir != ""); err != nil {
-			return err
+		var tags []string
+		if opts.profileDir != "" {
+			tags = []string{"profile"}
+		}
+		// go build caches, so an unchanged tree is quick.
+		build := launcher.GoBuild{Out: opts.binDir, Tags: tags, Packages: launcher.FunctionPackages()}
+		if err := launcher.Build(ctx, build); err != nil {
+			return fmt.Errorf("%w (run from the repository root)", err)
 		}
 	}
 	dir, err := os.MkdirTemp("", "rayexec-bench-")

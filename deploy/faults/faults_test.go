@@ -131,8 +131,9 @@ func judge(t *testing.T, c *client, s *stack, led *ledger, mon *monitor, stored 
 	if resubmitted == 0 {
 		v.because("no deliberation needed a second Ray attempt: the Ray restart lost no job")
 	}
+	// A function must survive every fault.
 	for _, f := range s.functions() {
-		if f.exited() {
+		if f.proc.Exited() {
 			v.because("function %s exited during the run", f.name)
 		}
 	}

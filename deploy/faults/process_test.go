@@ -5,19 +5,15 @@ package faults
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/shared/launcher"
 	"github.com/rayexecutor/functions/shared/testenv"
-	"github.com/rayexecutor/functions/shared/transport"
 )
 
 // moduleRoot is the repository root: go test runs in deploy/faults.
@@ -37,14 +33,8 @@ func moduleRoot(t *testing.T) string {
 func buildFunctions(t *testing.T, root string) string {
 	t.Helper()
 	dir := t.TempDir()
-	args := []string{"build", "-o", dir + string(os.PathSeparator)}
-	for _, f := range transport.Functions {
-		args = append(args, "./functions/"+string(f))
-	}
-	cmd := exec.Command("go", args...)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := launcher.Build(t.Context(), launcher.GoBuild{Dir: root, Out: dir, Packages: launcher.FunctionPackages()}); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
@@ -53,90 +43,36 @@ func buildFunctions(t *testing.T, root string) string {
 type function struct {
 	name string
 	URL  string
-	cmd  *exec.Cmd
+	proc *launcher.Process
 	log  string
-	done chan struct{}
 }
 
 // startFunction runs bin on addr with env (and of the test's environment only PATH and HOME, so
 // nothing of the caller's shell leaks into the configuration) and waits until it is ready.
 func startFunction(t *testing.T, bin, addr, logDir string, env map[string]string) *function {
 	t.Helper()
-	f := &function{name: filepath.Base(bin), URL: "http://" + addr, done: make(chan struct{}),
-		log: filepath.Join(logDir, filepath.Base(bin)+".log")}
+	f := &function{name: filepath.Base(bin), URL: "http://" + addr, log: filepath.Join(logDir, filepath.Base(bin)+".log")}
 	out, err := os.Create(f.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.cmd = exec.Command(bin)
-	f.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LISTEN_ADDRESS=" + addr}
-	for k, v := range env {
-		f.cmd.Env = append(f.cmd.Env, k+"="+v)
+	// The process writes to a descriptor of its own: this one is not needed once it started.
+	defer out.Close()
+	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LISTEN_ADDRESS=" + addr}
+	f.proc, err = launcher.Start(launcher.Command{Path: bin, Env: launcher.Env(base, env), Stdout: out, Stderr: out})
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.cmd.Stdout, f.cmd.Stderr = out, out
-	if err := f.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", f.name, err)
-	}
-	go func() {
-		_ = f.cmd.Wait()
-		out.Close()
-		close(f.done)
-	}()
 	t.Cleanup(func() {
-		f.stop()
+		f.proc.Stop(10 * time.Second)
 		if t.Failed() {
 			t.Logf("last warnings of %s:\n%s", f.name, f.warnings(20))
 		}
 	})
-	if err := f.waitReady(20 * time.Second); err != nil {
-		t.Fatalf("%s: %v\n%s", f.name, err, f.warnings(20))
+	if err := f.proc.WaitReady(t.Context(), f.URL+launcher.ReadinessPath, 20*time.Second, 20*time.Millisecond); err != nil {
+		t.Fatalf("%v\n%s", err, f.warnings(20))
 	}
 	return f
-}
-
-func (f *function) waitReady(within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		select {
-		case <-f.done:
-			return fmt.Errorf("exited before it was ready")
-		default:
-		}
-		res, err := http.Get(f.URL + "/health/readiness")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready within %s (last: %v)", within, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// exited reports whether the process ended; a function must survive every fault.
-func (f *function) exited() bool {
-	select {
-	case <-f.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (f *function) stop() {
-	if f.exited() {
-		return
-	}
-	_ = f.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-f.done:
-	case <-time.After(10 * time.Second):
-		_ = f.cmd.Process.Kill()
-		<-f.done
-	}
 }
 
 // warnings returns the last n lines of the function's log above info level.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/rayexecutor/functions/shared/launcher"
 )
 
 // binaries returns the directory that holds every program's binary: the prebuilt one given with
@@ -25,19 +27,12 @@ func (s *stack) binaries(ctx context.Context, opts options) (string, error) {
 		return "", err
 	}
 	s.onStop("binaries", func() { _ = os.RemoveAll(dir) })
-	args := []string{"build", "-o", dir + string(os.PathSeparator)}
-	for _, p := range programs {
-		args = append(args, p.pkg)
-	}
 	s.log.Info("building the functions", "dir", dir)
-	cmd := groupCommand(ctx, "go", args...)
-	cmd.Dir = opts.root
 	build := s.out.writer("build", os.Stderr)
-	cmd.Stdout, cmd.Stderr = build, build
-	err = cmd.Run()
+	err = launcher.Build(ctx, launcher.GoBuild{Dir: opts.root, Out: dir, Packages: packages(), Log: build})
 	build.flush()
 	if err != nil {
-		return "", fmt.Errorf("go build: %w", err)
+		return "", err
 	}
 	return dir, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rayexecutor/functions/shared/config"
+	"github.com/rayexecutor/functions/shared/launcher"
 	"github.com/rayexecutor/functions/shared/testenv"
 )
 
@@ -49,7 +52,6 @@ var built struct {
 	once sync.Once
 	dir  string
 	err  error
-	out  []byte
 }
 
 func TestMain(m *testing.M) {
@@ -68,16 +70,11 @@ func binDir(t *testing.T, root string) string {
 		if built.dir, built.err = os.MkdirTemp("", "rxstack-test-"); built.err != nil {
 			return
 		}
-		args := []string{"build", "-o", built.dir + "/", "./deploy/local/stack"}
-		for _, p := range programs {
-			args = append(args, p.pkg)
-		}
-		cmd := exec.Command("go", args...)
-		cmd.Dir = root
-		built.out, built.err = cmd.CombinedOutput()
+		built.err = launcher.Build(context.Background(), launcher.GoBuild{Dir: root, Out: built.dir,
+			Packages: append([]string{"./deploy/local/stack"}, packages()...)})
 	})
 	if built.err != nil {
-		t.Fatalf("go build: %v\n%s", built.err, built.out)
+		t.Fatal(built.err)
 	}
 	return built.dir
 }
@@ -107,20 +104,18 @@ func freeBlock(t *testing.T, n int) int {
 	return 0
 }
 
-// launcher is a running launcher process.
-type launcher struct {
-	cmd      *exec.Cmd
+// stackProcess is a running launcher process.
+type stackProcess struct {
+	proc     *launcher.Process
 	out      *testenv.Buffer
 	basePort int
-	done     chan struct{}
-	err      error
 }
 
 // startLauncher runs the launcher at bin with the test's environment stripped of every setting
 // the stack reads, plus env, and stops it when the test ends if the test did not.
-func startLauncher(t *testing.T, bin, root string, env map[string]string, args ...string) *launcher {
+func startLauncher(t *testing.T, bin, root string, env map[string]string, args ...string) *stackProcess {
 	t.Helper()
-	l := &launcher{out: &testenv.Buffer{}, basePort: freeBlock(t, len(programs)), done: make(chan struct{})}
+	l := &stackProcess{out: &testenv.Buffer{}, basePort: freeBlock(t, len(programs))}
 	ours := append(config.Variables(), "STACK_BASE_PORT", "STACK_BIN_DIR",
 		"RAY_HEAD_PORT", "RAY_DASHBOARD_PORT", "RAY_HEAD_TEMP_DIR", "RAY_PORT_BASE")
 	environ := map[string]string{}
@@ -130,17 +125,14 @@ func startLauncher(t *testing.T, bin, root string, env map[string]string, args .
 		}
 	}
 	maps.Copy(environ, env)
-	l.cmd = exec.Command(bin, append([]string{"-root", root, "-base-port", strconv.Itoa(l.basePort)}, args...)...)
-	for k, v := range environ {
-		l.cmd.Env = append(l.cmd.Env, k+"="+v)
-	}
-	l.cmd.Stdout, l.cmd.Stderr = l.out, l.out
-	if err := l.cmd.Start(); err != nil {
+	var err error
+	l.proc, err = launcher.Start(launcher.Command{Path: bin, Args: append([]string{"-root", root, "-base-port", strconv.Itoa(l.basePort)}, args...),
+		Env: launcher.Env(nil, environ), Stdout: l.out, Stderr: l.out})
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { l.err = l.cmd.Wait(); close(l.done) }()
 	t.Cleanup(func() {
-		if l.running() {
+		if !l.proc.Exited() {
 			l.interrupt(time.Minute)
 		}
 		if t.Failed() {
@@ -150,29 +142,20 @@ func startLauncher(t *testing.T, bin, root string, env map[string]string, args .
 	return l
 }
 
-func (l *launcher) running() bool {
-	select {
-	case <-l.done:
-		return false
-	default:
-		return true
-	}
-}
-
 // url is the URL of the program called name.
-func (l *launcher) url(name string) string {
+func (l *stackProcess) url(name string) string {
 	i := slices.IndexFunc(programs, func(p program) bool { return p.name == name })
 	return programs[i].url(l.basePort)
 }
 
 // waitUp waits for the table the launcher prints once every function is ready.
-func (l *launcher) waitUp(t *testing.T, within time.Duration) {
+func (l *stackProcess) waitUp(t *testing.T, within time.Duration) {
 	t.Helper()
 	deadline := time.After(within)
 	for !strings.Contains(l.out.String(), "Ctrl-C stops everything.") {
 		select {
-		case <-l.done:
-			t.Fatalf("the launcher exited before the stack was up: %v", l.err)
+		case <-l.proc.Done():
+			t.Fatalf("the launcher exited before the stack was up: %v", l.proc.Wait())
 		case <-deadline:
 			t.Fatalf("the stack was not up within %s", within)
 		case <-time.After(100 * time.Millisecond):
@@ -182,17 +165,25 @@ func (l *launcher) waitUp(t *testing.T, within time.Duration) {
 
 // interrupt sends SIGINT, as Ctrl-C does, and returns the exit status and how long the stop took;
 // a launcher still running after within is killed and reported as -1.
-func (l *launcher) interrupt(within time.Duration) (int, time.Duration) {
+func (l *stackProcess) interrupt(within time.Duration) (int, time.Duration) {
 	start := time.Now()
-	_ = l.cmd.Process.Signal(syscall.SIGINT)
+	_ = l.proc.Signal(syscall.SIGINT)
 	select {
-	case <-l.done:
+	case <-l.proc.Done():
 	case <-time.After(within):
-		_ = l.cmd.Process.Kill()
-		<-l.done
+		l.proc.Stop(0)
 		return -1, time.Since(start)
 	}
-	return l.cmd.ProcessState.ExitCode(), time.Since(start)
+	return l.exitCode(), time.Since(start)
+}
+
+// exitCode is the launcher's exit status, once it has exited.
+func (l *stackProcess) exitCode() int {
+	var exit *exec.ExitError
+	if err := l.proc.Wait(); errors.As(err, &exit) {
+		return exit.ExitCode()
+	}
+	return 0
 }
 
 // lines returns the lines a program of the stack wrote to b, without their prefix.

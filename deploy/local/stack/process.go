@@ -1,11 +1,17 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/exec"
-	"syscall"
 	"time"
+
+	"github.com/rayexecutor/functions/shared/launcher"
+)
+
+// Readiness of the functions: they are ready within milliseconds of starting (SPEC 13), so the
+// timeout only catches a broken start.
+const (
+	readyTimeout = 30 * time.Second
+	readyPoll    = 50 * time.Millisecond
 )
 
 // child is a process the launcher started in a process group of its own. The group is what makes
@@ -14,26 +20,24 @@ import (
 // them to die half-way at once.
 type child struct {
 	name string
-	cmd  *exec.Cmd
+	path string
+	proc *launcher.Process
+	// done is closed once the child exited and the end of its output was forwarded.
 	done chan struct{}
-	err  error
 }
 
 // startChild runs path with env, its output forwarded behind name. exited receives the child when
 // it ends, however it ends; it must have room for every child, since nobody reads it once the
 // launcher is shutting down.
 func startChild(name, path string, env []string, out *output, exited chan<- *child) (*child, error) {
-	c := &child{name: name, cmd: exec.Command(path), done: make(chan struct{})}
 	stdout, stderr := out.writer(name, os.Stdout), out.writer(name, os.Stderr)
-	c.cmd.Env, c.cmd.Stdout, c.cmd.Stderr = env, stdout, stderr
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// A grandchild that keeps the output pipes open must not hold Wait forever.
-	c.cmd.WaitDelay = 2 * time.Second
-	if err := c.cmd.Start(); err != nil {
+	proc, err := launcher.Start(launcher.Command{Path: path, Env: env, Stdout: stdout, Stderr: stderr, Group: true, Name: name})
+	if err != nil {
 		return nil, err
 	}
+	c := &child{name: name, path: path, proc: proc, done: make(chan struct{})}
 	go func() {
-		c.err = c.cmd.Wait()
+		<-proc.Done()
 		stdout.flush()
 		stderr.flush()
 		close(c.done)
@@ -46,22 +50,6 @@ func startChild(name, path string, env []string, out *output, exited chan<- *chi
 // then SIGKILLs whatever is left of the group: the child if it is still there, and anything it
 // spawned and left behind.
 func (c *child) stop(grace time.Duration) {
-	pgid := c.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(grace):
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	c.proc.Stop(grace)
 	<-c.done
-}
-
-// groupCommand is a command the launcher runs to its end (a build, the Ray head script) in a
-// process group of its own, so that cancelling ctx stops all of it, not only its first process.
-func groupCommand(ctx context.Context, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
-	return cmd
 }

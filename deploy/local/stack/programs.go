@@ -33,6 +33,15 @@ var programs = []program{
 // statusFunction is the program the Ray job calls back and the reconcile tick pings.
 var statusFunction = program{"status", "get-deliberation-status", "./functions/get-deliberation-status", 2, "GET /{id}"}
 
+// packages are the programs' packages, relative to the module root.
+func packages() []string {
+	pkgs := make([]string, len(programs))
+	for i, p := range programs {
+		pkgs[i] = p.pkg
+	}
+	return pkgs
+}
+
 func (p program) addr(basePort int) string {
 	return "127.0.0.1:" + strconv.Itoa(basePort+p.offset)
 }

@@ -8,7 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/rayexecutor/functions/shared/launcher"
 )
+
+// rayScriptGrace is how long the script may take to stop after SIGTERM, when ctx ends first,
+// before its whole group is killed.
+const rayScriptGrace = 10 * time.Second
 
 // rayStopTimeout bounds `rayhead.sh stop`, which gives the head's processes 5 s after SIGTERM and
 // 10 s after SIGKILL.
@@ -78,11 +84,9 @@ func (h rayHead) address(ctx context.Context, command string) (string, error) {
 // run runs the script with one command and returns what it printed on stdout; its stderr goes to
 // the launcher's behind "ray".
 func (h rayHead) run(ctx context.Context, command string) (string, error) {
-	cmd := groupCommand(ctx, h.script, command)
-	cmd.Env = h.env
 	var stdout bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, h.log
-	err := cmd.Run()
+	err := launcher.Run(ctx, launcher.Command{Path: h.script, Args: []string{command}, Env: h.env,
+		Stdout: &stdout, Stderr: h.log, Group: true}, rayScriptGrace)
 	h.log.flush()
 	if err != nil {
 		return "", fmt.Errorf("rayhead.sh %s: %w", command, err)

@@ -65,7 +65,7 @@ func TestStackRunsADeliberationAndLeavesNothingBehind(t *testing.T) {
 		t.Errorf("the table does not show the Ray dashboard on %s", dashboardPort)
 	}
 
-	children := descendants(t, l.cmd.Process.Pid)
+	children := descendants(t, l.proc.Pid())
 	var names []string
 	for _, c := range children {
 		names = append(names, filepath.Base(strings.Fields(c.cmd)[0]))
@@ -139,7 +139,7 @@ func TestStackOnGivenServers(t *testing.T) {
 	if strings.Contains(l.out.String(), "building the functions") {
 		t.Error("the launcher built the functions although -bin-dir has them")
 	}
-	children := descendants(t, l.cmd.Process.Pid)
+	children := descendants(t, l.proc.Pid())
 	start = time.Now()
 	deliberate(t, l, model)
 	t.Logf("deliberation completed in %s", time.Since(start).Round(time.Millisecond))
@@ -185,7 +185,7 @@ func TestStackStopsWhenAFunctionDies(t *testing.T) {
 	bin := binDir(t, root)
 	l := startLauncher(t, filepath.Join(bin, "stack"), root, map[string]string{"RAY_ADDRESS": "http://127.0.0.1:9"}, "-bin-dir", bin)
 	l.waitUp(t, 30*time.Second)
-	children := descendants(t, l.cmd.Process.Pid)
+	children := descendants(t, l.proc.Pid())
 	victim := slices.IndexFunc(children, func(p proc) bool { return strings.HasSuffix(p.cmd, "/get-stats") })
 	if len(children) != len(programs) || victim < 0 {
 		t.Fatalf("want the %d programs below the launcher, found %v", len(programs), children)
@@ -194,11 +194,11 @@ func TestStackStopsWhenAFunctionDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-l.done:
+	case <-l.proc.Done():
 	case <-time.After(stopWithin):
 		t.Fatal("the launcher kept running after a function died")
 	}
-	if code := l.cmd.ProcessState.ExitCode(); code != exitFailed {
+	if code := l.exitCode(); code != exitFailed {
 		t.Errorf("the launcher exited %d, want %d", code, exitFailed)
 	}
 	if !strings.Contains(l.out.String(), "a function exited unexpectedly: stats") {
@@ -213,7 +213,7 @@ func TestStackStopsWhenAFunctionDies(t *testing.T) {
 
 // deliberate submits the README's example, pointed at the fake model server, to the execute
 // function and polls the status function until it completes on Ray; it returns the id.
-func deliberate(t *testing.T, l *launcher, model *modelserver.Server) string {
+func deliberate(t *testing.T, l *stackProcess, model *modelserver.Server) string {
 	t.Helper()
 	model.SetBehavior("m1", modelserver.Behavior{Answer: "an LRU cache from the stack test"})
 	res, body := call(t, http.MethodPost, l.url("execute")+"/", exampleFor(model.URL()), token)
@@ -243,7 +243,7 @@ func deliberate(t *testing.T, l *launcher, model *modelserver.Server) string {
 
 // assertPassedThrough checks that the user's settings reach the functions: API_TOKEN is
 // required, and VLLM_URL_ALLOWLIST refuses a model server it does not list.
-func assertPassedThrough(t *testing.T, l *launcher, model *modelserver.Server) {
+func assertPassedThrough(t *testing.T, l *stackProcess, model *modelserver.Server) {
 	t.Helper()
 	if res, body := call(t, http.MethodPost, l.url("execute")+"/", exampleFor(model.URL()), ""); res != http.StatusUnauthorized {
 		t.Errorf("execute without the token answered %d, want 401: %v", res, body)
@@ -255,7 +255,7 @@ func assertPassedThrough(t *testing.T, l *launcher, model *modelserver.Server) {
 
 // assertTicked checks that the reconcile tick reached the status function, token and all: it
 // logs a reconcile pass only for an accepted ping.
-func assertTicked(t *testing.T, l *launcher) {
+func assertTicked(t *testing.T, l *stackProcess) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !slices.ContainsFunc(lines(l.out, "status"), func(s string) bool { return strings.Contains(s, `"msg":"reconcile pass"`) }) {

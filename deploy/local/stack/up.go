@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/rayexecutor/functions/shared/config"
+	"github.com/rayexecutor/functions/shared/launcher"
 )
 
 // errChildExited is why a running stack stops on its own: one of its functions exited.
@@ -60,12 +61,12 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 		c, err := startChild(p.name, filepath.Join(binDir, p.binary),
 			append(env[:len(env):len(env)], "LISTEN_ADDRESS="+p.addr(opts.basePort)), s.out, exited)
 		if err != nil {
-			return fmt.Errorf("start %s: %w", p.binary, err)
+			return err
 		}
 		s.children = append(s.children, c)
 	}
 	for i, p := range programs {
-		if err := waitReady(ctx, s.children[i], p.url(opts.basePort)); err != nil {
+		if err := s.children[i].proc.WaitReady(ctx, p.url(opts.basePort)+launcher.ReadinessPath, readyTimeout, readyPoll); err != nil {
 			return err
 		}
 	}
@@ -90,6 +91,6 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 	case <-ctx.Done():
 		return nil
 	case c := <-exited:
-		return fmt.Errorf("%w: %s (%s): %v", errChildExited, c.name, c.cmd.Path, c.err)
+		return fmt.Errorf("%w: %s (%s): %v", errChildExited, c.name, c.path, c.proc.Wait())
 	}
 }

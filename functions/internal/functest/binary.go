@@ -1,11 +1,13 @@
 package functest
 
 import (
+	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/rayexecutor/functions/shared/launcher"
 )
 
 var built struct {
@@ -13,7 +15,6 @@ var built struct {
 	dir  string
 	path string
 	err  error
-	out  []byte
 }
 
 // Main runs a function package's tests and removes the binary they built.
@@ -30,15 +31,19 @@ func Main(m *testing.M) int {
 func Build(t testing.TB) string {
 	t.Helper()
 	built.once.Do(func() {
-		built.dir, built.err = os.MkdirTemp("", "functest-")
-		if built.err != nil {
-			return
+		wd, err := os.Getwd()
+		if err == nil {
+			built.dir, err = os.MkdirTemp("", "functest-")
 		}
-		built.path = filepath.Join(built.dir, "function")
-		built.out, built.err = exec.Command("go", "build", "-o", built.path, ".").CombinedOutput()
+		if err == nil {
+			// go build names the binary after the package's directory.
+			built.path = filepath.Join(built.dir, filepath.Base(wd))
+			err = launcher.Build(context.Background(), launcher.GoBuild{Out: built.dir, Packages: []string{"."}})
+		}
+		built.err = err
 	})
 	if built.err != nil {
-		t.Fatalf("go build: %v\n%s", built.err, built.out)
+		t.Fatal(built.err)
 	}
 	return built.path
 }

@@ -2,45 +2,40 @@ package functest
 
 import (
 	"context"
-	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/shared/launcher"
 	"github.com/rayexecutor/functions/shared/testenv"
 )
 
 // Process is a running function binary.
 type Process struct {
-	URL    string
-	cmd    *exec.Cmd
-	stderr *testenv.Buffer
-	done   chan struct{}
-	err    error
+	URL  string
+	proc *launcher.Process
+	log  *testenv.Buffer
 }
 
 // Start runs bin with env (and nothing else of the test's environment but PATH and HOME), listening
 // on a free port, and waits until it reports ready. It is stopped with SIGTERM when the test ends.
 func Start(t testing.TB, bin string, env map[string]string) *Process {
 	t.Helper()
-	port := testenv.FreePort(t)
-	p := launch(bin, env, "127.0.0.1:"+strconv.Itoa(port))
-	p.URL = "http://127.0.0.1:" + strconv.Itoa(port)
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
+	addr := freeAddr(t)
+	p := &Process{URL: "http://" + addr, log: &testenv.Buffer{}}
+	proc, err := launcher.Start(command(bin, env, addr, p.log))
+	if err != nil {
+		t.Fatal(err)
 	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	p.proc = proc
 	t.Cleanup(func() {
 		p.Stop()
 		if t.Failed() {
 			t.Logf("function log:\n%s", p.Logs())
 		}
 	})
-	if err := p.waitReady(10 * time.Second); err != nil {
+	if err := proc.WaitReady(t.Context(), p.URL+launcher.ReadinessPath, 10*time.Second, 10*time.Millisecond); err != nil {
 		t.Fatalf("%s never became ready: %v\n%s", bin, err, p.Logs())
 	}
 	return p
@@ -53,65 +48,26 @@ type Exit struct {
 	Took time.Duration
 }
 
-// Run runs bin to its end (it is expected to exit) within deadline.
+// Run runs bin to its end (it is expected to exit) within deadline, after which it is killed.
 func Run(t testing.TB, bin string, env map[string]string, deadline time.Duration) Exit {
 	t.Helper()
-	p := launch(bin, env, "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)))
+	log := &testenv.Buffer{}
 	ctx, cancel := context.WithTimeout(t.Context(), deadline)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, p.cmd.Path, p.cmd.Args[1:]...)
-	cmd.Env, cmd.Stderr, cmd.Stdout = p.cmd.Env, p.stderr, p.stderr
 	start := time.Now()
-	err := cmd.Run()
-	return Exit{Err: err, Log: p.Logs(), Took: time.Since(start)}
+	err := launcher.Run(ctx, command(bin, env, freeAddr(t), log), 0)
+	return Exit{Err: err, Log: log.String(), Took: time.Since(start)}
 }
 
-func launch(bin string, env map[string]string, addr string) *Process {
-	p := &Process{stderr: &testenv.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin)
-	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LISTEN_ADDRESS=" + addr}
-	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	p.cmd.Stdout, p.cmd.Stderr = p.stderr, p.stderr
-	return p
+func command(bin string, env map[string]string, addr string, log *testenv.Buffer) launcher.Command {
+	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LISTEN_ADDRESS=" + addr}
+	return launcher.Command{Path: bin, Env: launcher.Env(base, env), Stdout: log, Stderr: log}
 }
 
-func (p *Process) waitReady(within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		select {
-		case <-p.done:
-			return fmt.Errorf("exited: %v", p.err)
-		default:
-		}
-		res, err := http.Get(p.URL + "/health/readiness")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no 200 from /health/readiness within %s (last: %v)", within, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+func freeAddr(t testing.TB) string { return "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) }
 
 // Stop ends the process gracefully (SIGTERM, as Kubernetes does), killing it after 5 s.
-func (p *Process) Stop() {
-	if p.cmd.Process == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+func (p *Process) Stop() { p.proc.Stop(5 * time.Second) }
 
 // Logs is what the process wrote so far.
-func (p *Process) Logs() string { return p.stderr.String() }
+func (p *Process) Logs() string { return p.log.String() }
