@@ -98,7 +98,7 @@ func waitRayIdle(ctx context.Context, address string, within time.Duration) (run
 		for _, j := range jobs {
 			switch {
 			case j.Metadata["owner"] != keyPrefix || j.Status.Terminal():
-			case j.Status == ray.StatusPending:
+			case j.Status == deliberation.JobPending:
 				pending = append(pending, j.SubmissionID)
 			default:
 				running = append(running, j.SubmissionID)

@@ -8,25 +8,26 @@ import (
 	sourcesv1 "knative.dev/eventing/pkg/apis/sources/v1"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
+	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/transport"
 )
 
 // inbound are the event types that reach the functions through the Broker (docs/events.md): the four
 // requests and the jobs' finished wake-up. The ping comes from the PingSource directly.
 var inbound = []string{
-	transport.TypeExecuteRequested, transport.TypeStatusRequested, transport.TypeStatsRequested,
-	transport.TypeJobsRequested, transport.TypeFinished,
+	deliberation.TypeExecuteRequested, deliberation.TypeStatusRequested, deliberation.TypeStatsRequested,
+	deliberation.TypeJobsRequested, deliberation.TypeFinished,
 }
 
 // accepts lists the event types each function takes (shared/transport's layout).
 var accepts = map[transport.Function][]string{
-	transport.FunctionExecute: {transport.TypeExecuteRequested},
-	transport.FunctionStatus:  {transport.TypeStatusRequested, transport.TypeFinished, transport.TypePing},
-	transport.FunctionStats:   {transport.TypeStatsRequested},
-	transport.FunctionJobs:    {transport.TypeJobsRequested},
+	transport.FunctionExecute: {deliberation.TypeExecuteRequested},
+	transport.FunctionStatus:  {deliberation.TypeStatusRequested, deliberation.TypeFinished, deliberation.TypePing},
+	transport.FunctionStats:   {deliberation.TypeStatsRequested},
+	transport.FunctionJobs:    {deliberation.TypeJobsRequested},
 	transport.FunctionCombined: {
-		transport.TypeExecuteRequested, transport.TypeStatusRequested, transport.TypeStatsRequested,
-		transport.TypeJobsRequested, transport.TypeFinished, transport.TypePing,
+		deliberation.TypeExecuteRequested, deliberation.TypeStatusRequested, deliberation.TypeStatsRequested,
+		deliberation.TypeJobsRequested, deliberation.TypeFinished, deliberation.TypePing,
 	},
 }
 
@@ -87,7 +88,7 @@ func triggerProblems(tr *eventingv1.Trigger, d deployment) []string {
 }
 
 func pingProblems(ps *sourcesv1.PingSource, d deployment) []string {
-	if !d.takes(ps.Spec.Sink, transport.TypePing) {
+	if !d.takes(ps.Spec.Sink, deliberation.TypePing) {
 		return []string{"the sink is not a function that runs the reconcile pass"}
 	}
 	return nil
@@ -137,7 +138,7 @@ func TestEventingChecksCatchMistakes(t *testing.T) {
 		}),
 		// A reply type would send the functions' own replies back to them.
 		"a reply type": trigger(func(tr *eventingv1.Trigger) {
-			tr.Spec.Filters[0].Exact["type"] = transport.TypeSubmitted
+			tr.Spec.Filters[0].Exact["type"] = deliberation.TypeSubmitted
 		}),
 		"a prefix instead of an exact type": trigger(func(tr *eventingv1.Trigger) {
 			tr.Spec.Filters[0] = eventingv1.SubscriptionsAPIFilter{Prefix: map[string]string{"type": "dev.rayexecutor."}}

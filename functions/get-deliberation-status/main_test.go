@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/rayexecutor/functions/functions/internal/functest"
+	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/ray/raytest"
-	"github.com/rayexecutor/functions/shared/transport"
 	"github.com/rayexecutor/functions/shared/wiring"
 )
 
@@ -47,19 +47,19 @@ func TestStatus(t *testing.T) {
 	})
 	for mode, build := range functest.Modes {
 		t.Run(mode+" CloudEvent", func(t *testing.T) {
-			data := functest.Do(t, build(t, fn.URL+"/", transport.TypeStatusRequested, "s-"+mode, `{"deliberation_id":"`+id+`"}`, auth...)).
-				Reply(t, transport.TypeStatus)
+			data := functest.Do(t, build(t, fn.URL+"/", deliberation.TypeStatusRequested, "s-"+mode, `{"deliberation_id":"`+id+`"}`, auth...)).
+				Reply(t, deliberation.TypeStatus)
 			if data["deliberation_id"] != id {
 				t.Errorf("reply %v", data)
 			}
-			missing := functest.Do(t, build(t, fn.URL+"/", transport.TypeStatusRequested, "m-"+mode, `{"deliberation_id":"`+unknown+`"}`, auth...)).
-				Reply(t, transport.TypeStatus)
+			missing := functest.Do(t, build(t, fn.URL+"/", deliberation.TypeStatusRequested, "m-"+mode, `{"deliberation_id":"`+unknown+`"}`, auth...)).
+				Reply(t, deliberation.TypeStatus)
 			if missing["status"] != "not_found" {
 				t.Errorf("not found reply %v", missing)
 			}
 		})
 		t.Run(mode+" forged wake-up changes nothing", func(t *testing.T) {
-			forged := functest.Do(t, build(t, fn.URL+"/", transport.TypeFinished, "f-"+mode, `{"deliberation_id":"`+unknown+`"}`))
+			forged := functest.Do(t, build(t, fn.URL+"/", deliberation.TypeFinished, "f-"+mode, `{"deliberation_id":"`+unknown+`"}`))
 			if forged.Status != http.StatusOK || len(forged.Body) != 0 {
 				t.Errorf("wake-up of an unknown id: %d %s", forged.Status, forged.Body)
 			}
@@ -81,7 +81,7 @@ func TestStatus(t *testing.T) {
 	})
 	t.Run("401", func(t *testing.T) {
 		functest.Call(t, http.MethodGet, fn.URL+"/"+id, "").Problem(t, http.StatusUnauthorized)
-		functest.Do(t, functest.Binary(t, fn.URL+"/", transport.TypeStatusRequested, "x", `{"deliberation_id":"`+id+`"}`)).
+		functest.Do(t, functest.Binary(t, fn.URL+"/", deliberation.TypeStatusRequested, "x", `{"deliberation_id":"`+id+`"}`)).
 			Problem(t, http.StatusUnauthorized)
 	})
 	t.Run("405", func(t *testing.T) {
@@ -93,7 +93,7 @@ func TestStatus(t *testing.T) {
 	})
 	t.Run("bad events are 400", func(t *testing.T) {
 		functest.Do(t, functest.Binary(t, fn.URL+"/", "com.example.unknown", "u", `{}`, auth...)).Problem(t, http.StatusBadRequest)
-		functest.Do(t, functest.Binary(t, fn.URL+"/", transport.TypeStatusRequested, "u", `{"deliberation_id":`, auth...)).Problem(t, http.StatusBadRequest)
+		functest.Do(t, functest.Binary(t, fn.URL+"/", deliberation.TypeStatusRequested, "u", `{"deliberation_id":`, auth...)).Problem(t, http.StatusBadRequest)
 	})
 }
 
@@ -106,7 +106,7 @@ func TestWakeUpRecordsCompletion(t *testing.T) {
 	ids := stack.Seed(t, 2)
 	fn := functest.Start(t, functest.Build(t), stack.Env(map[string]string{"API_TOKEN": token}))
 
-	woken := functest.Do(t, functest.Binary(t, fn.URL+"/", transport.TypeFinished, "w1", `{"deliberation_id":"`+ids[0]+`"}`))
+	woken := functest.Do(t, functest.Binary(t, fn.URL+"/", deliberation.TypeFinished, "w1", `{"deliberation_id":"`+ids[0]+`"}`))
 	if woken.Status != http.StatusOK || len(woken.Body) != 0 {
 		t.Fatalf("wake-up: %d %s", woken.Status, woken.Body)
 	}
@@ -114,8 +114,8 @@ func TestWakeUpRecordsCompletion(t *testing.T) {
 	if rep["status"] != "completed" || rep["result"] == nil {
 		t.Errorf("after the wake-up: %v", rep)
 	}
-	functest.Do(t, functest.Binary(t, fn.URL+"/", transport.TypePing, "tick-1", `{"message":"tick"}`)).Problem(t, http.StatusUnauthorized)
-	ping := functest.Do(t, functest.Structured(t, fn.URL+"/", transport.TypePing, "tick-1", `{"message":"tick"}`, auth...))
+	functest.Do(t, functest.Binary(t, fn.URL+"/", deliberation.TypePing, "tick-1", `{"message":"tick"}`)).Problem(t, http.StatusUnauthorized)
+	ping := functest.Do(t, functest.Structured(t, fn.URL+"/", deliberation.TypePing, "tick-1", `{"message":"tick"}`, auth...))
 	if ping.Status != http.StatusOK || len(ping.Body) != 0 {
 		t.Fatalf("ping: %d %s", ping.Status, ping.Body)
 	}
@@ -139,6 +139,6 @@ func TestStatusRedisDown(t *testing.T) {
 	if got.Header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
 	}
-	functest.Do(t, functest.Structured(t, fn.URL+"/", transport.TypeStatusRequested, "d", `{"deliberation_id":"`+id+`"}`)).
+	functest.Do(t, functest.Structured(t, fn.URL+"/", deliberation.TypeStatusRequested, "d", `{"deliberation_id":"`+id+`"}`)).
 		Problem(t, http.StatusServiceUnavailable)
 }

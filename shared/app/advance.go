@@ -31,21 +31,21 @@ func (s *Service) apply(ctx context.Context, d deliberation.Deliberation, st Job
 		return d
 	}
 	switch st.State {
-	case JobPending:
+	case deliberation.JobPending:
 		if now.Sub(d.AttemptAt) > s.Settings.PendingLimit {
 			return s.failAndStop(ctx, d, fmt.Sprintf("job pending on Ray for more than %s (resources unavailable)", s.Settings.PendingLimit))
 		}
 		return s.record(ctx, d, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) { return cur.AcceptedByRay(now) })
-	case JobRunning:
+	case deliberation.JobRunning:
 		return s.record(ctx, d, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) { return cur.Running(now) })
-	case JobSucceeded:
+	case deliberation.JobSucceeded:
 		return s.finishFromLogs(ctx, d, st, "")
-	case JobFailed:
+	case deliberation.JobFailed:
 		if st.Infrastructure && d.CanRetry() {
 			return s.retry(ctx, d, st.Summary)
 		}
 		return s.finishFromLogs(ctx, d, st, st.Summary)
-	case JobStopped:
+	case deliberation.JobStopped:
 		after := s.record(ctx, d, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {
 			return cur.Fail("Ray job was stopped", now)
 		})

@@ -37,9 +37,8 @@ func (s *Service) Execute(ctx context.Context, cmd ExecuteCommand) (Submission, 
 	}
 	id := s.IDs.NewID()
 	if cmd.IdempotencyKey != "" {
-		if !deliberation.ValidIdempotencyKey(cmd.IdempotencyKey) {
-			return Submission{}, &deliberation.Error{Code: deliberation.CodeInvalid, Message: "invalid idempotency key",
-				Fields: []deliberation.FieldError{{Field: "Idempotency-Key", Message: "must be 1-255 printable ASCII characters"}}}
+		if err := deliberation.CheckIdempotencyKey(cmd.IdempotencyKey); err != nil {
+			return Submission{}, err
 		}
 		id = deliberation.IDFromKey(cmd.IdempotencyKey)
 	}

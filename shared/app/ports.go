@@ -41,20 +41,9 @@ type StateStore interface {
 // Change is a transition of an entry: it returns the new entry and whether anything changed.
 type Change func(deliberation.Deliberation) (deliberation.Deliberation, bool)
 
-// JobState is Ray's word for a job's status.
-type JobState string
-
-const (
-	JobPending   JobState = "PENDING"
-	JobRunning   JobState = "RUNNING"
-	JobSucceeded JobState = "SUCCEEDED"
-	JobFailed    JobState = "FAILED"
-	JobStopped   JobState = "STOPPED"
-)
-
 // JobStatus is what Ray reports of one job.
 type JobStatus struct {
-	State JobState
+	State deliberation.JobState
 	// Infrastructure is true when a FAILED job failed in Ray's machinery (supervisor, runtime env,
 	// scheduling), not in our entrypoint: such a job may be resubmitted.
 	Infrastructure bool

@@ -145,6 +145,3 @@ func (s *Service) Wake(ctx context.Context, id string) error {
 }
 
 const wakePoll = 200 * time.Millisecond
-
-// Terminal reports whether Ray will not change the job's state any more.
-func (j JobState) Terminal() bool { return j == JobSucceeded || j == JobFailed || j == JobStopped }

@@ -54,9 +54,9 @@ func TestReconcileFinishesUnpolledAndExpires(t *testing.T) {
 	done, late := h.submit(t), h.submit(t)
 	h.ray.StatusFn = func(_ context.Context, id string) (app.JobStatus, error) {
 		if id == done {
-			return app.JobStatus{State: app.JobSucceeded, StartTime: epoch, EndTime: epoch.Add(time.Second)}, nil
+			return app.JobStatus{State: deliberation.JobSucceeded, StartTime: epoch, EndTime: epoch.Add(time.Second)}, nil
 		}
-		return app.JobStatus{State: app.JobRunning}, nil
+		return app.JobStatus{State: deliberation.JobRunning}, nil
 	}
 	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
 	report, err := h.svc.Reconcile(context.Background())
@@ -85,9 +85,9 @@ func TestConcurrentReconcilesMatchOne(t *testing.T) {
 		}
 		h.ray.StatusFn = func(_ context.Context, id string) (app.JobStatus, error) {
 			if id[len(id)-1]%2 == 0 {
-				return app.JobStatus{State: app.JobSucceeded}, nil
+				return app.JobStatus{State: deliberation.JobSucceeded}, nil
 			}
-			return app.JobStatus{State: app.JobFailed, Summary: "exit 1"}, nil
+			return app.JobStatus{State: deliberation.JobFailed, Summary: "exit 1"}, nil
 		}
 		h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
 		var wg sync.WaitGroup
@@ -124,7 +124,7 @@ func TestWakeRecordsOnlyWhatRaySays(t *testing.T) {
 	if err := h.svc.Wake(context.Background(), "../../etc"); err != nil {
 		t.Fatalf("malformed id: %v", err)
 	}
-	h.rayReports(app.JobStatus{State: app.JobRunning})
+	h.rayReports(app.JobStatus{State: deliberation.JobRunning})
 	start := time.Now()
 	if err := h.svc.Wake(context.Background(), id); err != nil {
 		t.Fatal(err)
@@ -136,7 +136,7 @@ func TestWakeRecordsOnlyWhatRaySays(t *testing.T) {
 		t.Fatalf("a wake-up for a running job changed the entry to %s", d.Status)
 	}
 	res := threeAgentResult(t)
-	h.rayReports(app.JobStatus{State: app.JobSucceeded})
+	h.rayReports(app.JobStatus{State: deliberation.JobSucceeded})
 	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
 	time.Sleep(350 * time.Millisecond) // the first wake-up's marker expires
 	if err := h.svc.Wake(context.Background(), id); err != nil {
@@ -161,9 +161,9 @@ func TestWakeOutlivesItsSender(t *testing.T) {
 	h.ray.StatusFn = func(context.Context, string) (app.JobStatus, error) {
 		select {
 		case <-hungUp:
-			return app.JobStatus{State: app.JobSucceeded}, nil
+			return app.JobStatus{State: deliberation.JobSucceeded}, nil
 		default:
-			return app.JobStatus{State: app.JobRunning}, nil
+			return app.JobStatus{State: deliberation.JobRunning}, nil
 		}
 	}
 	ctx, hangUp := context.WithCancel(context.Background())
@@ -185,20 +185,20 @@ func TestReconcileDeliversWhatWaitedInOrder(t *testing.T) {
 	h := newHarness(t)
 	h.events.Err = errors.New("nats down")
 	id := h.submit(t)
-	h.rayReports(app.JobStatus{State: app.JobRunning})
+	h.rayReports(app.JobStatus{State: deliberation.JobRunning})
 	h.status(t, id)
 	res := threeAgentResult(t)
 	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
 	retried := id + "-a2"
 	h.ray.StatusFn = func(_ context.Context, sub string) (app.JobStatus, error) {
 		if sub == id {
-			return app.JobStatus{State: app.JobFailed, Infrastructure: true, Summary: "JOB_SUPERVISOR_ACTOR_DIED"}, nil
+			return app.JobStatus{State: deliberation.JobFailed, Infrastructure: true, Summary: "JOB_SUPERVISOR_ACTOR_DIED"}, nil
 		}
-		return app.JobStatus{State: app.JobRunning}, nil
+		return app.JobStatus{State: deliberation.JobRunning}, nil
 	}
 	h.status(t, id)
 	h.status(t, id)
-	h.rayReports(app.JobStatus{State: app.JobSucceeded})
+	h.rayReports(app.JobStatus{State: deliberation.JobSucceeded})
 	if r := h.status(t, id); r.Status != deliberation.StatusCompleted || r.SubmissionID != retried {
 		t.Fatalf("report = %+v, want completed by the second attempt", r)
 	}

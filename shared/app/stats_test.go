@@ -16,11 +16,11 @@ func TestStatsAverageAndUptime(t *testing.T) {
 	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
 	for _, ms := range []int{1000, 3000} {
 		id := h.submit(t)
-		h.rayReports(app.JobStatus{State: app.JobSucceeded, StartTime: epoch, EndTime: epoch.Add(time.Duration(ms) * time.Millisecond)})
+		h.rayReports(app.JobStatus{State: deliberation.JobSucceeded, StartTime: epoch, EndTime: epoch.Add(time.Duration(ms) * time.Millisecond)})
 		h.status(t, id)
 	}
 	failed := h.submit(t)
-	h.rayReports(app.JobStatus{State: app.JobFailed, Summary: "exit 1"})
+	h.rayReports(app.JobStatus{State: deliberation.JobFailed, Summary: "exit 1"})
 	h.ray.ResultFn = nil
 	h.status(t, failed)
 	h.submit(t)
@@ -50,9 +50,9 @@ func TestActiveJobsOnlyActive(t *testing.T) {
 	running := h.submit(t)
 	h.clock.Advance(time.Second)
 	queued := h.submit(t)
-	h.rayReports(app.JobStatus{State: app.JobFailed, Summary: "x"})
+	h.rayReports(app.JobStatus{State: deliberation.JobFailed, Summary: "x"})
 	h.status(t, done)
-	h.rayReports(app.JobStatus{State: app.JobRunning})
+	h.rayReports(app.JobStatus{State: deliberation.JobRunning})
 	h.status(t, running)
 	h.clock.Advance(43 * time.Second)
 	page, err := h.svc.ActiveJobs(context.Background(), 100, "")
@@ -62,7 +62,7 @@ func TestActiveJobsOnlyActive(t *testing.T) {
 	if len(page.Jobs) != 2 || page.Jobs[0].JobID != running || page.Jobs[1].JobID != queued || page.NextCursor != "" {
 		t.Fatalf("jobs = %+v", page)
 	}
-	if page.Jobs[0].Status != "RUNNING" || page.Jobs[0].Runtime != "0m 43s" || page.Jobs[1].Status != "PENDING" || page.Jobs[1].Runtime != "0m 43s" {
+	if page.Jobs[0].Status != deliberation.JobRunning || page.Jobs[0].Runtime != "0m 43s" || page.Jobs[1].Status != deliberation.JobPending || page.Jobs[1].Runtime != "0m 43s" {
 		t.Fatalf("jobs = %+v", page.Jobs)
 	}
 	first, _ := h.svc.ActiveJobs(context.Background(), 1, "")

@@ -10,9 +10,8 @@ import (
 // once per CheckPeriod across replicas); while Ray is unreachable the last known state answers.
 // An id the store does not hold answers a not_found report, not an error.
 func (s *Service) Status(ctx context.Context, id string) (StatusReport, error) {
-	if !deliberation.ValidID(id) {
-		return StatusReport{}, &deliberation.Error{Code: deliberation.CodeInvalid, Message: "invalid deliberation id",
-			Fields: []deliberation.FieldError{{Field: "deliberation_id", Message: "deliberation_id must be delib- followed by 26 base32 characters"}}}
+	if err := deliberation.CheckID(id); err != nil {
+		return StatusReport{}, err
 	}
 	d, err := s.Store.Get(ctx, id)
 	if deliberation.ErrorCode(err) == deliberation.CodeNotFound {

@@ -16,11 +16,11 @@ func TestSweepTidiesRay(t *testing.T) {
 	h.ray.StatusFn = func(_ context.Context, id string) (app.JobStatus, error) {
 		switch id {
 		case finished:
-			return app.JobStatus{State: app.JobFailed, Summary: "exit 1"}, nil
+			return app.JobStatus{State: deliberation.JobFailed, Summary: "exit 1"}, nil
 		case retried:
-			return app.JobStatus{State: app.JobFailed, Infrastructure: true, Summary: "JOB_SUPERVISOR_ACTOR_DIED"}, nil
+			return app.JobStatus{State: deliberation.JobFailed, Infrastructure: true, Summary: "JOB_SUPERVISOR_ACTOR_DIED"}, nil
 		}
-		return app.JobStatus{State: app.JobRunning}, nil
+		return app.JobStatus{State: deliberation.JobRunning}, nil
 	}
 	h.status(t, finished)
 	h.status(t, retried)
@@ -28,10 +28,10 @@ func TestSweepTidiesRay(t *testing.T) {
 	orphanOld, orphanYoung := deliberation.IDFromKey("orphan-old"), deliberation.IDFromKey("orphan-young")
 	h.ray.ListFn = func(context.Context) ([]app.RayJob, error) {
 		live := func(sub, id string, started time.Time) app.RayJob {
-			return app.RayJob{SubmissionID: sub, DeliberationID: id, Status: app.JobStatus{State: app.JobRunning, StartTime: started}}
+			return app.RayJob{SubmissionID: sub, DeliberationID: id, Status: app.JobStatus{State: deliberation.JobRunning, StartTime: started}}
 		}
 		return []app.RayJob{
-			{SubmissionID: finished, DeliberationID: finished, Status: app.JobStatus{State: app.JobFailed}},
+			{SubmissionID: finished, DeliberationID: finished, Status: app.JobStatus{State: deliberation.JobFailed}},
 			live(active, active, epoch),
 			live(retried, retried, epoch),                 // superseded by attempt 2
 			live(retried+"-a2", retried, epoch),           // the current attempt
@@ -39,7 +39,9 @@ func TestSweepTidiesRay(t *testing.T) {
 			live(orphanYoung, orphanYoung, h.clock.Now()), // no entry, may be mid-step
 		}, nil
 	}
-	h.ray.StatusFn = func(context.Context, string) (app.JobStatus, error) { return app.JobStatus{State: app.JobRunning}, nil }
+	h.ray.StatusFn = func(context.Context, string) (app.JobStatus, error) {
+		return app.JobStatus{State: deliberation.JobRunning}, nil
+	}
 	if _, err := h.svc.Reconcile(context.Background()); err != nil {
 		t.Fatal(err)
 	}

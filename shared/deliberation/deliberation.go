@@ -29,7 +29,7 @@ type Deliberation struct {
 	// OnRay is true once Ray acknowledged the current submission.
 	OnRay bool `json:"on_ray,omitempty"`
 	// RayStatus is Ray's word for the current job (PENDING or RUNNING) as last seen.
-	RayStatus string `json:"ray_status,omitempty"`
+	RayStatus JobState `json:"ray_status,omitempty"`
 	// StoppedByService marks a job the service stopped itself: it is never resubmitted.
 	StoppedByService bool    `json:"stopped_by_service,omitempty"`
 	TotalAgents      int     `json:"total_agents"`
@@ -54,17 +54,17 @@ func (d Deliberation) AcceptedByRay(now time.Time) (Deliberation, bool) {
 	}
 	d.OnRay, d.UpdatedAt = true, now
 	if d.RayStatus == "" {
-		d.RayStatus = "PENDING"
+		d.RayStatus = JobPending
 	}
 	return d, true
 }
 
 // Running records that Ray runs the current job; the first sighting sets started_at.
 func (d Deliberation) Running(now time.Time) (Deliberation, bool) {
-	if d.Status.Terminal() || (d.Status == StatusRunning && d.RayStatus == "RUNNING") {
+	if d.Status.Terminal() || (d.Status == StatusRunning && d.RayStatus == JobRunning) {
 		return d, false
 	}
-	d.Status, d.OnRay, d.RayStatus, d.UpdatedAt = StatusRunning, true, "RUNNING", now
+	d.Status, d.OnRay, d.RayStatus, d.UpdatedAt = StatusRunning, true, JobRunning, now
 	if d.StartedAt.IsZero() {
 		d.StartedAt = now
 	}

@@ -1,6 +1,6 @@
 package deliberation
 
-// Event names of the lifecycle, published as dev.rayexecutor.deliberation.<name>.v1.
+// Event names of the lifecycle; their CloudEvent types are in eventtypes.go.
 const (
 	EventSubmitted = "submitted"
 	EventStarted   = "started"

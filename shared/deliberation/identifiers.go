@@ -46,6 +46,15 @@ func ValidID(s string) bool {
 	return true
 }
 
+// CheckID is the one answer to a caller's deliberation id, wherever it arrives: nil when valid.
+func CheckID(id string) error {
+	if ValidID(id) {
+		return nil
+	}
+	return &Error{Code: CodeInvalid, Message: "invalid deliberation id", Fields: []FieldError{{Field: "deliberation_id",
+		Message: "deliberation_id must be delib- followed by 26 base32 characters"}}}
+}
+
 // SubmissionID is the deterministic Ray submission id of an attempt: the deliberation id for the
 // first, `-a2`, `-a3`, ... after, so a duplicate submit is refused by Ray instead of running twice.
 func SubmissionID(id string, attempt int) string {
@@ -66,6 +75,16 @@ func ValidIdempotencyKey(key string) bool {
 		}
 	}
 	return true
+}
+
+// CheckIdempotencyKey is the one answer to a caller's Idempotency-Key: nil when valid. Its message
+// says "sent once" because the transport answers a header sent twice with it too.
+func CheckIdempotencyKey(key string) error {
+	if ValidIdempotencyKey(key) {
+		return nil
+	}
+	return &Error{Code: CodeInvalid, Message: "invalid idempotency key", Fields: []FieldError{{Field: "Idempotency-Key",
+		Message: "Idempotency-Key must be sent once with 1-255 printable ASCII characters"}}}
 }
 
 // checkIdentifier adds the problems of an identifier field (task_id, agent_id, role, ...).

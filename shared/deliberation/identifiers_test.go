@@ -1,6 +1,7 @@
 package deliberation
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,19 @@ func TestIdempotencyKeys(t *testing.T) {
 		strings.Repeat("k", 256): false, "tab\tkey": false, "é": false, "sp ace": true} {
 		if ValidIdempotencyKey(key) != ok {
 			t.Errorf("ValidIdempotencyKey(%q) = %v", key, !ok)
+		}
+	}
+}
+
+// The checks answer every caller, HTTP or CloudEvent, with one invalid error naming the field.
+func TestChecksNameTheField(t *testing.T) {
+	if CheckID(NewID()) != nil || CheckIdempotencyKey("k") != nil {
+		t.Fatal("a valid id or key must pass")
+	}
+	for field, err := range map[string]error{"deliberation_id": CheckID("../x"), "Idempotency-Key": CheckIdempotencyKey("")} {
+		var e *Error
+		if !errors.As(err, &e) || e.Code != CodeInvalid || len(e.Fields) != 1 || e.Fields[0].Field != field {
+			t.Errorf("%s: %v", field, err)
 		}
 	}
 }

@@ -7,14 +7,14 @@ import (
 
 // JobInfo describes one active Ray job of a deliberation.
 type JobInfo struct {
-	JobID            string `json:"job_id"`
-	Name             string `json:"name"`
-	Status           string `json:"status"`
-	SubmissionID     string `json:"submission_id"`
-	Role             string `json:"role"`
-	TaskID           string `json:"task_id"`
-	StartTimeSeconds int64  `json:"start_time_seconds"`
-	Runtime          string `json:"runtime"`
+	JobID            string   `json:"job_id"`
+	Name             string   `json:"name"`
+	Status           JobState `json:"status"`
+	SubmissionID     string   `json:"submission_id"`
+	Role             string   `json:"role"`
+	TaskID           string   `json:"task_id"`
+	StartTimeSeconds int64    `json:"start_time_seconds"`
+	Runtime          string   `json:"runtime"`
 }
 
 // JobInfoOf describes an active deliberation's current job as seen at now. A job Ray has not
@@ -23,9 +23,9 @@ func JobInfoOf(d Deliberation, now time.Time) (JobInfo, error) {
 	if d.SubmissionID == "" || d.Status.Terminal() {
 		return JobInfo{}, Errorf(CodeInvalid, "deliberation %s has no active job", d.ID)
 	}
-	start, status := d.SubmittedAt, "PENDING"
+	start, status := d.SubmittedAt, JobPending
 	if d.Status == StatusRunning {
-		status = "RUNNING"
+		status = JobRunning
 		if !d.StartedAt.IsZero() {
 			start = d.StartedAt
 		}

@@ -57,12 +57,12 @@ func TestStats(t *testing.T) {
 func TestJobInfo(t *testing.T) {
 	d := newEntry(t)
 	job, err := JobInfoOf(d, t0.Add(45*time.Second))
-	if err != nil || job.Status != "PENDING" || job.Runtime != "0m 45s" || job.JobID != d.ID || job.StartTimeSeconds != t0.Unix() {
+	if err != nil || job.Status != JobPending || job.Runtime != "0m 45s" || job.JobID != d.ID || job.StartTimeSeconds != t0.Unix() {
 		t.Fatalf("job = %+v, %v", job, err)
 	}
 	r, _ := d.Running(t0.Add(10 * time.Second))
 	job, _ = JobInfoOf(r, t0.Add(3735*time.Second))
-	if job.Status != "RUNNING" || job.Runtime != "1h 2m 5s" {
+	if job.Status != JobRunning || job.Runtime != "1h 2m 5s" {
 		t.Fatalf("running job = %+v", job)
 	}
 	f, _ := r.Fail("x", t0)

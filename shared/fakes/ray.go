@@ -53,7 +53,7 @@ func (r *Ray) Status(ctx context.Context, id string) (app.JobStatus, error) {
 	if r.StatusFn != nil {
 		return r.StatusFn(ctx, id)
 	}
-	return app.JobStatus{State: app.JobPending}, nil
+	return app.JobStatus{State: deliberation.JobPending}, nil
 }
 
 func (r *Ray) Result(ctx context.Context, id string) (deliberation.Result, error) {

@@ -11,10 +11,6 @@ import (
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
-// TypePrefix starts the CloudEvents type of every lifecycle event: the type is
-// `dev.rayexecutor.deliberation.<event>.v1`.
-const TypePrefix = "dev.rayexecutor.deliberation."
-
 // TruncatedExtension is the CloudEvents extension attribute set (true) on an event whose data was
 // shortened to fit the server's max payload; the status API has the whole result.
 const TruncatedExtension = "truncated"
@@ -51,7 +47,7 @@ func render(e deliberation.LifecycleEvent, source string, d deliberation.Deliber
 	ev := event.New(event.CloudEventsVersionV1)
 	ev.SetID(e.ID())
 	ev.SetSource(source)
-	ev.SetType(TypePrefix + e.Name + ".v1")
+	ev.SetType(e.Type())
 	ev.SetSubject(d.ID)
 	ev.SetTime(d.UpdatedAt)
 	if truncated {

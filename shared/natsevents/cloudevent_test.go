@@ -52,7 +52,7 @@ func TestEncodeEventWhole(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev, r := decode(t, body)
-	if ev.ID() != e.ID() || ev.Type() != "dev.rayexecutor.deliberation.completed.v1" || ev.Source() != "/ray-executor" ||
+	if ev.ID() != e.ID() || ev.Type() != deliberation.TypeCompleted || ev.Source() != "/ray-executor" ||
 		ev.Subject() != e.Deliberation.ID || !ev.Time().Equal(e.Deliberation.UpdatedAt) || ev.DataContentType() != event.ApplicationJSON {
 		t.Fatalf("event attributes = %s", ev)
 	}

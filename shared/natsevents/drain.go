@@ -1,11 +1,9 @@
 package natsevents
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,8 +15,6 @@ import (
 const (
 	// drainBatch is how many events of one deliberation are read from the outbox at once.
 	drainBatch = 16
-	// pendingPage is how many deliberations DeliverPending reads from the outbox index at once.
-	pendingPage = 100
 	// headerAllowance is kept free of the server's max payload for the message headers.
 	headerAllowance = 1024
 	// defaultMaxPayload is NATS's own default, for a server that announced none.
@@ -30,7 +26,7 @@ const (
 // so the stream holds each deliberation's events in order. When another deliverer removed the head
 // first, the outbox is read again from its new head. A short batch sent whole ends the drain
 // without reading the outbox once more: an event recorded meanwhile comes with a Deliver of its
-// own, which runs this drain again (see drains).
+// own, which runs this drain again (see scheduler).
 func (p *Publisher) drain(ctx context.Context, id string) error {
 	for {
 		l := p.connected()
@@ -88,71 +84,4 @@ func (p *Publisher) publish(ctx context.Context, l *link, e deliberation.Lifecyc
 		p.stream.forget()
 	}
 	return err
-}
-
-// DeliverPending drains every deliberation with pending events, MaxDrains at a time, within ctx.
-// It stops early when NATS goes away; a deliberation that fails for another reason does not hold
-// the others up. A deliberation a background drain of this process is working on is skipped.
-func (p *Publisher) DeliverPending(ctx context.Context) error {
-	if p.connected() == nil {
-		return errDisconnected
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		mu     sync.Mutex
-		failed int
-		first  error
-		wg     sync.WaitGroup
-	)
-	ids := make(chan string)
-	for range p.opt.MaxDrains {
-		wg.Go(func() {
-			for id := range ids {
-				if !p.drains.claim(id) {
-					continue
-				}
-				err := p.drain(ctx, id)
-				for p.drains.done(id) {
-					err = p.drain(ctx, id)
-				}
-				if err == nil {
-					continue
-				}
-				if errors.Is(err, errDisconnected) {
-					cancel()
-				}
-				mu.Lock()
-				failed++
-				first = cmp.Or(first, fmt.Errorf("deliberation %s: %w", id, err))
-				mu.Unlock()
-			}
-		})
-	}
-	err := p.feed(ctx, ids)
-	close(ids)
-	wg.Wait()
-	if first != nil {
-		return fmt.Errorf("%d deliberations keep events in the outbox, first: %w", failed, first)
-	}
-	return err
-}
-
-// feed pages through the outbox index into ids until its end or ctx's.
-func (p *Publisher) feed(ctx context.Context, ids chan<- string) error {
-	after := ""
-	for {
-		page, err := p.outbox.PendingIDs(ctx, after, pendingPage)
-		if err != nil || len(page) == 0 {
-			return err
-		}
-		for _, id := range page {
-			select {
-			case ids <- id:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		after = page[len(page)-1]
-	}
 }

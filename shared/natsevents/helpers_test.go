@@ -102,7 +102,7 @@ func newRay(t *testing.T) (*rayJobs, *fakes.Ray) {
 	return jobs, &fakes.Ray{StatusFn: jobs.status, ResultFn: jobs.read}
 }
 
-func (r *rayJobs) set(sub string, st app.JobState) {
+func (r *rayJobs) set(sub string, st deliberation.JobState) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.states[sub] = app.JobStatus{State: st, Summary: "entrypoint exited with code 3"}
@@ -111,7 +111,7 @@ func (r *rayJobs) set(sub string, st app.JobState) {
 func (r *rayJobs) setInfraFailure(sub string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.states[sub] = app.JobStatus{State: app.JobFailed, Infrastructure: true, Summary: "JOB_SUPERVISOR_ACTOR_DIED"}
+	r.states[sub] = app.JobStatus{State: deliberation.JobFailed, Infrastructure: true, Summary: "JOB_SUPERVISOR_ACTOR_DIED"}
 }
 
 func (r *rayJobs) status(_ context.Context, sub string) (app.JobStatus, error) {
@@ -120,11 +120,11 @@ func (r *rayJobs) status(_ context.Context, sub string) (app.JobStatus, error) {
 	if st, ok := r.states[sub]; ok {
 		return st, nil
 	}
-	return app.JobStatus{State: app.JobPending}, nil
+	return app.JobStatus{State: deliberation.JobPending}, nil
 }
 
 func (r *rayJobs) read(_ context.Context, sub string) (deliberation.Result, error) {
-	if st, _ := r.status(context.Background(), sub); st.State == app.JobSucceeded {
+	if st, _ := r.status(context.Background(), sub); st.State == deliberation.JobSucceeded {
 		return r.result, nil
 	}
 	return deliberation.Result{}, deliberation.Errorf(deliberation.CodeNotFound, "no result line")
@@ -260,13 +260,17 @@ func checkMessage(t *testing.T, m message) {
 		deliberation.EventSubmitted: deliberation.StatusSubmitted, deliberation.EventStarted: deliberation.StatusRunning,
 		deliberation.EventCompleted: deliberation.StatusCompleted, deliberation.EventFailed: deliberation.StatusFailed,
 	}[name]
+	typ := map[string]string{
+		deliberation.EventSubmitted: deliberation.TypeSubmitted, deliberation.EventStarted: deliberation.TypeStarted,
+		deliberation.EventCompleted: deliberation.TypeCompleted, deliberation.EventFailed: deliberation.TypeFailed,
+	}[name]
 	want := fmt.Sprintf("%s.%s", m.report.SubmissionID, name)
 	switch {
 	case m.event.ID() != want || m.msgID != want:
 		t.Fatalf("CloudEvent id %q, Nats-Msg-Id %q; want both %q", m.event.ID(), m.msgID, want)
 	case m.subject != prefix+".deliberation."+name:
 		t.Fatalf("subject %q for event %s", m.subject, m.event.ID())
-	case m.event.Type() != "dev.rayexecutor.deliberation."+name+".v1" || m.event.SpecVersion() != "1.0" || m.event.Source() == "":
+	case typ == "" || m.event.Type() != typ || m.event.SpecVersion() != "1.0" || m.event.Source() == "":
 		t.Fatalf("event %s: type %q, specversion %q, source %q", m.event.ID(), m.event.Type(), m.event.SpecVersion(), m.event.Source())
 	case m.event.Subject() != m.report.DeliberationID || m.report.Status != status:
 		t.Fatalf("event %s: subject %q, data %+v", m.event.ID(), m.event.Subject(), m.report)

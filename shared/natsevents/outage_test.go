@@ -33,7 +33,7 @@ func TestOutageLosesNothing(t *testing.T) {
 		want[ids[i]] = []string{ids[i] + ".submitted", ids[i] + ".started"}
 	}
 	run := func(i int) {
-		jobs.set(ids[i], app.JobRunning)
+		jobs.set(ids[i], deliberation.JobRunning)
 		if r := poll(t, svc, ids[i]); r.Status != deliberation.StatusRunning {
 			t.Fatalf("%s = %s, want running", ids[i], r.Status)
 		}
@@ -80,16 +80,16 @@ func finish(t *testing.T, svc *app.Service, jobs *rayJobs, id string, i int) []s
 	case i%10 == 3:
 		second := deliberation.SubmissionID(id, 2)
 		jobs.setInfraFailure(id)
-		jobs.set(second, app.JobRunning)
+		jobs.set(second, deliberation.JobRunning)
 		poll(t, svc, id)
 		poll(t, svc, id)
-		jobs.set(second, app.JobSucceeded)
+		jobs.set(second, deliberation.JobSucceeded)
 		events = []string{second + ".started", second + ".completed"}
 	case i%2 == 0:
-		jobs.set(id, app.JobSucceeded)
+		jobs.set(id, deliberation.JobSucceeded)
 		events = []string{id + ".completed"}
 	default:
-		jobs.set(id, app.JobFailed)
+		jobs.set(id, deliberation.JobFailed)
 		want = deliberation.StatusFailed
 		events = []string{id + ".failed"}
 	}

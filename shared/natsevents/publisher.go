@@ -25,12 +25,12 @@ const catchUpBudget = 30 * time.Second
 
 // Publisher is the app.EventPublisher on NATS JetStream: it drains the state store's outbox.
 type Publisher struct {
-	opt    Options
-	outbox app.Outbox
-	log    *slog.Logger
-	link   atomic.Pointer[link]
-	stream stream
-	drains *drains
+	opt       Options
+	outbox    app.Outbox
+	log       *slog.Logger
+	link      atomic.Pointer[link]
+	stream    stream
+	scheduler *scheduler
 
 	mu         sync.Mutex
 	closed     bool
@@ -57,7 +57,7 @@ func New(opt Options, outbox app.Outbox, log *slog.Logger) (*Publisher, error) {
 	}
 	p := &Publisher{opt: opt, outbox: outbox, log: log, connecting: make(chan struct{})}
 	p.stream = stream{opt: opt, log: log}
-	p.drains = newDrains(opt.MaxDrains, opt.MaxQueued, p.drainInBackground, p.goBackground)
+	p.scheduler = newScheduler(opt.MaxDrains, opt.MaxQueued, p.drainInBackground, p.goBackground)
 	go p.connect()
 	return p, nil
 }
@@ -121,7 +121,7 @@ func (p *Publisher) Deliver(_ context.Context, id string) {
 	if p.connected() == nil {
 		return
 	}
-	p.drains.enqueue(id)
+	p.scheduler.enqueue(id)
 }
 
 func (p *Publisher) drainInBackground(id string) {

@@ -44,18 +44,18 @@ func testLifecycle(t *testing.T, url string) {
 	svc := service(unthrottled{store}, ray, publisher(t, url, store))
 	done, failed, retried := execute(t, svc), execute(t, svc), execute(t, svc)
 	for _, id := range []string{done, failed, retried} {
-		jobs.set(id, app.JobRunning)
+		jobs.set(id, deliberation.JobRunning)
 		poll(t, svc, id)
 	}
-	jobs.set(done, app.JobSucceeded)
-	jobs.set(failed, app.JobFailed)
+	jobs.set(done, deliberation.JobSucceeded)
+	jobs.set(failed, deliberation.JobFailed)
 	jobs.setInfraFailure(retried)
 	second := deliberation.SubmissionID(retried, 2)
-	jobs.set(second, app.JobRunning)
+	jobs.set(second, deliberation.JobRunning)
 	for _, id := range []string{done, failed, retried, retried} {
 		poll(t, svc, id)
 	}
-	jobs.set(second, app.JobSucceeded)
+	jobs.set(second, deliberation.JobSucceeded)
 	if r := poll(t, svc, retried); r.Status != deliberation.StatusCompleted {
 		t.Fatalf("retried deliberation = %+v", r)
 	}
@@ -136,7 +136,7 @@ func testRace(t *testing.T, url string) {
 	jobs, ray := newRay(t)
 	svc := service(unthrottled{store}, ray, publisher(t, url, store))
 	id := execute(t, svc)
-	race := func(state app.JobState) {
+	race := func(state deliberation.JobState) {
 		jobs.set(id, state)
 		var wg sync.WaitGroup
 		start := make(chan struct{})
@@ -149,8 +149,8 @@ func testRace(t *testing.T, url string) {
 		close(start)
 		wg.Wait()
 	}
-	race(app.JobRunning)
-	race(app.JobSucceeded)
+	race(deliberation.JobRunning)
+	race(deliberation.JobSucceeded)
 	drained(t, svc, store, 10*time.Second)
 	got := byDeliberation(t, readStream(t, url))
 	if want := []string{id + ".submitted", id + ".started", id + ".completed"}; !slices.Equal(got[id], want) {
@@ -183,7 +183,7 @@ func testLostAck(t *testing.T, url string) {
 	jobs, ray := newRay(t)
 	svc := service(unthrottled{store}, ray, publisher(t, url, outbox))
 	id := execute(t, svc)
-	jobs.set(id, app.JobFailed)
+	jobs.set(id, deliberation.JobFailed)
 	poll(t, svc, id)
 	drained(t, svc, store, 10*time.Second)
 	if n := len(outbox.lost); n != 2 {

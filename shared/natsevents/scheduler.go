@@ -2,11 +2,11 @@ package natsevents
 
 import "sync"
 
-// drains schedules background drains: at most limit at once, one per deliberation at a time, and
+// scheduler runs background drains: at most limit at once, one per deliberation at a time, and
 // at most maxQueued deliberations waiting (beyond, their events wait in the outbox for the next
 // DeliverPending). A Deliver for a deliberation being drained makes that drain run once more when
 // it ends, so an event recorded just after the drain read the outbox is not left behind.
-type drains struct {
+type scheduler struct {
 	run   func(id string)
 	spawn func(func()) bool
 
@@ -20,13 +20,13 @@ type drains struct {
 	running map[string]bool
 }
 
-func newDrains(limit, maxQueued int, run func(string), spawn func(func()) bool) *drains {
-	return &drains{run: run, spawn: spawn, limit: limit, maxQueued: maxQueued,
+func newScheduler(limit, maxQueued int, run func(string), spawn func(func()) bool) *scheduler {
+	return &scheduler{run: run, spawn: spawn, limit: limit, maxQueued: maxQueued,
 		waiting: map[string]bool{}, running: map[string]bool{}}
 }
 
 // enqueue asks for a drain of id and returns at once.
-func (d *drains) enqueue(id string) {
+func (d *scheduler) enqueue(id string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.running[id]; ok {
@@ -43,7 +43,7 @@ func (d *drains) enqueue(id string) {
 	}
 }
 
-func (d *drains) work() {
+func (d *scheduler) work() {
 	for id, ok := d.next(); ok; id, ok = d.next() {
 		d.run(id)
 		for d.done(id) {
@@ -53,7 +53,7 @@ func (d *drains) work() {
 }
 
 // next takes the oldest waiting deliberation and marks it running, or retires the worker.
-func (d *drains) next() (string, bool) {
+func (d *scheduler) next() (string, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(d.queue) == 0 {
@@ -69,7 +69,7 @@ func (d *drains) next() (string, bool) {
 
 // claim marks id running for a caller that drains it itself (DeliverPending), unless a drain of
 // it is running or waiting already; the caller then calls done as a worker does.
-func (d *drains) claim(id string) bool {
+func (d *scheduler) claim(id string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.running[id]; ok || d.waiting[id] {
@@ -80,7 +80,7 @@ func (d *drains) claim(id string) bool {
 }
 
 // done ends a run of id. True means a Deliver came during the run: run it again (it stays marked).
-func (d *drains) done(id string) bool {
+func (d *scheduler) done(id string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.running[id] {

@@ -62,9 +62,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func TestDrainsBoundConcurrencyAndQueue(t *testing.T) {
+func TestSchedulerBoundsConcurrencyAndQueue(t *testing.T) {
 	r := newRunner()
-	d := newDrains(3, 5, r.run, r.spawn)
+	d := newScheduler(3, 5, r.run, r.spawn)
 	ids := []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
 	for _, id := range ids[:3] {
 		d.enqueue(id)
@@ -88,11 +88,11 @@ func TestDrainsBoundConcurrencyAndQueue(t *testing.T) {
 	}
 }
 
-// TestDrainsRunAgainForWhatCameMeanwhile: a Deliver during a drain of the same deliberation runs
+// TestSchedulerRunsAgainForWhatCameMeanwhile: a Deliver during a drain of the same deliberation runs
 // it once more afterwards (never alongside), however many Delivers came.
-func TestDrainsRunAgainForWhatCameMeanwhile(t *testing.T) {
+func TestSchedulerRunsAgainForWhatCameMeanwhile(t *testing.T) {
 	r := newRunner()
-	d := newDrains(4, 10, r.run, r.spawn)
+	d := newScheduler(4, 10, r.run, r.spawn)
 	d.enqueue("a")
 	waitFor(t, "the first drain", func() bool { return r.count("a") == 1 })
 	for range 5 {

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/fakes"
 	"github.com/rayexecutor/functions/shared/natsevents"
@@ -57,7 +56,7 @@ func TestLongProposalsFitTheMaxPayload(t *testing.T) {
 	jobs.result = res
 	svc := service(unthrottled{store}, ray, publisher(t, url, store))
 	id := execute(t, svc)
-	jobs.set(id, app.JobSucceeded)
+	jobs.set(id, deliberation.JobSucceeded)
 	if r := poll(t, svc, id); r.Status != deliberation.StatusCompleted || r.Result.BestResult.Proposal != long {
 		t.Fatalf("status = %+v, want the whole proposal", r.Status)
 	}

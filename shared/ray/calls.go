@@ -105,13 +105,13 @@ func (c *Client) attempt(ctx context.Context, req request) (response, error) {
 	}
 	hres, err := c.http.Do(hr)
 	if err != nil {
-		return response{}, transportError(ctx, req.op, timeout, err)
+		return response{}, noAnswerError(ctx, req.op, timeout, err)
 	}
 	defer hres.Body.Close()
 	if hres.StatusCode < 200 || hres.StatusCode > 299 {
 		text, err := io.ReadAll(io.LimitReader(hres.Body, maxErrorBody))
 		if err != nil {
-			return response{}, transportError(ctx, req.op, timeout, err)
+			return response{}, noAnswerError(ctx, req.op, timeout, err)
 		}
 		return response{}, classify(req.op, hres.StatusCode, string(text))
 	}
@@ -122,7 +122,7 @@ func (c *Client) attempt(ctx context.Context, req request) (response, error) {
 		res.body, err = io.ReadAll(io.LimitReader(hres.Body, int64(req.maxBody)+1))
 	}
 	if err != nil {
-		return response{}, transportError(ctx, req.op, timeout, err)
+		return response{}, noAnswerError(ctx, req.op, timeout, err)
 	}
 	if len(res.body) > req.maxBody {
 		return response{}, &Error{Op: req.op, Status: hres.StatusCode, kind: ErrProtocol,
@@ -131,9 +131,9 @@ func (c *Client) attempt(ctx context.Context, req request) (response, error) {
 	return res, nil
 }
 
-// transportError is a call that got no complete answer. When the caller's own context ended, the
+// noAnswerError is a call that got no complete answer. When the caller's own context ended, the
 // failure says nothing about Ray and is marked so the breaker ignores it.
-func transportError(ctx context.Context, op string, timeout time.Duration, err error) *Error {
+func noAnswerError(ctx context.Context, op string, timeout time.Duration, err error) *Error {
 	e := &Error{Op: op, kind: ErrUnavailable, cause: err, callerGone: ctx.Err() != nil}
 	var ue *url.Error
 	switch {

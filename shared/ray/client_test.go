@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/ray"
 	"github.com/rayexecutor/functions/shared/ray/raytest"
 )
@@ -72,7 +73,7 @@ func TestGetOfAPendingJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.Status != ray.StatusPending || j.JobID != "" || j.DriverInfo != nil || j.EndTime != 0 || j.DriverExitCode != nil {
+	if j.Status != deliberation.JobPending || j.JobID != "" || j.DriverInfo != nil || j.EndTime != 0 || j.DriverExitCode != nil {
 		t.Fatalf("pending job %+v", j)
 	}
 }

@@ -93,7 +93,7 @@ func TestClusterRealDeliberationJob(t *testing.T) {
 		t.Fatalf("listed %d times", listed)
 	}
 	st := waitState(t, c, d.SubmissionID, ended)
-	if st.State != app.JobSucceeded || st.EndTime.Before(st.StartTime) {
+	if st.State != deliberation.JobSucceeded || st.EndTime.Before(st.StartTime) {
 		t.Fatalf("status %+v", st)
 	}
 	res, err := c.Result(ctx, d.SubmissionID)
@@ -129,7 +129,7 @@ func TestClusterRealEntrypointFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := waitState(t, c, d.SubmissionID, ended)
-	if st.State != app.JobFailed || st.Infrastructure || !strings.Contains(st.Summary, "exit code 3") || strings.Contains(st.Summary, "no result") {
+	if st.State != deliberation.JobFailed || st.Infrastructure || !strings.Contains(st.Summary, "exit code 3") || strings.Contains(st.Summary, "no result") {
 		t.Fatalf("status %+v", st)
 	}
 	if _, err := c.Result(context.Background(), d.SubmissionID); deliberation.ErrorCode(err) != deliberation.CodeInternal {
@@ -144,11 +144,11 @@ func TestClusterRealStop(t *testing.T) {
 	if err := c.Submit(context.Background(), d, req); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, c, d.SubmissionID, func(st app.JobStatus) bool { return st.State == app.JobRunning })
+	waitState(t, c, d.SubmissionID, func(st app.JobStatus) bool { return st.State == deliberation.JobRunning })
 	if err := c.Stop(context.Background(), d.SubmissionID); err != nil {
 		t.Fatal(err)
 	}
-	if st := waitState(t, c, d.SubmissionID, ended); st.State != app.JobStopped {
+	if st := waitState(t, c, d.SubmissionID, ended); st.State != deliberation.JobStopped {
 		t.Fatalf("status %+v", st)
 	}
 }
@@ -163,7 +163,7 @@ func TestClusterRealInfrastructureFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := waitState(t, c, id, ended)
-	if st.State != app.JobFailed || !st.Infrastructure || !strings.HasPrefix(st.Summary, "RUNTIME_ENV_SETUP_FAILURE: ") || len(st.Summary) > 310 {
+	if st.State != deliberation.JobFailed || !st.Infrastructure || !strings.HasPrefix(st.Summary, "RUNTIME_ENV_SETUP_FAILURE: ") || len(st.Summary) > 310 {
 		t.Fatalf("status %+v", st)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/ray"
 	"github.com/rayexecutor/functions/shared/ray/raytest"
@@ -137,7 +136,7 @@ func TestSubmitRechecksThePackage(t *testing.T) {
 		if err := c.Submit(ctx, d, req); err != nil {
 			t.Fatal(err)
 		}
-		if j, _ := s.Job(d.SubmissionID); j.Status == raytest.Failed {
+		if j, _ := s.Job(d.SubmissionID); j.Status == deliberation.JobFailed {
 			t.Fatalf("job %s failed: %s", d.SubmissionID, j.Message)
 		}
 	}
@@ -303,19 +302,19 @@ func TestStatusOfJobs(t *testing.T) {
 	s.OnEntrypoint("running", raytest.Outcome{})
 	s.OnEntrypoint("ok", raytest.Succeeds(0, "done\n"))
 	s.OnEntrypoint("exit3", raytest.Fails(0, 3, strings.Repeat("secret prompt\n", 3000)))
-	s.OnEntrypoint("infra", raytest.Outcome{Status: raytest.Failed, ErrorType: "JOB_SUPERVISOR_ACTOR_DIED",
+	s.OnEntrypoint("infra", raytest.Outcome{Status: deliberation.JobFailed, ErrorType: "JOB_SUPERVISOR_ACTOR_DIED",
 		Message: "Job supervisor actor died: node lost\nmore"})
 	tests := []struct {
 		entrypoint string
-		state      app.JobState
+		state      deliberation.JobState
 		infra      bool
 		summary    string
 	}{
-		{"pending", app.JobPending, false, ""},
-		{"running", app.JobRunning, false, ""},
-		{"ok", app.JobSucceeded, false, ""},
-		{"exit3", app.JobFailed, false, "JOB_ENTRYPOINT_COMMAND_ERROR, exit code 3: Job entrypoint command failed with exit code 3"},
-		{"infra", app.JobFailed, true, "JOB_SUPERVISOR_ACTOR_DIED: Job supervisor actor died: node lost"},
+		{"pending", deliberation.JobPending, false, ""},
+		{"running", deliberation.JobRunning, false, ""},
+		{"ok", deliberation.JobSucceeded, false, ""},
+		{"exit3", deliberation.JobFailed, false, "JOB_ENTRYPOINT_COMMAND_ERROR, exit code 3: Job entrypoint command failed with exit code 3"},
+		{"infra", deliberation.JobFailed, true, "JOB_SUPERVISOR_ACTOR_DIED: Job supervisor actor died: node lost"},
 	}
 	for _, tt := range tests {
 		if _, err := c.Client().Submit(ctx, ray.SubmitRequest{Entrypoint: tt.entrypoint, SubmissionID: tt.entrypoint}); err != nil {
@@ -332,7 +331,7 @@ func TestStatusOfJobs(t *testing.T) {
 			t.Fatalf("%s: end time %v", tt.entrypoint, st.EndTime)
 		}
 	}
-	s.UpdateJob("running", func(j *raytest.Job) { j.Status, j.ErrorType = raytest.Failed, "RUNTIME_ENV_SETUP_FAILURE" })
+	s.UpdateJob("running", func(j *raytest.Job) { j.Status, j.ErrorType = deliberation.JobFailed, "RUNTIME_ENV_SETUP_FAILURE" })
 	if st, err := c.Status(ctx, "running"); err != nil || !st.Infrastructure {
 		t.Fatalf("runtime env failure: %+v, %v", st, err)
 	}
@@ -387,7 +386,7 @@ func TestStopAndDelete(t *testing.T) {
 			t.Fatalf("stop: %v", err)
 		}
 	}
-	if st, _ := c.Status(ctx, "j1"); st.State != app.JobStopped {
+	if st, _ := c.Status(ctx, "j1"); st.State != deliberation.JobStopped {
 		t.Fatalf("stopped job %+v", st)
 	}
 	// Right after its end Ray still watches the job: deleting it now would leave a ghost record.
@@ -431,7 +430,7 @@ func TestListOurJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(jobs) != 1 || jobs[0].SubmissionID != d.SubmissionID || jobs[0].DeliberationID != d.ID || jobs[0].Status.State != app.JobRunning {
+	if len(jobs) != 1 || jobs[0].SubmissionID != d.SubmissionID || jobs[0].DeliberationID != d.ID || jobs[0].Status.State != deliberation.JobRunning {
 		t.Fatalf("jobs %+v", jobs)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/ray"
 	"github.com/rayexecutor/functions/shared/ray/raytest"
 )
@@ -75,7 +76,7 @@ func runJobsContract(t *testing.T, api jobsAPI) {
 			t.Fatalf("fresh job %+v", j)
 		}
 		j = waitFor(t, c, id, api.within, terminal)
-		if j.Status != ray.StatusSucceeded || j.DriverExitCode == nil || *j.DriverExitCode != 0 || j.EndTime < j.StartTime {
+		if j.Status != deliberation.JobSucceeded || j.DriverExitCode == nil || *j.DriverExitCode != 0 || j.EndTime < j.StartTime {
 			t.Fatalf("finished job %+v", j)
 		}
 		logs, err := c.Logs(ctx, id)
@@ -130,7 +131,7 @@ func runJobsContract(t *testing.T, api jobsAPI) {
 			t.Fatal(err)
 		}
 		j := waitFor(t, c, id, api.within, terminal)
-		if j.Status != ray.StatusFailed || j.DriverExitCode == nil || *j.DriverExitCode != 3 ||
+		if j.Status != deliberation.JobFailed || j.DriverExitCode == nil || *j.DriverExitCode != 3 ||
 			j.ErrorType != "JOB_ENTRYPOINT_COMMAND_ERROR" || !strings.Contains(j.Message, "exit code 3") || !strings.Contains(j.Message, "boom") {
 			t.Fatalf("failed job %+v", j)
 		}
@@ -145,7 +146,7 @@ func runJobsContract(t *testing.T, api jobsAPI) {
 		if _, err := c.Submit(ctx, ray.SubmitRequest{Entrypoint: entrypoint, SubmissionID: id}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, c, id, api.within, func(j ray.JobDetails) bool { return j.Status == ray.StatusRunning })
+		waitFor(t, c, id, api.within, func(j ray.JobDetails) bool { return j.Status == deliberation.JobRunning })
 		if _, err := c.Delete(ctx, id); !errors.Is(err, ray.ErrNotTerminal) {
 			t.Fatalf("delete of a running job: %v", err)
 		}
@@ -153,7 +154,7 @@ func runJobsContract(t *testing.T, api jobsAPI) {
 			t.Fatalf("stop: %v, %v", stopped, err)
 		}
 		j := waitFor(t, c, id, api.within, terminal)
-		if j.Status != ray.StatusStopped {
+		if j.Status != deliberation.JobStopped {
 			t.Fatalf("stopped job %+v", j)
 		}
 		if stopped, err := c.Stop(ctx, id); err != nil || stopped {
@@ -185,7 +186,7 @@ func runJobsContract(t *testing.T, api jobsAPI) {
 		for {
 			j, err := c.Get(ctx, id)
 			if err == nil {
-				if j.Status != ray.StatusFailed || j.ErrorType != "JOB_SUPERVISOR_ACTOR_DIED" ||
+				if j.Status != deliberation.JobFailed || j.ErrorType != "JOB_SUPERVISOR_ACTOR_DIED" ||
 					j.Entrypoint != "Entrypoint not found." || j.Metadata != nil {
 					t.Fatalf("ghost %+v", j)
 				}
@@ -236,7 +237,7 @@ func runJobsContract(t *testing.T, api jobsAPI) {
 		}
 		j := waitFor(t, c, id, api.within, terminal)
 		logs, err := c.Logs(ctx, id)
-		if j.Status != ray.StatusSucceeded || err != nil || !strings.Contains(logs, "from the package "+marker) {
+		if j.Status != deliberation.JobSucceeded || err != nil || !strings.Contains(logs, "from the package "+marker) {
 			t.Fatalf("package job %+v, logs %q, %v", j, logs, err)
 		}
 	})
@@ -251,7 +252,7 @@ func runJobsContract(t *testing.T, api jobsAPI) {
 			t.Fatal(err)
 		}
 		j := waitFor(t, c, id, api.within, terminal)
-		if j.Status != ray.StatusFailed || j.ErrorType != "RUNTIME_ENV_SETUP_FAILURE" || j.DriverExitCode != nil {
+		if j.Status != deliberation.JobFailed || j.ErrorType != "RUNTIME_ENV_SETUP_FAILURE" || j.DriverExitCode != nil {
 			t.Fatalf("job without its package %+v", j)
 		}
 	})

@@ -6,23 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
 )
-
-// JobStatus is Ray's word for a job's state.
-type JobStatus string
-
-const (
-	StatusPending   JobStatus = "PENDING"
-	StatusRunning   JobStatus = "RUNNING"
-	StatusStopped   JobStatus = "STOPPED"
-	StatusSucceeded JobStatus = "SUCCEEDED"
-	StatusFailed    JobStatus = "FAILED"
-)
-
-// Terminal reports whether the job will not change state again.
-func (s JobStatus) Terminal() bool {
-	return s == StatusStopped || s == StatusSucceeded || s == StatusFailed
-}
 
 // SubmitRequest is the body of a submit. It has only the keys the server accepts: it refuses
 // unknown keys with 400, and metadata values must be strings.
@@ -45,21 +31,21 @@ type RuntimeEnv struct {
 // JobDetails is what Ray reports of a job. Decoding is lenient: unknown fields are ignored and
 // nulls leave zero values (job_id is null until a driver connects, end_time until the job ends).
 type JobDetails struct {
-	Type                   string            `json:"type"`
-	JobID                  string            `json:"job_id"`
-	SubmissionID           string            `json:"submission_id"`
-	DriverInfo             *DriverInfo       `json:"driver_info"`
-	Status                 JobStatus         `json:"status"`
-	Entrypoint             string            `json:"entrypoint"`
-	Message                string            `json:"message"`
-	ErrorType              string            `json:"error_type"`
-	StartTime              int64             `json:"start_time"` // unix ms
-	EndTime                int64             `json:"end_time"`   // unix ms
-	Metadata               map[string]string `json:"metadata"`
-	RuntimeEnv             json.RawMessage   `json:"runtime_env"`
-	DriverAgentHTTPAddress string            `json:"driver_agent_http_address"`
-	DriverNodeID           string            `json:"driver_node_id"`
-	DriverExitCode         *int              `json:"driver_exit_code"`
+	Type                   string                `json:"type"`
+	JobID                  string                `json:"job_id"`
+	SubmissionID           string                `json:"submission_id"`
+	DriverInfo             *DriverInfo           `json:"driver_info"`
+	Status                 deliberation.JobState `json:"status"`
+	Entrypoint             string                `json:"entrypoint"`
+	Message                string                `json:"message"`
+	ErrorType              string                `json:"error_type"`
+	StartTime              int64                 `json:"start_time"` // unix ms
+	EndTime                int64                 `json:"end_time"`   // unix ms
+	Metadata               map[string]string     `json:"metadata"`
+	RuntimeEnv             json.RawMessage       `json:"runtime_env"`
+	DriverAgentHTTPAddress string                `json:"driver_agent_http_address"`
+	DriverNodeID           string                `json:"driver_node_id"`
+	DriverExitCode         *int                  `json:"driver_exit_code"`
 }
 
 // DriverInfo is the driver process of a job. Its pid is a string in the published spec; a number

@@ -31,7 +31,7 @@ func passes(t *testing.T, passes int) (deliberation.ExecutionStats, []string) {
 		if i%2 == 1 {
 			fake.UpdateJob(sub.DeliberationID, func(j *raytest.Job) {
 				code := 1
-				j.Status, j.ErrorType, j.DriverExitCode, j.EndTime = raytest.Failed, "JOB_ENTRYPOINT_COMMAND_ERROR", &code, time.Now().UnixMilli()
+				j.Status, j.ErrorType, j.DriverExitCode, j.EndTime = deliberation.JobFailed, "JOB_ENTRYPOINT_COMMAND_ERROR", &code, time.Now().UnixMilli()
 				j.Logs = "Traceback (most recent call last):\nRuntimeError: boom\n" // died before its result line
 			})
 		}
@@ -144,7 +144,7 @@ func TestCrashBetweenRedisAndRay(t *testing.T) {
 	retried := all[2]
 	crashing.beforeRay[retried+"-a2"] = true
 	fake.UpdateJob(retried, func(j *raytest.Job) {
-		j.Status, j.ErrorType, j.EndTime = raytest.Failed, "JOB_SUPERVISOR_ACTOR_DIED", time.Now().UnixMilli()
+		j.Status, j.ErrorType, j.EndTime = deliberation.JobFailed, "JOB_SUPERVISOR_ACTOR_DIED", time.Now().UnixMilli()
 	})
 	if r, err := svc.Status(context.Background(), retried); err != nil || r.Attempts != 2 || r.SubmissionID != retried+"-a2" {
 		t.Fatalf("retry = %+v, %v", r, err)
@@ -159,7 +159,7 @@ func TestCrashBetweenRedisAndRay(t *testing.T) {
 			t.Fatalf("entry %s lost: %v", id, err)
 		}
 		job, ok := fake.Job(d.SubmissionID)
-		if !ok || job.Status != raytest.Running {
+		if !ok || job.Status != deliberation.JobRunning {
 			t.Errorf("entry %s: its current job %s is missing or not running (%+v)", id, d.SubmissionID, job.Status)
 		}
 		if !d.OnRay {

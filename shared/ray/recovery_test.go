@@ -68,7 +68,7 @@ func TestInfrastructureFailureIsResubmitted(t *testing.T) {
 	r := newRecovery(t)
 	sub := r.execute(t)
 	r.fake.UpdateJob(sub.DeliberationID, func(j *raytest.Job) {
-		j.Status, j.ErrorType = raytest.Failed, "JOB_SUPERVISOR_ACTOR_DIED"
+		j.Status, j.ErrorType = deliberation.JobFailed, "JOB_SUPERVISOR_ACTOR_DIED"
 		j.Message, j.EndTime = "The actor died unexpectedly before finishing this task.", time.Now().UnixMilli()
 	})
 	rep := r.waitTerminal(t, sub.DeliberationID)

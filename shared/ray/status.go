@@ -3,12 +3,11 @@ package ray
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
 // infrastructureErrors are the error_type values of Ray's JobErrorType
@@ -38,8 +37,8 @@ func (c *Cluster) Status(ctx context.Context, submissionID string) (app.JobStatu
 }
 
 func statusOf(j JobDetails) app.JobStatus {
-	st := app.JobStatus{State: app.JobState(j.Status), StartTime: msTime(j.StartTime), EndTime: msTime(j.EndTime)}
-	if j.Status == StatusFailed {
+	st := app.JobStatus{State: j.Status, StartTime: msTime(j.StartTime), EndTime: msTime(j.EndTime)}
+	if j.Status == deliberation.JobFailed {
 		st.Infrastructure = infrastructureErrors[j.ErrorType]
 		st.Summary = failureSummary(j)
 	}
@@ -59,7 +58,7 @@ func failureSummary(j JobDetails) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(j.Message), "\n")
 	// Ray goes on to promise the logs that follow; the summary does not carry them.
 	line, _, _ = strings.Cut(line, ", last available logs")
-	line = strings.TrimSpace(printable(line))
+	line = strings.TrimSpace(deliberation.Printable(line))
 	parts := strings.Join(head, ", ")
 	switch {
 	case parts == "" && line == "":
@@ -70,19 +69,6 @@ func failureSummary(j JobDetails) string {
 		return parts
 	}
 	return truncate(parts+": "+line, maxSummary)
-}
-
-// ansiEscape matches a terminal color or cursor sequence.
-var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
-
-// printable drops terminal escapes and other control characters from Ray's text.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, ansiEscape.ReplaceAllString(s, ""))
 }
 
 func msTime(ms int64) time.Time {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
 func exitCode(n int) *int { return &n }
@@ -17,32 +17,32 @@ func TestStatusOf(t *testing.T) {
 	tests := []struct {
 		name    string
 		job     JobDetails
-		state   app.JobState
+		state   deliberation.JobState
 		infra   bool
 		summary string
 	}{
-		{"pending", JobDetails{Status: StatusPending}, app.JobPending, false, ""},
-		{"running", JobDetails{Status: StatusRunning}, app.JobRunning, false, ""},
-		{"succeeded", JobDetails{Status: StatusSucceeded, DriverExitCode: exitCode(0), Message: "Job finished successfully."},
-			app.JobSucceeded, false, ""},
-		{"stopped", JobDetails{Status: StatusStopped, Message: "Job was intentionally stopped."}, app.JobStopped, false, ""},
-		{"entrypoint exit code", JobDetails{Status: StatusFailed, ErrorType: "JOB_ENTRYPOINT_COMMAND_ERROR", DriverExitCode: exitCode(3),
+		{"pending", JobDetails{Status: deliberation.JobPending}, deliberation.JobPending, false, ""},
+		{"running", JobDetails{Status: deliberation.JobRunning}, deliberation.JobRunning, false, ""},
+		{"succeeded", JobDetails{Status: deliberation.JobSucceeded, DriverExitCode: exitCode(0), Message: "Job finished successfully."},
+			deliberation.JobSucceeded, false, ""},
+		{"stopped", JobDetails{Status: deliberation.JobStopped, Message: "Job was intentionally stopped."}, deliberation.JobStopped, false, ""},
+		{"entrypoint exit code", JobDetails{Status: deliberation.JobFailed, ErrorType: "JOB_ENTRYPOINT_COMMAND_ERROR", DriverExitCode: exitCode(3),
 			Message: "Job entrypoint command failed with exit code 3, last available logs (truncated to 20,000 chars):\n" + logs},
-			app.JobFailed, false, "JOB_ENTRYPOINT_COMMAND_ERROR, exit code 3: Job entrypoint command failed with exit code 3"},
-		{"entrypoint cannot start", JobDetails{Status: StatusFailed, ErrorType: "JOB_ENTRYPOINT_COMMAND_START_ERROR",
-			Message: "Failed to start the entrypoint"}, app.JobFailed, false, "JOB_ENTRYPOINT_COMMAND_START_ERROR: Failed to start the entrypoint"},
-		{"runtime env", JobDetails{Status: StatusFailed, ErrorType: "RUNTIME_ENV_SETUP_FAILURE",
+			deliberation.JobFailed, false, "JOB_ENTRYPOINT_COMMAND_ERROR, exit code 3: Job entrypoint command failed with exit code 3"},
+		{"entrypoint cannot start", JobDetails{Status: deliberation.JobFailed, ErrorType: "JOB_ENTRYPOINT_COMMAND_START_ERROR",
+			Message: "Failed to start the entrypoint"}, deliberation.JobFailed, false, "JOB_ENTRYPOINT_COMMAND_START_ERROR: Failed to start the entrypoint"},
+		{"runtime env", JobDetails{Status: deliberation.JobFailed, ErrorType: "RUNTIME_ENV_SETUP_FAILURE",
 			Message: "runtime_env setup failed: Failed to set up runtime environment.\nTraceback..."},
-			app.JobFailed, true, "RUNTIME_ENV_SETUP_FAILURE: runtime_env setup failed: Failed to set up runtime environment."},
-		{"supervisor died", JobDetails{Status: StatusFailed, ErrorType: "JOB_SUPERVISOR_ACTOR_DIED", Message: "\x1b[31mnode died\r\n"},
-			app.JobFailed, true, "JOB_SUPERVISOR_ACTOR_DIED: node died"},
-		{"unschedulable", JobDetails{Status: StatusFailed, ErrorType: "JOB_SUPERVISOR_ACTOR_UNSCHEDULABLE"},
-			app.JobFailed, true, "JOB_SUPERVISOR_ACTOR_UNSCHEDULABLE"},
-		{"start timeout", JobDetails{Status: StatusFailed, ErrorType: "JOB_SUPERVISOR_ACTOR_START_TIMEOUT"}, app.JobFailed, true, "JOB_SUPERVISOR_ACTOR_START_TIMEOUT"},
-		{"start failure", JobDetails{Status: StatusFailed, ErrorType: "JOB_SUPERVISOR_ACTOR_START_FAILURE"}, app.JobFailed, true, "JOB_SUPERVISOR_ACTOR_START_FAILURE"},
-		{"unknown supervisor failure", JobDetails{Status: StatusFailed, ErrorType: "JOB_SUPERVISOR_ACTOR_UNKNOWN_FAILURE"}, app.JobFailed, true, "JOB_SUPERVISOR_ACTOR_UNKNOWN_FAILURE"},
-		{"unknown failure", JobDetails{Status: StatusFailed}, app.JobFailed, false, "Ray reported the job FAILED"},
-		{"huge first line", JobDetails{Status: StatusFailed, Message: strings.Repeat("x", 30000)}, app.JobFailed, false, strings.Repeat("x", maxSummary) + "…"},
+			deliberation.JobFailed, true, "RUNTIME_ENV_SETUP_FAILURE: runtime_env setup failed: Failed to set up runtime environment."},
+		{"supervisor died", JobDetails{Status: deliberation.JobFailed, ErrorType: "JOB_SUPERVISOR_ACTOR_DIED", Message: "\x1b[31mnode died\r\n"},
+			deliberation.JobFailed, true, "JOB_SUPERVISOR_ACTOR_DIED: node died"},
+		{"unschedulable", JobDetails{Status: deliberation.JobFailed, ErrorType: "JOB_SUPERVISOR_ACTOR_UNSCHEDULABLE"},
+			deliberation.JobFailed, true, "JOB_SUPERVISOR_ACTOR_UNSCHEDULABLE"},
+		{"start timeout", JobDetails{Status: deliberation.JobFailed, ErrorType: "JOB_SUPERVISOR_ACTOR_START_TIMEOUT"}, deliberation.JobFailed, true, "JOB_SUPERVISOR_ACTOR_START_TIMEOUT"},
+		{"start failure", JobDetails{Status: deliberation.JobFailed, ErrorType: "JOB_SUPERVISOR_ACTOR_START_FAILURE"}, deliberation.JobFailed, true, "JOB_SUPERVISOR_ACTOR_START_FAILURE"},
+		{"unknown supervisor failure", JobDetails{Status: deliberation.JobFailed, ErrorType: "JOB_SUPERVISOR_ACTOR_UNKNOWN_FAILURE"}, deliberation.JobFailed, true, "JOB_SUPERVISOR_ACTOR_UNKNOWN_FAILURE"},
+		{"unknown failure", JobDetails{Status: deliberation.JobFailed}, deliberation.JobFailed, false, "Ray reported the job FAILED"},
+		{"huge first line", JobDetails{Status: deliberation.JobFailed, Message: strings.Repeat("x", 30000)}, deliberation.JobFailed, false, strings.Repeat("x", maxSummary) + "…"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,14 +57,14 @@ func TestStatusOf(t *testing.T) {
 
 func TestStatusTimes(t *testing.T) {
 	t.Parallel()
-	st := statusOf(JobDetails{Status: StatusSucceeded, StartTime: 1795728837099, EndTime: 1795728839604})
+	st := statusOf(JobDetails{Status: deliberation.JobSucceeded, StartTime: 1795728837099, EndTime: 1795728839604})
 	if got := st.EndTime.Sub(st.StartTime); got != 2505*time.Millisecond {
 		t.Fatalf("execution time %v", got)
 	}
 	if !st.StartTime.Equal(time.UnixMilli(1795728837099)) {
 		t.Fatalf("start %v", st.StartTime)
 	}
-	if st := statusOf(JobDetails{Status: StatusRunning, StartTime: 1795728837099}); !st.EndTime.IsZero() {
+	if st := statusOf(JobDetails{Status: deliberation.JobRunning, StartTime: 1795728837099}); !st.EndTime.IsZero() {
 		t.Fatalf("a running job has an end time %v", st.EndTime)
 	}
 }
@@ -83,7 +83,7 @@ func TestJobDetailsDecodeLeniently(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &j); err != nil {
 		t.Fatal(err)
 	}
-	if j.JobID != "" || j.SubmissionID != "probe-1" || j.Status != StatusPending || j.EndTime != 0 ||
+	if j.JobID != "" || j.SubmissionID != "probe-1" || j.Status != deliberation.JobPending || j.EndTime != 0 ||
 		j.DriverExitCode != nil || j.DriverInfo.PID != "4242" || j.Metadata["app"] != "x" || len(j.RuntimeEnv) == 0 {
 		t.Fatalf("decoded %+v", j)
 	}

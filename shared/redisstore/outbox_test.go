@@ -86,7 +86,7 @@ func TestNoOutboxWhenEventsOff(t *testing.T) {
 			}
 			ids[i] = sub.DeliberationID
 		}
-		for _, state := range []app.JobState{app.JobRunning, app.JobSucceeded} {
+		for _, state := range []deliberation.JobState{deliberation.JobRunning, deliberation.JobSucceeded} {
 			ray.StatusFn = func(context.Context, string) (app.JobStatus, error) { return app.JobStatus{State: state}, nil }
 			time.Sleep(5 * time.Millisecond) // the check markers of the previous round expire
 			for _, id := range ids {

@@ -8,11 +8,8 @@ package redisstore
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
-	json "github.com/goccy/go-json"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rayexecutor/functions/shared/app"
@@ -70,31 +67,6 @@ func (k keys) stats() string            { return k.prefix + ":stats" }
 func (k keys) outbox(id string) string  { return k.prefix + ":outbox:" + id }
 func (k keys) outboxIndex() string      { return k.prefix + ":outbox" }
 
-// Get returns an entry or a not_found error.
-func (s *Store) Get(ctx context.Context, id string) (deliberation.Deliberation, error) {
-	snap, err := s.read(ctx, id)
-	if err != nil {
-		return deliberation.Deliberation{}, err
-	}
-	return snap.entry, nil
-}
-
-// Request returns the request stored with an entry.
-func (s *Store) Request(ctx context.Context, id string) (deliberation.Request, error) {
-	raw, err := s.rdb.Get(ctx, s.keys.request(id)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return deliberation.Request{}, deliberation.Errorf(deliberation.CodeNotFound, "request of %s not found", id)
-	}
-	if err != nil {
-		return deliberation.Request{}, unavailable(err)
-	}
-	var req deliberation.Request
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return deliberation.Request{}, fmt.Errorf("decode request of %s: %w", id, err)
-	}
-	return req, nil
-}
-
 // ClaimCheck takes the status-check marker of id for period.
 func (s *Store) ClaimCheck(ctx context.Context, id string, period time.Duration) (bool, error) {
 	ok, err := s.rdb.SetNX(ctx, s.keys.check(id), 1, max(period, time.Millisecond)).Result()
@@ -102,29 +74,6 @@ func (s *Store) ClaimCheck(ctx context.Context, id string, period time.Duration)
 		return false, unavailable(err)
 	}
 	return ok, nil
-}
-
-func notFound(id string) error {
-	return deliberation.Errorf(deliberation.CodeNotFound, "Deliberation %s not found", id)
-}
-
-// Entries are JSON written and read with goccy/go-json: the bytes of encoding/json, but a finished
-// entry decodes 6 to 7 times as fast (BenchmarkEntryCodec), and its decoding was most of a status
-// request's CPU.
-func encodeEntry(d deliberation.Deliberation) ([]byte, error) {
-	raw, err := json.Marshal(d)
-	if err != nil {
-		return nil, fmt.Errorf("encode entry: %w", err)
-	}
-	return raw, nil
-}
-
-func decodeEntry(raw []byte) (deliberation.Deliberation, error) {
-	var d deliberation.Deliberation
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return d, fmt.Errorf("decode entry: %w", err)
-	}
-	return d, nil
 }
 
 func unavailable(err error) error {

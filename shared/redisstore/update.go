@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -21,14 +20,6 @@ var (
 // maxUpdateRounds bounds optimistic retries; each lost round means another caller changed the
 // entry, and after a terminal change every later round is a read that changes nothing.
 const maxUpdateRounds = 50
-
-// snapshot is an entry with the exact bytes the store holds for it. read is false for an entry the
-// caller vouched for (UpdateFrom) and the store has not seen yet.
-type snapshot struct {
-	raw   []byte
-	entry deliberation.Deliberation
-	read  bool
-}
 
 // Update reads the entry, applies change, and writes the new entry with its counter delta and the
 // events it causes (into the outbox, when enabled) in one compare-and-set script: when another
@@ -74,21 +65,6 @@ func (s *Store) update(ctx context.Context, id string, cur *snapshot, change app
 		cur = nil
 	}
 	return deliberation.Deliberation{}, false, deliberation.Errorf(deliberation.CodeUnavailable, "deliberation %s is too contended", id)
-}
-
-func (s *Store) read(ctx context.Context, id string) (*snapshot, error) {
-	raw, err := s.rdb.Get(ctx, s.keys.entry(id)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, notFound(id)
-	}
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	d, err := decodeEntry(raw)
-	if err != nil {
-		return nil, err
-	}
-	return &snapshot{raw: raw, entry: d, read: true}, nil
 }
 
 // compareAndSet writes next and what the transition from before moves (counters, the active

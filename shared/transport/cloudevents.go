@@ -48,14 +48,14 @@ func (h *handlers) eventsHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	in.eventType, in.eventID = printable(e.Type()), printable(e.ID())
+	in.eventType, in.eventID = shown(e.Type()), shown(e.ID())
 	if t := eventTrace(e); t.Parent != "" {
 		in.trace = t
 		r = r.WithContext(withTrace(r.Context(), t))
 	}
 	// The wake-up carries no authority (it only makes the service look at Ray), so the job needs
 	// no token to send it; everything else does.
-	if !in.authenticated && e.Type() != TypeFinished {
+	if !in.authenticated && e.Type() != deliberation.TypeFinished {
 		h.unauthorized(w, r)
 		return
 	}
@@ -87,10 +87,10 @@ func parseEvent(ctx context.Context, header http.Header, body []byte) (event.Eve
 	}
 	e, err := binding.ToEvent(ctx, msg)
 	if err != nil {
-		return event.Event{}, invalid("event", "malformed CloudEvent: "+printable(err.Error()))
+		return event.Event{}, invalid("event", "malformed CloudEvent: "+shown(err.Error()))
 	}
 	if err := e.Validate(); err != nil {
-		return event.Event{}, invalid("event", "invalid CloudEvent: "+printable(err.Error()))
+		return event.Event{}, invalid("event", "invalid CloudEvent: "+shown(err.Error()))
 	}
 	return *e, nil
 }
@@ -142,18 +142,12 @@ func eventKey(e event.Event) string {
 	return "cloudevent:" + hex.EncodeToString(sum[:])
 }
 
-// printable makes a caller-chosen string safe for a log line or an answer: bounded, and with
-// anything outside printable ASCII replaced.
-func printable(s string) string {
+// shown makes a caller-chosen string fit for a log line or an answer: printable, and bounded
+// because nothing bounds an event's attributes.
+func shown(s string) string {
 	const max = 200
 	if len(s) > max {
 		s = s[:max] + "..."
 	}
-	b := []byte(s)
-	for i, c := range b {
-		if c < ' ' || c > '~' {
-			b[i] = '?'
-		}
-	}
-	return string(b)
+	return deliberation.Printable(s)
 }

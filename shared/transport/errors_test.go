@@ -48,7 +48,7 @@ func TestErrorTable(t *testing.T) {
 		h := newHarness(t, transport.FunctionExecute, withUseCases(failing{tc.err}))
 		for _, req := range []*http.Request{
 			h.request(http.MethodPost, "/", validRequest),
-			h.binary("/", transport.TypeExecuteRequested, "e", validRequest),
+			h.binary("/", deliberation.TypeExecuteRequested, "e", validRequest),
 		} {
 			got := h.do(req)
 			got.problem(t, tc.status)
@@ -73,7 +73,7 @@ func TestStatsUnhealthy(t *testing.T) {
 	if got.status != http.StatusServiceUnavailable || got.json(t)["status"] != "unhealthy" || got.header.Get("Retry-After") == "" {
 		t.Errorf("stats with Redis down: %d %s %v", got.status, got.body, got.header)
 	}
-	h.do(h.binary("/", transport.TypeStatsRequested, "s", `{}`)).problem(t, http.StatusServiceUnavailable)
+	h.do(h.binary("/", deliberation.TypeStatsRequested, "s", `{}`)).problem(t, http.StatusServiceUnavailable)
 }
 
 func TestRedisDownIs503(t *testing.T) {
@@ -84,8 +84,8 @@ func TestRedisDownIs503(t *testing.T) {
 		h.request(http.MethodPost, "/deliberations", validRequest),
 		h.request(http.MethodGet, "/deliberations/delib-aaaaaaaaaaaaaaaaaaaaaaaaaa", ""),
 		h.request(http.MethodGet, "/jobs", ""),
-		h.binary("/", transport.TypeStatusRequested, "e", `{"deliberation_id":"delib-aaaaaaaaaaaaaaaaaaaaaaaaaa"}`),
-		h.binary("/", transport.TypeExecuteRequested, "e", validRequest),
+		h.binary("/", deliberation.TypeStatusRequested, "e", `{"deliberation_id":"delib-aaaaaaaaaaaaaaaaaaaaaaaaaa"}`),
+		h.binary("/", deliberation.TypeExecuteRequested, "e", validRequest),
 	} {
 		h.do(req).problem(t, http.StatusServiceUnavailable)
 	}
@@ -110,7 +110,7 @@ func TestLimits(t *testing.T) {
 	h := newHarness(t, transport.FunctionCombined)
 	huge := `{"task_id":"` + strings.Repeat("x", 70<<10) + `"}`
 	h.call(http.MethodPost, "/deliberations", huge).problem(t, http.StatusRequestEntityTooLarge)
-	h.do(h.binary("/", transport.TypeExecuteRequested, "e", huge)).problem(t, http.StatusRequestEntityTooLarge)
+	h.do(h.binary("/", deliberation.TypeExecuteRequested, "e", huge)).problem(t, http.StatusRequestEntityTooLarge)
 	h.call(http.MethodPost, "/deliberations", validRequest, "Content-Type", "text/plain").problem(t, http.StatusUnsupportedMediaType)
 	h.call(http.MethodPost, "/deliberations", validRequest, "Content-Type", "").problem(t, http.StatusUnsupportedMediaType)
 	h.call(http.MethodGet, "/stats", "", "X-Padding", strings.Repeat("p", 70<<10)).problem(t, http.StatusRequestHeaderFieldsTooLarge)

@@ -21,7 +21,7 @@ import (
 // refuses with an invalid-input error, and whatever it accepts is a valid CloudEvent, in binary
 // mode with the id and type its headers carried (a structured media type wins over ce-* headers).
 func FuzzParseEvent(f *testing.F) {
-	f.Add(false, "application/json", "1.0", "id-1", "/source", TypeExecuteRequested, []byte(validExecuteBody))
+	f.Add(false, "application/json", "1.0", "id-1", "/source", deliberation.TypeExecuteRequested, []byte(validExecuteBody))
 	f.Add(true, "application/cloudevents+json", "", "", "", "",
 		[]byte(`{"specversion":"1.0","type":"t","source":"s","id":"1","data":{"deliberation_id":"x"}}`))
 	f.Add(true, "application/cloudevents+json; charset=utf-8", "", "", "", "",
@@ -64,8 +64,8 @@ func FuzzParseEvent(f *testing.F) {
 // path reads back the attributes and data that were written, so an event's source and id (the
 // idempotency key of execute) survive the trip whatever characters they hold.
 func FuzzEventRoundTrip(f *testing.F) {
-	f.Add(false, "id-1", "/broker", TypeExecuteRequested, []byte(validExecuteBody))
-	f.Add(true, "ünïcode id", "urn:x:y", TypeStatusRequested, []byte(`{"deliberation_id":"delib-aaaaaaaaaaaaaaaaaaaaaaaaaa"}`))
+	f.Add(false, "id-1", "/broker", deliberation.TypeExecuteRequested, []byte(validExecuteBody))
+	f.Add(true, "ünïcode id", "urn:x:y", deliberation.TypeStatusRequested, []byte(`{"deliberation_id":"delib-aaaaaaaaaaaaaaaaaaaaaaaaaa"}`))
 	f.Add(false, "a,b;c=d", "//s?q#f", "t", []byte(`"a string"`))
 	f.Fuzz(func(t *testing.T, structured bool, id, source, typ string, data []byte) {
 		in := event.New()

@@ -34,10 +34,10 @@ func TestEventReplies(t *testing.T) {
 					t.Fatal(err)
 				}
 				cases := map[transport.Function][]struct{ in, data, out, key string }{
-					transport.FunctionExecute: {{transport.TypeExecuteRequested, validRequest, transport.TypeSubmitted, "deliberation_id"}},
-					transport.FunctionStatus:  {{transport.TypeStatusRequested, `{"deliberation_id":"` + sub.DeliberationID + `"}`, transport.TypeStatus, "status"}},
-					transport.FunctionStats:   {{transport.TypeStatsRequested, `{}`, transport.TypeStats, "stats"}, {transport.TypeStatsRequested, "", transport.TypeStats, "stats"}},
-					transport.FunctionJobs:    {{transport.TypeJobsRequested, `{"limit":5}`, transport.TypeJobs, "jobs"}, {transport.TypeJobsRequested, `{}`, transport.TypeJobs, "jobs"}},
+					transport.FunctionExecute: {{deliberation.TypeExecuteRequested, validRequest, deliberation.TypeSubmitted, "deliberation_id"}},
+					transport.FunctionStatus:  {{deliberation.TypeStatusRequested, `{"deliberation_id":"` + sub.DeliberationID + `"}`, deliberation.TypeStatus, "status"}},
+					transport.FunctionStats:   {{deliberation.TypeStatsRequested, `{}`, deliberation.TypeStats, "stats"}, {deliberation.TypeStatsRequested, "", deliberation.TypeStats, "stats"}},
+					transport.FunctionJobs:    {{deliberation.TypeJobsRequested, `{"limit":5}`, deliberation.TypeJobs, "jobs"}, {deliberation.TypeJobsRequested, `{}`, deliberation.TypeJobs, "jobs"}},
 				}
 				for _, fn := range []transport.Function{transport.FunctionExecute, transport.FunctionStatus, transport.FunctionStats, transport.FunctionJobs} {
 					cases[transport.FunctionCombined] = append(cases[transport.FunctionCombined], cases[fn]...)
@@ -58,8 +58,8 @@ func TestEventReplyIDsAreUnique(t *testing.T) {
 	h := newHarness(t, transport.FunctionStats)
 	seen := map[string]bool{}
 	for i := range 5 {
-		got := h.do(h.binary("/", transport.TypeStatsRequested, "same", "{}"))
-		got.reply(t, transport.TypeStats)
+		got := h.do(h.binary("/", deliberation.TypeStatsRequested, "same", "{}"))
+		got.reply(t, deliberation.TypeStats)
 		if id := got.header.Get("Ce-Id"); seen[id] {
 			t.Fatalf("reply %d reused ce-id %s", i, id)
 		} else {
@@ -73,7 +73,7 @@ func TestStatusEventNotFoundIsAReply(t *testing.T) {
 	h := newHarness(t, transport.FunctionStatus)
 	const id = "delib-aaaaaaaaaaaaaaaaaaaaaaaaaa"
 	for mode, build := range modes {
-		data := h.do(build(h, "/", transport.TypeStatusRequested, "e1", `{"deliberation_id":"`+id+`"}`)).reply(t, transport.TypeStatus)
+		data := h.do(build(h, "/", deliberation.TypeStatusRequested, "e1", `{"deliberation_id":"`+id+`"}`)).reply(t, deliberation.TypeStatus)
 		if data["status"] != "not_found" || data["deliberation_id"] != id {
 			t.Errorf("%s: reply %v", mode, data)
 		}
@@ -83,11 +83,11 @@ func TestStatusEventNotFoundIsAReply(t *testing.T) {
 func TestBadEvents(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, transport.FunctionStatus)
-	noSource := h.binary("/", transport.TypeStatusRequested, "e1", `{"deliberation_id":"x"}`)
+	noSource := h.binary("/", deliberation.TypeStatusRequested, "e1", `{"deliberation_id":"x"}`)
 	noSource.Header.Del("ce-source")
 	batch := h.request(http.MethodPost, "/", `[]`, "Content-Type", "application/cloudevents-batch+json")
 	broken := h.request(http.MethodPost, "/", `{"specversion":`, "Content-Type", "application/cloudevents+json")
-	text := h.binary("/", transport.TypeStatusRequested, "e1", `hello`, "Content-Type", "text/plain")
+	text := h.binary("/", deliberation.TypeStatusRequested, "e1", `hello`, "Content-Type", "text/plain")
 	cases := map[string]struct {
 		req    *http.Request
 		status int
@@ -97,12 +97,12 @@ func TestBadEvents(t *testing.T) {
 		"batch":               {batch, http.StatusBadRequest, []string{"event"}},
 		"broken structured":   {broken, http.StatusBadRequest, []string{"event"}},
 		"unknown type":        {h.binary("/", "com.example.other", "e1", `{}`), http.StatusBadRequest, []string{"type"}},
-		"other use case":      {h.binary("/", transport.TypeExecuteRequested, "e1", validRequest), http.StatusBadRequest, []string{"type"}},
-		"invalid id":          {h.binary("/", transport.TypeStatusRequested, "e1", `{"deliberation_id":"../../x"}`), http.StatusBadRequest, []string{"deliberation_id"}},
-		"unknown data":        {h.binary("/", transport.TypeStatusRequested, "e1", `{"id":"x"}`), http.StatusBadRequest, []string{"id"}},
-		"no data":             {h.binary("/", transport.TypeStatusRequested, "e1", ``), http.StatusBadRequest, []string{"data"}},
+		"other use case":      {h.binary("/", deliberation.TypeExecuteRequested, "e1", validRequest), http.StatusBadRequest, []string{"type"}},
+		"invalid id":          {h.binary("/", deliberation.TypeStatusRequested, "e1", `{"deliberation_id":"../../x"}`), http.StatusBadRequest, []string{"deliberation_id"}},
+		"unknown data":        {h.binary("/", deliberation.TypeStatusRequested, "e1", `{"id":"x"}`), http.StatusBadRequest, []string{"id"}},
+		"no data":             {h.binary("/", deliberation.TypeStatusRequested, "e1", ``), http.StatusBadRequest, []string{"data"}},
 		"not JSON":            {text, http.StatusUnsupportedMediaType, []string{}},
-		"ping, no reconciler": {h.binary("/", transport.TypePing, "p1", `{"message":"tick"}`), http.StatusBadRequest, []string{"type"}},
+		"ping, no reconciler": {h.binary("/", deliberation.TypePing, "p1", `{"message":"tick"}`), http.StatusBadRequest, []string{"type"}},
 	}
 	for name, tc := range cases {
 		if fields := h.do(tc.req).problem(t, tc.status); !slices.Equal(fields, tc.fields) {
@@ -124,7 +124,7 @@ func TestDuplicateDeliveries(t *testing.T) {
 	for i := range ids {
 		wg.Go(func() {
 			build := modes[[]string{"binary", "structured"}[i%2]]
-			got := h.do(build(h, "/", transport.TypeExecuteRequested, "delivery-1", validRequest))
+			got := h.do(build(h, "/", deliberation.TypeExecuteRequested, "delivery-1", validRequest))
 			if got.status == http.StatusOK {
 				ids[i], _ = got.json(t)["deliberation_id"].(string)
 			}
@@ -138,12 +138,12 @@ func TestDuplicateDeliveries(t *testing.T) {
 	if stats.Stats.TotalDeliberations != 1 || len(h.ray.Calls("Submit")) != 1 {
 		t.Errorf("%d deliberations and %d Ray submissions, want 1 and 1", stats.Stats.TotalDeliberations, len(h.ray.Calls("Submit")))
 	}
-	other := h.do(h.binary("/", transport.TypeExecuteRequested, "delivery-2", validRequest)).reply(t, transport.TypeSubmitted)
+	other := h.do(h.binary("/", deliberation.TypeExecuteRequested, "delivery-2", validRequest)).reply(t, deliberation.TypeSubmitted)
 	if other["deliberation_id"] == ids[0] {
 		t.Errorf("another event id must make another deliberation")
 	}
 	changed := strings.Replace(validRequest, "Implement the cache", "Other task", 1)
-	h.do(h.binary("/", transport.TypeExecuteRequested, "delivery-1", changed)).problem(t, http.StatusUnprocessableEntity)
+	h.do(h.binary("/", deliberation.TypeExecuteRequested, "delivery-1", changed)).problem(t, http.StatusUnprocessableEntity)
 }
 
 func TestWakeAndReconcileHooks(t *testing.T) {
@@ -156,11 +156,11 @@ func TestWakeAndReconcileHooks(t *testing.T) {
 	})
 	const id = "delib-aaaaaaaaaaaaaaaaaaaaaaaaab"
 	for mode, build := range modes {
-		got := h.do(build(h, "/", transport.TypeFinished, "w-"+mode, `{"deliberation_id":"`+id+`"}`))
+		got := h.do(build(h, "/", deliberation.TypeFinished, "w-"+mode, `{"deliberation_id":"`+id+`"}`))
 		if got.status != http.StatusOK || len(got.body) != 0 {
 			t.Errorf("%s wake-up: %d %q", mode, got.status, got.body)
 		}
-		if got := h.do(build(h, "/", transport.TypePing, "p-"+mode, `{"message":"tick"}`)); got.status != http.StatusOK || len(got.body) != 0 {
+		if got := h.do(build(h, "/", deliberation.TypePing, "p-"+mode, `{"message":"tick"}`)); got.status != http.StatusOK || len(got.body) != 0 {
 			t.Errorf("%s ping: %d %q", mode, got.status, got.body)
 		}
 	}
@@ -168,7 +168,7 @@ func TestWakeAndReconcileHooks(t *testing.T) {
 		t.Errorf("woken %v, reconciled %d", woken, reconciled)
 	}
 	stats := newHarness(t, transport.FunctionStats)
-	stats.do(stats.binary("/", transport.TypeFinished, "w", `{"deliberation_id":"`+id+`"}`)).problem(t, http.StatusBadRequest)
+	stats.do(stats.binary("/", deliberation.TypeFinished, "w", `{"deliberation_id":"`+id+`"}`)).problem(t, http.StatusBadRequest)
 }
 
 func TestHookFailuresAreRetried(t *testing.T) {
@@ -178,7 +178,7 @@ func TestHookFailuresAreRetried(t *testing.T) {
 			return unavailableErr
 		})
 	})
-	got := h.do(h.binary("/", transport.TypePing, "p", ``))
+	got := h.do(h.binary("/", deliberation.TypePing, "p", ``))
 	got.problem(t, http.StatusServiceUnavailable)
 	if got.header.Get("Retry-After") == "" {
 		t.Errorf("503 without Retry-After")
@@ -194,14 +194,14 @@ func TestTraceContextPassesThrough(t *testing.T) {
 		req  *http.Request
 		want string
 	}{
-		{"http header", h.binary("/", transport.TypeStatsRequested, "t1", `{}`, "traceparent", traceparent), traceparent},
-		{"binary extension", h.binary("/", transport.TypeStatsRequested, "t2", `{}`, "traceparent", traceparent, "ce-traceparent", fromEvent), fromEvent},
-		{"structured extension", h.structured("/", transport.TypeStatsRequested, "t3", `{}`, map[string]string{"traceparent": fromEvent, "tracestate": "a=b"}), fromEvent},
-		{"malformed dropped", h.binary("/", transport.TypeStatsRequested, "t4", `{}`, "ce-traceparent", "00-zz-1-01"), ""},
+		{"http header", h.binary("/", deliberation.TypeStatsRequested, "t1", `{}`, "traceparent", traceparent), traceparent},
+		{"binary extension", h.binary("/", deliberation.TypeStatsRequested, "t2", `{}`, "traceparent", traceparent, "ce-traceparent", fromEvent), fromEvent},
+		{"structured extension", h.structured("/", deliberation.TypeStatsRequested, "t3", `{}`, map[string]string{"traceparent": fromEvent, "tracestate": "a=b"}), fromEvent},
+		{"malformed dropped", h.binary("/", deliberation.TypeStatsRequested, "t4", `{}`, "ce-traceparent", "00-zz-1-01"), ""},
 	}
 	for _, tc := range cases {
 		got := h.do(tc.req)
-		got.reply(t, transport.TypeStats)
+		got.reply(t, deliberation.TypeStats)
 		if echoed := got.header.Get("Ce-Traceparent"); echoed != tc.want {
 			t.Errorf("%s: echoed %q, want %q", tc.name, echoed, tc.want)
 		}

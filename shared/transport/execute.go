@@ -44,7 +44,7 @@ func (h *handlers) executeEvent(ctx context.Context, e event.Event) (reply, erro
 	if err != nil {
 		return reply{}, err
 	}
-	return reply{Type: TypeSubmitted, Subject: sub.DeliberationID, Data: sub}, nil
+	return reply{Type: deliberation.TypeSubmitted, Subject: sub.DeliberationID, Data: sub}, nil
 }
 
 func (h *handlers) execute(ctx context.Context, payload []byte, key, what string) (app.Submission, error) {
@@ -63,7 +63,8 @@ func idempotencyKey(h http.Header) (string, error) {
 	case !present:
 		return "", nil
 	case len(values) != 1 || values[0] == "":
-		return "", invalid("Idempotency-Key", "Idempotency-Key must be sent once with 1-255 printable ASCII characters")
+		// Sent twice or empty, it gets the answer of any invalid key (which says "sent once").
+		return "", deliberation.CheckIdempotencyKey("")
 	}
 	return values[0], nil
 }

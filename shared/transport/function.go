@@ -3,6 +3,8 @@ package transport
 import (
 	"fmt"
 	"net/http"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
 // Function names a deployable function: which use cases it serves and at which paths.
@@ -41,20 +43,20 @@ func (h *handlers) layout(f Function) (map[string]http.Handler, map[string]event
 	case FunctionExecute:
 		return map[string]http.Handler{
 			"/{$}": methods{http.MethodPost: h.post(h.executeHTTP)},
-		}, map[string]eventRoute{TypeExecuteRequested: execute}, nil
+		}, map[string]eventRoute{deliberation.TypeExecuteRequested: execute}, nil
 	case FunctionStatus:
 		return map[string]http.Handler{
 			"/{$}":  methods{http.MethodGet: h.statusByQuery, http.MethodPost: h.post(nil)},
 			"/{id}": methods{http.MethodGet: h.statusByPath},
-		}, h.withHooks(map[string]eventRoute{TypeStatusRequested: status}), nil
+		}, h.withHooks(map[string]eventRoute{deliberation.TypeStatusRequested: status}), nil
 	case FunctionStats:
 		return map[string]http.Handler{
 			"/{$}": methods{http.MethodGet: h.statsHTTP, http.MethodPost: h.post(nil)},
-		}, map[string]eventRoute{TypeStatsRequested: stats}, nil
+		}, map[string]eventRoute{deliberation.TypeStatsRequested: stats}, nil
 	case FunctionJobs:
 		return map[string]http.Handler{
 			"/{$}": methods{http.MethodGet: h.jobsHTTP, http.MethodPost: h.post(nil)},
-		}, map[string]eventRoute{TypeJobsRequested: jobs}, nil
+		}, map[string]eventRoute{deliberation.TypeJobsRequested: jobs}, nil
 	case FunctionCombined:
 		return map[string]http.Handler{
 				"/{$}":                methods{http.MethodPost: h.post(nil)},
@@ -63,8 +65,8 @@ func (h *handlers) layout(f Function) (map[string]http.Handler, map[string]event
 				"/stats":              methods{http.MethodGet: h.statsHTTP},
 				"/jobs":               methods{http.MethodGet: h.jobsHTTP},
 			}, h.withHooks(map[string]eventRoute{
-				TypeExecuteRequested: execute, TypeStatusRequested: status,
-				TypeStatsRequested: stats, TypeJobsRequested: jobs,
+				deliberation.TypeExecuteRequested: execute, deliberation.TypeStatusRequested: status,
+				deliberation.TypeStatsRequested: stats, deliberation.TypeJobsRequested: jobs,
 			}), nil
 	}
 	return nil, nil, fmt.Errorf("unknown function %q", f)
@@ -74,10 +76,10 @@ func (h *handlers) layout(f Function) (map[string]http.Handler, map[string]event
 // combined one) accept, when the backend has them.
 func (h *handlers) withHooks(routes map[string]eventRoute) map[string]eventRoute {
 	if h.backend.Waker != nil {
-		routes[TypeFinished] = eventRoute{"wake", h.wakeEvent}
+		routes[deliberation.TypeFinished] = eventRoute{"wake", h.wakeEvent}
 	}
 	if h.backend.Reconciler != nil {
-		routes[TypePing] = eventRoute{"reconcile", h.reconcileEvent}
+		routes[deliberation.TypePing] = eventRoute{"reconcile", h.reconcileEvent}
 	}
 	return routes
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/fakes"
 	"github.com/rayexecutor/functions/shared/transport"
 )
@@ -17,11 +18,11 @@ import (
 // arrives, the answer is never a 5xx (the store is healthy) and every 4xx is a problem document.
 func FuzzRequests(f *testing.F) {
 	f.Add("/deliberations", "application/json", "", "", []byte(validRequest))
-	f.Add("/", "application/json", "1.0", transport.TypeExecuteRequested, []byte(validRequest))
-	f.Add("/", "application/cloudevents+json", "", "", []byte(`{"specversion":"1.0","type":"`+transport.TypeStatusRequested+`","source":"s","id":"1","data":{"deliberation_id":"delib-aaaaaaaaaaaaaaaaaaaaaaaaaa"}}`))
+	f.Add("/", "application/json", "1.0", deliberation.TypeExecuteRequested, []byte(validRequest))
+	f.Add("/", "application/cloudevents+json", "", "", []byte(`{"specversion":"1.0","type":"`+deliberation.TypeStatusRequested+`","source":"s","id":"1","data":{"deliberation_id":"delib-aaaaaaaaaaaaaaaaaaaaaaaaaa"}}`))
 	f.Add("/", "application/cloudevents-batch+json", "", "", []byte(`[{}]`))
-	f.Add("/", "application/json", "1.0", transport.TypeJobsRequested, []byte(`{"limit":-1,"cursor":"\u0000"}`))
-	f.Add("/", "application/json", "0.3", transport.TypeFinished, []byte(`{"deliberation_id":"../../etc"}`))
+	f.Add("/", "application/json", "1.0", deliberation.TypeJobsRequested, []byte(`{"limit":-1,"cursor":"\u0000"}`))
+	f.Add("/", "application/json", "0.3", deliberation.TypeFinished, []byte(`{"deliberation_id":"../../etc"}`))
 	f.Add("/deliberations", "application/json", "", "", []byte(`{"agents":[{"agent_id":1}],"constraints":{"metadata":{"":"x"}}}`))
 	store := fakes.NewStore()
 	svc := app.NewService(store, &fakes.Ray{}, nil, app.DefaultSettings(), nil)

@@ -15,8 +15,8 @@ func (h *handlers) wakeEvent(ctx context.Context, e event.Event) (reply, error) 
 	if err := decodeStrict(e.Data(), &d, "data"); err != nil {
 		return reply{}, err
 	}
-	if !deliberation.ValidID(d.DeliberationID) {
-		return reply{}, invalid("deliberation_id", "deliberation_id must be delib- followed by 26 base32 characters")
+	if err := deliberation.CheckID(d.DeliberationID); err != nil {
+		return reply{}, err
 	}
 	return reply{Subject: d.DeliberationID}, h.backend.Waker.Wake(ctx, d.DeliberationID)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
 // jobsData is the data of a jobs request; an absent limit is the default page size.
@@ -51,5 +52,5 @@ func (h *handlers) jobsEvent(ctx context.Context, e event.Event) (reply, error) 
 	if err != nil {
 		return reply{}, err
 	}
-	return reply{Type: TypeJobs, Data: page}, nil
+	return reply{Type: deliberation.TypeJobs, Data: page}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/transport"
 )
 
@@ -13,7 +14,7 @@ func TestMetrics(t *testing.T) {
 	h := newHarness(t, transport.FunctionCombined)
 	h.call(http.MethodGet, "/stats", "")
 	h.call(http.MethodGet, "/deliberations/nope", "")
-	h.do(h.binary("/", transport.TypeStatsRequested, "e", `{}`))
+	h.do(h.binary("/", deliberation.TypeStatsRequested, "e", `{}`))
 	got := h.call(http.MethodGet, "/metrics", "")
 	if got.status != http.StatusOK {
 		t.Fatalf("/metrics: %d", got.status)

@@ -46,5 +46,5 @@ func (h *handlers) statsEvent(ctx context.Context, e event.Event) (reply, error)
 	if err != nil {
 		return reply{}, err
 	}
-	return reply{Type: TypeStats, Data: rep}, nil
+	return reply{Type: deliberation.TypeStats, Data: rep}, nil
 }

@@ -56,5 +56,5 @@ func (h *handlers) statusEvent(ctx context.Context, e event.Event) (reply, error
 	if err != nil {
 		return reply{}, err
 	}
-	return reply{Type: TypeStatus, Subject: rep.DeliberationID, Data: rep}, nil
+	return reply{Type: deliberation.TypeStatus, Subject: rep.DeliberationID, Data: rep}, nil
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
 type answer struct {
@@ -331,7 +333,7 @@ func TestRecordsEventsOnOtherPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("ce-type", "dev.rayexecutor.deliberation.finished.v1")
+	req.Header.Set("ce-type", deliberation.TypeFinished)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -342,7 +344,7 @@ func TestRecordsEventsOnOtherPaths(t *testing.T) {
 	}
 	events := s.Events()
 	if len(events) != 1 || events[0].Path != "/events" ||
-		events[0].Header.Get("Ce-Type") != "dev.rayexecutor.deliberation.finished.v1" ||
+		events[0].Header.Get("Ce-Type") != deliberation.TypeFinished ||
 		string(events[0].Body) != `{"deliberation_id":"delib-x"}` {
 		t.Fatalf("events = %+v", events)
 	}

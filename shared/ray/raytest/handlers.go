@@ -12,6 +12,8 @@ import (
 	// goccy/go-json decodes as encoding/json does, at a fraction of its CPU: the bench runs this
 	// fake on the same two cores as the function it measures.
 	json "github.com/goccy/go-json"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
 func (s *Server) version(*http.Request) answer {
@@ -47,7 +49,7 @@ func (s *Server) submit(r *http.Request) answer {
 		o = s.fallback
 	}
 	now := s.now()
-	j.Status, j.StartTime, j.Message = Pending, now.UnixMilli(), pendingMessage(j)
+	j.Status, j.StartTime, j.Message = deliberation.JobPending, now.UnixMilli(), pendingMessage(j)
 	state := &job{Job: j, created: now, outcome: o}
 	if name, isGCS := strings.CutPrefix(j.WorkingDir, "gcs://"); isGCS {
 		if _, exists := s.packages[name]; !exists {
@@ -152,7 +154,7 @@ func (s *Server) stop(r *http.Request) answer {
 
 func (s *Server) delete(r *http.Request) answer {
 	return s.withJob(r, func(j *job) answer {
-		if !terminal(j.Status) {
+		if !j.Status.Terminal() {
 			return text(http.StatusInternalServerError, agentTraceback(http.StatusInternalServerError,
 				fmt.Sprintf("RuntimeError: Attempted to delete job '%s', but it is in a non-terminal state %s.", j.SubmissionID, j.Status)))
 		}
@@ -184,7 +186,7 @@ func (s *Server) raiseGhosts(now time.Time) {
 		if _, exists := s.jobs[id]; exists {
 			continue
 		}
-		ghost := &job{Job: Job{SubmissionID: id, Entrypoint: "Entrypoint not found.", Status: Failed,
+		ghost := &job{Job: Job{SubmissionID: id, Entrypoint: "Entrypoint not found.", Status: deliberation.JobFailed,
 			ErrorType: "JOB_SUPERVISOR_ACTOR_DIED", EndTime: at.UnixMilli(),
 			Message: "Job supervisor actor died: The actor died unexpectedly before finishing this task."}, manual: true}
 		s.jobs[id] = ghost
@@ -208,21 +210,21 @@ func (s *Server) withJob(r *http.Request, f func(*job) answer) answer {
 
 // details is a job as Ray's JobDetails renders it, nulls included.
 type details struct {
-	Type                   string            `json:"type"`
-	JobID                  *string           `json:"job_id"`
-	SubmissionID           string            `json:"submission_id"`
-	DriverInfo             *struct{}         `json:"driver_info"`
-	Status                 string            `json:"status"`
-	Entrypoint             string            `json:"entrypoint"`
-	Message                string            `json:"message"`
-	ErrorType              *string           `json:"error_type"`
-	StartTime              int64             `json:"start_time"`
-	EndTime                *int64            `json:"end_time"`
-	Metadata               map[string]string `json:"metadata"`
-	RuntimeEnv             map[string]any    `json:"runtime_env"`
-	DriverAgentHTTPAddress *string           `json:"driver_agent_http_address"`
-	DriverNodeID           *string           `json:"driver_node_id"`
-	DriverExitCode         *int              `json:"driver_exit_code"`
+	Type                   string                `json:"type"`
+	JobID                  *string               `json:"job_id"`
+	SubmissionID           string                `json:"submission_id"`
+	DriverInfo             *struct{}             `json:"driver_info"`
+	Status                 deliberation.JobState `json:"status"`
+	Entrypoint             string                `json:"entrypoint"`
+	Message                string                `json:"message"`
+	ErrorType              *string               `json:"error_type"`
+	StartTime              int64                 `json:"start_time"`
+	EndTime                *int64                `json:"end_time"`
+	Metadata               map[string]string     `json:"metadata"`
+	RuntimeEnv             map[string]any        `json:"runtime_env"`
+	DriverAgentHTTPAddress *string               `json:"driver_agent_http_address"`
+	DriverNodeID           *string               `json:"driver_node_id"`
+	DriverExitCode         *int                  `json:"driver_exit_code"`
 }
 
 func (j *job) details() details {

@@ -4,15 +4,8 @@ import (
 	"maps"
 	"strconv"
 	"time"
-)
 
-// Ray's words for a job's state.
-const (
-	Pending   = "PENDING"
-	Running   = "RUNNING"
-	Stopped   = "STOPPED"
-	Succeeded = "SUCCEEDED"
-	Failed    = "FAILED"
+	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
 // Outcome is what becomes of a submitted job: PENDING for PendFor, RUNNING for RunFor, then Status.
@@ -21,7 +14,7 @@ type Outcome struct {
 	PendFor time.Duration
 	RunFor  time.Duration
 	// Status is the end, SUCCEEDED or FAILED; "" keeps the job RUNNING until it is stopped.
-	Status string
+	Status deliberation.JobState
 	// ExitCode is the driver's exit code of an entrypoint failure (FAILED with ErrorType "" or
 	// JOB_ENTRYPOINT_COMMAND_ERROR; 1 when left 0). Other failures are Ray's and have none.
 	ExitCode int
@@ -34,12 +27,12 @@ type Outcome struct {
 
 // Succeeds is a job that runs for d and succeeds after printing logs.
 func Succeeds(d time.Duration, logs string) Outcome {
-	return Outcome{RunFor: d, Status: Succeeded, Logs: logs}
+	return Outcome{RunFor: d, Status: deliberation.JobSucceeded, Logs: logs}
 }
 
 // Fails is a job that runs for d, prints logs and exits with code.
 func Fails(d time.Duration, code int, logs string) Outcome {
-	return Outcome{RunFor: d, Status: Failed, ExitCode: code, Logs: logs}
+	return Outcome{RunFor: d, Status: deliberation.JobFailed, ExitCode: code, Logs: logs}
 }
 
 // OnEntrypoint makes jobs submitted with exactly this entrypoint follow o.
@@ -60,7 +53,7 @@ func (s *Server) SetDefaultOutcome(o Outcome) {
 type Job struct {
 	SubmissionID string
 	Entrypoint   string
-	Status       string
+	Status       deliberation.JobState
 	Message      string
 	ErrorType    string
 	// DriverExitCode is nil until the driver exits (and for failures in Ray itself).
@@ -145,7 +138,7 @@ type job struct {
 
 // advance moves the job along its outcome up to now.
 func (j *job) advance(now time.Time) {
-	if j.manual || terminal(j.Status) {
+	if j.manual || j.Status.Terminal() {
 		return
 	}
 	o := j.outcome
@@ -155,11 +148,11 @@ func (j *job) advance(now time.Time) {
 	}
 	switch {
 	case j.stopRequested:
-		j.end(Stopped, startAt, "Job was intentionally stopped.")
+		j.end(deliberation.JobStopped, startAt, "Job was intentionally stopped.")
 		return
 	case j.missingPackage != "":
 		j.ErrorType = "RUNTIME_ENV_SETUP_FAILURE"
-		j.end(Failed, startAt, "runtime_env setup failed: Failed to set up runtime environment.\n"+
+		j.end(deliberation.JobFailed, startAt, "runtime_env setup failed: Failed to set up runtime environment.\n"+
 			"Could not create the actor because its associated runtime env failed to be created.\n"+
 			traceback("packaging.py", "OSError: Failed to download runtime_env file package gcs://"+j.missingPackage+
 				" from the GCS to the Ray worker node. The package may have prematurely been deleted from the GCS."))
@@ -167,7 +160,7 @@ func (j *job) advance(now time.Time) {
 	}
 	if !j.started {
 		j.started = true
-		j.Status, j.Message = Running, "Job is currently running."
+		j.Status, j.Message = deliberation.JobRunning, "Job is currently running."
 		j.Logs = startAt.Format("2006-01-02 15:04:05,000") + "\tINFO job_manager.py:581 -- Runtime env is setting up.\n" +
 			"Running entrypoint for job " + j.SubmissionID + ": " + j.Entrypoint + "\n" + o.Logs
 	}
@@ -175,10 +168,10 @@ func (j *job) advance(now time.Time) {
 	if o.Status == "" || now.Before(endAt) {
 		return
 	}
-	if o.Status == Succeeded {
+	if o.Status == deliberation.JobSucceeded {
 		code := 0
 		j.DriverExitCode = &code
-		j.end(Succeeded, endAt, "Job finished successfully.")
+		j.end(deliberation.JobSucceeded, endAt, "Job finished successfully.")
 		return
 	}
 	j.ErrorType = o.ErrorType
@@ -197,7 +190,7 @@ func (j *job) advance(now time.Time) {
 	j.end(o.Status, endAt, msg)
 }
 
-func (j *job) end(status string, at time.Time, message string) {
+func (j *job) end(status deliberation.JobState, at time.Time, message string) {
 	j.Status, j.Message, j.EndTime = status, message, at.UnixMilli()
 }
 
@@ -205,19 +198,15 @@ func (j *job) end(status string, at time.Time, message string) {
 // as Ray's supervisor only acts once it runs.
 func (j *job) stop(now time.Time) bool {
 	j.advance(now)
-	if terminal(j.Status) {
+	if j.Status.Terminal() {
 		return false
 	}
-	if j.Status == Running || j.manual {
-		j.end(Stopped, now, "Job was intentionally stopped.")
+	if j.Status == deliberation.JobRunning || j.manual {
+		j.end(deliberation.JobStopped, now, "Job was intentionally stopped.")
 		return true
 	}
 	j.stopRequested = true
 	return true
-}
-
-func terminal(status string) bool {
-	return status == Stopped || status == Succeeded || status == Failed
 }
 
 func lastChars(s string, n int) string {
