@@ -9,7 +9,8 @@ import (
 	"strings"
 )
 
-// machine is what the numbers were measured on: SPEC 13 asks for the machine to be stated.
+// machine is what the numbers were measured on: docs/performance.md asks for the machine to be
+// stated.
 type machine struct {
 	CPU, Cores, OS, Go, Redis string
 }

@@ -1,9 +1,9 @@
-// Command bench is the load generator behind `make bench` (SPEC 13). It builds the four function
-// binaries, starts a real redis-server and the in-process fake of the Ray Jobs API on 127.0.0.1,
-// measures how fast each function starts (exec to the first readiness 200) and how much memory it
-// holds, then drives every scenario as an open-loop constant-rate load (latency measured from the
-// scheduled send time, so a slow answer cannot hide the requests queued behind it) and as a
-// closed-loop saturation run, several times, and prints one table of medians beside the targets.
+// Command bench is the load generator behind `make bench` (docs/performance.md). It builds the four
+// function binaries, starts a real redis-server and the in-process fake of the Ray Jobs API on
+// 127.0.0.1, measures how fast each function starts (exec to the first readiness 200) and how much
+// memory it holds, then drives every scenario as an open-loop constant-rate load (latency measured
+// from the scheduled send time, so a slow answer cannot hide the requests queued behind it) and as
+// a closed-loop saturation run, several times, and prints one table of medians beside the targets.
 // The same table is written as Markdown for the README.
 package main
 

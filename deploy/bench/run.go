@@ -58,7 +58,8 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 			e["RAY_ADDRESS"] = ray.URL()
 		}
 		if fn == "execute-deliberation" {
-			// SPEC 13 raises the admission limit for the run: the load keeps thousands active.
+			// docs/performance.md raises the admission limit for the run: the load keeps thousands
+			// active.
 			e["MAX_ACTIVE_DELIBERATIONS"] = "1000000"
 		}
 		return e

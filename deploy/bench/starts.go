@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// startup is a function's start as SPEC 13 measures it: the median over several starts of the time
-// from exec to the first readiness 200, and of the RSS right then.
+// startup is a function's start as docs/performance.md measures it: the median over several starts
+// of the time from exec to the first readiness 200, and of the RSS right then.
 type startup struct {
 	fn    string
 	ready time.Duration

@@ -43,7 +43,7 @@ type answer struct {
 }
 
 // retryable tells an answer that a Broker (or a careful caller) retries: no answer at all, or a
-// status that says "later" (SPEC 7: a Broker retries 429 and 5xx).
+// status that says "later" (docs/events.md: a Broker retries 429 and 5xx).
 func (a answer) retryable() bool {
 	return a.err != nil || a.status == http.StatusTooManyRequests || a.status >= 500
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
-// eventTypePrefix starts the type of every lifecycle event (SPEC 7).
+// eventTypePrefix starts the type of every lifecycle event (docs/events.md).
 const eventTypePrefix = "dev.rayexecutor.deliberation."
 
 // eventLog is what an independent JetStream consumer read of the stream, in stream order.
@@ -29,7 +29,7 @@ type eventLog struct {
 	byID map[string]int
 	// names lists each deliberation's event names in stream order.
 	names map[string][]string
-	// invalid lists messages that are not the lifecycle CloudEvents SPEC 7 describes.
+	// invalid lists messages that are not the lifecycle CloudEvents docs/events.md describes.
 	invalid []string
 }
 

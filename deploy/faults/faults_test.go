@@ -22,9 +22,9 @@ const (
 	reconcileTick      = 5 * time.Second
 )
 
-// TestFaults is SPEC 14: faults under load, then the invariants of SPEC 5. It builds only with
-// the `faults` tag (make test-faults); FAULTS_SECONDS and FAULTS_RATE change the load's length and
-// executes/s.
+// TestFaults is the fault suite (docs/development.md): faults under load, then the invariants of
+// docs/state.md. It builds only with the `faults` tag (make test-faults); FAULTS_SECONDS and
+// FAULTS_RATE change the load's length and executes/s.
 func TestFaults(t *testing.T) {
 	loadFor := time.Duration(envNumber(t, "FAULTS_SECONDS", defaultLoadSeconds) * float64(time.Second))
 	rate := envNumber(t, "FAULTS_RATE", defaultRate)

@@ -14,7 +14,8 @@ import (
 )
 
 // monitor is what runs beside the load for the whole scenario: the PingSource's reconcile tick,
-// callers polling status, and a reader of the statistics that checks SPEC 5.2 at every sample.
+// callers polling status, and a reader of the statistics that checks invariant 2 of docs/state.md
+// at every sample.
 type monitor struct {
 	c                   *client
 	statusURL, statsURL string
@@ -28,8 +29,9 @@ type monitor struct {
 	samples             int
 	polls, answered     int
 	terminal            map[string]deliberation.Status
-	// statsProblems are samples of the counters that break SPEC 5.2; pollProblems are status
-	// answers that break 5.3 (an accepted id unknown) or the rule that terminal never changes.
+	// statsProblems are samples of the counters that break invariant 2 of docs/state.md;
+	// pollProblems are status answers that break 5.3 (an accepted id unknown) or the rule that
+	// terminal never changes.
 	statsProblems, pollProblems []string
 	seen                        map[string]bool
 }

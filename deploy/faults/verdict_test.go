@@ -34,7 +34,8 @@ func (v verdict) line() string {
 }
 
 // judgeLost counts the accepted deliberations that are gone, or not terminal by their deadline
-// (SPEC 5.3), asking the status function as a caller would. It returns the final status of each.
+// (invariant 3 of docs/state.md), asking the status function as a caller would. It returns the
+// final status of each.
 func (v *verdict) judgeLost(ctx context.Context, c *client, statusURL string, accepted map[string]*entry) map[string]deliberation.Status {
 	final := map[string]deliberation.Status{}
 	for id, e := range accepted {
@@ -61,9 +62,10 @@ func (v *verdict) judgeLost(ctx context.Context, c *client, statusURL string, ac
 	return final
 }
 
-// judgeCounts compares the counters with what Redis holds (SPEC 5.1, 5.2): each deliberation is
-// counted once in total and once in completed or failed. Every count off by one is one count in
-// the closing line, over or under, and so is every sample of the monitor that broke 5.2.
+// judgeCounts compares the counters with what Redis holds (invariants 1 and 2 of docs/state.md):
+// each deliberation is counted once in total and once in completed or failed. Every count off by
+// one is one count in the closing line, over or under, and so is every sample of the monitor that
+// broke 5.2.
 func (v *verdict) judgeCounts(st app.StatsReport, stored map[string]deliberation.Deliberation, sampleViolations int) {
 	var completed, failed, active int64
 	for _, d := range stored {

@@ -79,7 +79,7 @@ type Limits struct {
 	Allowlist Allowlist
 }
 
-// NewRequest validates in against SPEC 3 and reports every problem at once.
+// NewRequest validates in against docs/api.md and reports every problem at once.
 func NewRequest(in RequestInput, lim Limits) (Request, error) {
 	if lim.MaxAgents <= 0 {
 		lim.MaxAgents = DefaultMaxAgents

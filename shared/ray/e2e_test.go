@@ -195,7 +195,8 @@ func (e *e2e) waitGoneFromRay(t *testing.T, id string) {
 	}
 }
 
-// checkModelRequests asserts the request bodies of SPEC 6 as the fake model server received them.
+// checkModelRequests asserts the request bodies of docs/ray.md as the fake model server received
+// them.
 func checkModelRequests(t *testing.T, m *modelserver.Server) {
 	t.Helper()
 	systems := map[string]string{"m-dev": "software developer", "m-broken": "QA engineer", "m-arch": "software architect"}

@@ -140,7 +140,8 @@ func BenchmarkStats(b *testing.B) {
 }
 
 // BenchmarkActivePage reads a page of 100 from the middle of the active index with 1,000 and with
-// 100,000 deliberations stored (half of them active): SPEC 13 wants the two to cost the same.
+// 100,000 deliberations stored (half of them active): docs/performance.md wants the two to cost the
+// same.
 func BenchmarkActivePage(b *testing.B) {
 	for _, n := range []int{1_000, 100_000} {
 		s, _ := benchStore(b, fmt.Sprintf("bench%d", n))

@@ -26,7 +26,7 @@ func (f failing) ActiveJobs(context.Context, int, string) (app.JobsPage, error) 
 	return app.JobsPage{}, f.err
 }
 
-// TestErrorTable checks every application code against SPEC 4, on both transports.
+// TestErrorTable checks every application code against docs/api.md, on both transports.
 func TestErrorTable(t *testing.T) {
 	t.Parallel()
 	secret := errors.New("dial tcp 10.1.2.3:6379: password=hunter2")

@@ -32,8 +32,9 @@ type eventRoute struct {
 	handle eventHandler
 }
 
-// layout is the function's paths (SPEC 4) and the CloudEvent types it accepts (SPEC 7). The
-// combined function serves every path under a prefix and takes every event type on POST /.
+// layout is the function's paths (docs/api.md) and the CloudEvent types it accepts
+// (docs/events.md). The combined function serves every path under a prefix and takes every event
+// type on POST /.
 func (h *handlers) layout(f Function) (map[string]http.Handler, map[string]eventRoute, error) {
 	execute := eventRoute{"execute", h.executeEvent}
 	status := eventRoute{"status", h.statusEvent}

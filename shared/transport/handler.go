@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// DefaultMaxBodyBytes is SPEC 8's MAX_BODY_BYTES default.
+// DefaultMaxBodyBytes is docs/configuration.md's MAX_BODY_BYTES default.
 const DefaultMaxBodyBytes = 256 << 10
 
 // Options configure a handler set.
@@ -36,7 +36,7 @@ type handlers struct {
 	events  map[string]eventRoute
 }
 
-// NewHandler returns the handler of one function: its use cases at the paths of SPEC 4,
+// NewHandler returns the handler of one function: its use cases at the paths of docs/api.md,
 // CloudEvents on POST, and /metrics.
 func NewHandler(b Backend, opts Options) (http.Handler, error) {
 	if b.UseCases == nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
-// unhealthy is the stats answer while the store is unreachable: SPEC 4 has the stats response
+// unhealthy is the stats answer while the store is unreachable: docs/api.md has the stats response
 // say `unhealthy` with 503, which a problem document cannot (its status member is the number).
 type unhealthy struct {
 	Status       string `json:"status"`

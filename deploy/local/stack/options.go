@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// options are the launcher's own settings; the functions' settings are SPEC 8's variables, read
-// by config.Load.
+// options are the launcher's own settings; the functions' settings are docs/configuration.md's
+// variables, read by config.Load.
 type options struct {
 	// root is the module root: where the functions are built and deploy/local/rayhead.sh lives.
 	root string

@@ -7,8 +7,8 @@ import (
 	"github.com/rayexecutor/functions/shared/launcher"
 )
 
-// Readiness of the functions: they are ready within milliseconds of starting (SPEC 13), so the
-// timeout only catches a broken start.
+// Readiness of the functions: they are ready within milliseconds of starting (docs/performance.md),
+// so the timeout only catches a broken start.
 const (
 	readyTimeout = 30 * time.Second
 	readyPoll    = 50 * time.Millisecond

@@ -14,7 +14,7 @@ type program struct {
 	binary string
 	pkg    string
 	// offset from the base port: the combined router on the base port (8080), the four
-	// functions on the next four (8081-8084), as SPEC 11 lays them out.
+	// functions on the next four (8081-8084), as docs/development.md lays them out.
 	offset int
 	// routes say, for the table, what the program answers.
 	routes string

@@ -16,8 +16,8 @@ import (
 // tickTimeout bounds one ping: the reconcile pass keeps under func-go's 30 s request limit.
 const tickTimeout = 35 * time.Second
 
-// reconcileTick stands in for the PingSource of a deployment: it sends the status function the
-// ping that runs a reconcile pass (SPEC 6), in binary mode as a PingSource does, with the bearer
+// reconcileTick stands in for the PingSource of a deployment: it sends the status function the ping
+// that runs a reconcile pass (docs/ray.md), in binary mode as a PingSource does, with the bearer
 // token when API_TOKEN is set.
 type reconcileTick struct {
 	client   client.Client

@@ -52,8 +52,8 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 	if callback == "" {
 		callback = statusURL
 	}
-	// The functions get the user's whole environment (their other SPEC 8 settings, PATH, HOME)
-	// with the stack's addresses on top; exec keeps the last of duplicate variables.
+	// The functions get the user's whole environment (their other docs/configuration.md settings,
+	// PATH, HOME) with the stack's addresses on top; exec keeps the last of duplicate variables.
 	env := append(environ[:len(environ):len(environ)], "REDIS_URL="+redis.url, "NATS_URL="+nats.url,
 		"RAY_ADDRESS="+ray.url, "RAY_EXECUTOR_CALLBACK_URL="+callback)
 	exited := make(chan *child, len(programs))
