@@ -9,7 +9,7 @@ import (
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
-// ResultPrefix starts the line on which a deliberation job prints its result (SPEC 6).
+// ResultPrefix starts the line on which a deliberation job prints its result (docs/ray.md).
 const ResultPrefix = "RAY_EXECUTOR_RESULT v1 "
 
 // Result reads the result a job printed in its logs.
@@ -44,8 +44,14 @@ func parseResult(logs string) (deliberation.Result, error) {
 		return deliberation.Result{}, deliberation.Errorf(deliberation.CodeInternal,
 			"the job printed no %q line", strings.TrimSpace(ResultPrefix))
 	}
+	return decodeResult([]byte(line))
+}
+
+// decodeResult checks and decodes a result in the job's contract (the JSON of its result line,
+// which the runner stores as it is).
+func decodeResult(data []byte) (deliberation.Result, error) {
 	var rl resultLine
-	if err := json.Unmarshal([]byte(line), &rl); err != nil {
+	if err := json.Unmarshal(data, &rl); err != nil {
 		return deliberation.Result{}, &deliberation.Error{Code: deliberation.CodeInternal,
 			Message: "the job's result line is not valid JSON", Cause: err}
 	}

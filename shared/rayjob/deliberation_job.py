@@ -842,18 +842,34 @@ class Progress:
             return build_result(self._agents, dict(self._outcomes), scoring, pending_error)
 
 
-def run_deliberation(request: Request, budget: Budget, progress: Progress) -> None:
+# How a run gets its agents' outcomes into progress: as Ray tasks (the job) or as threads of a
+# long-lived process (the runner). Everything else about a deliberation is the same code.
+AgentRunner = Callable[[Request, Budget, Progress], None]
+
+
+def run_deliberation(request: Request, budget: Budget, progress: Progress,
+                     run_agents: AgentRunner | None = None) -> None:
     if time.time() + MIN_CALL_S > budget.agents_until:
         return  # no time left for any call: every agent is reported as pending
+    (run_agents or run_agents_as_ray_tasks)(request, budget, progress)
+    proposals = progress.proposals()
+    if proposals:
+        progress.set_scoring(score_proposals(request, proposals, budget.judge_until))
+
+
+def agents_wait_until(budget: Budget) -> float:
+    """How long a run waits for its agents: they stop on their own at agents_until; the grace
+    covers their last report, and the result must still be out by print_by."""
+    return min(budget.agents_until + AGENT_GRACE_S, budget.print_by)
+
+
+def run_agents_as_ray_tasks(request: Request, budget: Budget, progress: Progress) -> None:
     # RAY_ADDRESS (set by Ray for a job's driver) says which cluster to join.
     ray.init()
     remote_agent = ray.remote(num_cpus=0, max_retries=0)(run_agent)
     refs = {remote_agent.remote(request, agent, budget.agents_until): agent.agent_id
             for agent in request.agents}
-    collect_outcomes(refs, min(budget.agents_until + AGENT_GRACE_S, budget.print_by), progress)
-    proposals = progress.proposals()
-    if proposals:
-        progress.set_scoring(score_proposals(request, proposals, budget.judge_until))
+    collect_outcomes(refs, agents_wait_until(budget), progress)
 
 
 def collect_outcomes(refs: dict[Any, str], wait_until: float, progress: Progress) -> None:

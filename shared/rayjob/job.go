@@ -21,18 +21,30 @@ import (
 //go:embed deliberation_job.py
 var Source string
 
+// RunnerSource is the deliberation runner's Python source: the Ray Serve application that runs
+// deliberations on warm workers with the job's code.
+//
+//go:embed deliberation_runner.py
+var RunnerSource string
+
 // ScriptName is the job's file name at the root of the working_dir package.
 const ScriptName = "deliberation_job.py"
 
+// RunnerScriptName is the runner's file name beside the job's.
+const RunnerScriptName = "deliberation_runner.py"
+
 // Entrypoint runs the job from the root of its working_dir package.
 const Entrypoint = "python " + ScriptName
+
+// RunnerImportPath is the runner's application builder, as a Serve config names it.
+const RunnerImportPath = "deliberation_runner:app"
 
 // zipEpoch is the fixed modification time of every entry: a timestamp would change the bytes,
 // and so the package name, on every build.
 var zipEpoch = time.Date(1980, time.January, 1, 0, 0, 0, 0, time.UTC)
 
 var packageOnce = sync.OnceValues(func() (packed, error) {
-	data, err := buildZip(map[string]string{ScriptName: Source})
+	data, err := buildZip(map[string]string{ScriptName: Source, RunnerScriptName: RunnerSource})
 	if err != nil {
 		return packed{}, err
 	}
@@ -45,10 +57,10 @@ type packed struct {
 	data []byte
 }
 
-// Package returns the job's working_dir package: a deterministic zip holding deliberation_job.py
-// at its root, and its content-addressed name in Ray's gcs:// naming (_ray_pkg_<sha256>.zip), so
-// the same source always maps to the same URI gcs://<name> and a changed one never collides.
-// The returned slice is the caller's own copy.
+// Package returns the working_dir package of the job and the runner: a deterministic zip holding
+// deliberation_job.py and deliberation_runner.py at its root, and its content-addressed name in
+// Ray's gcs:// naming (_ray_pkg_<sha256>.zip), so the same source always maps to the same URI
+// gcs://<name> and a changed one never collides. The returned slice is the caller's own copy.
 func Package() (name string, zipData []byte, err error) {
 	p, err := packageOnce()
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
 func TestPackageIsDeterministic(t *testing.T) {
@@ -18,7 +20,7 @@ func TestPackageIsDeterministic(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A fresh build, not the cached one, must give the same bytes.
-	zip2, err := buildZip(map[string]string{ScriptName: Source})
+	zip2, err := buildZip(map[string]string{ScriptName: Source, RunnerScriptName: RunnerSource})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +52,7 @@ func TestPackageReturnsACopy(t *testing.T) {
 	}
 }
 
-func TestPackageHoldsTheScriptAtItsRoot(t *testing.T) {
+func TestPackageHoldsTheScriptsAtItsRoot(t *testing.T) {
 	t.Parallel()
 	_, data, err := Package()
 	if err != nil {
@@ -60,23 +62,26 @@ func TestPackageHoldsTheScriptAtItsRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.File) != 1 || r.File[0].Name != "deliberation_job.py" {
-		t.Fatalf("entries = %v, want only deliberation_job.py", r.File)
+	want := map[string]string{"deliberation_job.py": Source, "deliberation_runner.py": RunnerSource}
+	if len(r.File) != len(want) {
+		t.Fatalf("entries = %v, want %v", r.File, want)
 	}
-	if got := r.File[0].Modified; !got.Equal(zipEpoch) {
-		t.Fatalf("modified = %v, want the fixed %v", got, zipEpoch)
-	}
-	f, err := r.File[0].Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	got, err := io.ReadAll(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != Source {
-		t.Fatal("zipped script differs from the embedded source")
+	for _, file := range r.File {
+		if got := file.Modified; !got.Equal(zipEpoch) {
+			t.Fatalf("%s modified = %v, want the fixed %v", file.Name, got, zipEpoch)
+		}
+		f, err := file.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if source, ok := want[file.Name]; !ok || string(got) != source {
+			t.Fatalf("%s is not the embedded source of that name", file.Name)
+		}
 	}
 }
 
@@ -118,5 +123,13 @@ func TestSourceIsTheJob(t *testing.T) {
 	}
 	if Entrypoint != "python deliberation_job.py" {
 		t.Fatalf("Entrypoint = %q", Entrypoint)
+	}
+}
+
+// The job is Python and cannot import the type registry, so this pins its copy to it.
+func TestJobSendsTheRegisteredWakeUpType(t *testing.T) {
+	t.Parallel()
+	if want := `FINISHED_EVENT_TYPE = "` + deliberation.TypeFinished + `"`; !strings.Contains(Source, want) {
+		t.Fatalf("embedded source lacks %s", want)
 	}
 }

@@ -1,0 +1,226 @@
+package ray
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/deliberation"
+)
+
+var _ app.RayCluster = (*Runner)(nil)
+
+// Runner is the app.RayCluster port on the deliberation runner: a Ray Serve application on the
+// cluster (shared/rayjob/deliberation_runner.py) that takes attempts from a Redis Stream and runs
+// them on warm workers. A submit is an enqueue; Ray is not called on the request path at all.
+//
+// Per attempt (its submission id), in the functions' Redis under the key prefix:
+//   - <prefix>:runner:attempt:<id>  hash: state PENDING | RUNNING | STOPPED, deliberation_id,
+//     enqueued_at, started_at; it expires a while after the deadline.
+//   - <prefix>:runner:result:<id>   the runner's record: state SUCCEEDED | FAILED, infrastructure,
+//     start_time and end_time (unix ms), result (the job's result contract); it expires too.
+//   - <prefix>:runner:queue         the stream the runners' consumer group "runners" reads.
+type Runner struct {
+	rdb      redis.UniversalClient
+	prefix   string
+	callback string
+	linger   time.Duration
+}
+
+// RunnerConfig configures a Runner.
+type RunnerConfig struct {
+	// Prefix is the functions' Redis key prefix (REDIS_KEY_PREFIX); the runner must use the same.
+	Prefix string
+	// CallbackURL is where the runner sends an attempt's finished wake-up.
+	CallbackURL string
+	// Linger is how long an attempt's keys outlive its deadline (default 1 h): long enough for
+	// the status function and the reconcile pass to collect the outcome.
+	Linger time.Duration
+}
+
+// NewRunner returns the port on rdb, the Redis the runners read.
+func NewRunner(rdb redis.UniversalClient, cfg RunnerConfig) (*Runner, error) {
+	if rdb == nil || cfg.Prefix == "" {
+		return nil, errors.New("the runner dispatch needs a Redis client and a key prefix")
+	}
+	if cfg.CallbackURL != "" {
+		if u, err := url.Parse(cfg.CallbackURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			return nil, errors.New("callback URL must be an http(s) URL without credentials")
+		}
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = time.Hour
+	}
+	return &Runner{rdb: rdb, prefix: cfg.Prefix, callback: cfg.CallbackURL, linger: cfg.Linger}, nil
+}
+
+// Attempt states the runner and this adapter write (Ray's words, so they map one to one).
+const (
+	runnerPending = string(deliberation.JobPending)
+	runnerRunning = string(deliberation.JobRunning)
+	runnerStopped = string(deliberation.JobStopped)
+)
+
+func (r *Runner) queueKey() string               { return r.prefix + ":runner:queue" }
+func (r *Runner) attemptKey(id string) string    { return r.prefix + ":runner:attempt:" + id }
+func (r *Runner) resultKey(id string) string     { return r.prefix + ":runner:result:" + id }
+func runnerLabel(op, submissionID string) string { return op + " deliberation attempt " + submissionID }
+
+//go:embed runner_enqueue.lua
+var enqueueSource string
+
+// enqueueScript writes the attempt's marker and its stream entry in one step, once: the marker
+// is the idempotency key of the attempt, so a replayed submit enqueues nothing twice.
+var enqueueScript = redis.NewScript(enqueueSource)
+
+// Submit enqueues d's current attempt for the runners, at most once per submission id.
+func (r *Runner) Submit(ctx context.Context, d deliberation.Deliberation, req deliberation.Request) error {
+	what := runnerLabel("enqueue", d.SubmissionID)
+	if d.Deadline.IsZero() {
+		return deliberation.Errorf(deliberation.CodeInternal, "%s: the deliberation has no deadline", what)
+	}
+	payload, err := req.JobPayload(d.ID)
+	if err != nil {
+		return &deliberation.Error{Code: deliberation.CodeInternal, Message: what + ": cannot encode the request", Cause: err}
+	}
+	ttl := time.Until(d.Deadline) + r.linger
+	deadline := strconv.FormatFloat(float64(d.Deadline.UnixMilli())/1000, 'f', 3, 64)
+	err = enqueueScript.Run(ctx, r.rdb, []string{r.attemptKey(d.SubmissionID), r.queueKey()},
+		d.ID, d.SubmissionID, payload, deadline, r.callback, ttl.Milliseconds(), time.Now().UnixMilli()).Err()
+	return redisError(err, what)
+}
+
+// runnerRecord is what the runner stores when an attempt ends.
+type runnerRecord struct {
+	State          deliberation.JobState `json:"state"`
+	Infrastructure bool                  `json:"infrastructure"`
+	StartTime      int64                 `json:"start_time"`
+	EndTime        int64                 `json:"end_time"`
+	Result         json.RawMessage       `json:"result"`
+}
+
+// Status reads the attempt's record, or its marker while it is queued or running.
+func (r *Runner) Status(ctx context.Context, submissionID string) (app.JobStatus, error) {
+	what := runnerLabel("status of", submissionID)
+	rec, found, err := r.record(ctx, submissionID)
+	if err != nil || found {
+		return app.JobStatus{State: rec.State, Infrastructure: rec.Infrastructure,
+			StartTime: time.UnixMilli(rec.StartTime), EndTime: time.UnixMilli(rec.EndTime),
+			Summary: infrastructureSummary(rec)}, err
+	}
+	marker, err := r.rdb.HGetAll(ctx, r.attemptKey(submissionID)).Result()
+	if err != nil {
+		return app.JobStatus{}, redisError(err, what)
+	}
+	st := app.JobStatus{State: deliberation.JobState(marker["state"])}
+	switch marker["state"] {
+	case runnerPending, runnerStopped:
+	case runnerRunning:
+		if ms, err := strconv.ParseInt(marker["started_at"], 10, 64); err == nil {
+			st.StartTime = time.UnixMilli(ms)
+		}
+	case "":
+		return app.JobStatus{}, deliberation.Errorf(deliberation.CodeNotFound, "%s: the runners have no such attempt", what)
+	default:
+		return app.JobStatus{}, deliberation.Errorf(deliberation.CodeInternal, "%s: unknown state %q", what, marker["state"])
+	}
+	return st, nil
+}
+
+func infrastructureSummary(rec runnerRecord) string {
+	if rec.Infrastructure {
+		return "the deliberation runner lost the attempt"
+	}
+	return ""
+}
+
+// record reads and checks the runner's record of an attempt; found is false while there is none.
+func (r *Runner) record(ctx context.Context, submissionID string) (runnerRecord, bool, error) {
+	what := runnerLabel("result of", submissionID)
+	raw, err := r.rdb.Get(ctx, r.resultKey(submissionID)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return runnerRecord{}, false, nil
+	}
+	if err != nil {
+		return runnerRecord{}, false, redisError(err, what)
+	}
+	var rec runnerRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return runnerRecord{}, false, &deliberation.Error{Code: deliberation.CodeInternal, Message: what + ": not valid JSON", Cause: err}
+	}
+	if rec.State != deliberation.JobSucceeded && rec.State != deliberation.JobFailed {
+		return runnerRecord{}, false, deliberation.Errorf(deliberation.CodeInternal, "%s: unknown state %q", what, rec.State)
+	}
+	return rec, true, nil
+}
+
+// Result decodes the result the runner stored, under the same contract as a job's result line.
+func (r *Runner) Result(ctx context.Context, submissionID string) (deliberation.Result, error) {
+	rec, found, err := r.record(ctx, submissionID)
+	switch {
+	case err != nil:
+		return deliberation.Result{}, err
+	case !found:
+		return deliberation.Result{}, deliberation.Errorf(deliberation.CodeNotFound, "%s: none stored", runnerLabel("result of", submissionID))
+	}
+	res, err := decodeResult(rec.Result)
+	if err != nil {
+		return deliberation.Result{}, fmt.Errorf("%s: %w", runnerLabel("result of", submissionID), err)
+	}
+	return res, nil
+}
+
+//go:embed runner_stop.lua
+var stopSource string
+
+// stopScript marks a queued or running attempt STOPPED, so no runner starts it.
+var stopScript = redis.NewScript(stopSource)
+
+// Stop keeps the runners from starting the attempt; one already running ends by its deadline and
+// its outcome is ignored, since the entry is terminal by then.
+func (r *Runner) Stop(ctx context.Context, submissionID string) error {
+	what := runnerLabel("stop", submissionID)
+	found, err := stopScript.Run(ctx, r.rdb, []string{r.attemptKey(submissionID)}).Int()
+	if err != nil {
+		return redisError(err, what)
+	}
+	if found == 0 {
+		return deliberation.Errorf(deliberation.CodeNotFound, "%s: the runners have no such attempt", what)
+	}
+	return nil
+}
+
+// Delete removes an ended attempt's keys. It refuses while the attempt is queued or running: the
+// runner would skip it, and the deliberation would wait for nothing until its deadline.
+func (r *Runner) Delete(ctx context.Context, submissionID string) error {
+	what := runnerLabel("delete", submissionID)
+	st, err := r.Status(ctx, submissionID)
+	if err != nil {
+		return err
+	}
+	if !st.State.Terminal() {
+		return deliberation.Errorf(deliberation.CodeConflict, "%s: the attempt is %s", what, st.State)
+	}
+	return redisError(r.rdb.Del(ctx, r.attemptKey(submissionID), r.resultKey(submissionID)).Err(), what)
+}
+
+// List returns nothing: an attempt's keys expire on their own, so the reconcile sweep has no
+// records to adopt or clean up in this mode.
+func (r *Runner) List(context.Context) ([]app.RayJob, error) { return nil, nil }
+
+// redisError classifies a Redis failure: the queue is unreachable, which callers treat like an
+// unreachable Ray (the deliberation stays accepted and is enqueued later).
+func redisError(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	return &deliberation.Error{Code: deliberation.CodeUnavailable, Message: what + ": the runners' queue is unavailable", Cause: err}
+}

@@ -1,0 +1,237 @@
+package ray_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/deliberation"
+	"github.com/rayexecutor/functions/shared/fakes/modelserver"
+	"github.com/rayexecutor/functions/shared/launcher"
+	"github.com/rayexecutor/functions/shared/ray"
+	rayjob "github.com/rayexecutor/functions/shared/rayjob"
+	"github.com/rayexecutor/functions/shared/redisstore"
+	"github.com/rayexecutor/functions/shared/testenv"
+)
+
+// The serve-mode tests share one runner on the tests' Ray head: Serve's config is one document
+// per cluster, and a runner replica takes seconds to start. It reads one Redis, which every test
+// shares under a store prefix of its own; the queue's prefix is the runner's.
+const runnerPrefix = "serve-e2e"
+
+var runnerFixture struct {
+	once  sync.Once
+	url   string
+	addr  string
+	redis *launcher.Process
+	err   error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if f := &runnerFixture; f.redis != nil {
+		c, err := ray.NewClient(ray.ClientConfig{Address: f.addr})
+		if err == nil {
+			_ = c.DeleteServe(context.Background())
+		}
+		f.redis.Stop(time.Second)
+	}
+	os.Exit(code)
+}
+
+// sharedRunner starts the runner's Redis and deploys the runner on the head, once.
+func sharedRunner(t *testing.T) string {
+	t.Helper()
+	addr := realRayAddress(t)
+	bin := testenv.Require(t, "redis-server")
+	f := &runnerFixture
+	f.once.Do(func() {
+		f.addr = addr
+		port, err := testenv.LoopbackPort()
+		if err != nil {
+			f.err = err
+			return
+		}
+		hostPort := "127.0.0.1:" + strconv.Itoa(port)
+		f.redis, f.err = launcher.Start(launcher.Command{Path: bin, Name: "runner redis-server",
+			Args: []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}})
+		if f.err != nil {
+			return
+		}
+		if f.err = testenv.WaitRedis(hostPort, 10*time.Second); f.err != nil {
+			return
+		}
+		f.url = "redis://" + hostPort
+		client, err := ray.NewClient(ray.ClientConfig{Address: addr, Timeout: 30 * time.Second})
+		if err != nil {
+			f.err = err
+			return
+		}
+		name, zip, err := rayjob.Package()
+		if err != nil {
+			f.err = err
+			return
+		}
+		start := time.Now()
+		f.err = client.DeployRunner(context.Background(), ray.RunnerApplication{ImportPath: rayjob.RunnerImportPath,
+			Args: map[string]any{"redis_url": f.url, "key_prefix": runnerPrefix, "claim_idle_s": 5, "heartbeat_s": 1}},
+			name, zip, 3*time.Minute)
+		fmt.Fprintf(os.Stderr, "serve e2e: runner deployed in %s (err %v)\n", time.Since(start).Round(time.Millisecond), f.err)
+	})
+	if f.err != nil {
+		t.Fatalf("deliberation runner: %v", f.err)
+	}
+	return f.url
+}
+
+// serveE2E is the execute-to-terminal path in serve mode: the use cases on a real redis-server,
+// the runner port enqueueing for the real runner on the head, the fake model server.
+type serveE2E struct {
+	e2e
+	rdb    *redis.Client
+	runner *ray.Runner
+}
+
+func newServeE2E(t *testing.T) *serveE2E {
+	t.Helper()
+	url := sharedRunner(t)
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	runner, err := ray.NewRunner(rdb, ray.RunnerConfig{Prefix: runnerPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := app.DefaultSettings()
+	settings.CheckPeriod = 100 * time.Millisecond
+	settings.DeadlineGrace = time.Second
+	store := redisstore.New(rdb, redisstore.Options{Prefix: uniqueID("serve")})
+	return &serveE2E{e2e: e2e{svc: app.NewService(store, runner, nil, settings, nil), model: modelserver.New(t)},
+		rdb: rdb, runner: runner}
+}
+
+func (e *serveE2E) execute(t *testing.T, in deliberation.RequestInput) string {
+	t.Helper()
+	sub, err := e.svc.Execute(context.Background(), app.ExecuteCommand{Input: in})
+	if err != nil || sub.Status != deliberation.StatusSubmitted || sub.Message != app.MessageSubmitted {
+		t.Fatalf("Execute = %+v, %v", sub, err)
+	}
+	return sub.DeliberationID
+}
+
+// wantAttemptGone checks the outcome's cleanup: the attempt's keys are deleted once it is stored.
+func (e *serveE2E) wantAttemptGone(t *testing.T, id string) {
+	t.Helper()
+	n, err := e.rdb.Exists(context.Background(), runnerPrefix+":runner:attempt:"+id, runnerPrefix+":runner:result:"+id).Result()
+	if err != nil || n != 0 {
+		t.Fatalf("%d keys of attempt %s remain (%v)", n, id, err)
+	}
+}
+
+func TestServeEndToEndOneAgentAlwaysFails(t *testing.T) {
+	t.Parallel()
+	e := newServeE2E(t)
+	e.model.SetBehavior("m-broken", modelserver.Behavior{FailStatus: 503})
+	started := time.Now()
+	id := e.execute(t, e.input(120, 1,
+		deliberation.AgentConfig{AgentID: "dev-1", Role: "DEV", Model: "m-dev", PromptTemplate: braces},
+		deliberation.AgentConfig{AgentID: "qa-1", Role: "QA", Model: "m-broken"},
+		deliberation.AgentConfig{AgentID: "arch-1", Role: "ARCHITECT", Model: "m-arch"},
+	))
+	r := e.pollUntilTerminal(t, id, 60*time.Second)
+	t.Logf("submit to %s in %s", r.Status, time.Since(started).Round(time.Millisecond))
+	res := r.Result
+	if r.Status != deliberation.StatusCompleted || res == nil || res.CompletedAgents != 2 || res.TotalAgents != 3 {
+		t.Fatalf("report = %+v, want completed with 2 of 3 agents", r)
+	}
+	if len(res.Failures) != 1 || res.Failures[0].AgentID != "qa-1" || !strings.Contains(res.Failures[0].Error, "503") {
+		t.Fatalf("failures = %+v, want qa-1 with its 503", res.Failures)
+	}
+	if res.BestResult == nil || res.ScoringError != "" || r.ExecutionTimeMS < 0 || r.Attempts != 1 || r.FinishedAt == nil {
+		t.Fatalf("report = %+v, want a judged best result, the runner's run time and one attempt", r)
+	}
+	e.wantStats(t, 1, 0, 1, 0)
+	checkModelRequests(t, e.model)
+	e.wantAttemptGone(t, id)
+}
+
+func TestServeEndToEndAllAgentsFail(t *testing.T) {
+	t.Parallel()
+	e := newServeE2E(t)
+	e.model.SetBehavior("m-x", modelserver.Behavior{FailStatus: 500})
+	e.model.SetBehavior("m-y", modelserver.Behavior{FailStatus: 400})
+	id := e.execute(t, e.input(120, 0,
+		deliberation.AgentConfig{AgentID: "a1", Role: "DEV", Model: "m-x"},
+		deliberation.AgentConfig{AgentID: "a2", Role: "QA", Model: "m-y"},
+	))
+	r := e.pollUntilTerminal(t, id, 60*time.Second)
+	if r.Status != deliberation.StatusFailed || r.Result == nil || len(r.Result.Failures) != 2 || r.Result.CompletedAgents != 0 {
+		t.Fatalf("report = %+v, want failed with both agents' errors kept", r)
+	}
+	if !strings.Contains(r.ErrorMessage, "a1:") || !strings.Contains(r.ErrorMessage, "a2:") {
+		t.Fatalf("error message %q does not name the agents", r.ErrorMessage)
+	}
+	e.wantStats(t, 1, 0, 0, 1)
+}
+
+// TestServeEndToEndDeadline: an agent that outlives the deadline fails as timed out, and the
+// result is in before the deadline.
+func TestServeEndToEndDeadline(t *testing.T) {
+	t.Parallel()
+	e := newServeE2E(t)
+	e.model.SetBehavior("m-stuck", modelserver.Behavior{Delay: time.Minute})
+	started := time.Now()
+	id := e.execute(t, e.input(4, 0, deliberation.AgentConfig{AgentID: "a1", Role: "DEV", Model: "m-stuck"}))
+	r := e.pollUntilTerminal(t, id, 30*time.Second)
+	if r.Status != deliberation.StatusFailed || r.Result == nil || !strings.Contains(r.Result.Failures[0].Error, "timed out") {
+		t.Fatalf("report = %+v, want failed by the deadline", r)
+	}
+	if took := r.FinishedAt.Sub(started); took > 5*time.Second {
+		t.Fatalf("finished %s after submit, past the 4 s deadline", took)
+	}
+	e.wantStats(t, 1, 0, 0, 1)
+}
+
+// TestServeEndToEndOneEnqueue: twenty identical requests at once (the same idempotency key, as a
+// Broker's redeliveries of one CloudEvent carry) make one deliberation, run once.
+func TestServeEndToEndOneEnqueue(t *testing.T) {
+	t.Parallel()
+	e := newServeE2E(t)
+	in := e.input(60, 0, deliberation.AgentConfig{AgentID: "a1", Role: "DEV", Model: "m1"})
+	ids := make([]string, 20)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Go(func() {
+			sub, err := e.svc.Execute(context.Background(), app.ExecuteCommand{Input: in, IdempotencyKey: "cloudevent:one"})
+			if err != nil {
+				t.Error(err)
+			}
+			ids[i] = sub.DeliberationID
+		})
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id != ids[0] {
+			t.Fatalf("ids %v differ", ids)
+		}
+	}
+	if r := e.pollUntilTerminal(t, ids[0], 60*time.Second); r.Status != deliberation.StatusCompleted {
+		t.Fatalf("report = %+v", r)
+	}
+	time.Sleep(time.Second) // a second run, if any, would have called the model by now
+	if n := len(e.model.RequestsFor("m1")); n != 1 {
+		t.Fatalf("the agent's model was called %d times, want once", n)
+	}
+	e.wantStats(t, 1, 0, 1, 0)
+}

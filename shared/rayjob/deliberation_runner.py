@@ -1,0 +1,324 @@
+"""Deliberation runner: a Ray Serve application that runs deliberations on warm workers.
+
+The functions enqueue each attempt on a Redis Stream. Every replica of this deployment reads the
+stream through one consumer group, runs the deliberation with the job's own code (its agents as
+threads: their work is HTTP to the model server, so a process each would buy nothing), stores the
+result where the functions read it, and sends the same finished wake-up as the job.
+
+A replica that dies mid-deliberation leaves its message pending in the group; another replica
+claims it once it has been idle for claim_idle_s. A running deliberation resets its message's idle
+clock every heartbeat_s, so only a dead replica's work is taken over. After max_deliveries the
+attempt is given up as an infrastructure failure, which the functions may retry as a new attempt.
+
+The keys are shared with the Go side (shared/ray/runner*.go); docs/ray.md describes them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor, wait, FIRST_COMPLETED
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from ray import serve
+
+import deliberation_job as job
+
+GROUP = "runners"
+STATE_PENDING = "PENDING"
+STATE_RUNNING = "RUNNING"
+STATE_SUCCEEDED = "SUCCEEDED"
+STATE_FAILED = "FAILED"
+
+# Moves an attempt from PENDING (or RUNNING, for a redelivery) to RUNNING. Anything else (no
+# marker: deleted or expired; STOPPED: cancelled) means the attempt must not run.
+START_SCRIPT = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'PENDING' and state ~= 'RUNNING' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'RUNNING')
+redis.call('HSETNX', KEYS[1], 'started_at', ARGV[1])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str
+    key_prefix: str = "rayexec"
+    max_deliberations: int = 32  # per replica, at once
+    max_agent_calls: int = 64  # per replica, at once
+    claim_idle_s: float = 30.0
+    heartbeat_s: float = 5.0
+    max_deliveries: int = 3
+    result_ttl_s: int = 86400
+
+    @staticmethod
+    def from_args(args: dict[str, Any]) -> "Settings":
+        if not args.get("redis_url"):
+            raise ValueError("the runner needs redis_url")
+        defaults = Settings(redis_url="")
+        kinds = {"key_prefix": str, "max_deliberations": int, "max_agent_calls": int,
+                 "claim_idle_s": float, "heartbeat_s": float, "max_deliveries": int,
+                 "result_ttl_s": int}
+        values = {key: kind(args.get(key, getattr(defaults, key))) for key, kind in kinds.items()}
+        settings = Settings(redis_url=str(args["redis_url"]), **values)
+        if min(settings.max_deliberations, settings.max_agent_calls, settings.max_deliveries) < 1:
+            raise ValueError("max_deliberations, max_agent_calls and max_deliveries must be >= 1")
+        if not 0 < settings.heartbeat_s < settings.claim_idle_s:
+            raise ValueError("heartbeat_s must be positive and shorter than claim_idle_s")
+        return settings
+
+    def queue(self) -> str:
+        return f"{self.key_prefix}:runner:queue"
+
+    def attempt_key(self, attempt: str) -> str:
+        return f"{self.key_prefix}:runner:attempt:{attempt}"
+
+    def result_key(self, attempt: str) -> str:
+        return f"{self.key_prefix}:runner:result:{attempt}"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One queued attempt, as the functions enqueue it."""
+    entry_id: str
+    attempt: str
+    request: str  # the job's RAY_EXECUTOR_REQUEST
+    deadline: float  # unix seconds
+    callback: str
+
+    @staticmethod
+    def parse(entry_id: str, fields: dict[bytes, bytes]) -> "Message":
+        text = {k.decode(): v.decode() for k, v in fields.items()}
+        try:
+            deadline = float(text.get("deadline", ""))
+        except ValueError:
+            deadline = 0.0
+        return Message(entry_id=entry_id, attempt=text.get("attempt", ""), request=text.get("request", ""),
+                       deadline=deadline, callback=text.get("callback", ""))
+
+
+def run_agents_in_threads(pool: ThreadPoolExecutor) -> job.AgentRunner:
+    """The runner's way of running agents: each one a call on the replica's bounded pool. A call
+    stops on its own at agents_until, so one still running after the wait is reported pending."""
+
+    def run(request: job.Request, budget: job.Budget, progress: job.Progress) -> None:
+        futures = {pool.submit(job.run_agent, request, agent, budget.agents_until): agent.agent_id
+                   for agent in request.agents}
+        pending = set(futures)
+        wait_until = job.agents_wait_until(budget)
+        while pending:
+            left = wait_until - time.time()
+            if left <= 0:
+                break
+            done, pending = wait(pending, timeout=left, return_when=FIRST_COMPLETED)
+            for future in done:
+                try:
+                    progress.record(future.result())
+                except Exception as err:  # noqa: BLE001 - a broken call is this agent's failure
+                    progress.record(job.agent_failure(futures[future], f"agent call failed ({type(err).__name__})"))
+        for future in pending:
+            future.cancel()
+
+    return run
+
+
+def deliberate(message: Message, agent_pool: ThreadPoolExecutor) -> dict[str, Any]:
+    """Runs one attempt like the job does and returns its result, by the deadline whatever
+    blocks: the run goes on a thread of its own, and at print_by what is known is the result."""
+    try:
+        request = job.parse_request(message.request)
+    except job.RequestError as err:
+        return job.unusable_request_result(message.request, str(err))
+    deadline = message.deadline or time.time() + request.timeout_seconds
+    budget = job.plan_budget(time.time(), deadline)
+    progress = job.Progress(request.agents)
+    outcome = {"error": "deadline reached"}
+
+    def run() -> None:
+        try:
+            job.run_deliberation(request, budget, progress, run_agents_in_threads(agent_pool))
+        except Exception as err:  # noqa: BLE001 - the result must come out whatever broke
+            outcome["error"] = f"runner error ({type(err).__name__})"
+            job.log("error", f"deliberation failed: {err!r}", request.deliberation_id)
+
+    worker = threading.Thread(target=run, daemon=True, name=f"deliberation-{message.attempt}")
+    worker.start()
+    worker.join(max(0.0, budget.print_by - time.time()))
+    return progress.result(outcome["error"])
+
+
+def lost_result(message: Message, deliveries: int) -> dict[str, Any]:
+    """Every agent fails with the reason: the attempt broke its replicas too often to try again."""
+    why = f"the deliberation runner lost this attempt {deliveries} times"
+    ids = job.best_effort_agent_ids(message.request) or [""]
+    return job.build_result(tuple(job.Agent(agent_id, "", "") for agent_id in ids), {},
+                            job.failed_scoring(""), why)
+
+
+class Runner:
+    """The consumer of one replica: reads, claims, heartbeats and runs attempts."""
+
+    def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
+        self.settings = settings
+        self.redis = client or redis.Redis.from_url(settings.redis_url)
+        self.consumer = f"runner-{uuid.uuid4().hex[:12]}"
+        self.start_attempt = self.redis.register_script(START_SCRIPT)
+        self.slots = threading.BoundedSemaphore(settings.max_deliberations)
+        self.deliberations = ThreadPoolExecutor(settings.max_deliberations, thread_name_prefix="deliberation")
+        self.agents = ThreadPoolExecutor(settings.max_agent_calls, thread_name_prefix="agent")
+        self.running: dict[str, str] = {}  # entry id -> attempt, for the heartbeat
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def ensure_group(self) -> None:
+        # From id 0: whatever the functions enqueued before the first replica came is read too.
+        try:
+            self.redis.xgroup_create(self.settings.queue(), GROUP, id="0", mkstream=True)
+        except redis.ResponseError as err:
+            if "BUSYGROUP" not in str(err):
+                raise
+
+    def start(self) -> None:
+        self.ensure_group()
+        for target in (self.consume, self.reclaim, self.heartbeat):
+            thread = threading.Thread(target=self.forever(target), daemon=True, name=target.__name__)
+            thread.start()
+            self.threads.append(thread)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def healthy(self) -> bool:
+        return all(thread.is_alive() for thread in self.threads)
+
+    def forever(self, step: Any) -> Any:
+        """Runs step until stop; a Redis outage is waited out, never the end of the loop."""
+
+        def loop() -> None:
+            while not self.stopping.is_set():
+                try:
+                    step()
+                except redis.RedisError as err:
+                    job.log("warning", f"{step.__name__}: redis unavailable ({type(err).__name__})", "")
+                    self.stopping.wait(1.0)
+
+        return loop
+
+    def consume(self) -> None:
+        if not self.slots.acquire(timeout=1.0):
+            return
+        try:
+            answer = self.redis.xreadgroup(GROUP, self.consumer, {self.settings.queue(): ">"}, count=1, block=1000)
+        except BaseException:
+            self.slots.release()
+            raise
+        entries = [entry for _, stream_entries in answer or [] for entry in stream_entries]
+        if not entries:
+            self.slots.release()
+            return
+        entry_id, fields = entries[0]
+        self.dispatch(Message.parse(entry_id.decode(), fields), deliveries=1)
+
+    def reclaim(self) -> None:
+        """Takes over what a dead replica left: entries idle for longer than claim_idle_s."""
+        self.stopping.wait(self.settings.claim_idle_s / 3)
+        while not self.stopping.is_set() and self.slots.acquire(blocking=False):
+            claimed = self.redis.xautoclaim(self.settings.queue(), GROUP, self.consumer,
+                                            int(self.settings.claim_idle_s * 1000), "0-0", count=1)
+            entries = [entry for entry in claimed[1] if entry[1]]
+            if not entries:
+                self.slots.release()
+                return
+            entry_id, fields = entries[0]
+            entry = entry_id.decode()
+            info = self.redis.xpending_range(self.settings.queue(), GROUP, entry, entry, 1)
+            deliveries = int(info[0]["times_delivered"]) if info else 1
+            job.log("warning", f"claimed {entry} after {deliveries - 1} lost deliveries", "")
+            self.dispatch(Message.parse(entry, fields), deliveries)
+
+    def heartbeat(self) -> None:
+        """Resets the idle clock of every entry this replica is running (JUSTID: no delivery
+        counted), so no other replica claims a deliberation that is merely long."""
+        self.stopping.wait(self.settings.heartbeat_s)
+        with self.lock:
+            entries = list(self.running)
+        if entries:
+            self.redis.xclaim(self.settings.queue(), GROUP, self.consumer, 0, entries, justid=True)
+
+    def dispatch(self, message: Message, deliveries: int) -> None:
+        with self.lock:
+            self.running[message.entry_id] = message.attempt
+        self.deliberations.submit(self.handle, message, deliveries)
+
+    def handle(self, message: Message, deliveries: int) -> None:
+        try:
+            self.process(message, deliveries)
+        except Exception as err:  # noqa: BLE001 - the entry stays pending and is claimed again
+            job.log("error", f"attempt {message.attempt} not processed: {err!r}", "")
+        finally:
+            with self.lock:
+                self.running.pop(message.entry_id, None)
+            self.slots.release()
+
+    def process(self, message: Message, deliveries: int) -> None:
+        settings = self.settings
+        deliberation_id = job.best_effort_deliberation_id(message.request)
+        attempt_key, result_key = settings.attempt_key(message.attempt), settings.result_key(message.attempt)
+        started_ms = int(time.time() * 1000)
+        if not message.attempt or self.redis.exists(result_key) or not self.start_attempt(
+                keys=[attempt_key], args=[started_ms]):
+            # Finished elsewhere, stopped, or no longer wanted: running it again changes nothing.
+            self.done(message)
+            return
+        infrastructure = deliveries > settings.max_deliveries
+        if infrastructure:
+            result = lost_result(message, deliveries - 1)
+        else:
+            result = deliberate(message, self.agents)
+        record = {
+            "state": STATE_SUCCEEDED if job.exit_code(result) == job.EXIT_OK else STATE_FAILED,
+            "infrastructure": infrastructure,
+            "start_time": started_ms,
+            "end_time": int(time.time() * 1000),
+            "result": result,
+        }
+        stored = json.dumps(record, separators=(",", ":"), allow_nan=False)
+        self.redis.set(result_key, stored, ex=settings.result_ttl_s, nx=True)
+        self.done(message)
+        job.send_wakeup(message.callback, deliberation_id)
+
+    def done(self, message: Message) -> None:
+        # Acked and deleted: the stream holds only what is still to do, so it never needs trimming.
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xack(self.settings.queue(), GROUP, message.entry_id)
+        pipe.xdel(self.settings.queue(), message.entry_id)
+        pipe.execute()
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0})
+class DeliberationRunner:
+    """The Serve deployment: one Runner per replica. Serve restarts a replica whose health check
+    fails, and places and scales replicas across the cluster."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.runner = Runner(settings)
+        self.runner.start()
+
+    def check_health(self) -> None:
+        if not self.runner.healthy():
+            raise RuntimeError("a runner loop has stopped")
+
+    def __del__(self) -> None:
+        self.runner.stop()
+
+
+def app(args: dict[str, Any]) -> Any:
+    """The application builder Serve calls with the config's args."""
+    return DeliberationRunner.bind(Settings.from_args(args))
+

@@ -1,0 +1,193 @@
+"""The runner's queue contract against a real redis-server: runs, skips, takeovers, give-ups.
+
+These tests drive Runner directly (no Serve): Serve only hosts it. The end-to-end tests on a Ray
+head with Serve are the Go side's (shared/ray).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from conftest import make_request
+from deliberation_runner import GROUP, Runner, Settings
+from fake_model_server import Behaviour, FakeModelServer
+
+PREFIX = "rt"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(redis_url)
+    c.flushall()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def runners(redis_url: str) -> Iterator[list[Runner]]:
+    started: list[Runner] = []
+    yield started
+    for runner in started:
+        runner.stop()
+
+
+def start_runner(redis_url: str, runners: list[Runner], **overrides: Any) -> Runner:
+    settings = Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=1.0, heartbeat_s=0.2,
+                        **overrides)
+    runner = Runner(settings)
+    runner.start()
+    runners.append(runner)
+    return runner
+
+
+def enqueue(client: redis.Redis, attempt: str, request: dict[str, Any], deadline_in: float = 30.0,
+            marker: bool = True) -> None:
+    """What the Go side's enqueue does: the attempt's marker, then the stream entry."""
+    if marker:
+        client.hset(f"{PREFIX}:runner:attempt:{attempt}", mapping={"state": "PENDING"})
+    client.xadd(f"{PREFIX}:runner:queue", {"attempt": attempt, "request": json.dumps(request),
+                                           "deadline": repr(time.time() + deadline_in), "callback": ""})
+
+
+def wait_result(client: redis.Redis, attempt: str, within: float = 15.0) -> dict[str, Any]:
+    until = time.time() + within
+    while time.time() < until:
+        raw = client.get(f"{PREFIX}:runner:result:{attempt}")
+        if raw is not None:
+            return json.loads(raw)
+        time.sleep(0.02)
+    raise AssertionError(f"no result for {attempt} within {within} s")
+
+
+def queue_is_empty(client: redis.Redis, within: float = 5.0) -> bool:
+    until = time.time() + within
+    while time.time() < until:
+        if client.xlen(f"{PREFIX}:runner:queue") == 0 and client.xpending(f"{PREFIX}:runner:queue", GROUP)["pending"] == 0:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_runs_an_attempt_and_stores_the_result(client: redis.Redis, runners: list[Runner],
+                                               redis_url: str, server: FakeModelServer) -> None:
+    server.set_model("m1", Behaviour(answer="use a ring buffer"))
+    server.set_model("m2", Behaviour(fail_status=400))
+    enqueue(client, "delib-a", make_request(server.url, [
+        {"agent_id": "a1", "role": "DEV", "model": "m1"}, {"agent_id": "a2", "role": "QA", "model": "m2"}]))
+    start_runner(redis_url, runners)
+    record = wait_result(client, "delib-a")
+    assert record["state"] == "SUCCEEDED" and record["infrastructure"] is False
+    assert record["start_time"] <= record["end_time"]
+    result = record["result"]
+    assert (result["total_agents"], result["completed_agents"], result["failed_agents"]) == (2, 1, 1)
+    assert result["best_result"]["agent_id"] == "a1"
+    assert "400" in result["failures"][0]["error"]
+    assert len(server.judge_requests()) == 1
+    assert client.hget(f"{PREFIX}:runner:attempt:delib-a", "state") == b"RUNNING"
+    assert queue_is_empty(client), "the entry is acked and deleted once the result is stored"
+
+
+def test_no_proposal_is_a_failed_attempt(client: redis.Redis, runners: list[Runner], redis_url: str,
+                                         server: FakeModelServer) -> None:
+    server.set_model("m1", Behaviour(fail_status=401))
+    enqueue(client, "delib-f", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
+    start_runner(redis_url, runners)
+    record = wait_result(client, "delib-f")
+    assert record["state"] == "FAILED" and record["result"]["completed_agents"] == 0
+
+
+def test_skips_what_must_not_run(client: redis.Redis, runners: list[Runner], redis_url: str,
+                                 server: FakeModelServer) -> None:
+    server.set_model("m1", Behaviour(answer="p"))
+    agents = [{"agent_id": "a1", "role": "DEV", "model": "m1"}]
+    enqueue(client, "delib-gone", make_request(server.url, agents), marker=False)
+    client.hset(f"{PREFIX}:runner:attempt:delib-stopped", mapping={"state": "STOPPED"})
+    enqueue(client, "delib-stopped", make_request(server.url, agents), marker=False)
+    client.set(f"{PREFIX}:runner:result:delib-done", "kept")
+    enqueue(client, "delib-done", make_request(server.url, agents))
+    start_runner(redis_url, runners)
+    assert queue_is_empty(client)
+    assert server.agent_requests() == [], "nothing ran"
+    assert client.get(f"{PREFIX}:runner:result:delib-done") == b"kept"
+    assert client.get(f"{PREFIX}:runner:result:delib-gone") is None
+
+
+def test_a_dead_replicas_attempt_is_taken_over(client: redis.Redis, runners: list[Runner],
+                                               redis_url: str, server: FakeModelServer) -> None:
+    server.set_model("m1", Behaviour(answer="p"))
+    client.xgroup_create(f"{PREFIX}:runner:queue", GROUP, id="0", mkstream=True)
+    enqueue(client, "delib-t", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
+    # A replica that read the entry and died: it stays pending under that consumer.
+    client.xreadgroup(GROUP, "dead-replica", {f"{PREFIX}:runner:queue": ">"}, count=1)
+    taken = time.time()
+    start_runner(redis_url, runners)
+    record = wait_result(client, "delib-t")
+    assert record["state"] == "SUCCEEDED"
+    assert time.time() - taken >= 0.9, "claimed only after claim_idle_s"
+    assert queue_is_empty(client)
+
+
+def test_a_long_attempt_is_not_taken_over(client: redis.Redis, runners: list[Runner], redis_url: str,
+                                          server: FakeModelServer) -> None:
+    server.set_model("slow", Behaviour(answer="p", delay=3.0))
+    start_runner(redis_url, runners)
+    start_runner(redis_url, runners)
+    enqueue(client, "delib-l", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "slow"}]))
+    record = wait_result(client, "delib-l")
+    assert record["state"] == "SUCCEEDED"
+    assert len(server.agent_requests()) == 1, "the heartbeat kept the other replica off it"
+
+
+def test_gives_up_after_max_deliveries(client: redis.Redis, runners: list[Runner], redis_url: str,
+                                       server: FakeModelServer) -> None:
+    server.set_model("m1", Behaviour(answer="p"))
+    enqueue(client, "delib-x", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
+    queue = f"{PREFIX}:runner:queue"
+    client.xgroup_create(queue, GROUP, id="0")
+    client.xreadgroup(GROUP, "dead-1", {queue: ">"}, count=1)
+    entry = client.xpending_range(queue, GROUP, "-", "+", 1)[0]["message_id"]
+    for dead in ("dead-2", "dead-3"):  # two more replicas took it and died
+        client.xclaim(queue, GROUP, dead, 0, [entry])
+    start_runner(redis_url, runners, max_deliveries=3)
+    record = wait_result(client, "delib-x")
+    assert record["state"] == "FAILED" and record["infrastructure"] is True
+    assert "lost this attempt 3 times" in record["result"]["failures"][0]["error"]
+    assert server.agent_requests() == []
