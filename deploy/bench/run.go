@@ -55,7 +55,8 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 		}
 		e["REDIS_URL"], e["REDIS_KEY_PREFIX"] = redis.url(), prefix
 		if fn == "execute-deliberation" || fn == "get-deliberation-status" {
-			e["RAY_ADDRESS"] = ray.URL()
+			// Execute's figures are measured against the fake Jobs API.
+			e["RAY_DISPATCH"], e["RAY_ADDRESS"] = "jobs", ray.URL()
 		}
 		if fn == "execute-deliberation" {
 			// docs/performance.md raises the admission limit for the run: the load keeps thousands

@@ -60,7 +60,8 @@ func startStack(t *testing.T) *stack {
 	statusAddr := freeAddr(t)
 	env := map[string]string{
 		"REDIS_URL": s.redis.URL(), "REDIS_KEY_PREFIX": keyPrefix,
-		"RAY_ADDRESS": s.ray.Address, "RAY_EXECUTOR_CALLBACK_URL": "http://" + statusAddr,
+		// The suite drives one Ray job per deliberation; the runner's faults are not in it yet.
+		"RAY_DISPATCH": "jobs", "RAY_ADDRESS": s.ray.Address, "RAY_EXECUTOR_CALLBACK_URL": "http://" + statusAddr,
 		"NATS_URL": s.nats.URL(), "NATS_STREAM": natsStream, "NATS_SUBJECT_PREFIX": subjectPrefix,
 		"VLLM_URL_ALLOWLIST": s.model.URL(),
 		// The suite measures what faults do, not admission control: a Ray outage queues many.

@@ -441,7 +441,7 @@ func TestFunctionChecksCatchMistakes(t *testing.T) {
 		}},
 		{"a required variable missing", func() []string {
 			return envProblems(mutated(func(s *servingv1.Service) {
-				*env(s) = slices.DeleteFunc(*env(s), func(e corev1.EnvVar) bool { return e.Name == "RAY_ADDRESS" })
+				*env(s) = slices.DeleteFunc(*env(s), func(e corev1.EnvVar) bool { return e.Name == "REDIS_URL" })
 			}), transport.FunctionStatus, d)
 		}},
 		{"a key the ConfigMap lacks", func() []string {

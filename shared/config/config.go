@@ -38,8 +38,19 @@ type Config struct {
 	LogFormat string
 }
 
+// How deliberations reach Ray (RAY_DISPATCH).
+const (
+	// DispatchServe enqueues them for the deliberation runner, a Ray Serve application on warm
+	// workers; only Redis is on the request path.
+	DispatchServe = "serve"
+	// DispatchJobs submits one Ray job per attempt through the Jobs REST API.
+	DispatchJobs = "jobs"
+)
+
 // Ray is how to reach the Ray cluster and what to submit to it.
 type Ray struct {
+	// Dispatch is DispatchServe or DispatchJobs.
+	Dispatch string
 	// Address is the dashboard URL; empty only when the function does not talk to Ray, or under
 	// Options.Local where the caller starts a Ray head of its own.
 	Address   string
@@ -56,7 +67,8 @@ type Ray struct {
 
 // Options say what the caller needs of the environment.
 type Options struct {
-	// NeedsRay makes RAY_ADDRESS required (the execute and status functions talk to Ray).
+	// NeedsRay makes RAY_ADDRESS required in the jobs dispatch (the execute and status functions
+	// submit and watch Ray jobs).
 	NeedsRay bool
 	// Local allows an empty REDIS_URL and RAY_ADDRESS: the caller (the local stack, a test) starts
 	// embedded servers instead. Deployments never set it, so a forgotten variable fails at start.
@@ -82,7 +94,7 @@ func Load(getenv func(string) string, opts Options) (Config, error) {
 	if !given["REDIS_URL"] && !opts.Local {
 		errs.add("REDIS_URL", "is required")
 	}
-	if !given["RAY_ADDRESS"] && opts.NeedsRay && !opts.Local {
+	if !given["RAY_ADDRESS"] && opts.NeedsRay && c.Ray.Dispatch == DispatchJobs && !opts.Local {
 		errs.add("RAY_ADDRESS", "is required")
 	}
 	if len(errs.Problems) > 0 {

@@ -90,7 +90,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"PENDING_LIMIT": "soon", "NATS_URL": "http://nats", "NATS_SUBJECT_PREFIX": "a.*",
 		"NATS_STREAM": "a.b", "API_TOKEN": "tab\there", "VLLM_URL_ALLOWLIST": "http://ok:1,,http://x/path",
 		"MAX_AGENTS": "-1", "MAX_ACTIVE_DELIBERATIONS": "many", "MAX_BODY_BYTES": "10", "LOG_LEVEL": "loud",
-		"LOG_FORMAT": "xml",
+		"LOG_FORMAT": "xml", "RAY_DISPATCH": "actors",
 	}
 	_, err := Load(env(bad), Options{NeedsRay: true})
 	var cerr *Error
@@ -120,16 +120,19 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 func TestLoadRequired(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		opts Options
-		want []string
+		dispatch string
+		opts     Options
+		want     []string
 	}{
-		{Options{NeedsRay: true}, []string{"REDIS_URL", "RAY_ADDRESS"}},
-		{Options{}, []string{"REDIS_URL"}},
-		{Options{NeedsRay: true, Local: true}, nil},
+		{"jobs", Options{NeedsRay: true}, []string{"REDIS_URL", "RAY_ADDRESS"}},
+		// The runner is fed through Redis: the functions need no Ray address in serve mode.
+		{"", Options{NeedsRay: true}, []string{"REDIS_URL"}},
+		{"jobs", Options{}, []string{"REDIS_URL"}},
+		{"jobs", Options{NeedsRay: true, Local: true}, nil},
 	}
 	for _, tc := range cases {
-		t.Run(fmt.Sprintf("%+v", tc.opts), func(t *testing.T) {
-			_, err := Load(env(nil), tc.opts)
+		t.Run(fmt.Sprintf("%s %+v", tc.dispatch, tc.opts), func(t *testing.T) {
+			_, err := Load(env(map[string]string{"RAY_DISPATCH": tc.dispatch}), tc.opts)
 			var got []string
 			var cerr *Error
 			if errors.As(err, &cerr) {

@@ -21,6 +21,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("redis_url", redact(c.RedisURL)),
 		slog.String("redis_key_prefix", c.RedisKeyPrefix),
 		slog.String("retention", c.Retention.String()),
+		slog.String("ray_dispatch", c.Ray.Dispatch),
 		slog.String("ray_address", redact(c.Ray.Address)),
 		slog.Bool("ray_auth_token_set", c.Ray.AuthToken != ""),
 		slog.Bool("ray_job_entrypoint_set", c.Ray.Entrypoint != ""),

@@ -234,6 +234,15 @@ func parseLogLevel(v string, dst *slog.Level) string {
 	return ""
 }
 
+func parseDispatch(v string, dst *string) string {
+	switch d := strings.ToLower(v); d {
+	case DispatchServe, DispatchJobs:
+		*dst = d
+		return ""
+	}
+	return "must be serve or jobs, got " + quoted(v)
+}
+
 func parseLogFormat(v string, dst *string) string {
 	switch f := strings.ToLower(v); f {
 	case "json", "text":

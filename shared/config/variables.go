@@ -19,6 +19,7 @@ var variables = []variable{
 	{"REDIS_URL", "", func(c *Config, v string) string { return parseRedisURL(v, &c.RedisURL) }},
 	{"REDIS_KEY_PREFIX", "rayexec", func(c *Config, v string) string { return parseKeyPrefix(v, &c.RedisKeyPrefix) }},
 	{"RETENTION", "168h", func(c *Config, v string) string { return parseDuration(v, &c.Retention) }},
+	{"RAY_DISPATCH", DispatchServe, func(c *Config, v string) string { return parseDispatch(v, &c.Ray.Dispatch) }},
 	{"RAY_ADDRESS", "", func(c *Config, v string) string { return parseHTTPURL(v, &c.Ray.Address) }},
 	{"RAY_AUTH_TOKEN", "", func(c *Config, v string) string { return parseToken(v, &c.Ray.AuthToken) }},
 	{"RAY_JOB_ENTRYPOINT", "", func(c *Config, v string) string { return parseEntrypoint(v, &c.Ray.Entrypoint) }},

@@ -157,8 +157,13 @@ func runJobsContract(t *testing.T, api jobsAPI) {
 		if j.Status != deliberation.JobStopped {
 			t.Fatalf("stopped job %+v", j)
 		}
-		if stopped, err := c.Stop(ctx, id); err != nil || stopped {
-			t.Fatalf("second stop: %v, %v", stopped, err)
+		// Stopping a stopped job is no error. Ray may still answer true while the job's supervisor
+		// winds down (seen on a loaded machine), so only the error and the status are checked.
+		if _, err := c.Stop(ctx, id); err != nil {
+			t.Fatalf("second stop: %v", err)
+		}
+		if again := waitFor(t, c, id, api.within, terminal); again.Status != deliberation.JobStopped {
+			t.Fatalf("after a second stop: %+v", again)
 		}
 		settle(j)
 		if deleted, err := c.Delete(ctx, id); err != nil || !deleted {

@@ -165,7 +165,8 @@ class Runner:
 
     def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
         self.settings = settings
-        self.redis = client or redis.Redis.from_url(settings.redis_url)
+        # RESP2: what every Redis 7.0 server and miniredis (make run's embedded Redis) answer alike.
+        self.redis = client or redis.Redis.from_url(settings.redis_url, protocol=2)
         self.consumer = f"runner-{uuid.uuid4().hex[:12]}"
         self.start_attempt = self.redis.register_script(START_SCRIPT)
         self.slots = threading.BoundedSemaphore(settings.max_deliberations)

@@ -9,7 +9,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/natsevents"
+	"github.com/rayexecutor/functions/shared/ray"
 	"github.com/rayexecutor/functions/shared/redisstore"
 	"github.com/rayexecutor/functions/shared/transport"
 )
@@ -23,8 +25,9 @@ const (
 
 var _ Wire = Adapters
 
-// Adapters builds the backend of a function from its configuration. Ray is wired only when the
-// function talks to it (RAY_ADDRESS is required of those by the configuration).
+// Adapters builds the backend of a function from its configuration. Ray is wired only into the
+// functions that talk to it: in the serve dispatch through the runners' queue in Redis, in the
+// jobs dispatch through the Jobs API at RAY_ADDRESS.
 func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Context) error, error) {
 	cfg := env.Config
 	opt, err := redis.ParseURL(cfg.RedisURL)
@@ -44,13 +47,16 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisKeyPrefix, Retention: cfg.Retention,
 		Outbox: cfg.NATSURL != ""})
 	var cluster app.RayCluster
-	if cfg.Ray.Address != "" {
-		c, err := newRayCluster(cfg.Ray, cfg.RedisKeyPrefix, env.Metrics)
-		if err != nil {
-			_ = rdb.Close()
-			return transport.Backend{}, nil, err
-		}
-		cluster = c
+	switch {
+	case !env.NeedsRay:
+	case cfg.Ray.Dispatch == config.DispatchServe:
+		cluster, err = ray.NewRunner(rdb, ray.RunnerConfig{Prefix: cfg.RedisKeyPrefix, CallbackURL: cfg.Ray.CallbackURL})
+	case cfg.Ray.Address != "":
+		cluster, err = newRayCluster(cfg.Ray, cfg.RedisKeyPrefix, env.Metrics)
+	}
+	if err != nil {
+		_ = rdb.Close()
+		return transport.Backend{}, nil, err
 	}
 	var events app.EventPublisher
 	closeEvents := func(context.Context) error { return nil }

@@ -20,9 +20,12 @@ import (
 // Env is what Wire gets to build a function's backend: the configuration, the logger, and the
 // registry the adapters add their own metrics to (served at /metrics with the request metrics).
 type Env struct {
-	Config  config.Config
-	Log     *slog.Logger
-	Metrics prometheus.Registerer
+	Config config.Config
+	// NeedsRay is true for the functions that dispatch deliberations and watch them (execute,
+	// status, combined); the others only read Redis.
+	NeedsRay bool
+	Log      *slog.Logger
+	Metrics  prometheus.Registerer
 }
 
 // Wire builds a function's backend from its environment. The returned close releases what it
@@ -82,7 +85,7 @@ func (i *Instance) Start(ctx context.Context, environ map[string]string) error {
 	log := transport.WithTraceLogging(cfg.Logger(logs)).With("function", string(i.function))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	backend, closeBackend, err := i.wire(ctx, Env{Config: cfg, Log: log, Metrics: reg})
+	backend, closeBackend, err := i.wire(ctx, Env{Config: cfg, NeedsRay: i.function.NeedsRay(), Log: log, Metrics: reg})
 	if err != nil {
 		log.Error("function not started", "error", err.Error())
 		logs.Close()

@@ -73,7 +73,7 @@ func TestInstanceRefusesBadConfig(t *testing.T) {
 		wired = true
 		return transport.Backend{}, nil, errors.New("unreachable")
 	})
-	err := inst.Start(t.Context(), map[string]string{"REDIS_URL": "bogus", "MAX_AGENTS": "-1"})
+	err := inst.Start(t.Context(), map[string]string{"REDIS_URL": "bogus", "MAX_AGENTS": "-1", "RAY_DISPATCH": "jobs"})
 	var cerr *config.Error
 	if !errors.As(err, &cerr) || wired {
 		t.Fatalf("Start: %v (wired %v)", err, wired)

@@ -1,10 +1,15 @@
 package wiring
 
 import (
+	"time"
+
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
+
+// serveCheckPeriod is the least time between two checks of one deliberation in the serve dispatch.
+const serveCheckPeriod = 100 * time.Millisecond
 
 // settings are the use cases' rules: the defaults with the configured limits applied.
 func settings(c config.Config) app.Settings {
@@ -12,5 +17,9 @@ func settings(c config.Config) app.Settings {
 	s.Limits = deliberation.Limits{MaxAgents: c.MaxAgents, Allowlist: c.Allowlist}
 	s.MaxActive = c.MaxActiveDeliberations
 	s.PendingLimit = c.PendingLimit
+	if c.Ray.Dispatch == config.DispatchServe {
+		// A status check reads the runner's record in Redis, not Ray: it can be frequent.
+		s.CheckPeriod = serveCheckPeriod
+	}
 	return s
 }

@@ -20,4 +20,14 @@ func TestSettingsCarryTheConfiguredLimits(t *testing.T) {
 	if s.MaxActive != 1000 || s.Limits.MaxAgents != 4 || len(s.Limits.Allowlist) != 2 || s.PendingLimit != 2*time.Minute {
 		t.Errorf("settings = %+v", s)
 	}
+	if s.CheckPeriod != serveCheckPeriod {
+		t.Errorf("serve dispatch: check period %s, want %s", s.CheckPeriod, serveCheckPeriod)
+	}
+	env["RAY_DISPATCH"], env["RAY_ADDRESS"] = "jobs", "http://127.0.0.1:8265"
+	if c, err = config.Load(func(k string) string { return env[k] }, config.Options{NeedsRay: true}); err != nil {
+		t.Fatal(err)
+	}
+	if s := settings(c); s.CheckPeriod != time.Second {
+		t.Errorf("jobs dispatch: check period %s, want Ray's one per second", s.CheckPeriod)
+	}
 }

@@ -127,6 +127,8 @@ func TestStackOnGivenServers(t *testing.T) {
 	model := modelserver.New(t)
 	l := startLauncher(t, filepath.Join(bin, "stack"), root, map[string]string{
 		"REDIS_URL": redis.URL(), "NATS_URL": nats.URL(), "RAY_ADDRESS": ray, "API_TOKEN": token,
+		// The tests' head is shared: the runner (serve) belongs to shared/ray's tests there.
+		"RAY_DISPATCH": "jobs",
 	}, "-bin-dir", bin)
 	start := time.Now()
 	l.waitUp(t, 60*time.Second)

@@ -42,6 +42,12 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 			return err
 		}
 	}
+	if cfg.Ray.Dispatch == config.DispatchServe {
+		ray.note += "; the deliberation runner on Ray Serve"
+		if err := s.deployRunner(ctx, ray.url, redis.url, cfg.RedisKeyPrefix); err != nil {
+			return err
+		}
+	}
 	binDir, err := s.binaries(ctx, opts)
 	if err != nil {
 		return err

@@ -37,7 +37,7 @@ func NewStack(t testing.TB) *Stack {
 
 // Env is the environment that points a function at the stack, with extra settings on top.
 func (s *Stack) Env(extra map[string]string) map[string]string {
-	env := map[string]string{"REDIS_URL": s.Redis.URL(), "RAY_ADDRESS": s.Ray.URL(), "LOG_LEVEL": "debug"}
+	env := map[string]string{"REDIS_URL": s.Redis.URL(), "RAY_DISPATCH": "jobs", "RAY_ADDRESS": s.Ray.URL(), "LOG_LEVEL": "debug"}
 	maps.Copy(env, extra)
 	return env
 }
@@ -50,7 +50,7 @@ func (s *Stack) UseCases(t testing.TB) transport.UseCases {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, closeBackend, err := wiring.Adapters(t.Context(), wiring.Env{Config: cfg, Log: slog.New(slog.DiscardHandler), Metrics: prometheus.NewRegistry()})
+	b, closeBackend, err := wiring.Adapters(t.Context(), wiring.Env{Config: cfg, NeedsRay: true, Log: slog.New(slog.DiscardHandler), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}

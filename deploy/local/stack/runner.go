@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rayexecutor/functions/shared/ray"
+	"github.com/rayexecutor/functions/shared/rayjob"
+)
+
+// runnerDeployTimeout bounds the runner's deployment: a fresh head starts Serve's controller and
+// one replica in a few seconds; a loaded machine may take much longer.
+const runnerDeployTimeout = 3 * time.Minute
+
+// deployRunner puts the deliberation runner on the Ray head as a Serve application, reading the
+// stack's Redis under the functions' key prefix. Serve's config is one document per cluster: on a
+// head the user gave, this replaces the Serve applications there.
+func (s *stack) deployRunner(ctx context.Context, rayURL, redisURL, prefix string) error {
+	client, err := ray.NewClient(ray.ClientConfig{Address: rayURL, Timeout: 30 * time.Second})
+	if err != nil {
+		return err
+	}
+	name, zip, err := rayjob.Package()
+	if err != nil {
+		return err
+	}
+	s.log.Info("deploying the deliberation runner (Ray Serve) on the head")
+	start := time.Now()
+	app := ray.RunnerApplication{ImportPath: rayjob.RunnerImportPath,
+		Args: map[string]any{"redis_url": redisURL, "key_prefix": prefix}}
+	if err := client.DeployRunner(ctx, app, name, zip, runnerDeployTimeout); err != nil {
+		return fmt.Errorf("deliberation runner: %w", err)
+	}
+	s.log.Info("deliberation runner running", "took", time.Since(start).Round(time.Millisecond).String())
+	return nil
+}
