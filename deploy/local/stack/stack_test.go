@@ -185,7 +185,8 @@ func TestStackStopsWhenAFunctionDies(t *testing.T) {
 	t.Parallel()
 	root := repoRoot(t)
 	bin := binDir(t, root)
-	l := startLauncher(t, filepath.Join(bin, "stack"), root, map[string]string{"RAY_ADDRESS": "http://127.0.0.1:9"}, "-bin-dir", bin)
+	// The jobs dispatch asks nothing of Ray at start: the serve one would deploy the runner there.
+	l := startLauncher(t, filepath.Join(bin, "stack"), root, map[string]string{"RAY_ADDRESS": "http://127.0.0.1:9", "RAY_DISPATCH": "jobs"}, "-bin-dir", bin)
 	l.waitUp(t, 30*time.Second)
 	children := descendants(t, l.proc.Pid())
 	victim := slices.IndexFunc(children, func(p proc) bool { return strings.HasSuffix(p.cmd, "/get-stats") })
