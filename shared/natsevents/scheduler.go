@@ -68,11 +68,17 @@ func (d *scheduler) next() (string, bool) {
 }
 
 // claim marks id running for a caller that drains it itself (DeliverPending), unless a drain of
-// it is running or waiting already; the caller then calls done as a worker does.
+// it is running or waiting already; the caller then calls done as a worker does. A drain already
+// running may have read the outbox before what the caller came for (a drain that began just
+// before NATS went away and fails after it is back): it runs once more when it ends.
 func (d *scheduler) claim(id string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.running[id]; ok || d.waiting[id] {
+	if _, ok := d.running[id]; ok {
+		d.running[id] = true
+		return false
+	}
+	if d.waiting[id] {
 		return false
 	}
 	d.running[id] = false

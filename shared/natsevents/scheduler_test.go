@@ -112,3 +112,22 @@ func TestSchedulerRunsAgainForWhatCameMeanwhile(t *testing.T) {
 		t.Fatal("an idle deliberation could not be claimed and released")
 	}
 }
+
+// TestSchedulerRunsAgainForACatchUp: a catch-up (DeliverPending) that finds a drain of the same
+// deliberation running, one that may have read the outbox before NATS came back, makes that drain
+// run once more instead of skipping the deliberation for good.
+func TestSchedulerRunsAgainForACatchUp(t *testing.T) {
+	r := newRunner()
+	d := newScheduler(4, 10, r.run, r.spawn)
+	d.enqueue("a")
+	waitFor(t, "the first drain", func() bool { return r.count("a") == 1 })
+	if d.claim("a") {
+		t.Fatal("DeliverPending could claim a deliberation being drained")
+	}
+	close(r.release)
+	waitFor(t, "the drain for the catch-up", func() bool { return r.count("a") == 2 })
+	r.wg.Wait()
+	if r.overlapping.Load() {
+		t.Fatal("the drains overlapped")
+	}
+}
