@@ -33,7 +33,7 @@ run: venv ## the whole system on this machine: embedded Redis and NATS, a Ray he
 	exec bin/stack
 
 .PHONY: bench
-bench: ## Go benchmarks, then the load generator against the built functions, a real redis-server and the fake Ray Jobs API; prints the table and writes bin/bench.md
+bench: venv ## Go benchmarks, then the load generator against the built functions, a real redis-server and the fake Ray Jobs API, then the dispatch ways on a Ray head of its own; prints the tables and writes bin/bench.md
 	go test -run '^$$' -bench . -benchmem -benchtime 1s -count 1 ./shared/deliberation ./shared/redisstore ./shared/transport
 	go run ./deploy/bench -out bin/bench.md
 
@@ -50,8 +50,9 @@ test-python:
 	$(PYTHON) -m pytest -q shared/rayjob
 
 .PHONY: test-faults fuzz
-test-faults: venv ## the fault suite (3-6 min): the functions under load on a Ray head of their own while Redis is SIGKILLed, Ray restarted and NATS cut; checks the invariants of docs/state.md
-	go test -tags faults -race -count=1 -v -timeout 20m -run '^TestFaults$$' ./deploy/faults
+test-faults: venv ## the fault suite, once per dispatch (jobs, then serve; 8-12 min): the functions under load on a Ray head of their own while Redis is SIGKILLed, Ray restarted, NATS cut and the runner killed; checks the invariants of docs/state.md
+	FAULTS_DISPATCH=jobs go test -tags faults -race -count=1 -v -timeout 20m -run '^TestFaults$$' ./deploy/faults
+	FAULTS_DISPATCH=serve go test -tags faults -race -count=1 -v -timeout 20m -run '^TestFaults$$' ./deploy/faults
 
 FUZZTIME ?= 30s
 

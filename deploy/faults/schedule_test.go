@@ -24,11 +24,30 @@ const (
 // schedule staggers the faults over the load, and overlaps two of them at the end: Redis dies
 // while NATS is away, so the events of transitions recorded just before the crash must come out
 // of the outbox after both are back.
-var schedule = []step{
+var jobsSchedule = []step{
 	{0.10, "SIGKILL redis-server, restart it", killRedis},
 	{0.22, "cut NATS", func(t *testing.T, s *stack) { s.nats.Stop() }},
 	{0.34, "NATS back", func(t *testing.T, s *stack) { s.nats.Restart(t) }},
 	{0.42, "stop the Ray head, start it again", restartRay},
+	{0.66, "SIGKILL redis-server, restart it", killRedis},
+	{0.76, "cut NATS", func(t *testing.T, s *stack) { s.nats.Stop() }},
+	{0.82, "SIGKILL redis-server while NATS is cut, restart it", killRedis},
+	{0.90, "NATS back", func(t *testing.T, s *stack) { s.nats.Restart(t) }},
+}
+
+// serveSchedule is the same for the serve dispatch, with the runner's own faults: its replica is
+// SIGKILLed twice (once while Redis is down, so its attempts are also in flight there), and the
+// Ray restart takes the Serve application with it until it is deployed again.
+var serveSchedule = []step{
+	{0.10, "SIGKILL redis-server, restart it", killRedis},
+	{0.18, "SIGKILL the runner replica", killRunnerReplica},
+	{0.26, "cut NATS", func(t *testing.T, s *stack) { s.nats.Stop() }},
+	{0.34, "NATS back", func(t *testing.T, s *stack) { s.nats.Restart(t) }},
+	{0.42, "stop the Ray head, start it again, deploy the runner", restartRay},
+	{0.58, "SIGKILL the runner replica and redis-server, restart Redis", func(t *testing.T, s *stack) {
+		killRunnerReplica(t, s)
+		killRedis(t, s)
+	}},
 	{0.66, "SIGKILL redis-server, restart it", killRedis},
 	{0.76, "cut NATS", func(t *testing.T, s *stack) { s.nats.Stop() }},
 	{0.82, "SIGKILL redis-server while NATS is cut, restart it", killRedis},
@@ -45,15 +64,24 @@ func killRedis(t *testing.T, s *stack) {
 // losses, and submit the ones it accepted meanwhile. It waits (briefly) for the head to hold jobs,
 // so the restart always has some to lose.
 func restartRay(t *testing.T, s *stack) {
-	s.ray.waitBusy(t, 30*time.Second)
+	if s.dispatch == "jobs" {
+		s.ray.waitBusy(t, 30*time.Second)
+	}
 	s.ray.Stop(t)
 	time.Sleep(rayDown)
 	s.ray.Start(t)
+	if s.dispatch == "serve" {
+		deployRunner(t, s)
+	}
 }
 
 // runFaults plays the schedule over a load of length d that began at start. It runs on the test's
 // goroutine: a fault that cannot be undone fails the test at once.
 func runFaults(t *testing.T, s *stack, start time.Time, d time.Duration) {
+	schedule := jobsSchedule
+	if s.dispatch == "serve" {
+		schedule = serveSchedule
+	}
 	for _, st := range schedule {
 		time.Sleep(time.Until(start.Add(time.Duration(st.at * float64(d)))))
 		began := time.Now()

@@ -32,11 +32,12 @@ const (
 
 // stack is everything the functions run against, and the functions themselves.
 type stack struct {
-	redis  *testenv.Redis
-	nats   *testenv.NATS
-	ray    *rayHead
-	model  *modelserver.Server
-	logDir string
+	dispatch string
+	redis    *testenv.Redis
+	nats     *testenv.NATS
+	ray      *rayHead
+	model    *modelserver.Server
+	logDir   string
 
 	execute, status, stats, jobs *function
 }
@@ -44,13 +45,16 @@ type stack struct {
 func startStack(t *testing.T) *stack {
 	t.Helper()
 	root := moduleRoot(t)
-	s := &stack{logDir: keptOnFailure(t, "rxfault-logs-")}
+	s := &stack{dispatch: dispatch(t), logDir: keptOnFailure(t, "rxfault-logs-")}
 	// Every acknowledged write is on disk before Redis answers, so a SIGKILL loses nothing that a
 	// function was told had happened.
 	s.redis = testenv.StartRedis(t, "--appendonly", "yes", "--appendfsync", "always")
 	s.nats = testenv.StartNATS(t)
 	bins := buildFunctions(t, root)
 	s.ray = startRayHead(t, root)
+	if s.dispatch == "serve" {
+		deployRunner(t, s)
+	}
 	s.model = modelserver.New(t)
 	s.model.SetBehavior(modelOK, modelserver.Behavior{Delay: 200 * time.Millisecond})
 	s.model.SetBehavior(modelSlow, modelserver.Behavior{Delay: 15 * time.Second})
@@ -60,8 +64,7 @@ func startStack(t *testing.T) *stack {
 	statusAddr := freeAddr(t)
 	env := map[string]string{
 		"REDIS_URL": s.redis.URL(), "REDIS_KEY_PREFIX": keyPrefix,
-		// The suite drives one Ray job per deliberation; the runner's faults are not in it yet.
-		"RAY_DISPATCH": "jobs", "RAY_ADDRESS": s.ray.Address, "RAY_EXECUTOR_CALLBACK_URL": "http://" + statusAddr,
+		"RAY_DISPATCH": s.dispatch, "RAY_ADDRESS": s.ray.Address, "RAY_EXECUTOR_CALLBACK_URL": "http://" + statusAddr,
 		"NATS_URL": s.nats.URL(), "NATS_STREAM": natsStream, "NATS_SUBJECT_PREFIX": subjectPrefix,
 		"VLLM_URL_ALLOWLIST": s.model.URL(),
 		// The suite measures what faults do, not admission control: a Ray outage queues many.

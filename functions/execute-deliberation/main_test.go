@@ -127,30 +127,38 @@ func TestIdempotencyKey(t *testing.T) {
 
 // TestDuplicateDeliveries: 20 concurrent deliveries of one CloudEvent make one deliberation and
 // one Ray job, and all 20 replies name it.
+// TestDuplicateDeliveries: twenty deliveries of one CloudEvent at once make one deliberation and
+// dispatch it once, as one Ray job (jobs) or one entry in the runners' queue (serve).
 func TestDuplicateDeliveries(t *testing.T) {
 	t.Parallel()
-	stack := functest.NewStack(t)
-	fn := functest.Start(t, functest.Build(t), stack.Env(nil))
-	ids := make([]string, 20)
-	var wg sync.WaitGroup
-	for i := range ids {
-		wg.Go(func() {
-			build := functest.Modes[[]string{"binary", "structured"}[i%2]]
-			got := functest.Do(t, build(t, fn.URL+"/", deliberation.TypeExecuteRequested, "delivery-7", functest.ValidRequest))
-			if got.Status == http.StatusOK && got.Header.Get("Ce-Type") == deliberation.TypeSubmitted {
-				ids[i], _ = got.JSON(t)["deliberation_id"].(string)
+	for _, dispatch := range []string{"jobs", "serve"} {
+		t.Run(dispatch, func(t *testing.T) {
+			t.Parallel()
+			stack := functest.NewStack(t)
+			fn := functest.Start(t, functest.Build(t), stack.Env(map[string]string{"RAY_DISPATCH": dispatch}))
+			ids := make([]string, 20)
+			var wg sync.WaitGroup
+			for i := range ids {
+				wg.Go(func() {
+					build := functest.Modes[[]string{"binary", "structured"}[i%2]]
+					got := functest.Do(t, build(t, fn.URL+"/", deliberation.TypeExecuteRequested, "delivery-7", functest.ValidRequest))
+					if got.Status == http.StatusOK && got.Header.Get("Ce-Type") == deliberation.TypeSubmitted {
+						ids[i], _ = got.JSON(t)["deliberation_id"].(string)
+					}
+				})
+			}
+			wg.Wait()
+			if ids[0] == "" || slices.ContainsFunc(ids, func(id string) bool { return id != ids[0] }) {
+				t.Fatalf("replies name %v, want one id 20 times", ids)
+			}
+			jobs, queued := len(stack.Ray.Jobs()), stack.Queued(t)
+			if want := map[string][2]int{"jobs": {1, 0}, "serve": {0, 1}}[dispatch]; jobs != want[0] || queued != want[1] {
+				t.Errorf("%d Ray jobs and %d queued attempts, want %v", jobs, queued, want)
+			}
+			if n := stack.Total(t); n != 1 {
+				t.Errorf("%d deliberations counted, want 1", n)
 			}
 		})
-	}
-	wg.Wait()
-	if ids[0] == "" || slices.ContainsFunc(ids, func(id string) bool { return id != ids[0] }) {
-		t.Fatalf("replies name %v, want one id 20 times", ids)
-	}
-	if n := len(stack.Ray.Jobs()); n != 1 {
-		t.Errorf("%d Ray jobs, want 1", n)
-	}
-	if n := stack.Total(t); n != 1 {
-		t.Errorf("%d deliberations counted, want 1", n)
 	}
 }
 

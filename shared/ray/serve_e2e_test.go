@@ -2,20 +2,24 @@ package ray_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/fakes/modelserver"
 	"github.com/rayexecutor/functions/shared/launcher"
+	"github.com/rayexecutor/functions/shared/natsevents"
 	"github.com/rayexecutor/functions/shared/ray"
 	rayjob "github.com/rayexecutor/functions/shared/rayjob"
 	"github.com/rayexecutor/functions/shared/redisstore"
@@ -98,6 +102,7 @@ type serveE2E struct {
 	e2e
 	rdb    *redis.Client
 	runner *ray.Runner
+	events *eventRecorder
 }
 
 func newServeE2E(t *testing.T) *serveE2E {
@@ -116,9 +121,73 @@ func newServeE2E(t *testing.T) *serveE2E {
 	settings := app.DefaultSettings()
 	settings.CheckPeriod = 100 * time.Millisecond
 	settings.DeadlineGrace = time.Second
-	store := redisstore.New(rdb, redisstore.Options{Prefix: uniqueID("serve")})
-	return &serveE2E{e2e: e2e{svc: app.NewService(store, runner, nil, settings, nil), model: modelserver.New(t)},
-		rdb: rdb, runner: runner}
+	store := redisstore.New(rdb, redisstore.Options{Prefix: uniqueID("serve"), Outbox: true})
+	natsURL := embeddedNATS(t)
+	events, err := natsevents.New(natsevents.Options{URL: natsURL, PublishTimeout: time.Second}, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = events.Close(context.Background()) })
+	return &serveE2E{e2e: e2e{svc: app.NewService(store, runner, events, settings, nil), model: modelserver.New(t)},
+		rdb: rdb, runner: runner, events: recordEvents(t, natsURL)}
+}
+
+// eventRecorder keeps the types of the lifecycle events published, by deliberation, as an
+// independent subscriber sees them.
+type eventRecorder struct {
+	mu   sync.Mutex
+	seen map[string][]string
+}
+
+func recordEvents(t *testing.T, url string) *eventRecorder {
+	t.Helper()
+	r := &eventRecorder{seen: map[string][]string{}}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if _, err := nc.Subscribe("ray-executor.deliberation.>", func(m *nats.Msg) {
+		var ev struct {
+			Type string           `json:"type"`
+			Data app.StatusReport `json:"data"`
+		}
+		if json.Unmarshal(m.Data, &ev) == nil {
+			r.mu.Lock()
+			r.seen[ev.Data.DeliberationID] = append(r.seen[ev.Data.DeliberationID], ev.Type)
+			r.mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// want waits until id's events are types, in order, each once.
+func (r *eventRecorder) want(t *testing.T, id string, types ...string) {
+	t.Helper()
+	r.wantOneOf(t, id, types)
+}
+
+// wantOneOf waits until id's events are one of the sequences, and checks that no more come.
+func (r *eventRecorder) wantOneOf(t *testing.T, id string, sequences ...[]string) {
+	t.Helper()
+	var got []string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		r.mu.Lock()
+		got = slices.Clone(r.seen[id])
+		r.mu.Unlock()
+		if slices.ContainsFunc(sequences, func(want []string) bool { return slices.Equal(got, want) }) {
+			time.Sleep(200 * time.Millisecond)
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if !slices.Equal(r.seen[id], got) {
+				t.Fatalf("events of %s went on after the terminal one: %v", id, r.seen[id])
+			}
+			return
+		}
+	}
+	t.Fatalf("events of %s = %v, want one of %v", id, got, sequences)
 }
 
 func (e *serveE2E) execute(t *testing.T, in deliberation.RequestInput) string {
@@ -164,6 +233,7 @@ func TestServeEndToEndOneAgentAlwaysFails(t *testing.T) {
 	e.wantStats(t, 1, 0, 1, 0)
 	checkModelRequests(t, e.model)
 	e.wantAttemptGone(t, id)
+	e.events.want(t, id, deliberation.TypeSubmitted, deliberation.TypeStarted, deliberation.TypeCompleted)
 }
 
 func TestServeEndToEndAllAgentsFail(t *testing.T) {
@@ -183,6 +253,9 @@ func TestServeEndToEndAllAgentsFail(t *testing.T) {
 		t.Fatalf("error message %q does not name the agents", r.ErrorMessage)
 	}
 	e.wantStats(t, 1, 0, 0, 1)
+	// A poll may see the attempt running, or only its record: started is then never published.
+	e.events.wantOneOf(t, id, []string{deliberation.TypeSubmitted, deliberation.TypeStarted, deliberation.TypeFailed},
+		[]string{deliberation.TypeSubmitted, deliberation.TypeFailed})
 }
 
 // TestServeEndToEndDeadline: an agent that outlives the deadline fails as timed out, and the

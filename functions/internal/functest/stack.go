@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/config"
@@ -56,6 +57,18 @@ func (s *Stack) UseCases(t testing.TB) transport.UseCases {
 	}
 	t.Cleanup(func() { _ = closeBackend(context.Background()) })
 	return b.UseCases
+}
+
+// Queued is how many attempts wait in the runners' queue of the stack's Redis (serve dispatch).
+func (s *Stack) Queued(t testing.TB) int {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: s.Redis.Addr})
+	defer rdb.Close()
+	n, err := rdb.XLen(t.Context(), "rayexec:runner:queue").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(n)
 }
 
 // Total is how many deliberations the stack's Redis has counted.
