@@ -19,22 +19,43 @@ type rayCluster struct {
 		Name   string            `json:"name"`
 		Labels map[string]string `json:"labels"`
 	} `json:"metadata"`
-	Spec struct {
-		RayVersion              string `json:"rayVersion"`
-		EnableInTreeAutoscaling bool   `json:"enableInTreeAutoscaling"`
-		HeadGroupSpec           struct {
-			RayStartParams map[string]string      `json:"rayStartParams"`
-			Template       corev1.PodTemplateSpec `json:"template"`
-		} `json:"headGroupSpec"`
-		WorkerGroupSpecs []struct {
-			GroupName      string                 `json:"groupName"`
-			Replicas       *int32                 `json:"replicas"`
-			MinReplicas    *int32                 `json:"minReplicas"`
-			MaxReplicas    *int32                 `json:"maxReplicas"`
-			RayStartParams map[string]string      `json:"rayStartParams"`
-			Template       corev1.PodTemplateSpec `json:"template"`
-		} `json:"workerGroupSpecs"`
-	} `json:"spec"`
+	Spec rayClusterSpec `json:"spec"`
+}
+
+// rayClusterSpec is KubeRay's RayClusterSpec as far as the samples use it: the spec of the
+// RayCluster and the rayClusterConfig of the RayService (rayservice.yaml).
+type rayClusterSpec struct {
+	RayVersion              string `json:"rayVersion"`
+	EnableInTreeAutoscaling bool   `json:"enableInTreeAutoscaling"`
+	HeadGroupSpec           struct {
+		RayStartParams map[string]string      `json:"rayStartParams"`
+		Template       corev1.PodTemplateSpec `json:"template"`
+	} `json:"headGroupSpec"`
+	WorkerGroupSpecs []struct {
+		GroupName      string                 `json:"groupName"`
+		Replicas       *int32                 `json:"replicas"`
+		MinReplicas    *int32                 `json:"minReplicas"`
+		MaxReplicas    *int32                 `json:"maxReplicas"`
+		RayStartParams map[string]string      `json:"rayStartParams"`
+		Template       corev1.PodTemplateSpec `json:"template"`
+	} `json:"workerGroupSpecs"`
+}
+
+// containerProblems runs rayContainerProblems on every container of the cluster's pod templates.
+func (s rayClusterSpec) containerProblems() []string {
+	templates := []corev1.PodTemplateSpec{s.HeadGroupSpec.Template}
+	for _, g := range s.WorkerGroupSpecs {
+		templates = append(templates, g.Template)
+	}
+	var p []string
+	for _, tpl := range templates {
+		for _, c := range tpl.Spec.Containers {
+			for _, msg := range rayContainerProblems(c, s.RayVersion) {
+				p = append(p, "container "+c.Name+": "+msg)
+			}
+		}
+	}
+	return p
 }
 
 func loadRayCluster(t *testing.T) rayCluster {
@@ -69,16 +90,8 @@ func TestRayClusterRunsTheJob(t *testing.T) {
 	if rc.Spec.HeadGroupSpec.RayStartParams["dashboard-host"] != "0.0.0.0" {
 		t.Error("the dashboard (Ray's Jobs API) must listen beyond the head pod")
 	}
-	templates := []corev1.PodTemplateSpec{rc.Spec.HeadGroupSpec.Template}
-	for _, g := range rc.Spec.WorkerGroupSpecs {
-		templates = append(templates, g.Template)
-	}
-	for _, tpl := range templates {
-		for _, c := range tpl.Spec.Containers {
-			for _, msg := range rayContainerProblems(c, rc.Spec.RayVersion) {
-				t.Errorf("container %s: %s", c.Name, msg)
-			}
-		}
+	for _, msg := range rc.Spec.containerProblems() {
+		t.Error(msg)
 	}
 }
 

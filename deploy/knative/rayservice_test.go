@@ -1,0 +1,408 @@
+package knative
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/rayexecutor/functions/shared/config"
+	"github.com/rayexecutor/functions/shared/ray"
+	"github.com/rayexecutor/functions/shared/rayjob"
+)
+
+// rayService is the part of KubeRay's RayService that deploy/ray/rayservice.yaml uses, decoded
+// strictly (a misspelt field fails); serveConfigV2 is Serve's own YAML, checked on its own.
+type rayService struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name   string            `json:"name"`
+		Labels map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec struct {
+		ServeConfigV2    string         `json:"serveConfigV2"`
+		RayClusterConfig rayClusterSpec `json:"rayClusterConfig"`
+	} `json:"spec"`
+}
+
+var rayServicePath = filepath.Join("..", "ray", "rayservice.yaml")
+
+func loadRayService(t *testing.T) rayService {
+	t.Helper()
+	var rs rayService
+	if err := readStrict(rayServicePath, &rs); err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// runnerWant is what the rest of the repository says the runner's RayService must hold.
+type runnerWant struct {
+	keyPrefix   string                       // the functions' REDIS_KEY_PREFIX
+	redisURL    *url.URL                     // the functions' REDIS_URL
+	serves      func(host, port string) bool // a Service of deploy/knative at host:port
+	redisPin    string                       // redis==<version>, as deploy/local/requirements.txt pins it
+	rayVersion  string                       // the Ray of deploy/local/requirements.txt
+	packageName string                       // rayjob.Package()'s content-addressed name
+	maxActive   int                          // the functions' MAX_ACTIVE_DELIBERATIONS
+	settings    map[string]string            // the runner's settings (its args) and their defaults
+	clusterName string                       // the RayCluster of deploy/ray/raycluster.yaml
+}
+
+func loadRunnerWant(t *testing.T) runnerWant {
+	t.Helper()
+	d := load(t, perFunction)
+	w := runnerWant{serves: d.serves, keyPrefix: functionSetting(t, d, "REDIS_KEY_PREFIX"),
+		clusterName: loadRayCluster(t).Metadata.Name, settings: runnerSettings(t)}
+	var err error
+	if w.redisURL, err = url.Parse(functionSetting(t, d, "REDIS_URL")); err != nil {
+		t.Fatal(err)
+	}
+	if w.maxActive, err = strconv.Atoi(functionSetting(t, d, "MAX_ACTIVE_DELIBERATIONS")); err != nil {
+		t.Fatal(err)
+	}
+	reqs, err := os.ReadFile(filepath.Join("..", "local", "requirements.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	redisPin := regexp.MustCompile(`(?m)^redis==\S+$`).Find(reqs)
+	rayPin := regexp.MustCompile(`(?m)^ray\[[a-z,]*\]==(\S+)$`).FindSubmatch(reqs)
+	if redisPin == nil || rayPin == nil {
+		t.Fatal("deploy/local/requirements.txt pins no redis or no Ray")
+	}
+	w.redisPin, w.rayVersion = string(redisPin), string(rayPin[1])
+	if w.packageName, _, err = rayjob.Package(); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// functionSetting is what the functions' pods read for name: a Service's variable, resolved,
+// or the built-in default when empty.
+func functionSetting(t *testing.T, d deployment, name string) string {
+	t.Helper()
+	for _, s := range d.services {
+		for _, e := range s.Spec.Template.Spec.Containers[0].Env {
+			if e.Name != name {
+				continue
+			}
+			v, err := d.resolve(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v == "" {
+				v = config.Default(name)
+			}
+			return v
+		}
+	}
+	t.Fatalf("no Service sets %s", name)
+	return ""
+}
+
+// runnerSettings reads the fields of the runner's Settings (its Serve args) and their defaults
+// from deliberation_runner.py, so the check knows every argument the runner takes.
+func runnerSettings(t *testing.T) map[string]string {
+	t.Helper()
+	src := rayjob.RunnerSource
+	start := strings.Index(src, "\nclass Settings:")
+	end := strings.Index(src[max(start, 0):], "@staticmethod")
+	if start < 0 || end < 0 {
+		t.Fatal("deliberation_runner.py has no Settings dataclass")
+	}
+	out := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^    ([a-z_]+): (?:str|int|float)(?: = ([^\s#]+))?`).FindAllStringSubmatch(src[start:start+end], -1) {
+		out[m[1]] = strings.Trim(m[2], `"`)
+	}
+	for _, name := range []string{"redis_url", "key_prefix", "max_deliberations"} {
+		if _, ok := out[name]; !ok {
+			t.Fatalf("the runner's Settings have no %s", name)
+		}
+	}
+	return out
+}
+
+// TestRayServiceRunsTheRunner checks deploy/ray/rayservice.yaml against what it must agree with:
+// its Serve config is ray.RunnerApplication.Config()'s document (plus the pip pin) reading the
+// functions' Redis under their key prefix with the current runner package, and its cluster passes
+// the RayCluster's checks.
+func TestRayServiceRunsTheRunner(t *testing.T) {
+	t.Parallel()
+	for _, msg := range rayServiceProblems(loadRayService(t), loadRunnerWant(t)) {
+		t.Error(msg)
+	}
+}
+
+func rayServiceProblems(rs rayService, w runnerWant) []string {
+	var p []string
+	if rs.APIVersion != "ray.io/v1" || rs.Kind != "RayService" {
+		p = append(p, fmt.Sprintf("want a ray.io/v1 RayService, got %s %s", rs.APIVersion, rs.Kind))
+	}
+	if rs.Metadata.Name == "" || rs.Metadata.Name == w.clusterName {
+		p = append(p, fmt.Sprintf("name %q: KubeRay names the head Service <name>-head-svc, which must not be the RayCluster's", rs.Metadata.Name))
+	}
+	if rs.Metadata.Labels["app.kubernetes.io/part-of"] != "ray-executor" {
+		p = append(p, "want the label app.kubernetes.io/part-of: ray-executor")
+	}
+	p = append(p, serveConfigProblems(rs.Spec.ServeConfigV2, w)...)
+
+	c := rs.Spec.RayClusterConfig
+	if c.RayVersion != w.rayVersion {
+		p = append(p, fmt.Sprintf("rayVersion %s is not the Ray of deploy/local/requirements.txt (%s)", c.RayVersion, w.rayVersion))
+	}
+	if c.HeadGroupSpec.RayStartParams["dashboard-host"] != "0.0.0.0" {
+		p = append(p, "KubeRay deploys the Serve config through the dashboard: it must listen beyond the head pod")
+	}
+	p = append(p, c.containerProblems()...)
+	for _, g := range c.WorkerGroupSpecs {
+		for _, ctr := range g.Template.Spec.Containers {
+			if ctr.ReadinessProbe == nil || probesServeProxy(ctr.ReadinessProbe) {
+				p = append(p, fmt.Sprintf("worker group %s, container %s: set a readinessProbe of the node's own health; "+
+					"KubeRay's default probes Serve's HTTP proxy, which the runner's config turns off", g.GroupName, ctr.Name))
+			}
+		}
+	}
+	return p
+}
+
+func probesServeProxy(pr *corev1.Probe) bool {
+	if pr.HTTPGet != nil {
+		return pr.HTTPGet.Port.IntValue() == 8000 || strings.Contains(pr.HTTPGet.Path, "-/healthz")
+	}
+	return pr.Exec != nil && strings.Contains(strings.Join(pr.Exec.Command, " "), "-/healthz")
+}
+
+// serveConfigProblems compares the Serve config with the document ray.RunnerApplication.Config()
+// writes for the same package URL, replicas and tuning args, and with the functions' Redis and
+// key prefix; the RayService adds runtime_env.pip, redis pinned as the tests run it.
+func serveConfigProblems(doc string, w runnerWant) []string {
+	asJSON, err := yaml.YAMLToJSON([]byte(doc))
+	if err != nil {
+		return []string{"serveConfigV2: " + err.Error()}
+	}
+	var got map[string]any
+	var typed struct {
+		Applications []struct {
+			RuntimeEnv struct {
+				WorkingDir string `json:"working_dir"`
+			} `json:"runtime_env"`
+			Args        map[string]any `json:"args"`
+			Deployments []struct {
+				NumReplicas int `json:"num_replicas"`
+			} `json:"deployments"`
+		} `json:"applications"`
+	}
+	if err := json.Unmarshal(asJSON, &got); err != nil {
+		return []string{"serveConfigV2: " + err.Error()}
+	}
+	if err := json.Unmarshal(asJSON, &typed); err != nil {
+		return []string{"serveConfigV2: " + err.Error()}
+	}
+	if len(typed.Applications) != 1 || len(typed.Applications[0].Deployments) != 1 {
+		return []string{"serveConfigV2: want one application, the runner, with its one deployment"}
+	}
+	app := typed.Applications[0]
+	replicas := app.Deployments[0].NumReplicas
+
+	// The expected args: the functions' key prefix, redis_url as given (checked below), and the
+	// tuning args the runner's Settings know; any other arg shows up as not in the runner's config.
+	args := map[string]any{"redis_url": app.Args["redis_url"], "key_prefix": w.keyPrefix}
+	for name, v := range app.Args {
+		if _, known := w.settings[name]; known && name != "key_prefix" {
+			args[name] = v
+		}
+	}
+	raw, err := ray.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: app.RuntimeEnv.WorkingDir,
+		Args: args, Replicas: replicas}.Config()
+	if err != nil {
+		return []string{"serveConfigV2: " + err.Error()}
+	}
+	var want map[string]any
+	if err := json.Unmarshal(raw, &want); err != nil {
+		return []string{err.Error()}
+	}
+	wantApp := want["applications"].([]any)[0].(map[string]any)
+	env, _ := wantApp["runtime_env"].(map[string]any)
+	if env == nil {
+		env = map[string]any{}
+		wantApp["runtime_env"] = env
+	}
+	env["pip"] = []any{w.redisPin}
+	p := configDiff("serveConfigV2", got, want)
+
+	if u, err := url.Parse(app.RuntimeEnv.WorkingDir); err != nil || u.Scheme != "https" || u.Host == "" || path.Base(u.Path) != w.packageName {
+		p = append(p, fmt.Sprintf("working_dir %q is not an https URL of the current runner package %s "+
+			"(make runner-package, publish it, set its URL)", app.RuntimeEnv.WorkingDir, w.packageName))
+	}
+	redisURL, _ := app.Args["redis_url"].(string)
+	u, err := url.Parse(redisURL)
+	if err != nil || u.Scheme != w.redisURL.Scheme || u.Host != w.redisURL.Host || u.Path != w.redisURL.Path {
+		p = append(p, fmt.Sprintf("redis_url %q is not the functions' Redis and database (REDIS_URL %s://%s%s)",
+			redisURL, w.redisURL.Scheme, w.redisURL.Host, w.redisURL.Path))
+	}
+	if err == nil && !w.serves(u.Hostname(), cmp.Or(u.Port(), "6379")) {
+		p = append(p, fmt.Sprintf("redis_url names %s, which no Service of deploy/knative serves", u.Host))
+	}
+	perReplicaText := w.settings["max_deliberations"]
+	if v, ok := app.Args["max_deliberations"]; ok {
+		perReplicaText = fmt.Sprint(v)
+	}
+	perReplica, err := strconv.ParseFloat(perReplicaText, 64)
+	if err != nil || float64(replicas)*perReplica < float64(w.maxActive) {
+		p = append(p, fmt.Sprintf("%d replicas of %v deliberations each run fewer than MAX_ACTIVE_DELIBERATIONS (%d) at once",
+			replicas, perReplica, w.maxActive))
+	}
+	return p
+}
+
+// configDiff lists where got differs from want, naming each field by its path: missing, different,
+// or present in got only (a misspelt or unknown field).
+func configDiff(at string, got, want any) []string {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return []string{fmt.Sprintf("%s is %s, want an object", at, show(got))}
+		}
+		var p []string
+		for _, k := range slices.Sorted(maps.Keys(w)) {
+			if gv, ok := g[k]; ok {
+				p = append(p, configDiff(at+"."+k, gv, w[k])...)
+			} else {
+				p = append(p, fmt.Sprintf("%s.%s is missing, want %s", at, k, show(w[k])))
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(g)) {
+			if _, ok := w[k]; !ok {
+				p = append(p, fmt.Sprintf("%s.%s is not in the runner's config", at, k))
+			}
+		}
+		return p
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return []string{fmt.Sprintf("%s is %s, want %s", at, show(got), show(want))}
+		}
+		var p []string
+		for i := range w {
+			p = append(p, configDiff(fmt.Sprintf("%s[%d]", at, i), g[i], w[i])...)
+		}
+		return p
+	}
+	if !reflect.DeepEqual(got, want) {
+		return []string{fmt.Sprintf("%s is %s, want %s", at, show(got), show(want))}
+	}
+	return nil
+}
+
+func show(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+func TestRayServiceChecksCatchMistakes(t *testing.T) {
+	t.Parallel()
+	good := loadRayService(t)
+	w := loadRunnerWant(t)
+	if p := rayServiceProblems(good, w); len(p) > 0 {
+		t.Fatalf("rayservice.yaml itself has problems: %v", p)
+	}
+	// Each edit of the Serve config must match exactly once, or the case would test nothing.
+	serve := func(pattern, repl string) func(*rayService, *runnerWant) {
+		return func(rs *rayService, _ *runnerWant) {
+			re := regexp.MustCompile(pattern)
+			if n := len(re.FindAllStringIndex(rs.Spec.ServeConfigV2, -1)); n != 1 {
+				t.Fatalf("%s matches %d times in serveConfigV2, want once", pattern, n)
+			}
+			rs.Spec.ServeConfigV2 = re.ReplaceAllString(rs.Spec.ServeConfigV2, repl)
+		}
+	}
+	for name, mutate := range map[string]func(*rayService, *runnerWant){
+		"wrong import path":      serve(`import_path: deliberation_runner:app`, "import_path: deliberation_job:app"),
+		"another key prefix":     serve(`key_prefix: \S+`, "key_prefix: another"),
+		"unpinned redis":         serve(`"redis==[^"]+"`, `"redis"`),
+		"another redis pin":      serve(`"redis==[^"]+"`, `"redis==5.0.0"`),
+		"HTTP proxy on":          serve(`proxy_location: Disabled`, "proxy_location: EveryNode"),
+		"a route":                serve(`route_prefix: null`, "route_prefix: /runner"),
+		"another application":    serve(`name: deliberation-runner`, "name: runner"),
+		"another deployment":     serve(`name: DeliberationRunner`, "name: Runner"),
+		"a CPU per replica":      serve(`num_cpus: 0`, "num_cpus: 1"),
+		"misspelt field":         serve(`import_path:`, "import_pth:"),
+		"unknown arg":            serve(`(?m)^([ \t]*)key_prefix: (\S+)$`, "${1}key_prefix: $2\n${1}max_deliberation: 40"),
+		"another Redis":          serve(`redis://[^/\s]+`, "redis://redis.other.svc.cluster.local:6379"),
+		"another Redis database": serve(`(redis://\S+)/0`, "$1/1"),
+		// The functions' REDIS_URL moved along, so only the Service check can see it.
+		"Redis no Service serves": func(rs *rayService, w *runnerWant) {
+			serve(`redis://([^:/\s]+):6379`, "redis://$1:6380")(rs, w)
+			moved := *w.redisURL
+			moved.Host = moved.Hostname() + ":6380"
+			w.redisURL = &moved
+		},
+		"stale package":     serve(`_ray_pkg_[0-9a-f]{64}\.zip`, "_ray_pkg_"+strings.Repeat("0", 64)+".zip"),
+		"package over http": serve(`working_dir: https://`, "working_dir: http://"),
+		"no package":        serve(`(?m)^[ \t]*working_dir: .*\n`, ""),
+		"too few replicas":  serve(`num_replicas: \d+`, "num_replicas: 1"),
+		"floating image tag": func(rs *rayService, _ *runnerWant) {
+			rs.Spec.RayClusterConfig.HeadGroupSpec.Template.Spec.Containers[0].Image = "rayproject/ray:latest"
+		},
+		"another Ray": func(rs *rayService, _ *runnerWant) { rs.Spec.RayClusterConfig.RayVersion = "2.9.0" },
+		"API key in plain text": func(rs *rayService, _ *runnerWant) {
+			rs.Spec.RayClusterConfig.WorkerGroupSpecs[0].Template.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "VLLM_API_KEY", Value: "sk-123"}}
+		},
+		"worker probes the proxy": func(rs *rayService, _ *runnerWant) {
+			rs.Spec.RayClusterConfig.WorkerGroupSpecs[0].Template.Spec.Containers[0].ReadinessProbe = nil
+		},
+		"the RayCluster's name": func(rs *rayService, w *runnerWant) { rs.Metadata.Name = w.clusterName },
+	} {
+		rs, want := good, w
+		rs.Spec.RayClusterConfig = deepCopySpec(t, good.Spec.RayClusterConfig)
+		mutate(&rs, &want)
+		if len(rayServiceProblems(rs, want)) == 0 {
+			t.Errorf("%s: the checks found nothing wrong", name)
+		}
+	}
+
+	// The manifest is decoded strictly: a misspelt field of the RayService fails to load.
+	raw, err := os.ReadFile(rayServicePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	misspelt := filepath.Join(t.TempDir(), "rayservice.yaml")
+	if err := os.WriteFile(misspelt, []byte(strings.Replace(string(raw), "rayClusterConfig:", "rayClusterConfg:", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := readStrict(misspelt, &rayService{}); err == nil {
+		t.Error("a misspelt rayClusterConfig was accepted")
+	}
+}
+
+// deepCopySpec copies a cluster spec through JSON, so a case's edit cannot reach the others.
+func deepCopySpec(t *testing.T, s rayClusterSpec) rayClusterSpec {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out rayClusterSpec
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
