@@ -6,17 +6,27 @@ server, one judge call scores their proposals, and the job prints one line
 The line is printed in every case (also when every agent failed or the job broke), before the
 deadline the functions gave the job, so a failure is recorded with its reasons.
 
-Inputs (environment): RAY_EXECUTOR_REQUEST (the validated request as JSON),
-RAY_EXECUTOR_DEADLINE_UNIX (unix seconds), RAY_EXECUTOR_CALLBACK_URL (optional wake-up target),
-VLLM_API_KEY (optional, from the Ray cluster's own environment, never printed).
+Inputs (environment): RAY_EXECUTOR_REQUEST (the validated request as JSON, with its optional
+``policy``: ``allowed_origins`` and ``max_answer_bytes``), RAY_EXECUTOR_DEADLINE_UNIX (unix
+seconds), RAY_EXECUTOR_CALLBACK_URL (optional wake-up target), VLLM_API_KEY (optional, from the Ray
+cluster's own environment, never printed).
 Exit code: 0 when at least one agent produced a proposal, 3 otherwise.
+
+The model server path is closed: the job calls ``<vllm_url>/v1/chat/completions`` and nothing else
+(vllm_url must be ``scheme://host[:port][/base]``), only when vllm_url's canonical origin is in the
+policy's allowed origins (when the request has a policy), never follows a redirect (so the key
+never leaves that origin), reads a bounded part of an answer and cuts proposal and reasoning to
+``max_answer_bytes``, and keeps terminal escapes and control characters out of every error message
+it reports.
 
 Standard library and ``ray`` only, Python >= 3.10, so a stock Ray image runs it.
 """
 
 from __future__ import annotations
 
+import encodings.idna  # noqa: F401 - the "idna" codec canonical_host relies on
 import http.client
+import ipaddress
 import json
 import math
 import os
@@ -71,6 +81,22 @@ TASK_LIMIT = 8000
 TRUNCATION_MARKER = "\n[... truncated by the deliberation job: {cut} of {total} characters omitted]"
 
 ERROR_SNIPPET_LIMIT = 200
+# Every error message of a result is cut here at last (a request with many problems, a long
+# origin); server-chosen text inside one is already cut to ERROR_SNIPPET_LIMIT.
+ERROR_MESSAGE_LIMIT = 1000
+
+# The model server the request names. Only http(s); an origin's port is always explicit, so
+# "https://h" and "https://h:443" are one origin, as the functions canonicalise them.
+DEFAULT_PORTS = {"http": 80, "https": 443}
+ANY_ORIGIN = "*"
+# What the job keeps of an answer: proposal and reasoning each up to max_answer_bytes of UTF-8,
+# and of the HTTP body at most twice that (JSON escapes, content plus reasoning) plus room for the
+# JSON envelope. A body beyond the read bound is not read further: the call fails.
+DEFAULT_MAX_ANSWER_BYTES = 65536
+ANSWER_ENVELOPE_BYTES = 64 * 1024
+READ_CHUNK_BYTES = 64 * 1024
+ANSWER_TRUNCATION_MARKER = "\n[... truncated by the deliberation job: {cut} of {total} bytes omitted]"
+
 CALLBACK_TIMEOUT_S = 2.0
 FINISHED_EVENT_TYPE = "dev.rayexecutor.deliberation.finished.v1"
 FINISHED_EVENT_SOURCE = "/ray-executor/job"
@@ -111,6 +137,16 @@ REASONING_HEADING = re.compile(
 )
 NEXT_HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]", re.MULTILINE)
 CODE_FENCE = re.compile(r"^```[a-zA-Z]*\n(.*)\n```$", re.DOTALL)
+# Terminal escape sequences in 7-bit and 8-bit form: CSI (ESC [ or 0x9b, parameters,
+# intermediates, final byte); OSC, DCS, SOS, PM and APC strings up to BEL or ST (or the next ESC,
+# or the end, when unterminated); any other ESC with its intermediates and final byte. A server's
+# error text must not recolour, retitle or rewrite the terminal of whoever reads it later.
+TERMINAL_ESCAPE = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c|(?=\x1b)|$)"
+    r"|\x1b[ -/]*[0-~]?"
+)
+CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,8 +176,10 @@ class Request:
     max_retries: int
     metadata: tuple[tuple[str, str], ...]
     agents: tuple[Agent, ...]
-    vllm_url: str
+    vllm_url: str  # as given, for reading only: calls go to chat_url
     vllm_model: str
+    chat_url: str  # the one URL the job calls: vllm_url's canonical origin + base + CHAT_PATH
+    max_answer_bytes: int
 
 
 def parse_request(raw: str | None) -> Request:
@@ -158,8 +196,8 @@ def parse_request(raw: str | None) -> Request:
     problems: list[str] = []
     text = {key: _string(doc, key, problems) for key in (
         "deliberation_id", "task_id", "task_description", "role", "vllm_url", "vllm_model")}
-    if text["vllm_url"] and not _is_http_url(text["vllm_url"]):
-        problems.append("vllm_url is not an http(s) URL")
+    policy = parse_policy(doc.get("policy"), problems)
+    target = _model_server(text["vllm_url"], policy, problems) if text["vllm_url"] else None
     constraints = doc.get("constraints") or {}
     if not isinstance(constraints, dict):
         problems.append("constraints is not an object")
@@ -177,6 +215,8 @@ def parse_request(raw: str | None) -> Request:
         agents=agents,
         vllm_url=text["vllm_url"].rstrip("/"),
         vllm_model=text["vllm_model"],
+        chat_url=target.chat_url if target else "",
+        max_answer_bytes=policy.max_answer_bytes,
     )
     if problems:
         raise RequestError("; ".join(problems))
@@ -202,14 +242,14 @@ def _optional_string(doc: dict[str, Any], key: str, problems: list[str]) -> str:
 
 
 def _int_in(doc: dict[str, Any], key: str, default: int, low: int, high: int | None,
-            problems: list[str]) -> int:
+            problems: list[str], path: str = "") -> int:
     value = doc.get(key)
     if value is None:
         return default
     # bool is an int in Python; a JSON true is not a count.
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (
             high is not None and value > high):
-        problems.append(f"{key} is out of range")
+        problems.append(f"{path}{key} is out of range")
         return default
     return value
 
@@ -244,9 +284,137 @@ def _parse_agents(value: Any, problems: list[str]) -> tuple[Agent, ...]:
     return tuple(agents)
 
 
-def _is_http_url(url: str) -> bool:
-    parts = urllib.parse.urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+@dataclass(frozen=True)
+class Policy:
+    """What the functions allow this job: None as allowed_origins means any origin (no policy,
+    or ["*"]); an empty tuple, none."""
+    allowed_origins: tuple[str, ...] | None
+    max_answer_bytes: int
+
+
+@dataclass(frozen=True)
+class ModelServer:
+    origin: str  # canonical scheme://host:port: the only origin the job calls and sends the key to
+    chat_url: str
+
+
+def parse_policy(value: Any, problems: list[str]) -> Policy:
+    """The request's policy. Absent (older functions, a manual run): no origin re-check beyond
+    vllm_url's own origin, and the default answer cap."""
+    if value is None:
+        return Policy(None, DEFAULT_MAX_ANSWER_BYTES)
+    if not isinstance(value, dict):
+        problems.append("policy is not an object")
+        return Policy((), DEFAULT_MAX_ANSWER_BYTES)
+    return Policy(
+        allowed_origins=_allowed_origins(value.get("allowed_origins"), problems),
+        max_answer_bytes=_int_in(value, "max_answer_bytes", DEFAULT_MAX_ANSWER_BYTES, 1, None,
+                                 problems, "policy."),
+    )
+
+
+def _allowed_origins(value: Any, problems: list[str]) -> tuple[str, ...] | None:
+    # An empty list allows nothing (the functions' allowlist is empty); a malformed one allows
+    # nothing either, and its problem makes the request unusable anyway.
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(o, str) for o in value):
+        problems.append("policy.allowed_origins is not a list of origins")
+        return ()
+    if ANY_ORIGIN in value:
+        if value != [ANY_ORIGIN]:
+            problems.append('policy.allowed_origins mixes "*" with origins')
+            return ()
+        return None
+    for index, origin in enumerate(value):
+        # Entries are compared as written, so one the functions did not canonicalise could never
+        # match: say so rather than refuse every vllm_url in silence.
+        if _canonical_or_empty(origin) != origin:
+            problems.append(f"policy.allowed_origins[{index}] is not a canonical "
+                            "scheme://host:port origin")
+    return tuple(value)
+
+
+def _model_server(url: str, policy: Policy, problems: list[str]) -> ModelServer | None:
+    try:
+        target = parse_vllm_url(url)
+    except ValueError as err:
+        problems.append(f"vllm_url {err}")
+        return None
+    if policy.allowed_origins is not None and target.origin not in policy.allowed_origins:
+        problems.append(f"vllm_url {target.origin} is not in the allowed origins")
+        return None
+    return target
+
+
+def parse_vllm_url(url: str) -> ModelServer:
+    """vllm_url as scheme://host[:port][/base], and the one URL the job calls with it. The call
+    is built from the canonical origin, so what the policy checked is what is connected to."""
+    if "?" in url or "#" in url:
+        raise ValueError("has a query or fragment")
+    scheme, host, port = split_origin(url)
+    base = urllib.parse.urlsplit(url).path.rstrip("/")
+    # Non-ASCII in the path would fail in http.client; existing %XX escapes stay as they are.
+    base = urllib.parse.quote(base, safe="/%!$&'()*+,;=:@-._~")
+    netloc = host if port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
+    return ModelServer(origin=f"{scheme}://{host}:{port}",
+                       chat_url=f"{scheme}://{netloc}{base}{CHAT_PATH}")
+
+
+def split_origin(url: str) -> tuple[str, str, int]:
+    """Scheme, canonical host and port of an http(s) URL (its path and query are ignored);
+    ValueError saying what is wrong otherwise."""
+    if any(ch.isspace() or _is_control(ch) for ch in url):
+        raise ValueError("contains spaces or control characters")
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # a bracketed host that is no IPv6 address
+        raise ValueError("has an invalid host") from None
+    if parts.scheme not in DEFAULT_PORTS:
+        raise ValueError("is not an http(s) URL")
+    if "@" in parts.netloc:
+        raise ValueError("holds user information")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    if port == 0:
+        raise ValueError("has an invalid port")
+    return parts.scheme, canonical_host(parts.hostname or ""), port or DEFAULT_PORTS[parts.scheme]
+
+
+def canonical_host(host: str) -> str:
+    """The host as the functions write allowed origins: IDNA A-labels, lowercase, without the
+    trailing dot of a fully qualified name; an IPv6 literal compressed (RFC 5952, as Go's netip
+    writes it: [0:0::1] is [::1]) in brackets."""
+    if ":" in host:  # an IPv6 literal: urlsplit removed its brackets
+        try:
+            address = ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError("has an invalid host") from None
+        if address.scope_id:  # a zone names an interface of one machine, no server
+            raise ValueError("has an invalid host")
+        return f"[{address.compressed}]"
+    try:
+        ascii_host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:  # an empty or over-long label, or what IDNA cannot map
+        raise ValueError("has an invalid host") from None
+    ascii_host = ascii_host[:-1] if ascii_host.endswith(".") else ascii_host
+    if not ascii_host:
+        raise ValueError("has no host")
+    return ascii_host
+
+
+def canonical_origin(url: str) -> str:
+    scheme, host, port = split_origin(url)
+    return f"{scheme}://{host}:{port}"
+
+
+def _canonical_or_empty(url: str) -> str:
+    try:
+        return canonical_origin(url)
+    except ValueError:
+        return ""
 
 
 def best_effort_deliberation_id(raw: str | None) -> str:
@@ -364,15 +532,37 @@ class CallFailed(Exception):
     """A call failed for good; the message is short, secret-free and says what happened."""
 
 
-def post_json(url: str, body: dict[str, Any], timeout: float, api_key: str) -> dict[str, Any]:
+class RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Never follows a redirect. urllib would follow a 301, 302 or 303 to any host, as a GET that
+    keeps the Authorization header, and use that host's answer; declining hands the 3xx on to the
+    default handler, which raises it as an HTTPError that http_error reports."""
+
+    def http_error_302(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                       headers: Any) -> None:
+        return None
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+# The opener of every model server call (the wake-up is no model server call and carries no key).
+MODEL_OPENER = urllib.request.build_opener(RefuseRedirects)
+
+
+def read_limit(max_answer_bytes: int) -> int:
+    return 2 * max_answer_bytes + ANSWER_ENVELOPE_BYTES
+
+
+def post_json(url: str, body: dict[str, Any], timeout: float, api_key: str,
+              max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> dict[str, Any]:
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers,
                                      method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            payload = response.read()
+        with MODEL_OPENER.open(request, timeout=timeout) as response:
+            payload = read_bounded(response, read_limit(max_answer_bytes),
+                                   time.monotonic() + timeout)
     except urllib.error.HTTPError as err:
         raise http_error(err) from None
     except TimeoutError:
@@ -392,8 +582,42 @@ def post_json(url: str, body: dict[str, Any], timeout: float, api_key: str) -> d
     return answer
 
 
+def read_bounded(response: http.client.HTTPResponse, limit: int, until: float) -> bytes:
+    """The body, up to limit bytes. A longer one is refused as soon as it shows (its announced
+    length, or the first byte past the limit) and never read to its end; a body still dripping
+    in at until (monotonic seconds) is a timeout, so a call never outlives its budget."""
+    if _content_length(response.headers.get("Content-Length")) > limit:
+        raise answer_too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if time.monotonic() > until:
+            raise AttemptError("model server timed out", True)
+        chunk = response.read(min(READ_CHUNK_BYTES, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise answer_too_large(limit)
+
+
+def _content_length(value: str | None) -> int:
+    try:
+        return int(value) if value else -1
+    except ValueError:
+        return -1
+
+
+def answer_too_large(limit: int) -> AttemptError:
+    # Final: the same prompt would most likely bring the same flood again.
+    return AttemptError(f"model server answer larger than {limit} bytes", False)
+
+
 def http_error(err: urllib.error.HTTPError) -> AttemptError:
     code = err.code
+    if 300 <= code < 400:
+        return AttemptError(redirect_problem(err), False)
     transient = code in (408, 429) or code >= 500
     problem = f"model server answered {code}"
     if not transient:
@@ -422,9 +646,41 @@ def _error_detail(err: urllib.error.HTTPError) -> str:
     return _one_line(raw)
 
 
-def _one_line(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= ERROR_SNIPPET_LIMIT else flat[: ERROR_SNIPPET_LIMIT - 3] + "..."
+def redirect_problem(err: urllib.error.HTTPError) -> str:
+    """Names where the server wanted to send the call by origin only: the location's path and
+    query may hold tokens, and the key is never part of it."""
+    location = err.headers.get("Location") if err.headers is not None else None
+    if not location:
+        target = "without a location"
+    else:
+        try:
+            target = "to " + canonical_origin(urllib.parse.urljoin(err.url or "", location))
+        except ValueError:
+            target = "to an unusable location"
+    return _one_line(f"model server redirected ({err.code}) {target}; redirects are not followed")
+
+
+def clean_text(text: str) -> str:
+    """text as one line without terminal escapes and C0/C1 control characters: line breaks and
+    tabs become spaces, runs of white space one space."""
+    text = TERMINAL_ESCAPE.sub("", text)
+    text = CONTROL_CHAR.sub(lambda match: " " if match.group().isspace() else "", text)
+    return " ".join(text.split())
+
+
+def _is_control(ch: str) -> bool:
+    return CONTROL_CHAR.fullmatch(ch) is not None
+
+
+def _one_line(text: str, limit: int = ERROR_SNIPPET_LIMIT) -> str:
+    # Cleaned before it is cut, so the cut never leaves half an escape sequence behind.
+    flat = clean_text(text)
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def clean_error(text: str) -> str:
+    """Every error message a result carries: one clean line of bounded length."""
+    return _one_line(text, ERROR_MESSAGE_LIMIT)
 
 
 def _reason(reason: object) -> str:
@@ -462,7 +718,8 @@ def deadline_message(attempts: int, last: AttemptError | None) -> str:
 def call_with_retries(url: str, body: dict[str, Any], until: float, max_retries: int,
                       api_key: str, on_retry: Callable[[str, float], None] = lambda p, d: None,
                       sleep: Callable[[float], None] = time.sleep,
-                      rng: Callable[[], float] = random.random) -> dict[str, Any]:
+                      rng: Callable[[], float] = random.random,
+                      max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> dict[str, Any]:
     """Posts body until it succeeds, a failure is not transient, 1 + max_retries attempts were
     made, or until (unix seconds) comes: each attempt's timeout is the time left."""
     attempts = 0
@@ -473,7 +730,7 @@ def call_with_retries(url: str, body: dict[str, Any], until: float, max_retries:
             raise CallFailed(deadline_message(attempts, last))
         attempts += 1
         try:
-            return post_json(url, body, left, api_key)
+            return post_json(url, body, left, api_key, max_answer_bytes)
         except AttemptError as err:
             last = err
         if not last.transient:
@@ -513,6 +770,21 @@ def split_reasoning(message: dict[str, Any]) -> tuple[str, str]:
     return content.strip(), reasoning.strip()
 
 
+def cap_answer(text: str, limit: int) -> tuple[str, bool]:
+    """text cut to at most limit bytes of UTF-8, marker included (only a cap smaller than the
+    marker itself leaves the marker alone), on a character boundary; and whether it was cut."""
+    # surrogatepass: JSON may carry a lone surrogate, which plain UTF-8 cannot encode.
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text, False
+    widest = ANSWER_TRUNCATION_MARKER.format(cut=len(data), total=len(data))
+    keep = max(0, limit - len(widest))
+    while keep > 0 and data[keep] & 0xC0 == 0x80:  # a continuation byte: back to the char's start
+        keep -= 1
+    marker = ANSWER_TRUNCATION_MARKER.format(cut=len(data) - keep, total=len(data))
+    return data[:keep].decode("utf-8", "surrogatepass") + marker, True
+
+
 def reasoning_section(content: str) -> str:
     heading = REASONING_HEADING.search(content)
     if not heading:
@@ -547,8 +819,9 @@ def run_agent(request: Request, agent: Agent, until: float) -> dict[str, Any]:
             request.deliberation_id)
 
     try:
-        answer = call_with_retries(request.vllm_url + CHAT_PATH, body, until,
-                                   request.max_retries, os.environ.get(ENV_API_KEY, ""), on_retry)
+        answer = call_with_retries(request.chat_url, body, until, request.max_retries,
+                                   os.environ.get(ENV_API_KEY, ""), on_retry,
+                                   max_answer_bytes=request.max_answer_bytes)
         proposal, reasoning = split_reasoning(first_message(answer))
     except CallFailed as err:
         return agent_failure(agent.agent_id, str(err))
@@ -556,14 +829,20 @@ def run_agent(request: Request, agent: Agent, until: float) -> dict[str, Any]:
         return agent_failure(agent.agent_id, f"unexpected error ({type(err).__name__})")
     if not proposal:
         return agent_failure(agent.agent_id, "model answered with an empty proposal")
+    # Cut after the split: a <think> block must be found in the whole content.
+    proposal, proposal_cut = cap_answer(proposal, request.max_answer_bytes)
+    reasoning, reasoning_cut = cap_answer(reasoning, request.max_answer_bytes)
     elapsed_ms = int((time.monotonic() - started) * 1000)
+    metadata = {"model": agent.model, "tokens": str(total_tokens(answer)),
+                "duration_ms": str(elapsed_ms)}
+    if proposal_cut or reasoning_cut:
+        metadata["truncated"] = "true"
     return {
         "agent_id": agent.agent_id,
         "ok": True,
         "proposal": proposal,
         "reasoning": reasoning,
-        "metadata": {"model": agent.model, "tokens": str(total_tokens(answer)),
-                     "duration_ms": str(elapsed_ms)},
+        "metadata": metadata,
     }
 
 
@@ -683,9 +962,9 @@ def score_proposals(request: Request, proposals: list[tuple[Agent, str]],
         log("warning", f"judge: {problem}; retrying in {delay:.1f} s", request.deliberation_id)
 
     try:
-        answer = call_with_retries(request.vllm_url + CHAT_PATH, judge_body(request, proposals),
-                                   until, request.max_retries, os.environ.get(ENV_API_KEY, ""),
-                                   on_retry)
+        answer = call_with_retries(request.chat_url, judge_body(request, proposals), until,
+                                   request.max_retries, os.environ.get(ENV_API_KEY, ""), on_retry,
+                                   max_answer_bytes=request.max_answer_bytes)
         return parse_scores(first_message(answer)["content"], ids)
     except CallFailed as err:
         return failed_scoring(f"judge failed: {err}")
@@ -713,7 +992,8 @@ def build_result(agents: tuple[Agent, ...], outcomes: dict[str, dict[str, Any]],
         outcome = outcomes.get(agent.agent_id)
         if outcome is None or not outcome.get("ok"):
             error = outcome.get("error", pending_error) if outcome else pending_error
-            failures.append({"agent_id": agent.agent_id, "error": error})
+            # The one place every failure passes, whoever wrote it (a Ray task, the runner).
+            failures.append({"agent_id": agent.agent_id, "error": clean_error(error)})
             continue
         results.append(agent_result(outcome, scoring))
     return {
@@ -724,7 +1004,7 @@ def build_result(agents: tuple[Agent, ...], outcomes: dict[str, dict[str, Any]],
         "failed_agents": len(failures),
         "average_score": average_score(results),
         "failures": failures,
-        "scoring_error": scoring.error if results else "",
+        "scoring_error": clean_error(scoring.error) if results else "",
     }
 
 

@@ -10,6 +10,10 @@ claims it once it has been idle for claim_idle_s. A running deliberation resets 
 clock every heartbeat_s, so only a dead replica's work is taken over. After max_deliveries the
 attempt is given up as an infrastructure failure, which the functions may retry as a new attempt.
 
+The request is the job's, read by the job's own parse_request, so its policy holds here too: a
+vllm_url outside the allowed origins is an unusable request, no redirect is followed, answers are
+capped at max_answer_bytes and error messages are cleaned of control characters.
+
 The keys are shared with the Go side (shared/ray/runner*.go); docs/ray.md describes them.
 """
 

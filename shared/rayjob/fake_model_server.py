@@ -1,9 +1,11 @@
 """A fake OpenAI-compatible model server for the deliberation job's tests.
 
 It answers POST /v1/chat/completions on 127.0.0.1 with behaviours set per model (answer, fail with
-a status always or the first K times, stall, answer slowly), answers judge calls (those with a
-response_format) with scores, records every request on arrival, and accepts any other POST (the job's
-wake-up CloudEvent) as a recorded event. Standard library only.
+a status always or the first K times and a JSON or raw error body, stall, answer slowly, redirect,
+stream a huge answer), answers judge calls (those with a response_format) with scores, records every
+request on arrival, and accepts any other POST (the job's wake-up CloudEvent) as a recorded event.
+A GET (what urllib makes of a followed 301, 302 or 303) is recorded and answered with a completion,
+so a test sees whether a redirect was followed and with which headers. Standard library only.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ class Behaviour:
     stall: bool = False
     delay: float = 0.0
     total_tokens: int = 42
+    error_body: bytes | None = None  # sent raw (text/plain) instead of the JSON error
+    redirect_status: int = 0
+    redirect_to: str = ""  # the Location of a redirect (redirect_status set)
+    stream_bytes: int = 0  # answer a completion body of this many bytes, written in chunks
+    announce_length: bool = False  # with a Content-Length (else the body ends when closed)
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,14 @@ class Recorded:
         return ""
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """One streamed answer: how much of it the fake could write before the client went away."""
+    total: int
+    sent: int
+    completed: bool
+
+
 @dataclass
 class _State:
     behaviours: dict[str, Behaviour] = field(default_factory=dict)
@@ -61,6 +76,7 @@ class _State:
     judge_content: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
+    streams: list[Streamed] = field(default_factory=list)
 
 
 class FakeModelServer:
@@ -111,6 +127,17 @@ class FakeModelServer:
     def events(self) -> list[Recorded]:
         return [r for r in self.requests() if r.path != CHAT_PATH]
 
+    def streams(self, count: int = 1, within: float = 10.0) -> list[Streamed]:
+        """The streamed answers, once count of them have ended (or within has passed)."""
+        until = time.time() + within
+        while time.time() < until:
+            with self._lock:
+                if len(self._state.streams) >= count:
+                    break
+            time.sleep(0.01)
+        with self._lock:
+            return list(self._state.streams)
+
     def close(self) -> None:
         self._closing.set()
         self._httpd.shutdown()
@@ -128,6 +155,10 @@ class FakeModelServer:
     def _record(self, recorded: Recorded) -> None:
         with self._lock:
             self._state.requests.append(recorded)
+
+    def _record_stream(self, streamed: Streamed) -> None:
+        with self._lock:
+            self._state.streams.append(streamed)
 
     def _stall(self) -> None:
         self._closing.wait(STALL_LIMIT_S)
@@ -171,6 +202,18 @@ def completion(model: str, content: str, behaviour: Behaviour) -> dict[str, Any]
     }
 
 
+STREAM_CHUNK = b"x" * (1 << 20)
+
+
+def streamed_completion(total: int) -> tuple[bytes, int, bytes]:
+    """Prefix, filler length and suffix of a valid completion body of total bytes whose content
+    is all "x" (so a client that reads it all gets a usable, huge answer)."""
+    prefix = (b'{"id":"chatcmpl-fake","object":"chat.completion","model":"m","choices":'
+              b'[{"index":0,"message":{"role":"assistant","content":"')
+    suffix = b'"},"finish_reason":"stop"}]}'
+    return prefix, max(0, total - len(prefix) - len(suffix)), suffix
+
+
 def _handler_for(fake: FakeModelServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -191,6 +234,11 @@ def _handler_for(fake: FakeModelServer) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(200, {})
 
+        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+            headers = {key.lower(): value for key, value in self.headers.items()}
+            fake._record(Recorded(self.path, headers, None, time.time()))
+            self._send(200, completion("", "proposal fetched by GET", Behaviour()))
+
         def _chat(self, body: Any) -> None:
             if not isinstance(body, dict):
                 self._send(400, {"error": {"message": "body is not JSON"}})
@@ -204,9 +252,18 @@ def _handler_for(fake: FakeModelServer) -> type[BaseHTTPRequestHandler]:
                 fake._sleep(behaviour.delay)
             failing = behaviour.fail_times is None or count <= behaviour.fail_times
             if behaviour.fail_status and failing:
+                if behaviour.error_body is not None:
+                    self._send_raw(behaviour.fail_status, behaviour.error_body)
+                    return
                 self._send(behaviour.fail_status,
                            {"error": {"message": f"fake failure of {model}",
                                       "code": behaviour.fail_status}})
+                return
+            if behaviour.redirect_status:
+                self._redirect(behaviour.redirect_status, behaviour.redirect_to)
+                return
+            if behaviour.stream_bytes:
+                self._stream(behaviour.stream_bytes, behaviour.announce_length)
                 return
             if behaviour.answer is not None:
                 content = behaviour.answer
@@ -215,6 +272,53 @@ def _handler_for(fake: FakeModelServer) -> type[BaseHTTPRequestHandler]:
             else:
                 content = f"proposal from {model}"
             self._send(200, completion(model, content, behaviour))
+
+        def _redirect(self, status: int, location: str) -> None:
+            payload = b"moved"
+            try:
+                self.send_response(status)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:
+                pass
+
+        def _send_raw(self, status: int, payload: bytes) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:
+                pass
+
+        def _stream(self, total: int, announce_length: bool) -> None:
+            prefix, filler, suffix = streamed_completion(total)
+            sent = 0
+            completed = False
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                if announce_length:
+                    self.send_header("Content-Length", str(len(prefix) + filler + len(suffix)))
+                self.end_headers()
+                self.wfile.write(prefix)
+                sent += len(prefix)
+                while sent - len(prefix) < filler:
+                    chunk = STREAM_CHUNK[: filler - (sent - len(prefix))]
+                    self.wfile.write(chunk)
+                    sent += len(chunk)
+                self.wfile.write(suffix)
+                sent += len(suffix)
+                self.wfile.flush()
+                completed = True
+            except OSError:
+                pass  # the client closed the connection: what it did not read was never sent
+            finally:
+                self.close_connection = True
+                fake._record_stream(Streamed(len(prefix) + filler + len(suffix), sent, completed))
 
         def _send(self, status: int, doc: dict[str, Any]) -> None:
             payload = json.dumps(doc).encode()

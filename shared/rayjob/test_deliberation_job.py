@@ -12,10 +12,11 @@ import pytest
 
 import deliberation_job as job
 from conftest import JobRun, make_request, run_job
-from fake_model_server import Behaviour, FakeModelServer
+from fake_model_server import Behaviour, FakeModelServer, streamed_completion
 
 BRACES_TEMPLATE = 'Story {story_id}, task {task_id} as {role}:\n{task}\ndef f(): return {"a": 1}'
 API_KEY = "sk-test-never-print-me"
+HUGE_BODY = 64 << 20  # more than any socket buffers hold, so a body read in full shows
 
 
 def request_of(server_url: str = "http://127.0.0.1:9", **overrides: Any) -> job.Request:
@@ -67,6 +68,87 @@ def test_parse_request_refuses_unusable_input(raw: str | None, message: str) -> 
 def test_parse_request_refuses_non_http_url() -> None:
     with pytest.raises(job.RequestError, match="vllm_url is not an http"):
         request_of("file:///etc/passwd")
+
+
+@pytest.mark.parametrize("url, message", [
+    ("http://127.0.0.1:8000/v1?api-version=1", "vllm_url has a query or fragment"),
+    ("http://127.0.0.1:8000/?", "vllm_url has a query or fragment"),
+    ("http://127.0.0.1:8000/#frag", "vllm_url has a query or fragment"),
+    ("http://user:secret@127.0.0.1:8000", "vllm_url holds user information"),
+    ("http://127.0.0.1:8000@evil.example", "vllm_url holds user information"),
+    ("http://127.0.0.1:99999", "vllm_url has an invalid port"),
+    ("http://127.0.0.1:x/", "vllm_url has an invalid port"),
+    ("http://a..b/", "vllm_url has an invalid host"),
+    ("http://[fe80::1%25eth0]:8000/", "vllm_url has an invalid host"),
+    ("http:///v1", "vllm_url has no host"),
+    ("http://127.0.0.1:8000/a\r\nX-Injected: 1", "vllm_url contains spaces or control"),
+])
+def test_parse_request_refuses_a_vllm_url_that_is_more_than_an_origin_and_a_base(
+        url: str, message: str) -> None:
+    with pytest.raises(job.RequestError, match=message):
+        request_of(url)
+
+
+@pytest.mark.parametrize("url, chat_url", [
+    ("http://h:8000", "http://h:8000/v1/chat/completions"),
+    ("http://h:8000/", "http://h:8000/v1/chat/completions"),
+    ("http://h:8000/base", "http://h:8000/base/v1/chat/completions"),
+    ("http://h:8000/base/", "http://h:8000/base/v1/chat/completions"),
+    ("https://API.Example.com./openai/", "https://api.example.com/openai/v1/chat/completions"),
+    ("http://h:80/x", "http://h/x/v1/chat/completions"),
+    ("https://b\u00fccher.example:8443", "https://xn--bcher-kva.example:8443/v1/chat/completions"),
+    ("http://[::1]:8000/b", "http://[::1]:8000/b/v1/chat/completions"),
+])
+def test_the_chat_url_is_the_base_plus_the_chat_path(url: str, chat_url: str) -> None:
+    assert request_of(url).chat_url == chat_url
+
+
+def test_run_agent_calls_the_chat_path_under_the_base(server: FakeModelServer) -> None:
+    request = request_of(server.url + "/base/")
+    job.run_agent(request, request.agents[0], time.time() + 10)
+    assert [r.path for r in server.requests()] == ["/base/v1/chat/completions"]
+
+
+@pytest.mark.parametrize("url, allowed", [
+    ("http://127.0.0.1:8000/v1", ["http://127.0.0.1:8000"]),
+    ("http://LocalHost.:80/base", ["https://localhost:443", "http://localhost:80"]),
+    ("https://b\u00fccher.example/", ["https://xn--bcher-kva.example:443"]),
+    ("http://[::1]:8000", ["http://[::1]:8000"]),
+    ("http://[0:0::1]:8000", ["http://[::1]:8000"]),
+    ("http://[2001:DB8::A]", ["http://[2001:db8::a]:80"]),
+    ("http://anything.example:1234", ["*"]),
+])
+def test_policy_allows_a_vllm_url_by_its_canonical_origin(url: str, allowed: list[str]) -> None:
+    request = request_of(url, policy={"allowed_origins": allowed, "max_answer_bytes": 1000})
+    assert request.max_answer_bytes == 1000
+
+
+def test_without_a_policy_any_origin_and_the_default_cap() -> None:
+    request = request_of("http://model.example:8000")
+    assert request.max_answer_bytes == job.DEFAULT_MAX_ANSWER_BYTES == 65536
+    assert request_of(policy={"max_answer_bytes": 10}).max_answer_bytes == 10
+
+
+@pytest.mark.parametrize("url, policy, message", [
+    ("http://127.0.0.1:8001", {"allowed_origins": ["http://127.0.0.1:8000"]},
+     "vllm_url http://127.0.0.1:8001 is not in the allowed origins"),
+    ("https://127.0.0.1:8000", {"allowed_origins": ["http://127.0.0.1:8000"]},
+     "vllm_url https://127.0.0.1:8000 is not in the allowed origins"),
+    ("http://ok.example.evil.com", {"allowed_origins": ["http://ok.example:80"]},
+     "vllm_url http://ok.example.evil.com:80 is not in the allowed origins"),
+    ("http://h:80", {"allowed_origins": ["http://H:80"]}, r"allowed_origins\[0\] is not a canonical"),
+    ("http://h:80", {"allowed_origins": ["http://h"]}, r"allowed_origins\[0\] is not a canonical"),
+    ("http://h:80", {"allowed_origins": []}, "vllm_url http://h:80 is not in the allowed origins"),
+    ("http://h:80", {"allowed_origins": "*"}, "allowed_origins is not a list of origins"),
+    ("http://h:80", {"allowed_origins": ["http://[0:0::1]:80"]}, r"\[0\] is not a canonical"),
+    ("http://h:80", {"allowed_origins": ["*", "http://h:80"]}, 'mixes "\\*" with origins'),
+    ("http://h:80", {"max_answer_bytes": 0}, "policy.max_answer_bytes is out of range"),
+    ("http://h:80", {"max_answer_bytes": True}, "policy.max_answer_bytes is out of range"),
+    ("http://h:80", ["*"], "policy is not an object"),
+])
+def test_policy_refuses_what_it_does_not_allow(url: str, policy: Any, message: str) -> None:
+    with pytest.raises(job.RequestError, match=message):
+        request_of(url, policy=policy)
 
 
 def test_deadline_defaults_to_the_request_timeout_and_refuses_garbage() -> None:
@@ -263,6 +345,17 @@ def test_build_result_without_proposals_has_no_best() -> None:
     assert job.exit_code(result) == job.EXIT_NO_PROPOSAL
 
 
+def test_build_result_cleans_every_error_it_reports() -> None:
+    dirty = "bad\x1b[2J\x1b]0;owned\x07 thing\r\n\x00next" + "y" * 5000
+    result = job.build_result((agent("a1"), agent("a2")),
+                              {"a1": job.agent_failure("a1", dirty), "a2": success("a2")},
+                              job.failed_scoring("judge said \x1b[31mno\x1b[0m\n"), "")
+    error = result["failures"][0]["error"]
+    assert error.startswith("bad thing nextyyy") and error.endswith("...")
+    assert len(error) == job.ERROR_MESSAGE_LIMIT
+    assert result["scoring_error"] == "judge said no"
+
+
 def test_unusable_request_result_keeps_counts_consistent() -> None:
     named = job.unusable_request_result(json.dumps({"agents": [{"agent_id": "a1"}]}), "why")
     assert named["failures"] == [{"agent_id": "a1", "error": "unusable request: why"}]
@@ -386,6 +479,161 @@ def test_run_agent_sends_the_key_and_reports_metadata_as_strings(
     assert outcome["metadata"]["tokens"] == "812"
     assert int(outcome["metadata"]["duration_ms"]) >= 0
     assert server.chat_requests()[0].headers["authorization"] == f"Bearer {API_KEY}"
+
+
+@pytest.fixture
+def other() -> Iterator[FakeModelServer]:
+    """A second model server: where a redirect points, recording whatever reaches it."""
+    fake = FakeModelServer()
+    yield fake
+    fake.close()
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_never_followed_and_the_key_stays_home(
+        server: FakeModelServer, other: FakeModelServer, monkeypatch: pytest.MonkeyPatch,
+        status: int) -> None:
+    monkeypatch.setenv(job.ENV_API_KEY, API_KEY)
+    server.set_model("m1", Behaviour(redirect_status=status,
+                                     redirect_to=other.url + job.CHAT_PATH + "?token=s3cret"))
+    request = request_of(server.url, constraints={"max_retries": 3})
+    outcome = job.run_agent(request, request.agents[0], time.time() + 10)
+    assert outcome == {"agent_id": "a1", "ok": False, "error": (
+        f"model server redirected ({status}) to {other.url}; redirects are not followed")}
+    assert not any("authorization" in r.headers for r in other.requests())
+    assert other.requests() == [], "nothing reached the other host"
+    assert len(server.chat_requests("m1")) == 1, "a redirect is final, not retried"
+
+
+def test_a_relative_redirect_names_the_same_origin(server: FakeModelServer) -> None:
+    server.set_model("m1", Behaviour(redirect_status=302, redirect_to="/elsewhere?key=s3cret"))
+    request = request_of(server.url)
+    outcome = job.run_agent(request, request.agents[0], time.time() + 10)
+    assert outcome["error"] == (
+        f"model server redirected (302) to {server.url}; redirects are not followed")
+    assert [r.path for r in server.requests()] == [job.CHAT_PATH]
+
+
+def test_the_judge_never_follows_a_redirect(server: FakeModelServer, other: FakeModelServer,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(job.ENV_API_KEY, API_KEY)
+    server.set_model("judge-model", Behaviour(redirect_status=302, redirect_to=other.url + "/x"))
+    scoring = job.score_proposals(request_of(server.url), [(agent("a1"), "p")], time.time() + 10)
+    assert scoring.error == (f"judge failed: model server redirected (302) to {other.url}; "
+                             "redirects are not followed")
+    assert other.requests() == []
+
+
+def test_an_origin_outside_the_policy_fails_every_agent_without_a_call(
+        server: FakeModelServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    agents = [{"agent_id": "a1", "role": "DEV", "model": "m1"},
+              {"agent_id": "a2", "role": "QA", "model": "m2"}]
+    raw = make_request(server.url + "/v1", agents,
+                       policy={"allowed_origins": ["https://api.example.com:443"]})
+    monkeypatch.setenv(job.ENV_REQUEST, json.dumps(raw))
+    monkeypatch.setenv(job.ENV_DEADLINE, repr(time.time() + 30))
+    monkeypatch.delenv(job.ENV_CALLBACK, raising=False)
+    monkeypatch.setattr(job.ray, "init", lambda *a, **k: pytest.fail("ray.init called"))
+    monkeypatch.setattr(job, "start_watchdog", lambda *args: job.threading.Timer(0, lambda: None))
+    assert job.main() == job.EXIT_NO_PROPOSAL
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith(job.RESULT_PREFIX)][0]
+    result = json.loads(line[len(job.RESULT_PREFIX):])
+    error = f"unusable request: vllm_url {server.url} is not in the allowed origins"
+    assert result["failures"] == [{"agent_id": "a1", "error": error},
+                                  {"agent_id": "a2", "error": error}]
+    assert server.requests() == []
+
+
+@pytest.mark.parametrize("policy, answer, reasoning, limit", [
+    ({"max_answer_bytes": 1000}, "\u20ac" * 3000, "\u00e9" * 2000, 1000),
+    (None, "x" * 70_000, "because " * 9000, 65536),  # the default cap
+])
+def test_a_huge_answer_is_cut_on_a_character_boundary_and_marked(
+        server: FakeModelServer, policy: dict[str, Any] | None, answer: str, reasoning: str,
+        limit: int) -> None:
+    server.set_model("m1", Behaviour(answer=answer, reasoning=reasoning))
+    request = request_of(server.url, **({"policy": policy} if policy else {}))
+    outcome = job.run_agent(request, request.agents[0], time.time() + 10)
+    assert outcome["ok"] is True, outcome
+    for text, full in ((outcome["proposal"], answer), (outcome["reasoning"], reasoning.strip())):
+        assert len(text.encode()) <= limit
+        kept, marker = text.split("\n[... ")
+        assert full.startswith(kept) and len(kept) > limit // 2 // 3
+        total = len(full.encode())
+        assert marker == (f"truncated by the deliberation job: {total - len(kept.encode())} of "
+                          f"{total} bytes omitted]")
+    assert outcome["metadata"]["truncated"] == "true"
+
+
+def test_an_answer_within_the_cap_is_whole_and_unmarked(server: FakeModelServer) -> None:
+    server.set_model("m1", Behaviour(answer="\u20ac" * 333, reasoning="r"))
+    request = request_of(server.url, policy={"max_answer_bytes": 999})
+    outcome = job.run_agent(request, request.agents[0], time.time() + 10)
+    assert outcome["proposal"] == "\u20ac" * 333
+    assert "truncated" not in outcome["metadata"]
+
+
+@pytest.mark.parametrize("announce_length", [False, True])
+def test_an_oversized_body_fails_the_agent_without_being_read(
+        server: FakeModelServer, announce_length: bool) -> None:
+    server.set_model("m1", Behaviour(stream_bytes=HUGE_BODY, announce_length=announce_length))
+    request = request_of(server.url, policy={"max_answer_bytes": 1000},
+                         constraints={"max_retries": 3})
+    outcome = job.run_agent(request, request.agents[0], time.time() + 30)
+    bound = 2 * 1000 + 64 * 1024
+    assert outcome == {"agent_id": "a1", "ok": False,
+                       "error": f"model server answer larger than {bound} bytes"}
+    streams = server.streams()
+    assert len(streams) == 1, "final: not retried"
+    assert not streams[0].completed and streams[0].sent < streams[0].total
+
+
+def test_the_judge_answer_has_the_same_bound(server: FakeModelServer) -> None:
+    server.set_model("judge-model", Behaviour(stream_bytes=HUGE_BODY))
+    request = request_of(server.url, policy={"max_answer_bytes": 1000})
+    scoring = job.score_proposals(request, [(agent("a1"), "p")], time.time() + 30)
+    assert scoring.error == f"judge failed: model server answer larger than {2000 + 65536} bytes"
+    assert not server.streams()[0].completed
+
+
+def test_the_streamed_fake_is_a_valid_answer() -> None:
+    prefix, filler, suffix = streamed_completion(1000)
+    body = json.loads(prefix + b"x" * filler + suffix)
+    assert len(prefix) + filler + len(suffix) == 1000
+    assert job.first_message(body)["content"] == "x" * filler
+
+
+ESCAPED_ERROR = "\x1b[31mred\x1b[0m\x00\x07\nsecond\tline"
+
+
+@pytest.mark.parametrize("body", [
+    ESCAPED_ERROR.encode(),
+    json.dumps({"error": {"message": ESCAPED_ERROR}}).encode(),
+    json.dumps({"error": ESCAPED_ERROR}).encode(),
+])
+def test_error_text_loses_terminal_escapes_and_control_characters(
+        server: FakeModelServer, body: bytes) -> None:
+    server.set_model("m1", Behaviour(fail_status=400, error_body=body))
+    request = request_of(server.url)
+    outcome = job.run_agent(request, request.agents[0], time.time() + 10)
+    assert outcome["error"] == "model server answered 400: red second line"
+
+
+@pytest.mark.parametrize("text, clean", [
+    ("\x1b[31mred\x1b[0m\x00\x07\nnext", "red next"),
+    ("a\x1b]0;window title\x07b", "ab"),
+    ("a\x1b]8;;http://x.example\x1b\\link\x1b]8;;\x1b\\b", "alinkb"),
+    ("a\x1bP1$r0m\x1b\\b", "ab"),
+    ("a\x9b2Jb\x9d0;t\x9cc", "abc"),
+    ("a\x1b(Bb\x1b7c", "abc"),
+    ("a\x7f\x85b\x1c\x1f\u2028c", "a b c"),
+    ("  many \t\r\n  spaces ", "many spaces"),
+    ("unterminated \x1b]0;title", "unterminated"),
+    ("caf\u00e9 \u20ac", "caf\u00e9 \u20ac"),
+])
+def test_clean_text_strips_escapes_and_controls(text: str, clean: str) -> None:
+    assert job.clean_text(text) == clean
 
 
 @pytest.mark.parametrize("behaviour, error", [

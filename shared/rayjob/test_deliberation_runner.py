@@ -191,3 +191,16 @@ def test_gives_up_after_max_deliveries(client: redis.Redis, runners: list[Runner
     assert record["state"] == "FAILED" and record["infrastructure"] is True
     assert "lost this attempt 3 times" in record["result"]["failures"][0]["error"]
     assert server.agent_requests() == []
+
+
+def test_an_origin_outside_the_policy_is_a_failed_attempt_without_a_call(
+        client: redis.Redis, runners: list[Runner], redis_url: str, server: FakeModelServer) -> None:
+    enqueue(client, "delib-p", make_request(
+        server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}],
+        policy={"allowed_origins": ["https://api.example.com:443"], "max_answer_bytes": 65536}))
+    start_runner(redis_url, runners)
+    record = wait_result(client, "delib-p")
+    assert record["state"] == "FAILED"
+    assert record["result"]["failures"] == [{"agent_id": "a1", "error": (
+        f"unusable request: vllm_url {server.url} is not in the allowed origins")}]
+    assert server.requests() == []
