@@ -45,6 +45,8 @@ type options struct {
 	// profileDir, when set, builds the functions with the profile tag and has each scenario's
 	// function process write its CPU profile there.
 	profileDir string
+	// The dispatch scenario: sequential deliberations per way, and how many start at once.
+	dispatchRuns, dispatchBurst int
 }
 
 func parseFlags() options {
@@ -61,7 +63,9 @@ func parseFlags() options {
 	flag.IntVar(&o.workers, "workers", 16, "concurrent workers of a saturation run")
 	flag.IntVar(&o.saturation, "saturation", 4000, "requests per saturation run")
 	flag.DurationVar(&o.satLimit, "saturation-limit", 4*time.Second, "longest a saturation run may take")
-	only := flag.String("only", "", "comma-separated scenarios to run (floor, stats, status, execute, jobs; empty: all), for profiling one")
+	flag.IntVar(&o.dispatchRuns, "dispatch-runs", 10, "dispatch scenario: sequential deliberations measured per way, after 2 warm-ups")
+	flag.IntVar(&o.dispatchBurst, "dispatch-burst", 20, "dispatch scenario: deliberations started at once")
+	only := flag.String("only", "", "comma-separated scenarios to run (floor, stats, status, execute, jobs, dispatch; empty: all), for profiling one")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile (load generator, fake Ray) to the file")
 	flag.Float64Var(&o.maxSteal, "max-steal", 0.05, "repeat (up to 3 times) an open-loop run during which the hypervisor stole more than this share of the CPU")
 	flag.StringVar(&o.profileDir, "profile", "", "build the functions with the profile tag and write each scenario process's CPU profile into this directory")

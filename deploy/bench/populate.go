@@ -41,7 +41,7 @@ func benchRequest() (deliberation.Request, error) {
 		},
 		VLLMURL: "http://127.0.0.1:8000", VLLMModel: "judge",
 	}
-	return deliberation.NewRequest(in, deliberation.Limits{MaxAgents: deliberation.DefaultMaxAgents})
+	return deliberation.NewRequest(in, deliberation.Limits{MaxAgents: deliberation.DefaultMaxAgents, Allowlist: deliberation.AllowAny(nil)})
 }
 
 // benchResult is what a finished deliberation of three agents holds: proposals of 2 KiB, as an

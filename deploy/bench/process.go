@@ -32,11 +32,22 @@ const readinessPoll = 200 * time.Microsecond
 // container runtime reads them, so a busy disk never stalls a request behind a log line; the end
 // of them is kept for error messages.
 func launch(ctx context.Context, bin string, env map[string]string) (*process, error) {
-	port, err := testenv.LoopbackPort()
+	addr, err := loopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	return launchAt(ctx, bin, addr, env)
+}
+
+// loopbackAddr is a free host:port on 127.0.0.1.
+func loopbackAddr() (string, error) {
+	port, err := testenv.LoopbackPort()
+	return "127.0.0.1:" + strconv.Itoa(port), err
+}
+
+// launchAt is launch on a given address, for a caller that must know a function's URL before it
+// starts (another function's callback).
+func launchAt(ctx context.Context, bin, addr string, env map[string]string) (*process, error) {
 	log := &tail{}
 	start := time.Now()
 	proc, err := launcher.Start(launcher.Command{Path: bin, Env: launcher.Env([]string{"LISTEN_ADDRESS=" + addr}, env), Stdout: log, Stderr: log})

@@ -32,6 +32,8 @@ type report struct {
 	opts                  options
 	starts                []startup
 	scenarios             []*scenario
+	// dispatch is nil when the dispatch scenario did not run.
+	dispatch *dispatchResult
 }
 
 // row is one line of the table; verdict is "pass", "FAIL" or "" (a figure with no target).
@@ -179,6 +181,18 @@ func (r *report) print(w io.Writer) {
 	for _, n := range r.notes() {
 		fmt.Fprintln(w, n)
 	}
+	if r.dispatch == nil {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, cells := range append([][]string{r.dispatch.header()}, r.dispatch.rows()...) {
+		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	}
+	_ = tw.Flush()
+	for _, n := range r.dispatch.notes(r.opts) {
+		fmt.Fprintln(w, n)
+	}
 }
 
 func (r *report) markdown() string {
@@ -189,6 +203,18 @@ func (r *report) markdown() string {
 	}
 	b.WriteString("\n")
 	for _, n := range r.notes() {
+		b.WriteString(n + "\n\n")
+	}
+	if r.dispatch == nil {
+		return b.String()
+	}
+	header := r.dispatch.header()
+	b.WriteString("| " + strings.Join(header, " | ") + " |\n|" + strings.Repeat("---|", len(header)) + "\n")
+	for _, cells := range r.dispatch.rows() {
+		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+	}
+	b.WriteString("\n")
+	for _, n := range r.dispatch.notes(r.opts) {
 		b.WriteString(n + "\n\n")
 	}
 	return b.String()

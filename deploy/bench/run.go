@@ -61,7 +61,7 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 		if fn == "execute-deliberation" {
 			// docs/performance.md raises the admission limit for the run: the load keeps thousands
 			// active.
-			e["MAX_ACTIVE_DELIBERATIONS"] = "1000000"
+			e["MAX_ACTIVE_DELIBERATIONS"], e["VLLM_URL_ALLOWLIST"] = "1000000", "http://127.0.0.1:8000" // executeBody's model server
 		}
 		return e
 	}
@@ -107,6 +107,12 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 	}
 	if err := measure(ctx, log, opts, scenarios, redis.cmd.Process.Pid); err != nil {
 		return err
+	}
+	// Last: a Ray head takes cores and memory the figures above must not share.
+	if opts.only == nil || opts.only["dispatch"] {
+		if rep.dispatch, err = runDispatch(ctx, log, opts, bin, redis.url()); err != nil {
+			return err
+		}
 	}
 	rep.scenarios, rep.loadAfter = scenarios, loadAverage()
 	rep.print(os.Stdout)
