@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -65,8 +67,9 @@ func (h *handlers) eventsHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.route = route.route
-	if ct := e.DataContentType(); ct != "" && !isJSON(ct) {
-		protocolProblem(http.StatusUnsupportedMediaType, "unsupported-media-type", "event data must be application/json").write(w)
+	if !eventDataIsJSON(e) {
+		protocolProblem(http.StatusUnsupportedMediaType, "unsupported-media-type",
+			"event data must be JSON: datacontenttype application/json, text/json, a +json type, or none").write(w)
 		return
 	}
 	rep, err := route.handle(r.Context(), e)
@@ -78,6 +81,20 @@ func (h *handlers) eventsHTTP(w http.ResponseWriter, r *http.Request) {
 		in.deliberationID = rep.Subject
 	}
 	h.writeReply(w, r, rep)
+}
+
+// eventDataIsJSON tells whether an event's data is JSON the way sdk-go's Event.DataAs decides it:
+// an event without datacontenttype carries JSON (a binary-mode event without Content-Type, which
+// is what the CloudEvents SDKs send for a JSON object by default), and so do application/json,
+// text/json and any +json type, with or without parameters. Any other declared type is not read
+// as JSON, whatever the bytes look like.
+func eventDataIsJSON(e event.Event) bool {
+	ct := e.DataContentType()
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == event.ApplicationJSON || mt == event.TextJSON || strings.HasSuffix(mt, "+json"))
 }
 
 func parseEvent(ctx context.Context, header http.Header, body []byte) (event.Event, error) {
