@@ -30,7 +30,8 @@ func TestCombined(t *testing.T) {
 	if ready, _ := inst.Ready(t.Context()); ready {
 		t.Fatal("ready before Start")
 	}
-	if err := inst.Start(t.Context(), map[string]string{"REDIS_URL": "redis://" + redis.Addr(), "RAY_DISPATCH": "jobs", "RAY_ADDRESS": ray.URL(), "LOG_LEVEL": "error"}); err != nil {
+	if err := inst.Start(t.Context(), map[string]string{"REDIS_URL": "redis://" + redis.Addr(), "RAY_DISPATCH": "jobs", "RAY_ADDRESS": ray.URL(), "LOG_LEVEL": "error",
+		"VLLM_URL_ALLOWLIST": "http://127.0.0.1:8000"}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = inst.Stop(t.Context()) })

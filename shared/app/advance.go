@@ -73,32 +73,54 @@ func (s *Service) record(ctx context.Context, d deliberation.Deliberation, chang
 
 // finishFromLogs records a finished job from the result line it printed (a job prints it also when
 // it fails, so agents' errors are kept); without one, the job's failure summary is kept instead.
+// A result that does not answer the stored request (other agents, other counts) is a failure of
+// the job, never recorded as its outcome.
 func (s *Service) finishFromLogs(ctx context.Context, d deliberation.Deliberation, st JobStatus, failure string) deliberation.Deliberation {
 	now := s.Clock.Now()
 	res, err := s.Ray.Result(ctx, d.SubmissionID)
 	if deliberation.ErrorCode(err) == deliberation.CodeUnavailable {
 		return d
 	}
+	fail := func(msg string) Change {
+		return func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) { return cur.Fail(msg, now) }
+	}
 	var change Change
 	switch {
 	case err == nil:
+		req, err := s.Store.Request(ctx, d.ID)
+		if err != nil {
+			// An unchecked result is not recorded: a later check, or the deadline, settles it.
+			s.Log.WarnContext(ctx, "stored request unreadable; result not checked", "deliberation_id", d.ID, "error", err)
+			return d
+		}
+		if bad := res.CheckAgainst(req); bad != nil {
+			change = fail(prefixed(failure, deliberation.ErrorMessage(bad)))
+			break
+		}
 		execMS := st.EndTime.Sub(st.StartTime).Milliseconds()
 		change = func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {
 			after, changed := cur.Complete(res, execMS, now)
-			if changed && failure != "" && after.Status == deliberation.StatusFailed {
-				after.ErrorMessage = failure + ": " + after.ErrorMessage
+			if changed && after.Status == deliberation.StatusFailed {
+				after.ErrorMessage = deliberation.Printable(prefixed(failure, after.ErrorMessage))
 			}
 			return after, changed
 		}
 	case failure != "":
-		change = func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) { return cur.Fail(failure, now) }
+		change = fail(failure)
 	default:
-		msg := "job succeeded without a readable result: " + deliberation.ErrorMessage(err)
-		change = func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) { return cur.Fail(msg, now) }
+		change = fail("job succeeded without a readable result: " + deliberation.ErrorMessage(err))
 	}
 	after := s.record(ctx, d, change)
 	s.cleanup(ctx, after)
 	return after
+}
+
+// prefixed puts Ray's failure summary, when there is one, before what the result says.
+func prefixed(failure, msg string) string {
+	if failure == "" {
+		return msg
+	}
+	return failure + ": " + msg
 }
 
 // retry moves to the next deterministic submission id after an infrastructure failure and submits.

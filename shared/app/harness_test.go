@@ -26,6 +26,7 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{store: store, ray: &fakes.Ray{}, events: fakes.NewEvents(store), clock: fakes.NewClock(epoch)}
 	settings := app.DefaultSettings()
 	settings.CheckPeriod = 0
+	settings.Limits.Allowlist = deliberation.AllowAny(nil)
 	h.svc = &app.Service{Store: h.store, Ray: h.ray, Events: h.events, Clock: h.clock, IDs: &fakes.IDs{},
 		Settings: settings, Log: app.NewService(nil, nil, nil, settings, nil).Log}
 	return h

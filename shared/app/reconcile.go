@@ -103,11 +103,10 @@ func (s *Service) deliverPending(ctx context.Context) <-chan struct{} {
 	return done
 }
 
-// Wake handles a job's finished wake-up. It carries no authority: the id is checked, Ray is asked
-// (for at most WakeWait, since the driver is still alive when it sends the wake-up) until it
-// reports the job terminal, and only then is the outcome recorded. Unknown ids, finished
-// deliberations and forged wake-ups change nothing. One wake-up per deliberation is handled at a
-// time across replicas.
+// Wake handles a job's finished wake-up, which anyone may send: it is answered at once and carries
+// no authority. The id is checked and, for an active deliberation, a follow-up runs in the
+// background (followWake); unknown ids, finished deliberations and forged wake-ups change nothing.
+// One follow-up per deliberation runs at a time across replicas (the wake marker, held WakeWait).
 func (s *Service) Wake(ctx context.Context, id string) error {
 	if !deliberation.ValidID(id) {
 		return nil
@@ -126,22 +125,34 @@ func (s *Service) Wake(ctx context.Context, id string) error {
 		return err
 	}
 	// The job gives up on its wake-up after a short timeout, and only then can its driver exit and
-	// Ray report the job terminal: the wait must outlive the request that started it, or every
-	// wake-up would end, unrecorded, the moment its sender hangs up.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Settings.WakeWait)
-	defer cancel()
+	// Ray report the job terminal: the follow-up must outlive the request that started it.
+	s.pending.Go(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Settings.WakeWait)
+		defer cancel()
+		s.followWake(ctx, d)
+	})
+	return nil
+}
+
+// followWake asks Ray about d's job until it reports the job terminal, then records what Ray says.
+// Each question first claims a marker of wakePoll, so wake-ups cost Ray at most one status query
+// per deliberation per wakePoll across replicas, however many are sent, even where two follow-ups
+// overlap at the edges of their wake markers.
+func (s *Service) followWake(ctx context.Context, d deliberation.Deliberation) {
 	for {
-		st, err := s.Ray.Status(ctx, d.SubmissionID)
-		if err == nil && st.State.Terminal() {
-			s.apply(ctx, d, st, nil)
-			return nil
+		if claimed, err := s.Store.ClaimCheck(ctx, "wake-poll:"+d.ID, wakePoll); err == nil && claimed {
+			if st, err := s.Ray.Status(ctx, d.SubmissionID); err == nil && st.State.Terminal() {
+				s.apply(ctx, d, st, nil)
+				return
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-time.After(wakePoll):
 		}
 	}
 }
 
-const wakePoll = 200 * time.Millisecond
+// wakePoll is the least time between two of the wake-ups' status queries about one deliberation.
+const wakePoll = time.Second

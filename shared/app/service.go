@@ -29,7 +29,8 @@ type Settings struct {
 	ReconcileBudget time.Duration
 	// ReconcileWorkers bounds how many deliberations a pass advances at once.
 	ReconcileWorkers int
-	// WakeWait bounds how long a finished wake-up waits for Ray to report the job terminal.
+	// WakeWait bounds how long the follow-up of a finished wake-up waits, in the background, for
+	// Ray to report the job terminal.
 	WakeWait time.Duration
 }
 
@@ -53,7 +54,7 @@ type Service struct {
 	Settings Settings
 	Log      *slog.Logger
 
-	// pending counts the work started after an answer (later), which Wait lets finish.
+	// pending counts the work started after an answer (later, followWake), which Wait lets finish.
 	pending sync.WaitGroup
 }
 
@@ -67,8 +68,8 @@ func (s *Service) later(ctx context.Context, f func(context.Context)) {
 	})
 }
 
-// Wait returns once the work started by later is done, or when ctx ends: shutdown calls it
-// before closing the adapters that work uses.
+// Wait returns once the work started by later and the wake-ups' follow-ups are done, or when ctx
+// ends: shutdown calls it before closing the adapters that work uses.
 func (s *Service) Wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { s.pending.Wait(); close(done) }()

@@ -70,13 +70,14 @@ func TestStatusFailedByEntrypointIsNotRetried(t *testing.T) {
 	h := newHarness(t)
 	id := h.submit(t)
 	h.rayReports(app.JobStatus{State: deliberation.JobFailed, Summary: "entrypoint exited with code 3"})
-	allFailed, _ := deliberation.NewResult(nil, []deliberation.AgentFailure{{AgentID: "a1", Error: "503"}}, 3, "")
+	allFailed, _ := deliberation.NewResult(nil, []deliberation.AgentFailure{{AgentID: "a1", Error: "503"},
+		{AgentID: "a2", Error: "503"}, {AgentID: "a3", Error: "timed out"}}, 3, "")
 	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return allFailed, nil }
 	r := h.status(t, id)
 	if r.Status != deliberation.StatusFailed || r.Attempts != 1 || r.Result == nil || r.Result.Failures[0].Error != "503" {
 		t.Fatalf("report = %+v, want failed with the agents' errors kept", r)
 	}
-	if r.ErrorMessage != "entrypoint exited with code 3: no agent produced a proposal (a1: 503)" {
+	if r.ErrorMessage != "entrypoint exited with code 3: no agent produced a proposal (a1: 503; a2: 503; a3: timed out)" {
 		t.Fatalf("error message = %q", r.ErrorMessage)
 	}
 	wantStats(t, h.stats(t), 1, 0, 0, 1)
@@ -213,5 +214,36 @@ func TestStatusStoppedOutsideTheService(t *testing.T) {
 	h.rayReports(app.JobStatus{State: deliberation.JobStopped})
 	if r := h.status(t, id); r.Status != deliberation.StatusFailed || r.ErrorMessage != "Ray job was stopped" {
 		t.Fatalf("report = %+v", r)
+	}
+}
+
+// TestResultMustAnswerTheRequest: a result naming other agents than the stored request's, or
+// other counts, fails the deliberation with what is wrong, whatever Ray says of the job, and is
+// not recorded as its outcome.
+func TestResultMustAnswerTheRequest(t *testing.T) {
+	forged, err := deliberation.NewResult([]deliberation.AgentResult{
+		{AgentID: "a1", Proposal: "p1", Score: 0.2}, {AgentID: "evil\x1b[2J", Proposal: "take this", Score: 1},
+	}, []deliberation.AgentFailure{{AgentID: "a2", Error: "503"}}, 3, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mismatch = `the job's result names agents the request does not have: "evil\x1b[2J"; ` +
+		`the job's result leaves out agents of the request: "a3"`
+	for _, c := range []struct {
+		st   app.JobStatus
+		want string
+	}{
+		{app.JobStatus{State: deliberation.JobSucceeded}, mismatch},
+		{app.JobStatus{State: deliberation.JobFailed, Summary: "exit code 3"}, "exit code 3: " + mismatch},
+	} {
+		h := newHarness(t)
+		id := h.submit(t)
+		h.rayReports(c.st)
+		h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return forged, nil }
+		r := h.status(t, id)
+		if r.Status != deliberation.StatusFailed || r.Result != nil || r.ErrorMessage != c.want {
+			t.Errorf("Ray %s: report %s %q (result %v), want failed with %q", c.st.State, r.Status, r.ErrorMessage, r.Result, c.want)
+		}
+		wantStats(t, h.stats(t), 1, 0, 0, 1)
 	}
 }

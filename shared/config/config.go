@@ -2,6 +2,8 @@ package config
 
 import (
 	"log/slog"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/rayexecutor/functions/shared/deliberation"
@@ -27,12 +29,15 @@ type Config struct {
 	NATSStream        string
 
 	// APIToken is the bearer token callers must present; empty disables authentication.
-	APIToken  string
+	APIToken string
+	// Allowlist names the model servers callers may use; its zero value (the default) allows none.
 	Allowlist deliberation.Allowlist
 
 	MaxAgents              int
 	MaxActiveDeliberations int
-	MaxBodyBytes           int64
+	// MaxAnswerBytes bounds each model answer the job keeps.
+	MaxAnswerBytes int
+	MaxBodyBytes   int64
 
 	LogLevel  slog.Level
 	LogFormat string
@@ -87,6 +92,10 @@ func Load(getenv func(string) string, opts Options) (Config, error) {
 		if raw == "" {
 			raw = v.Default
 		}
+		if msg := unresolvedPlaceholder(v.Name, raw); msg != "" {
+			errs.add(v.Name, msg)
+			continue
+		}
 		if msg := v.set(&c, raw); msg != "" {
 			errs.add(v.Name, msg)
 		}
@@ -101,4 +110,39 @@ func Load(getenv func(string) string, opts Options) (Config, error) {
 		return Config{}, &errs
 	}
 	return c, nil
+}
+
+// funcReference is a func.yaml placeholder that names where a value comes from (a key of a
+// Secret or ConfigMap, a variable of the shell running func), and nothing secret itself.
+var funcReference = regexp.MustCompile(`^\{\{\s*(secret|configMap|env)\s*:\s*([-._a-zA-Z0-9']+)(?:\s*:\s*([-._a-zA-Z0-9]+))?\s*\}\}$`)
+
+// unresolvedPlaceholder reports a value that is still a func placeholder ({{ ... }}): func deploy
+// turns {{ secret:NAME:KEY }} and {{ configMap:NAME:KEY }} into references a cluster resolves, and
+// func run resolves {{ env:VAR }} from its shell, but func run hands Secret and ConfigMap
+// placeholders to the function as they are. Such a value is named as what it is, with what to
+// do, rather than parsed (a Redis URL "{{ secret:... }}" is no malformed URL). Only a reference is
+// shown; anything else between the braces might be a value and is not echoed.
+func unresolvedPlaceholder(name, raw string) string {
+	if !strings.HasPrefix(raw, "{{") || !strings.HasSuffix(raw, "}}") {
+		return ""
+	}
+	local := "to run it without a cluster, give " + name + " a value (func run -e " + name + "=VALUE), " +
+		"or set it in the shell and drop the func.yaml entry (func run -e " + name + "-)"
+	m := funcReference.FindStringSubmatch(raw)
+	if m == nil {
+		return "is an unresolved func placeholder ({{ ... }}) instead of a value: " + local +
+			"; deployed, give it a value the cluster resolves"
+	}
+	if m[1] == "env" {
+		return "is the func placeholder " + quoted(raw) + ", which func resolves from the shell it runs in: set " +
+			m[2] + " there, or " + local
+	}
+	where := map[string]string{"secret": "Secret ", "configMap": "ConfigMap "}[m[1]] + m[2]
+	if m[3] != "" {
+		where += " has the key " + m[3]
+	} else {
+		where += " exists"
+	}
+	return "is the func placeholder " + quoted(raw) + ", which only a cluster resolves: " + local +
+		"; or deploy it (func deploy) where the " + where
 }

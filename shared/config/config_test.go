@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
 func env(m map[string]string) func(string) string {
@@ -44,7 +42,8 @@ func TestLoadDefaults(t *testing.T) {
 		{"max body", c.MaxBodyBytes, int64(256 << 10)},
 		{"log level", c.LogLevel, slog.LevelInfo},
 		{"log format", c.LogFormat, "json"},
-		{"allowlist", len(c.Allowlist), 0},
+		{"allowlist: none", len(c.Allowlist.Origins()), 0},
+		{"max answer bytes", c.MaxAnswerBytes, 65536},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -64,6 +63,7 @@ func TestLoadValues(t *testing.T) {
 		"NATS_SUBJECT_PREFIX": "team.a", "NATS_STREAM": "TEAM_A", "API_TOKEN": "s3cret",
 		"VLLM_URL_ALLOWLIST": "http://vllm:8000, https://models.example", "MAX_AGENTS": " 4 ",
 		"MAX_ACTIVE_DELIBERATIONS": "1000", "MAX_BODY_BYTES": "1048576", "LOG_LEVEL": "DEBUG", "LOG_FORMAT": "text",
+		"MAX_ANSWER_BYTES": "4096",
 	}), Options{NeedsRay: true})
 	if err != nil {
 		t.Fatal(err)
@@ -71,9 +71,11 @@ func TestLoadValues(t *testing.T) {
 	if c.Ray.NumCPUs != 0.25 || c.Ray.Resources["head"] != 0.01 || c.MaxAgents != 4 || c.LogLevel != slog.LevelDebug {
 		t.Errorf("values not parsed: %+v", c)
 	}
-	want := deliberation.Allowlist{{Scheme: "http", Host: "vllm", Port: "8000"}, {Scheme: "https", Host: "models.example", Port: "443"}}
-	if !slices.Equal(c.Allowlist, want) {
-		t.Errorf("allowlist = %v, want %v", c.Allowlist, want)
+	if want := []string{"http://vllm:8000", "https://models.example:443"}; !slices.Equal(c.Allowlist.Origins(), want) {
+		t.Errorf("allowlist = %v, want %v", c.Allowlist.Origins(), want)
+	}
+	if c.MaxAnswerBytes != 4096 {
+		t.Errorf("max answer bytes = %d", c.MaxAnswerBytes)
 	}
 	if c.MaxActiveDeliberations != 1000 || c.PendingLimit != 2*time.Minute {
 		t.Errorf("limits not parsed: %+v", c)
@@ -89,7 +91,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"RAY_JOB_RESOURCES": "[1]", "RAY_EXECUTOR_CALLBACK_URL": "status", "RECONCILE_INTERVAL": "0s",
 		"PENDING_LIMIT": "soon", "NATS_URL": "http://nats", "NATS_SUBJECT_PREFIX": "a.*",
 		"NATS_STREAM": "a.b", "API_TOKEN": "tab\there", "VLLM_URL_ALLOWLIST": "http://ok:1,,http://x/path",
-		"MAX_AGENTS": "-1", "MAX_ACTIVE_DELIBERATIONS": "many", "MAX_BODY_BYTES": "10", "LOG_LEVEL": "loud",
+		"MAX_AGENTS": "-1", "MAX_ACTIVE_DELIBERATIONS": "many", "MAX_ANSWER_BYTES": "0", "MAX_BODY_BYTES": "10", "LOG_LEVEL": "loud",
 		"LOG_FORMAT": "xml", "RAY_DISPATCH": "actors",
 	}
 	_, err := Load(env(bad), Options{NeedsRay: true})

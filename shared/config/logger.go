@@ -32,9 +32,10 @@ func (c Config) LogValue() slog.Value {
 		slog.String("nats_subject_prefix", c.NATSSubjectPrefix),
 		slog.String("nats_stream", c.NATSStream),
 		slog.Bool("api_token_set", c.APIToken != ""),
-		slog.Int("vllm_allowlist_entries", len(c.Allowlist)),
+		slog.Any("vllm_url_allowlist", c.Allowlist.Origins()),
 		slog.Int("max_agents", c.MaxAgents),
 		slog.Int("max_active_deliberations", c.MaxActiveDeliberations),
+		slog.Int("max_answer_bytes", c.MaxAnswerBytes),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
 	)
 }

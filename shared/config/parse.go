@@ -191,28 +191,16 @@ func parseStreamName(v string, dst *string) string {
 	return ""
 }
 
-// parseAllowlist rejects empty entries instead of skipping them: a value of "," must not silently
-// turn into the empty allowlist, which allows every model server.
+// parseAllowlist reads VLLM_URL_ALLOWLIST. Empty allows no model server; empty entries are
+// errors, not skipped, so a value of "," does not quietly become that.
 func parseAllowlist(v string, dst *deliberation.Allowlist) string {
 	if v == "" {
+		*dst = deliberation.Allowlist{}
 		return ""
 	}
-	var list deliberation.Allowlist
-	var bad []string
-	for i, entry := range strings.Split(v, ",") {
-		if strings.TrimSpace(entry) == "" {
-			bad = append(bad, fmt.Sprintf("entry %d is empty", i+1))
-			continue
-		}
-		o, err := deliberation.ParseOrigin(entry)
-		if err != nil {
-			bad = append(bad, fmt.Sprintf("entry %d: %v", i+1, err))
-			continue
-		}
-		list = append(list, o)
-	}
-	if len(bad) > 0 {
-		return strings.Join(bad, "; ")
+	list, err := deliberation.ParseAllowlist(strings.Split(v, ","), hostToASCII)
+	if err != nil {
+		return err.Error()
 	}
 	*dst = list
 	return ""

@@ -19,7 +19,7 @@ func BenchmarkNewRequest(b *testing.B) {
 		b.Run(fmt.Sprintf("agents=%d", agents), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := NewRequest(in, Limits{}); err != nil {
+				if _, err := NewRequest(in, open); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -29,7 +29,7 @@ func BenchmarkNewRequest(b *testing.B) {
 
 // BenchmarkJobInfoOf is the per-entry work of a page of active jobs.
 func BenchmarkJobInfoOf(b *testing.B) {
-	req, err := NewRequest(validInput(), Limits{})
+	req, err := NewRequest(validInput(), open)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -126,8 +126,10 @@ func (d Deliberation) MarkStopping(now time.Time) (Deliberation, bool) {
 	return d, true
 }
 
+// finish ends the entry. Its message often quotes Ray, the job or the runner (a failure summary,
+// agents' errors), so control characters and terminal escapes are dropped before it is stored.
 func (d Deliberation) finish(s Status, message string, now time.Time) Deliberation {
-	d.Status, d.ErrorMessage, d.FinishedAt, d.UpdatedAt, d.RayStatus = s, message, now, now, ""
+	d.Status, d.ErrorMessage, d.FinishedAt, d.UpdatedAt, d.RayStatus = s, Printable(message), now, now, ""
 	return d
 }
 

@@ -9,7 +9,7 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func newEntry(t *testing.T) Deliberation {
 	t.Helper()
-	req, err := NewRequest(validInput(), Limits{})
+	req, err := NewRequest(validInput(), open)
 	if err != nil {
 		t.Fatal(err)
 	}

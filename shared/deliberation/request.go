@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"strings"
 	"unicode/utf8"
 )
@@ -76,7 +75,10 @@ type Request struct {
 // Limits are the admission rules that come from configuration.
 type Limits struct {
 	MaxAgents int
+	// Allowlist names the model servers a request may call; its zero value allows none.
 	Allowlist Allowlist
+	// MaxAnswerBytes bounds each model answer the job keeps (default DefaultMaxAnswerBytes).
+	MaxAnswerBytes int
 }
 
 // NewRequest validates in against docs/api.md and reports every problem at once.
@@ -86,22 +88,23 @@ func NewRequest(in RequestInput, lim Limits) (Request, error) {
 	}
 	var p problems
 	checkIdentifier(&p, "task_id", "task_id", in.TaskID)
-	checkText(&p, "task_description", "task_description", in.TaskDescription)
+	checkText(&p, "task_description", "task_description", in.TaskDescription, freeTextControls)
 	if len(in.TaskDescription) > maxTaskDescription {
 		p.add("task_description", "task_description is longer than %d bytes", maxTaskDescription)
 	}
 	checkIdentifier(&p, "role", "role", in.Role)
 	c := checkConstraints(&p, in.Constraints)
 	agents := checkAgents(&p, in.Agents, lim.MaxAgents)
-	checkModelURL(&p, in.VLLMURL, lim.Allowlist)
-	checkText(&p, "vllm_model", "vllm_model", in.VLLMModel)
+	modelURL := checkModelURL(&p, in.VLLMURL, lim.Allowlist)
+	checkText(&p, "vllm_model", "vllm_model", in.VLLMModel, noControls)
 
 	req := Request{
 		TaskID: in.TaskID, TaskDescription: in.TaskDescription, Role: in.Role,
-		Constraints: c, Agents: agents, VLLMURL: in.VLLMURL, VLLMModel: in.VLLMModel,
+		Constraints: c, Agents: agents, VLLMURL: modelURL, VLLMModel: in.VLLMModel,
 	}
 	if len(p) == 0 {
-		if payload, _ := req.JobPayload(NewID()); len(payload) > MaxJobPayload {
+		// Measured as the job receives it, policy included: that is what must fit.
+		if payload, _ := req.JobPayload(NewID(), lim.JobPolicy()); len(payload) > MaxJobPayload {
 			p.add("request", "request is too large")
 		}
 	}
@@ -111,10 +114,13 @@ func NewRequest(in RequestInput, lim Limits) (Request, error) {
 	return req, nil
 }
 
-func checkText(p *problems, field, name, value string) {
+// checkText adds the problems of a required text field; allowed are the control characters it may
+// hold.
+func checkText(p *problems, field, name, value, allowed string) {
 	if strings.TrimSpace(value) == "" {
 		p.add(field, "%s cannot be empty", name)
 	}
+	checkControls(p, field, name, value, allowed)
 }
 
 func checkConstraints(p *problems, in ConstraintsInput) TaskConstraints {
@@ -151,10 +157,12 @@ func checkConstraints(p *problems, in ConstraintsInput) TaskConstraints {
 			if strings.TrimSpace(k) == "" {
 				p.add("constraints.metadata", "metadata keys cannot be empty")
 			}
+			checkControls(p, "constraints.metadata", "metadata keys", k, noControls)
+			shown := echoedKey(Printable(k))
 			if len(v) > maxMetadataValue {
-				shown := echoedKey(k)
 				p.add("constraints.metadata."+shown, "metadata value of %q is longer than %d bytes", shown, maxMetadataValue)
 			}
+			checkControls(p, "constraints.metadata."+shown, fmt.Sprintf("metadata value of %q", shown), v, freeTextControls)
 			c.Metadata[k] = v
 		}
 	}
@@ -190,10 +198,11 @@ func checkAgents(p *problems, in []AgentConfig, maxAgents int) []AgentConfig {
 		field := fmt.Sprintf("agents[%d]", i)
 		checkIdentifier(p, field+".agent_id", "agent_id", a.AgentID)
 		checkIdentifier(p, field+".role", "role", a.Role)
-		checkText(p, field+".model", "model", a.Model)
+		checkText(p, field+".model", "model", a.Model, noControls)
 		if len(a.Model) > maxModelName {
 			p.add(field+".model", "model is longer than %d characters", maxModelName)
 		}
+		checkControls(p, field+".prompt_template", "prompt_template", a.PromptTemplate, freeTextControls)
 		if a.AgentID != "" && seen[a.AgentID] {
 			p.add(field+".agent_id", "duplicate agent_id %s", a.AgentID)
 		}
@@ -203,30 +212,22 @@ func checkAgents(p *problems, in []AgentConfig, maxAgents int) []AgentConfig {
 	return out
 }
 
-func checkModelURL(p *problems, raw string, allow Allowlist) {
-	if strings.TrimSpace(raw) == "" {
+// checkModelURL returns vllm_url in its canonical form, the one the job calls.
+func checkModelURL(p *problems, raw string, allow Allowlist) string {
+	switch {
+	case strings.TrimSpace(raw) == "":
 		p.add("vllm_url", "vllm_url cannot be empty")
-		return
+		return raw
+	case hasControl(raw, noControls):
+		p.add("vllm_url", "vllm_url cannot hold control characters")
+		return raw
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		p.add("vllm_url", "vllm_url must be an absolute http or https URL")
-		return
+	canonical, problem := allow.check(raw)
+	if problem != "" {
+		p.add("vllm_url", "%s", problem)
+		return raw
 	}
-	if !allow.Allows(u) {
-		p.add("vllm_url", "vllm_url is not allowed")
-	}
-}
-
-// jobPayload is the request as the deliberation job reads it from RAY_EXECUTOR_REQUEST.
-type jobPayload struct {
-	DeliberationID string `json:"deliberation_id"`
-	Request
-}
-
-// JobPayload is the JSON the Ray job receives for deliberation id.
-func (r Request) JobPayload(id string) ([]byte, error) {
-	return json.Marshal(jobPayload{DeliberationID: id, Request: r})
+	return canonical
 }
 
 // Fingerprint identifies the request's content, so an idempotency key reused with another body

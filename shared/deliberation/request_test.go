@@ -2,6 +2,7 @@ package deliberation
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -17,8 +18,21 @@ func validInput() RequestInput {
 
 func ptr(n int) *int { return &n }
 
+// open admits any model server but the special hosts.
+var open = Limits{Allowlist: AllowAny(nil)}
+
+// allowing admits the model servers of entries only.
+func allowing(t *testing.T, entries ...string) Limits {
+	t.Helper()
+	a, err := ParseAllowlist(entries, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Limits{Allowlist: a}
+}
+
 func TestNewRequestAppliesDefaultsAndKeepsExplicitZero(t *testing.T) {
-	req, err := NewRequest(validInput(), Limits{})
+	req, err := NewRequest(validInput(), open)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +41,7 @@ func TestNewRequestAppliesDefaultsAndKeepsExplicitZero(t *testing.T) {
 	}
 	in := validInput()
 	in.Constraints.MaxRetries, in.Constraints.TimeoutSeconds = ptr(0), ptr(42)
-	req, err = NewRequest(in, Limits{})
+	req, err = NewRequest(in, open)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +66,7 @@ func TestEveryFieldWrong(t *testing.T) {
 		},
 		VLLMURL: "ftp://x", VLLMModel: "",
 	}
-	_, err := NewRequest(in, Limits{MaxAgents: 2})
+	_, err := NewRequest(in, Limits{MaxAgents: 2, Allowlist: AllowAny(nil)})
 	var e *Error
 	if !errors.As(err, &e) || e.Code != CodeInvalid {
 		t.Fatalf("error = %v, want an invalid application error", err)
@@ -97,26 +111,26 @@ func TestValidationRules(t *testing.T) {
 		field  string
 		msg    string
 	}{
-		{"no agents", func(in *RequestInput) { in.Agents = nil }, Limits{}, "agents", "At least one agent is required"},
-		{"too many retries", func(in *RequestInput) { in.Constraints.MaxRetries = ptr(11) }, Limits{}, "constraints.max_retries", "max_retries must be at most 10, got 11"},
-		{"zero timeout", func(in *RequestInput) { in.Constraints.TimeoutSeconds = ptr(0) }, Limits{}, "constraints.timeout_seconds", "timeout_seconds must be positive, got 0"},
-		{"long id", func(in *RequestInput) { in.TaskID = strings.Repeat("a", 129) }, Limits{}, "task_id", "task_id is longer than 128 characters"},
-		{"long description", func(in *RequestInput) { in.TaskDescription = strings.Repeat("a", 65537) }, Limits{}, "task_description", "task_description is longer than 65536 bytes"},
-		{"relative url", func(in *RequestInput) { in.VLLMURL = "/v1" }, Limits{}, "vllm_url", "vllm_url must be an absolute http or https URL"},
-		{"empty url", func(in *RequestInput) { in.VLLMURL = "" }, Limits{}, "vllm_url", "vllm_url cannot be empty"},
+		{"no agents", func(in *RequestInput) { in.Agents = nil }, open, "agents", "At least one agent is required"},
+		{"too many retries", func(in *RequestInput) { in.Constraints.MaxRetries = ptr(11) }, open, "constraints.max_retries", "max_retries must be at most 10, got 11"},
+		{"zero timeout", func(in *RequestInput) { in.Constraints.TimeoutSeconds = ptr(0) }, open, "constraints.timeout_seconds", "timeout_seconds must be positive, got 0"},
+		{"long id", func(in *RequestInput) { in.TaskID = strings.Repeat("a", 129) }, open, "task_id", "task_id is longer than 128 characters"},
+		{"long description", func(in *RequestInput) { in.TaskDescription = strings.Repeat("a", 65537) }, open, "task_description", "task_description is longer than 65536 bytes"},
+		{"relative url", func(in *RequestInput) { in.VLLMURL = "/v1" }, open, "vllm_url", "vllm_url must be an absolute http or https URL"},
+		{"empty url", func(in *RequestInput) { in.VLLMURL = "" }, open, "vllm_url", "vllm_url cannot be empty"},
 		{"url not allowed by prefix trick", func(in *RequestInput) { in.VLLMURL = "http://vllm.local.evil.com:8000/" },
-			Limits{Allowlist: Allowlist{{"http", "vllm.local", "8000"}}}, "vllm_url", "vllm_url is not allowed"},
+			allowing(t, "http://vllm.local:8000"), "vllm_url", "vllm_url is not allowed"},
 		{"url other port", func(in *RequestInput) { in.VLLMURL = "http://vllm.local:9000" },
-			Limits{Allowlist: Allowlist{{"http", "vllm.local", "8000"}}}, "vllm_url", "vllm_url is not allowed"},
+			allowing(t, "http://vllm.local:8000"), "vllm_url", "vllm_url is not allowed"},
 		{"url other scheme", func(in *RequestInput) { in.VLLMURL = "https://vllm.local:8000" },
-			Limits{Allowlist: Allowlist{{"http", "vllm.local", "8000"}}}, "vllm_url", "vllm_url is not allowed"},
+			allowing(t, "http://vllm.local:8000"), "vllm_url", "vllm_url is not allowed"},
 		{"too large for the job", func(in *RequestInput) {
 			in.TaskDescription = strings.Repeat("a", 60000)
 			in.Agents = nil
 			for i := range 16 {
 				in.Agents = append(in.Agents, AgentConfig{AgentID: "a" + strings.Repeat("x", i), Role: "DEV", Model: "m", PromptTemplate: strings.Repeat("t", 3000)})
 			}
-		}, Limits{}, "request", "request is too large"},
+		}, open, "request", "request is too large"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -132,30 +146,63 @@ func TestValidationRules(t *testing.T) {
 }
 
 func TestAllowlistAcceptsExactOrigin(t *testing.T) {
-	o, err := ParseOrigin("http://VLLM.local")
-	if err != nil {
-		t.Fatal(err)
-	}
 	in := validInput()
 	in.VLLMURL = "http://vllm.local:80/v1"
-	if _, err := NewRequest(in, Limits{Allowlist: Allowlist{o}}); err != nil {
+	if _, err := NewRequest(in, allowing(t, "http://VLLM.local")); err != nil {
 		t.Fatalf("allowed origin refused: %v", err)
 	}
-	for _, bad := range []string{"vllm.local:80", "http://x/path", "ftp://x:1", "http://u:p@x:1"} {
-		if _, err := ParseOrigin(bad); err == nil {
+	for _, bad := range []string{"vllm.local:80", "http://x/path", "ftp://x:1", "http://u:p@x:1", "http://x?", "http://x#f", "http://x:0"} {
+		if _, err := ParseOrigin(bad, nil); err == nil {
 			t.Errorf("ParseOrigin(%q) accepted", bad)
 		}
 	}
 }
 
 func TestFingerprintIgnoresAbsentVersusDefault(t *testing.T) {
-	a, _ := NewRequest(validInput(), Limits{})
+	a, _ := NewRequest(validInput(), open)
 	in := validInput()
 	in.Constraints.TimeoutSeconds = ptr(300)
-	b, _ := NewRequest(in, Limits{})
+	b, _ := NewRequest(in, open)
 	in.Constraints.TimeoutSeconds = ptr(301)
-	c, _ := NewRequest(in, Limits{})
+	c, _ := NewRequest(in, open)
 	if a.Fingerprint() != b.Fingerprint() || a.Fingerprint() == c.Fingerprint() {
 		t.Fatal("fingerprint must equal for equal requests and differ otherwise")
+	}
+}
+
+// TestControlCharacters: no field takes NUL or other C0 controls, but free text keeps its tabs and
+// newlines; problems name the field's path.
+func TestControlCharacters(t *testing.T) {
+	in := validInput()
+	in.TaskDescription = "Design the cache:\n\t- keys\x00"
+	in.Agents[0].Model = "m1\x1b[2J"
+	in.Agents[1].PromptTemplate = "{task}\r"
+	in.VLLMModel = "judge\x00"
+	in.Constraints.Metadata = map[string]string{"ok": "line\nline\tcol", "bad\x07key": "v", "note": "\x1b]0;title\x07"}
+	_, err := NewRequest(in, open)
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error = %v, want the control characters refused", err)
+	}
+	want := []FieldError{
+		{"task_description", "task_description cannot hold control characters other than tab and newline"},
+		{"agents[0].model", "model cannot hold control characters"},
+		{"agents[1].prompt_template", "prompt_template cannot hold control characters other than tab and newline"},
+		{"vllm_model", "vllm_model cannot hold control characters"},
+		{"constraints.metadata", "metadata keys cannot hold control characters"},
+		{"constraints.metadata.note", `metadata value of "note" cannot hold control characters other than tab and newline`},
+	}
+	if len(e.Fields) != len(want) {
+		t.Errorf("problems %+v, want %d", e.Fields, len(want))
+	}
+	for _, w := range want {
+		if !slices.Contains(e.Fields, w) {
+			t.Errorf("missing problem %+v in %+v", w, e.Fields)
+		}
+	}
+	in = validInput()
+	in.TaskDescription, in.Constraints.Metadata = "step 1\n\tstep 2", map[string]string{"k": "a\tb\nc"}
+	if _, err := NewRequest(in, open); err != nil {
+		t.Fatalf("tabs and newlines in free text refused: %v", err)
 	}
 }

@@ -19,3 +19,33 @@ func Printable(s string) string {
 		return r
 	}, ansiEscape.ReplaceAllString(s, ""))
 }
+
+// Control characters a caller's text may hold: none in names (a model, a metadata key), tab and
+// newline in free text (a task, a prompt, a metadata value). What a request holds reaches prompts,
+// logs, terminals and the job's environment, where NUL and escapes do harm.
+const (
+	noControls       = ""
+	freeTextControls = "\t\n"
+)
+
+// hasControl reports whether s holds a C0 control character or DEL other than those allowed.
+func hasControl(s, allowed string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 || c == 0x7f) && strings.IndexByte(allowed, c) < 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// checkControls adds the problem of a field holding control characters it may not.
+func checkControls(p *problems, field, name, value, allowed string) {
+	if !hasControl(value, allowed) {
+		return
+	}
+	if allowed == noControls {
+		p.add(field, "%s cannot hold control characters", name)
+		return
+	}
+	p.add(field, "%s cannot hold control characters other than tab and newline", name)
+}

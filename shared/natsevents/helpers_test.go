@@ -133,6 +133,7 @@ func (r *rayJobs) read(_ context.Context, sub string) (deliberation.Result, erro
 func service(store app.StateStore, ray app.RayCluster, events app.EventPublisher) *app.Service {
 	settings := app.DefaultSettings()
 	settings.MaxActive, settings.CheckPeriod = 0, 0
+	settings.Limits.Allowlist = deliberation.AllowAny(nil)
 	return app.NewService(store, ray, events, settings, nil)
 }
 

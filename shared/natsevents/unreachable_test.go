@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/fakes"
 	"github.com/rayexecutor/functions/shared/natsevents"
@@ -55,7 +56,13 @@ func TestLongProposalsFitTheMaxPayload(t *testing.T) {
 	}
 	jobs.result = res
 	svc := service(unthrottled{store}, ray, publisher(t, url, store))
-	id := execute(t, svc)
+	in := request() // the result must name the request's agents
+	in.Agents = append(in.Agents, deliberation.AgentConfig{AgentID: "a2", Role: "QA", Model: "m2"})
+	sub, err := svc.Execute(context.Background(), app.ExecuteCommand{Input: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := sub.DeliberationID
 	jobs.set(id, deliberation.JobSucceeded)
 	if r := poll(t, svc, id); r.Status != deliberation.StatusCompleted || r.Result.BestResult.Proposal != long {
 		t.Fatalf("status = %+v, want the whole proposal", r.Status)

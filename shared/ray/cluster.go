@@ -33,6 +33,10 @@ type Config struct {
 	Resources map[string]float64
 	// CallbackURL is where the job sends its finished wake-up (RAY_EXECUTOR_CALLBACK_URL).
 	CallbackURL string
+	// Policy is what every job enforces on its own side: the model servers it may call and how
+	// much of an answer it keeps (deliberation.Limits.JobPolicy). Without allowed origins, the
+	// job calls no model server.
+	Policy deliberation.JobPolicy
 	// Owner names the registry the jobs belong to (the Redis key prefix), in their metadata: the
 	// reconcile pass adopts and cleans up only its own registry's jobs, never those of another
 	// deployment sharing the Ray cluster. Default "rayexec".
@@ -57,6 +61,7 @@ type Cluster struct {
 	numCPUs   float64
 	resources map[string]float64
 	callback  string
+	policy    deliberation.JobPolicy
 	owner     string
 	recheck   time.Duration
 	// pkgConfirmed is when Ray last confirmed the package (unix ns; 0: never, or forgotten after
@@ -72,7 +77,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 		problems = append(problems, err)
 	}
 	c := &Cluster{client: client, entrypoint: cfg.Entrypoint, numCPUs: cfg.NumCPUs, callback: cfg.CallbackURL, owner: cfg.Owner,
-		recheck: cfg.PackageRecheck}
+		recheck: cfg.PackageRecheck, policy: cfg.Policy}
 	if c.owner == "" {
 		c.owner = "rayexec"
 	}
@@ -142,7 +147,7 @@ func (c *Cluster) Submit(ctx context.Context, d deliberation.Deliberation, req d
 	if d.Deadline.IsZero() {
 		return deliberation.Errorf(deliberation.CodeInternal, "%s: the deliberation has no deadline", what)
 	}
-	payload, err := req.JobPayload(d.ID)
+	payload, err := req.JobPayload(d.ID, c.policy)
 	if err != nil {
 		return &deliberation.Error{Code: deliberation.CodeInternal, Message: what + ": cannot encode the request", Cause: err}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,8 +29,12 @@ func testConfig(addr string) ray.Config {
 		JobPackage:        func() (string, []byte, error) { return testPackage, []byte("PK zip"), nil },
 		PackageEntrypoint: testEntrypoint,
 		CallbackURL:       testCallback,
+		Policy:            testPolicy,
 	}
 }
+
+// testPolicy is the jobs' policy in these tests: the one model server testDeliberation names.
+var testPolicy = deliberation.JobPolicy{AllowedOrigins: []string{"http://vllm:8000"}, MaxAnswerBytes: 4096}
 
 func newCluster(t *testing.T, cfg ray.Config) *ray.Cluster {
 	t.Helper()
@@ -50,7 +55,7 @@ func testDeliberation(t *testing.T) (deliberation.Deliberation, deliberation.Req
 			Metadata: map[string]string{"sprint": "7"}},
 		Agents:  []deliberation.AgentConfig{{AgentID: "a1", Role: "DEV", Model: "m1"}, {AgentID: "a2", Role: "QA", Model: "m2"}},
 		VLLMURL: "http://vllm:8000", VLLMModel: "judge",
-	}, deliberation.Limits{})
+	}, openLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +79,7 @@ func TestSubmitSendsTheJob(t *testing.T) {
 	if !ok {
 		t.Fatalf("no job %s", d.SubmissionID)
 	}
-	payload, _ := req.JobPayload(d.ID)
+	payload, _ := req.JobPayload(d.ID, testPolicy)
 	if j.Entrypoint != testEntrypoint || j.WorkingDir != "gcs://"+testPackage {
 		t.Fatalf("entrypoint %q, working_dir %q", j.Entrypoint, j.WorkingDir)
 	}
@@ -89,9 +94,11 @@ func TestSubmitSendsTheJob(t *testing.T) {
 		DeliberationID string `json:"deliberation_id"`
 		TaskID         string `json:"task_id"`
 		Agents         []deliberation.AgentConfig
+		Policy         deliberation.JobPolicy `json:"policy"`
 	}
 	if err := json.Unmarshal([]byte(j.EnvVars["RAY_EXECUTOR_REQUEST"]), &sent); err != nil || sent.DeliberationID != d.ID ||
-		sent.TaskID != req.TaskID || len(sent.Agents) != 2 {
+		sent.TaskID != req.TaskID || len(sent.Agents) != 2 || !slices.Equal(sent.Policy.AllowedOrigins, testPolicy.AllowedOrigins) ||
+		sent.Policy.MaxAnswerBytes != testPolicy.MaxAnswerBytes {
 		t.Fatalf("request %+v, %v", sent, err)
 	}
 	want := map[string]string{"app": "ray-executor", "owner": "rayexec", "deliberation_id": d.ID, "task_id": d.TaskID, "role": "DEV",

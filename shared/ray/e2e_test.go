@@ -40,12 +40,13 @@ func newE2EWith(t *testing.T, change func(*ray.Config), changeSettings func(*app
 	t.Cleanup(func() { rdb.Close() })
 	// Tests share the head: each owns its jobs, as separate deployments would.
 	cfg := ray.Config{ClientConfig: ray.ClientConfig{Address: addr, Timeout: 10 * time.Second},
-		JobPackage: rayjob.Package, PackageEntrypoint: rayjob.Entrypoint, Owner: uniqueID("e2e")}
+		JobPackage: rayjob.Package, PackageEntrypoint: rayjob.Entrypoint, Owner: uniqueID("e2e"), Policy: openLimits.JobPolicy()}
 	if change != nil {
 		change(&cfg)
 	}
 	cluster := newCluster(t, cfg)
 	settings := app.DefaultSettings()
+	settings.Limits = openLimits
 	settings.CheckPeriod = 200 * time.Millisecond
 	settings.DeadlineGrace = time.Second
 	if changeSettings != nil {

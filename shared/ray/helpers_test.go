@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/ray"
 	"github.com/rayexecutor/functions/shared/ray/raytest"
 )
@@ -30,6 +31,10 @@ func realRayAddress(t *testing.T) string {
 	}
 	return addr
 }
+
+// openLimits admit any model server but the special hosts (the fake model servers listen on
+// 127.0.0.1); the jobs get the same policy.
+var openLimits = deliberation.Limits{Allowlist: deliberation.AllowAny(nil)}
 
 // fastClientConfig gives tests short timeouts and a breaker they can watch.
 func fastClientConfig(addr string) ray.ClientConfig {

@@ -24,6 +24,7 @@ func passes(t *testing.T, passes int) (deliberation.ExecutionStats, []string) {
 	events := fakes.NewEvents(store)
 	settings := app.DefaultSettings()
 	settings.MaxActive, settings.CheckPeriod = 0, 0 // every pass takes every deliberation
+	settings.Limits = openLimits
 	svc := app.NewService(store, newCluster(t, testConfig(fake.URL())), events, settings, nil)
 	svc.IDs = &fakes.IDs{}
 	for i := range 200 {
@@ -121,6 +122,7 @@ func TestCrashBetweenRedisAndRay(t *testing.T) {
 	store := fakes.NewStore()
 	settings := app.DefaultSettings()
 	settings.CheckPeriod, settings.RepairAge = 0, 200*time.Millisecond
+	settings.Limits = openLimits
 	svc := app.NewService(store, crashing, nil, settings, nil)
 	ids := &fakes.IDs{}
 	svc.IDs = ids

@@ -28,6 +28,7 @@ func newRecovery(t *testing.T) *recovery {
 	cluster := newCluster(t, testConfig(fake.URL()))
 	settings := app.DefaultSettings()
 	settings.CheckPeriod, settings.RepairAge = 0, 100*time.Millisecond
+	settings.Limits = openLimits
 	store := fakes.NewStore()
 	return &recovery{svc: app.NewService(store, cluster, nil, settings, nil), fake: fake, store: store}
 }

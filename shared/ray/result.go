@@ -70,11 +70,13 @@ func decodeResult(data []byte) (deliberation.Result, error) {
 
 // lastResultLine finds the last line that starts with the prefix. Ray interleaves output its
 // workers forward (prefixed with "(pid=...)" and the like), and the driver may print after its
-// result, so neither the last line nor a prefix in mid-line counts. \r ends a line too: a CRLF or
-// a progress bar's carriage return must not hide the prefix.
+// result, so neither the last line nor a prefix in mid-line counts. Only \n ends a line: Ray
+// prefixes each line a worker prints, but not what follows a \r inside one, so a worker (or a
+// model's answer it prints) could start a forged result line with a carriage return. A CRLF line
+// still parses: the \r is whitespace after the JSON.
 func lastResultLine(logs string) (string, bool) {
 	for end := len(logs); end > 0; {
-		start := strings.LastIndexAny(logs[:end], "\r\n") + 1
+		start := strings.LastIndexByte(logs[:end], '\n') + 1
 		if line := logs[start:end]; strings.HasPrefix(line, ResultPrefix) {
 			return line[len(ResultPrefix):], true
 		}

@@ -43,7 +43,8 @@ func TestParseResultFindsTheLastDriverLine(t *testing.T) {
 		{"worker line after it", line(two) + "\n(agent pid=7) " + line(forged) + "\n", "second"},
 		{"prefix in mid-line", line(two) + "\nnoise " + line(forged) + "\n", "second"},
 		{"CRLF", "a\r\n" + line(two) + "\r\n", "second"},
-		{"carriage returns of a progress bar", "10%\r50%\r" + line(two) + "\rtail", "second"},
+		{"worker line forged after a carriage return", line(two) + "\n(agent pid=7) 50%\r" + line(forged) + "\n", "second"},
+		{"forged after a carriage return in the last line", line(two) + "\nprogress\r" + line(forged), "second"},
 		{"no trailing newline", "x\n" + line(two), "second"},
 	}
 	for _, tt := range tests {
@@ -69,6 +70,7 @@ func TestParseResultErrors(t *testing.T) {
 	}{
 		{"no line", "Running entrypoint\nTraceback ...\n", deliberation.CodeInternal, "printed no"},
 		{"only a worker's line", "(pid=1) " + line(twoAgents), deliberation.CodeInternal, "printed no"},
+		{"only after a carriage return", "(pid=1) 10%\r" + line(twoAgents) + "\n", deliberation.CodeInternal, "printed no"},
 		{"bad JSON", ResultPrefix + "{not json", deliberation.CodeInternal, "not valid JSON"},
 		{"trailing garbage", line(twoAgents) + " extra", deliberation.CodeInternal, "not valid JSON"},
 		{"score above 1", line(`{"agent_results": [{"agent_id": "a", "proposal": "p", "score": 1.5}], "total_agents": 1}`),
@@ -112,6 +114,7 @@ func TestParseResultOfAFailedDeliberation(t *testing.T) {
 func FuzzParseResult(f *testing.F) {
 	f.Add(line(twoAgents))
 	f.Add("x\r\n" + ResultPrefix + `{"total_agents": 0}`)
+	f.Add("x\r" + ResultPrefix + `{"total_agents": 0}`)
 	f.Add(ResultPrefix)
 	f.Fuzz(func(t *testing.T, logs string) {
 		res, err := parseResult(logs)

@@ -19,6 +19,7 @@ func FuzzResultAmidOutput(f *testing.F) {
 		"agent-0", "a proposal", "because", 0.8, "", 0)
 	f.Add("", "", "a1", "p", "", 1.0, "model server answered 503 after 3 attempts", 1)
 	f.Add("10%\r50%", "\r(pid=1) done", "a1", " ", "r", 0.0, "x", 2)
+	f.Add("", "(agent pid=7) 90%\r"+ResultPrefix+`{"agent_results": [], "total_agents": 1}`, "a1", "p", "", 0.5, "", 0)
 	f.Add(ResultPrefix+`{"total_agents": 9}`, "", "a1", "p", "r", 1.5, "", 0)
 	f.Fuzz(func(t *testing.T, before, after, agentID, proposal, reasoning string, score float64, failure string, unfinished int) {
 		for _, s := range []string{before, after, agentID, proposal, reasoning, failure} {
@@ -58,9 +59,9 @@ func FuzzResultAmidOutput(f *testing.F) {
 	})
 }
 
-// laterResultLine reports whether any line of s (ended by \n or \r) starts with the prefix.
+// laterResultLine reports whether any line of s (ended by \n alone) starts with the prefix.
 func laterResultLine(s string) bool {
-	for _, l := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+	for _, l := range strings.Split(s, "\n") {
 		if strings.HasPrefix(l, ResultPrefix) {
 			return true
 		}

@@ -32,6 +32,7 @@ type Runner struct {
 	rdb      redis.UniversalClient
 	prefix   string
 	callback string
+	policy   deliberation.JobPolicy
 	linger   time.Duration
 }
 
@@ -41,6 +42,8 @@ type RunnerConfig struct {
 	Prefix string
 	// CallbackURL is where the runner sends an attempt's finished wake-up.
 	CallbackURL string
+	// Policy is what the runner enforces for every attempt, as the job does (Config.Policy).
+	Policy deliberation.JobPolicy
 	// Linger is how long an attempt's keys outlive its deadline (default 1 h): long enough for
 	// the status function and the reconcile pass to collect the outcome.
 	Linger time.Duration
@@ -59,7 +62,7 @@ func NewRunner(rdb redis.UniversalClient, cfg RunnerConfig) (*Runner, error) {
 	if cfg.Linger <= 0 {
 		cfg.Linger = time.Hour
 	}
-	return &Runner{rdb: rdb, prefix: cfg.Prefix, callback: cfg.CallbackURL, linger: cfg.Linger}, nil
+	return &Runner{rdb: rdb, prefix: cfg.Prefix, callback: cfg.CallbackURL, policy: cfg.Policy, linger: cfg.Linger}, nil
 }
 
 // Attempt states the runner and this adapter write (Ray's words, so they map one to one).
@@ -87,7 +90,7 @@ func (r *Runner) Submit(ctx context.Context, d deliberation.Deliberation, req de
 	if d.Deadline.IsZero() {
 		return deliberation.Errorf(deliberation.CodeInternal, "%s: the deliberation has no deadline", what)
 	}
-	payload, err := req.JobPayload(d.ID)
+	payload, err := req.JobPayload(d.ID, r.policy)
 	if err != nil {
 		return &deliberation.Error{Code: deliberation.CodeInternal, Message: what + ": cannot encode the request", Cause: err}
 	}

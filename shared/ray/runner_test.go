@@ -3,6 +3,7 @@ package ray_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -38,7 +39,7 @@ func runnerAttempt(t *testing.T) (deliberation.Deliberation, deliberation.Reques
 		Constraints: deliberation.ConstraintsInput{StoryID: "s-1", TimeoutSeconds: &timeout},
 		Agents:      []deliberation.AgentConfig{{AgentID: "a1", Role: "DEV", Model: "m1"}},
 		VLLMURL:     "http://127.0.0.1:9", VLLMModel: "judge",
-	}, deliberation.Limits{MaxAgents: 16})
+	}, openLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +53,7 @@ func TestRunnerPort(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			r, err := ray.NewRunner(rdb, ray.RunnerConfig{Prefix: "px", CallbackURL: "http://status.local/"})
+			r, err := ray.NewRunner(rdb, ray.RunnerConfig{Prefix: "px", CallbackURL: "http://status.local/", Policy: openLimits.JobPolicy()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,9 +72,13 @@ func TestRunnerPort(t *testing.T) {
 				t.Fatalf("queue = %v, %v; want one entry", entries, err)
 			}
 			fields := entries[0].Values
-			var payload map[string]any
+			var payload struct {
+				DeliberationID string                 `json:"deliberation_id"`
+				Policy         deliberation.JobPolicy `json:"policy"`
+			}
 			if fields["attempt"] != id || fields["callback"] != "http://status.local/" ||
-				json.Unmarshal([]byte(fields["request"].(string)), &payload) != nil || payload["deliberation_id"] != d.ID {
+				json.Unmarshal([]byte(fields["request"].(string)), &payload) != nil || payload.DeliberationID != d.ID ||
+				!slices.Equal(payload.Policy.AllowedOrigins, []string{"*"}) || payload.Policy.MaxAnswerBytes != deliberation.DefaultMaxAnswerBytes {
 				t.Fatalf("entry = %v", fields)
 			}
 			if ttl := rdb.PTTL(ctx, "px:runner:attempt:"+id).Val(); ttl < 60*time.Minute || ttl > 62*time.Minute {

@@ -114,11 +114,12 @@ func newServeE2E(t *testing.T) *serveE2E {
 	}
 	rdb := redis.NewClient(opt)
 	t.Cleanup(func() { rdb.Close() })
-	runner, err := ray.NewRunner(rdb, ray.RunnerConfig{Prefix: runnerPrefix})
+	runner, err := ray.NewRunner(rdb, ray.RunnerConfig{Prefix: runnerPrefix, Policy: openLimits.JobPolicy()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	settings := app.DefaultSettings()
+	settings.Limits = openLimits
 	settings.CheckPeriod = 100 * time.Millisecond
 	settings.DeadlineGrace = time.Second
 	store := redisstore.New(rdb, redisstore.Options{Prefix: uniqueID("serve"), Outbox: true})

@@ -46,7 +46,7 @@ func newUnpolled(t *testing.T, wake bool, tick time.Duration) *unpolled {
 	}
 	t.Cleanup(func() { _ = events.Close(context.Background()) })
 	cfg := ray.Config{ClientConfig: ray.ClientConfig{Address: realRayAddress(t), Timeout: 10 * time.Second},
-		JobPackage: rayjob.Package, PackageEntrypoint: rayjob.Entrypoint, Owner: uniqueID("wake")}
+		JobPackage: rayjob.Package, PackageEntrypoint: rayjob.Entrypoint, Owner: uniqueID("wake"), Policy: openLimits.JobPolicy()}
 	if wake {
 		// The status function's part: the wake-up carries only an id; Wake asks Ray itself.
 		callback := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -61,7 +61,9 @@ func newUnpolled(t *testing.T, wake bool, tick time.Duration) *unpolled {
 		cfg.CallbackURL = callback.URL
 	}
 	u.cluster = newCluster(t, cfg)
-	u.svc = app.NewService(store, u.cluster, events, app.DefaultSettings(), nil)
+	settings := app.DefaultSettings()
+	settings.Limits = openLimits
+	u.svc = app.NewService(store, u.cluster, events, settings, nil)
 	u.consume(t, natsURL)
 	if !wake {
 		ctx, cancel := context.WithCancel(context.Background())

@@ -17,7 +17,8 @@ var createLua string
 var createScript = redis.NewScript(createLua)
 
 // Create stores a new entry with its request and idempotency record, counts it and records its
-// submitted event in the outbox (when enabled), in one script.
+// submitted event in the outbox (when enabled), in one script. The three keys expire together,
+// the retention after the entry's deadline, unless the entry finishes first (update.lua).
 func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive int) (deliberation.Deliberation, bool, error) {
 	entry, err := encodeEntry(d)
 	if err != nil {
@@ -31,7 +32,10 @@ func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req del
 	if err != nil {
 		return d, false, err
 	}
-	args := append([]any{entry, reqJSON, req.Fingerprint(), d.SubmittedAt.UnixMilli(), d.ID, maxActive, s.retention.Milliseconds()}, records...)
+	// Relative to the creation, not an absolute deadline: Redis's clock need not be the caller's.
+	lifetime := max(d.Deadline.Sub(d.SubmittedAt), 0) + s.retention
+	args := append([]any{entry, reqJSON, req.Fingerprint(), d.SubmittedAt.UnixMilli(), d.ID, maxActive,
+		s.retention.Milliseconds(), lifetime.Milliseconds()}, records...)
 	res, err := createScript.Run(ctx, s.rdb,
 		[]string{s.keys.entry(d.ID), s.keys.request(d.ID), s.keys.idem(d.ID), s.keys.active(), s.keys.stats(),
 			s.keys.outbox(d.ID), s.keys.outboxIndex()},

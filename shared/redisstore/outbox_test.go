@@ -68,6 +68,7 @@ func TestNoOutboxWhenEventsOff(t *testing.T) {
 		ray := &fakes.Ray{}
 		settings := app.DefaultSettings()
 		settings.MaxActive, settings.CheckPeriod = 0, 0
+		settings.Limits.Allowlist = deliberation.AllowAny(nil)
 		svc := app.NewService(s, ray, nil, settings, nil)
 		res := storetest.Result(t)
 		ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }

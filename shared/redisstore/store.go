@@ -25,8 +25,9 @@ var (
 type Options struct {
 	// Prefix namespaces every key (default "rayexec").
 	Prefix string
-	// Retention is the lifetime of terminal entries and idempotency keys (default 168h), and of an
-	// outbox nobody empties.
+	// Retention is how long a terminal entry, its request and its idempotency record live after the
+	// terminal transition, and an active one after its deadline (default 168h); also the lifetime
+	// of an outbox nobody empties.
 	Retention time.Duration
 	// Outbox records the lifecycle events of every transition, for an event publisher to deliver.
 	// Off (the default) when events are off, so that nothing accumulates.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,6 +60,28 @@ func TestContractRedisServer(t *testing.T) {
 	})
 }
 
+// TestExpiryContract: how long keys live, on both servers (miniredis moves its clock when told).
+func TestExpiryContract(t *testing.T) {
+	t.Parallel()
+	t.Run("miniredis", func(t *testing.T) {
+		t.Parallel()
+		storetest.RunExpiry(t, func(t *testing.T, retention time.Duration) storetest.Subject {
+			rdb, mr := mini(t)
+			s := New(rdb, Options{Retention: retention})
+			return storetest.Subject{Store: s, Outbox: s, Pass: mr.FastForward}
+		})
+	})
+	t.Run("redis-server", func(t *testing.T) {
+		t.Parallel()
+		rdb := realClient(t)
+		var n atomic.Int32
+		storetest.RunExpiry(t, func(t *testing.T, retention time.Duration) storetest.Subject {
+			s := New(rdb, Options{Prefix: fmt.Sprintf("expiry%d", n.Add(1)), Retention: retention})
+			return storetest.Subject{Store: s, Outbox: s}
+		})
+	})
+}
+
 func TestRetentionTTL(t *testing.T) {
 	t.Parallel()
 	for name, rdb := range map[string]*redis.Client{"miniredis": miniClient(t), "redis-server": realClient(t)} {
@@ -70,18 +93,26 @@ func TestRetentionTTL(t *testing.T) {
 			if _, _, err := s.Create(ctx, d, req, 0); err != nil {
 				t.Fatal(err)
 			}
-			if ttl := rdb.TTL(ctx, s.keys.entry(d.ID)).Val(); ttl != -1 {
-				t.Fatalf("active entry TTL = %v, want none", ttl)
+			// The fixture's timeout is 300 s: an active entry lives until its deadline and the retention.
+			for _, key := range []string{s.keys.entry(d.ID), s.keys.request(d.ID), s.keys.idem(d.ID)} {
+				if ttl := rdb.PTTL(ctx, key).Val(); ttl <= time.Hour+299*time.Second || ttl > time.Hour+300*time.Second {
+					t.Fatalf("%s TTL = %v while active, want the timeout and the retention", key, ttl)
+				}
 			}
-			if ttl := rdb.TTL(ctx, s.keys.idem(d.ID)).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
-				t.Fatalf("idempotency key TTL = %v, want the retention", ttl)
+			if _, _, err := s.Update(ctx, d.ID, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) {
+				return d.Running(storetest.Epoch)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if ttl := rdb.PTTL(ctx, s.keys.entry(d.ID)).Val(); ttl <= time.Hour+299*time.Second {
+				t.Fatalf("entry TTL = %v after an update, want it kept", ttl)
 			}
 			if _, _, err := s.Update(ctx, d.ID, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) {
 				return d.Fail("x", storetest.Epoch)
 			}); err != nil {
 				t.Fatal(err)
 			}
-			for _, key := range []string{s.keys.entry(d.ID), s.keys.request(d.ID)} {
+			for _, key := range []string{s.keys.entry(d.ID), s.keys.request(d.ID), s.keys.idem(d.ID)} {
 				if ttl := rdb.TTL(ctx, key).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
 					t.Fatalf("%s TTL = %v after finishing, want the retention", key, ttl)
 				}

@@ -68,7 +68,8 @@ func (s *Store) update(ctx context.Context, id string, cur *snapshot, change app
 }
 
 // compareAndSet writes next and what the transition from before moves (counters, the active
-// index, the retention of a finished deliberation, the outbox) if the stored entry is still
+// index, the retention of a finished deliberation and of its request and idempotency record, the
+// outbox) if the stored entry is still
 // before's bytes; false means it is not, and nothing was written.
 func (s *Store) compareAndSet(ctx context.Context, before *snapshot, next deliberation.Deliberation) (bool, error) {
 	entry, err := encodeEntry(next)
@@ -88,7 +89,7 @@ func (s *Store) compareAndSet(ctx context.Context, before *snapshot, next delibe
 		delta.Active, delta.Completed, delta.Failed, delta.ExecutionTimeSumMS, delta.TimedCount}, records...)
 	answer, err := updateScript.Run(ctx, s.rdb,
 		[]string{s.keys.entry(next.ID), s.keys.active(), s.keys.request(next.ID), s.keys.stats(),
-			s.keys.outbox(next.ID), s.keys.outboxIndex()},
+			s.keys.outbox(next.ID), s.keys.outboxIndex(), s.keys.idem(next.ID)},
 		args...,
 	).Text()
 	if err != nil {

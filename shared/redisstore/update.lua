@@ -1,8 +1,10 @@
 -- Applies one transition if the entry is still what the caller read: a compare-and-set. KEYS: entry,
--- active index, request, stats, outbox of the deliberation, outbox index. ARGV: the entry as read,
--- the new entry, "1" when the transition makes it terminal, retention ms, id, the counter deltas
--- (active, completed, failed, exec_sum_ms, exec_count), then the outbox records of its events.
--- Answers "ok", "stale" (the entry changed since it was read, nothing written) or "gone".
+-- active index, request, stats, outbox of the deliberation, outbox index, idempotency record. ARGV:
+-- the entry as read, the new entry, "1" when the transition makes it terminal, retention ms, id, the
+-- counter deltas (active, completed, failed, exec_sum_ms, exec_count), then the outbox records of
+-- its events. Answers "ok", "stale" (the entry changed since it was read, nothing written) or "gone".
+-- The terminal transition gives the entry, its request and its idempotency record one new expiry,
+-- so a reused key meets its fingerprint for as long as the entry it names exists.
 local current = redis.call('GET', KEYS[1])
 if not current then
   return 'gone'
@@ -14,6 +16,7 @@ if ARGV[3] == '1' then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
   redis.call('ZREM', KEYS[2], ARGV[5])
   redis.call('PEXPIRE', KEYS[3], ARGV[4])
+  redis.call('PEXPIRE', KEYS[7], ARGV[4])
 else
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 end

@@ -25,6 +25,7 @@ func BenchmarkHandler(b *testing.B) {
 	store := fakes.NewStore()
 	settings := app.DefaultSettings()
 	settings.MaxActive = 0 // every execute is accepted, however many ran before
+	settings.Limits.Allowlist = deliberation.AllowAny(nil)
 	svc := app.NewService(store, &fakes.Ray{}, nil, settings, nil)
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	finished := finishedDeliberation(b, svc, store)

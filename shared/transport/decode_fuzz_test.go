@@ -9,6 +9,9 @@ import (
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
+// limits admit any model server, so the fuzzer reaches past the allowlist into the rest of validation.
+var limits = deliberation.Limits{Allowlist: deliberation.AllowAny(nil)}
+
 // FuzzDecodeExecuteRequest feeds arbitrary bodies to the plain JSON path of execute: the strict
 // decoder, then validation. Whatever arrives, the answer is an invalid-input error naming a
 // bounded field, or a valid request; and a valid request, sent again as the service normalized it,
@@ -27,23 +30,24 @@ func FuzzDecodeExecuteRequest(f *testing.F) {
 			checkInvalid(t, err)
 			return
 		}
-		req, err := deliberation.NewRequest(in, deliberation.Limits{})
+		req, err := deliberation.NewRequest(in, limits)
 		if err != nil {
 			checkInvalid(t, err)
 			return
 		}
-		again, err := req.JobPayload("delib-aaaaaaaaaaaaaaaaaaaaaaaaaa")
+		again, err := req.JobPayload("delib-aaaaaaaaaaaaaaaaaaaaaaaaaa", limits.JobPolicy())
 		if err != nil {
 			t.Fatal(err)
 		}
 		var in2 struct {
 			DeliberationID string `json:"deliberation_id"`
 			deliberation.RequestInput
+			Policy deliberation.JobPolicy `json:"policy"`
 		}
 		if err := decodeStrict(again, &in2, "body"); err != nil {
 			t.Fatalf("the normalized request does not decode: %v\n%s", err, again)
 		}
-		req2, err := deliberation.NewRequest(in2.RequestInput, deliberation.Limits{})
+		req2, err := deliberation.NewRequest(in2.RequestInput, limits)
 		if err != nil {
 			t.Fatalf("the normalized request is invalid: %v\n%s", err, again)
 		}

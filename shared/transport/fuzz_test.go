@@ -25,7 +25,9 @@ func FuzzRequests(f *testing.F) {
 	f.Add("/", "application/json", "0.3", deliberation.TypeFinished, []byte(`{"deliberation_id":"../../etc"}`))
 	f.Add("/deliberations", "application/json", "", "", []byte(`{"agents":[{"agent_id":1}],"constraints":{"metadata":{"":"x"}}}`))
 	store := fakes.NewStore()
-	svc := app.NewService(store, &fakes.Ray{}, nil, app.DefaultSettings(), nil)
+	settings := app.DefaultSettings()
+	settings.Limits.Allowlist = deliberation.AllowAny(nil)
+	svc := app.NewService(store, &fakes.Ray{}, nil, settings, nil)
 	h, err := transport.NewHandler(transport.Backend{UseCases: svc, Waker: transport.WakeFunc(func(context.Context, string) error { return nil })},
 		transport.Options{Function: transport.FunctionCombined, MaxBodyBytes: 16 << 10})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/fakes"
 	"github.com/rayexecutor/functions/shared/testenv"
 	"github.com/rayexecutor/functions/shared/transport"
@@ -48,6 +49,7 @@ func newHarness(t *testing.T, f transport.Function, opts ...option) *harness {
 	h := &harness{t: t, store: fakes.NewStore(), ray: &fakes.Ray{}, logs: &testenv.Buffer{}}
 	settings := app.DefaultSettings()
 	settings.CheckPeriod = 0
+	settings.Limits.Allowlist = deliberation.AllowAny(nil)
 	h.svc = app.NewService(h.store, h.ray, nil, settings, nil)
 	h.svc.IDs = &fakes.IDs{}
 	log := transport.WithTraceLogging(slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))

@@ -50,9 +50,10 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	switch {
 	case !env.NeedsRay:
 	case cfg.Ray.Dispatch == config.DispatchServe:
-		cluster, err = ray.NewRunner(rdb, ray.RunnerConfig{Prefix: cfg.RedisKeyPrefix, CallbackURL: cfg.Ray.CallbackURL})
+		cluster, err = ray.NewRunner(rdb, ray.RunnerConfig{Prefix: cfg.RedisKeyPrefix, CallbackURL: cfg.Ray.CallbackURL,
+			Policy: limits(cfg).JobPolicy()})
 	case cfg.Ray.Address != "":
-		cluster, err = newRayCluster(cfg.Ray, cfg.RedisKeyPrefix, env.Metrics)
+		cluster, err = newRayCluster(cfg.Ray, cfg.RedisKeyPrefix, limits(cfg).JobPolicy(), env.Metrics)
 	}
 	if err != nil {
 		_ = rdb.Close()

@@ -4,18 +4,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rayexecutor/functions/shared/config"
+	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/ray"
 	rayjob "github.com/rayexecutor/functions/shared/rayjob"
 )
 
 // newRayCluster builds the Ray port: the embedded deliberation job is uploaded as a working_dir
 // package unless the image bakes the job in (RAY_JOB_ENTRYPOINT). Jobs are marked with the
-// registry's key prefix as their owner.
-func newRayCluster(c config.Ray, owner string, reg prometheus.Registerer) (*ray.Cluster, error) {
+// registry's key prefix as their owner, and carry the deployment's job policy.
+func newRayCluster(c config.Ray, owner string, policy deliberation.JobPolicy, reg prometheus.Registerer) (*ray.Cluster, error) {
 	cfg := ray.Config{
 		ClientConfig: ray.ClientConfig{Address: c.Address, AuthToken: c.AuthToken},
 		Entrypoint:   c.Entrypoint, NumCPUs: c.NumCPUs, Resources: c.Resources, CallbackURL: c.CallbackURL,
-		Owner: owner,
+		Policy: policy, Owner: owner,
 	}
 	if c.Entrypoint == "" {
 		cfg.JobPackage, cfg.PackageEntrypoint = rayjob.Package, rayjob.Entrypoint

@@ -11,10 +11,16 @@ import (
 // serveCheckPeriod is the least time between two checks of one deliberation in the serve dispatch.
 const serveCheckPeriod = 100 * time.Millisecond
 
+// limits are the admission rules of the configuration; the adapters send their job policy with
+// every request, so what execute admits and what the job enforces come from one place.
+func limits(c config.Config) deliberation.Limits {
+	return deliberation.Limits{MaxAgents: c.MaxAgents, Allowlist: c.Allowlist, MaxAnswerBytes: c.MaxAnswerBytes}
+}
+
 // settings are the use cases' rules: the defaults with the configured limits applied.
 func settings(c config.Config) app.Settings {
 	s := app.DefaultSettings()
-	s.Limits = deliberation.Limits{MaxAgents: c.MaxAgents, Allowlist: c.Allowlist}
+	s.Limits = limits(c)
 	s.MaxActive = c.MaxActiveDeliberations
 	s.PendingLimit = c.PendingLimit
 	if c.Ray.Dispatch == config.DispatchServe {

@@ -11,13 +11,15 @@ import (
 func TestSettingsCarryTheConfiguredLimits(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"REDIS_URL": "redis://127.0.0.1:1", "MAX_AGENTS": "4",
-		"MAX_ACTIVE_DELIBERATIONS": "1000", "PENDING_LIMIT": "2m", "VLLM_URL_ALLOWLIST": "http://vllm:8000,https://m.example"}
+		"MAX_ACTIVE_DELIBERATIONS": "1000", "PENDING_LIMIT": "2m", "VLLM_URL_ALLOWLIST": "http://vllm:8000,https://m.example",
+		"MAX_ANSWER_BYTES": "2048"}
 	c, err := config.Load(func(k string) string { return env[k] }, config.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := settings(c)
-	if s.MaxActive != 1000 || s.Limits.MaxAgents != 4 || len(s.Limits.Allowlist) != 2 || s.PendingLimit != 2*time.Minute {
+	if s.MaxActive != 1000 || s.Limits.MaxAgents != 4 || len(s.Limits.Allowlist.Origins()) != 2 || s.PendingLimit != 2*time.Minute ||
+		s.Limits.MaxAnswerBytes != 2048 || s.Limits.JobPolicy().MaxAnswerBytes != 2048 {
 		t.Errorf("settings = %+v", s)
 	}
 	if s.CheckPeriod != serveCheckPeriod {

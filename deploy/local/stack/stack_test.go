@@ -128,7 +128,7 @@ func TestStackOnGivenServers(t *testing.T) {
 	l := startLauncher(t, filepath.Join(bin, "stack"), root, map[string]string{
 		"REDIS_URL": redis.URL(), "NATS_URL": nats.URL(), "RAY_ADDRESS": ray, "API_TOKEN": token,
 		// The tests' head is shared: the runner (serve) belongs to shared/ray's tests there.
-		"RAY_DISPATCH": "jobs",
+		"RAY_DISPATCH": "jobs", "VLLM_URL_ALLOWLIST": model.URL(),
 	}, "-bin-dir", bin)
 	start := time.Now()
 	l.waitUp(t, 60*time.Second)
@@ -188,6 +188,14 @@ func TestStackStopsWhenAFunctionDies(t *testing.T) {
 	// The jobs dispatch asks nothing of Ray at start: the serve one would deploy the runner there.
 	l := startLauncher(t, filepath.Join(bin, "stack"), root, map[string]string{"RAY_ADDRESS": "http://127.0.0.1:9", "RAY_DISPATCH": "jobs"}, "-bin-dir", bin)
 	l.waitUp(t, 30*time.Second)
+	// Without VLLM_URL_ALLOWLIST, make run admits the model server of the table's example, on this
+	// machine, and no other (Ray is unreachable: an admitted request waits for it, 202).
+	if res, body := call(t, http.MethodPost, l.url("execute")+"/", exampleBody, ""); res != http.StatusAccepted {
+		t.Errorf("execute of the example's model server answered %d, want 202: %v", res, body)
+	}
+	if res, body := call(t, http.MethodPost, l.url("execute")+"/", exampleFor("http://10.0.0.1:8000"), ""); res != http.StatusBadRequest {
+		t.Errorf("execute of a model server elsewhere answered %d, want 400: %v", res, body)
+	}
 	children := descendants(t, l.proc.Pid())
 	victim := slices.IndexFunc(children, func(p proc) bool { return strings.HasSuffix(p.cmd, "/get-stats") })
 	if len(children) != len(programs) || victim < 0 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/launcher"
@@ -13,6 +14,10 @@ import (
 
 // errChildExited is why a running stack stops on its own: one of its functions exited.
 var errChildExited = errors.New("a function exited unexpectedly")
+
+// localModelServers is make run's VLLM_URL_ALLOWLIST when the user names none: an OpenAI-compatible
+// server on this machine at vLLM's default port. An empty allowlist allows no model server at all.
+const localModelServers = "http://127.0.0.1:8000,http://localhost:8000"
 
 // up starts the stack and returns when ctx ends (nil) or something fails, leaving what it started
 // to down.
@@ -62,6 +67,11 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 	// PATH, HOME) with the stack's addresses on top; exec keeps the last of duplicate variables.
 	env := append(environ[:len(environ):len(environ)], "REDIS_URL="+redis.url, "NATS_URL="+nats.url,
 		"RAY_ADDRESS="+ray.url, "RAY_EXECUTOR_CALLBACK_URL="+callback)
+	models := endpoint{"model servers", strings.Join(cfg.Allowlist.Origins(), ","), "from VLLM_URL_ALLOWLIST"}
+	if models.url == "" {
+		models.url, models.note = localModelServers, "make run's default VLLM_URL_ALLOWLIST: this machine only"
+		env = append(env, "VLLM_URL_ALLOWLIST="+localModelServers)
+	}
 	exited := make(chan *child, len(programs))
 	for _, p := range programs {
 		c, err := startChild(p.name, filepath.Join(binDir, p.binary),
@@ -92,7 +102,7 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 		<-ticking
 	}()
 
-	printTable(os.Stdout, opts.basePort, []endpoint{redis, nats, ray}, cfg.APIToken != "", cfg.ReconcileInterval)
+	printTable(os.Stdout, opts.basePort, []endpoint{redis, nats, ray, models}, cfg.APIToken != "", cfg.ReconcileInterval)
 	select {
 	case <-ctx.Done():
 		return nil

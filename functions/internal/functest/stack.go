@@ -36,9 +36,13 @@ func NewStack(t testing.TB) *Stack {
 	return &Stack{Redis: testenv.StartRedis(t), Ray: raytest.Start(t)}
 }
 
+// ModelServer is the model server ValidRequest names, the one the stack's allowlist admits.
+const ModelServer = "http://127.0.0.1:8000"
+
 // Env is the environment that points a function at the stack, with extra settings on top.
 func (s *Stack) Env(extra map[string]string) map[string]string {
-	env := map[string]string{"REDIS_URL": s.Redis.URL(), "RAY_DISPATCH": "jobs", "RAY_ADDRESS": s.Ray.URL(), "LOG_LEVEL": "debug"}
+	env := map[string]string{"REDIS_URL": s.Redis.URL(), "RAY_DISPATCH": "jobs", "RAY_ADDRESS": s.Ray.URL(), "LOG_LEVEL": "debug",
+		"VLLM_URL_ALLOWLIST": ModelServer}
 	maps.Copy(env, extra)
 	return env
 }

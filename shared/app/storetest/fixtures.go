@@ -15,10 +15,21 @@ import (
 // Epoch is the time the suite's deliberations are submitted at.
 var Epoch = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
+// fixtureLimits admit the fixtures' model server.
+var fixtureLimits = deliberation.Limits{Allowlist: deliberation.AllowAny(nil)}
+
 // Request returns a valid request for task; it fails the test otherwise.
 func Request(t testing.TB, task string) deliberation.Request {
 	t.Helper()
-	in := deliberation.RequestInput{
+	req, err := deliberation.NewRequest(requestInput(task), fixtureLimits)
+	if err != nil {
+		t.Fatalf("fixture request: %v", err)
+	}
+	return req
+}
+
+func requestInput(task string) deliberation.RequestInput {
+	return deliberation.RequestInput{
 		TaskID: task, TaskDescription: "write a parser", Role: "DEV",
 		Constraints: deliberation.ConstraintsInput{StoryID: "story-1"},
 		Agents: []deliberation.AgentConfig{
@@ -27,11 +38,6 @@ func Request(t testing.TB, task string) deliberation.Request {
 		},
 		VLLMURL: "http://127.0.0.1:8000", VLLMModel: "judge",
 	}
-	req, err := deliberation.NewRequest(in, deliberation.Limits{})
-	if err != nil {
-		t.Fatalf("fixture request: %v", err)
-	}
-	return req
 }
 
 // Entry returns a new entry for req submitted at Epoch+offset.
