@@ -238,13 +238,20 @@ func checkModelRequests(t *testing.T, m *modelserver.Server) {
 func TestEndToEndAllAgentsFail(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, nil)
+	allAgentsFail(t, e, e.execute, 150*time.Second)
+}
+
+// allAgentsFail runs a deliberation none of whose agents proposes anything, submitted with
+// execute: it fails with both agents' errors kept, counted once. It returns its id.
+func allAgentsFail(t *testing.T, e *e2e, execute func(*testing.T, deliberation.RequestInput) string, within time.Duration) string {
+	t.Helper()
 	e.model.SetBehavior("m-x", modelserver.Behavior{FailStatus: 500})
 	e.model.SetBehavior("m-y", modelserver.Behavior{FailStatus: 400})
-	id := e.execute(t, e.input(120, 0,
+	id := execute(t, e.input(120, 0,
 		deliberation.AgentConfig{AgentID: "a1", Role: "DEV", Model: "m-x"},
 		deliberation.AgentConfig{AgentID: "a2", Role: "QA", Model: "m-y"},
 	))
-	r := e.pollUntilTerminal(t, id, 150*time.Second)
+	r := e.pollUntilTerminal(t, id, within)
 	if r.Status != deliberation.StatusFailed || r.Result == nil || len(r.Result.Failures) != 2 || r.Result.CompletedAgents != 0 {
 		t.Fatalf("report = %+v, want failed with both agents' errors kept", r)
 	}
@@ -252,6 +259,7 @@ func TestEndToEndAllAgentsFail(t *testing.T) {
 		t.Fatalf("error message %q does not name the agents", r.ErrorMessage)
 	}
 	e.wantStats(t, 1, 0, 0, 1)
+	return id
 }
 
 // TestEndToEndDeadline: a job still running past its deadline is failed in Redis, then stopped.

@@ -240,20 +240,7 @@ func TestServeEndToEndOneAgentAlwaysFails(t *testing.T) {
 func TestServeEndToEndAllAgentsFail(t *testing.T) {
 	t.Parallel()
 	e := newServeE2E(t)
-	e.model.SetBehavior("m-x", modelserver.Behavior{FailStatus: 500})
-	e.model.SetBehavior("m-y", modelserver.Behavior{FailStatus: 400})
-	id := e.execute(t, e.input(120, 0,
-		deliberation.AgentConfig{AgentID: "a1", Role: "DEV", Model: "m-x"},
-		deliberation.AgentConfig{AgentID: "a2", Role: "QA", Model: "m-y"},
-	))
-	r := e.pollUntilTerminal(t, id, 60*time.Second)
-	if r.Status != deliberation.StatusFailed || r.Result == nil || len(r.Result.Failures) != 2 || r.Result.CompletedAgents != 0 {
-		t.Fatalf("report = %+v, want failed with both agents' errors kept", r)
-	}
-	if !strings.Contains(r.ErrorMessage, "a1:") || !strings.Contains(r.ErrorMessage, "a2:") {
-		t.Fatalf("error message %q does not name the agents", r.ErrorMessage)
-	}
-	e.wantStats(t, 1, 0, 0, 1)
+	id := allAgentsFail(t, &e.e2e, e.execute, 60*time.Second)
 	// A poll may see the attempt running, or only its record: started is then never published.
 	e.events.wantOneOf(t, id, []string{deliberation.TypeSubmitted, deliberation.TypeStarted, deliberation.TypeFailed},
 		[]string{deliberation.TypeSubmitted, deliberation.TypeFailed})
