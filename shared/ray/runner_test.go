@@ -31,21 +31,6 @@ func runnerServers(t *testing.T) map[string]*redis.Client {
 	return clients
 }
 
-func runnerAttempt(t *testing.T) (deliberation.Deliberation, deliberation.Request) {
-	t.Helper()
-	timeout := 60
-	req, err := deliberation.NewRequest(deliberation.RequestInput{
-		TaskID: "t-1", TaskDescription: "Write a parser", Role: "DEV",
-		Constraints: deliberation.ConstraintsInput{StoryID: "s-1", TimeoutSeconds: &timeout},
-		Agents:      []deliberation.AgentConfig{{AgentID: "a1", Role: "DEV", Model: "m1"}},
-		VLLMURL:     "http://127.0.0.1:9", VLLMModel: "judge",
-	}, openLimits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return deliberation.New(deliberation.NewID(), req, time.Now()), req
-}
-
 // TestRunnerPort walks one attempt through the states the runner writes, on both servers.
 func TestRunnerPort(t *testing.T) {
 	t.Parallel()
@@ -57,7 +42,7 @@ func TestRunnerPort(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, req := runnerAttempt(t)
+			d, req := testDeliberation(t)
 			id := d.SubmissionID
 			if _, err := r.Status(ctx, id); deliberation.ErrorCode(err) != deliberation.CodeNotFound {
 				t.Fatalf("status before submit: %v, want not found", err)
@@ -81,7 +66,7 @@ func TestRunnerPort(t *testing.T) {
 				!slices.Equal(payload.Policy.AllowedOrigins, []string{"*"}) || payload.Policy.MaxAnswerBytes != deliberation.DefaultMaxAnswerBytes {
 				t.Fatalf("entry = %v", fields)
 			}
-			if ttl := rdb.PTTL(ctx, "px:runner:attempt:"+id).Val(); ttl < 60*time.Minute || ttl > 62*time.Minute {
+			if ttl := rdb.PTTL(ctx, "px:runner:attempt:"+id).Val(); ttl < 61*time.Minute || ttl > 63*time.Minute {
 				t.Fatalf("marker ttl = %v, want the deadline plus an hour", ttl)
 			}
 			wantState(t, r, id, deliberation.JobPending)
@@ -142,7 +127,7 @@ func TestRunnerStopAndRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, req := runnerAttempt(t)
+	d, req := testDeliberation(t)
 	if err := r.Stop(ctx, d.SubmissionID); deliberation.ErrorCode(err) != deliberation.CodeNotFound {
 		t.Fatalf("stop before submit: %v", err)
 	}
