@@ -3,6 +3,7 @@
 package faults
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,7 +64,9 @@ func (h *rayHead) Stop(t *testing.T) {
 	h.run(t, "stop")
 }
 
-// waitBusy waits until the head holds a live job of the suite, or until within passes.
+// waitBusy waits until the head holds a live job of the suite with time to spare (a deadline of
+// more than a minute: one of the short "deadline" shape would time out rather than be resubmitted,
+// and then the restart would test nothing), or until within passes.
 func (h *rayHead) waitBusy(t *testing.T, within time.Duration) {
 	t.Helper()
 	rc, err := ray.NewClient(ray.ClientConfig{Address: h.Address})
@@ -73,12 +76,28 @@ func (h *rayHead) waitBusy(t *testing.T, within time.Duration) {
 	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
 		jobs, _ := rc.List(t.Context())
 		for _, j := range jobs {
-			if j.Metadata["owner"] == keyPrefix && !j.Status.Terminal() {
+			if j.Metadata["owner"] == keyPrefix && !j.Status.Terminal() && jobTimeout(j) > time.Minute {
 				return
 			}
 		}
 	}
-	t.Logf("the Ray head held no live job within %s", within)
+	t.Logf("the Ray head held no live job with time to spare within %s", within)
+}
+
+// jobTimeout reads a job's deliberation timeout from the request it carries in its env_vars.
+func jobTimeout(j ray.JobDetails) time.Duration {
+	var env struct {
+		EnvVars map[string]string `json:"env_vars"`
+	}
+	var req struct {
+		Constraints struct {
+			TimeoutSeconds int `json:"timeout_seconds"`
+		} `json:"constraints"`
+	}
+	if json.Unmarshal(j.RuntimeEnv, &env) != nil || json.Unmarshal([]byte(env.EnvVars["RAY_EXECUTOR_REQUEST"]), &req) != nil {
+		return 0
+	}
+	return time.Duration(req.Constraints.TimeoutSeconds) * time.Second
 }
 
 func (h *rayHead) run(t *testing.T, verb string) string {

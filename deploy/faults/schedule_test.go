@@ -65,7 +65,7 @@ func killRedis(t *testing.T, s *stack) {
 // so the restart always has some to lose.
 func restartRay(t *testing.T, s *stack) {
 	if s.dispatch == "jobs" {
-		s.ray.waitBusy(t, 30*time.Second)
+		s.ray.waitBusy(t, 60*time.Second)
 	}
 	s.ray.Stop(t)
 	time.Sleep(rayDown)
