@@ -164,6 +164,20 @@ func (c *client) statusEvent(ctx context.Context, statusURL, id string, structur
 	return r, a
 }
 
+// cancel asks the status function to cancel a deliberation (DELETE /{id}).
+func (c *client) cancel(ctx context.Context, statusURL, id string) (app.StatusReport, answer) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, statusURL+"/"+id, nil)
+	if err != nil {
+		return app.StatusReport{}, answer{err: err}
+	}
+	a := c.do(req)
+	var r app.StatusReport
+	if a.err == nil && (a.status == http.StatusOK || a.status == http.StatusAccepted) {
+		a.bad = json.Unmarshal(a.body, &r)
+	}
+	return r, a
+}
+
 // stats reads the counters.
 func (c *client) stats(ctx context.Context, statsURL string) (app.StatsReport, answer) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, statsURL, nil)

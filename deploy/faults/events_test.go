@@ -34,7 +34,8 @@ type eventLog struct {
 }
 
 // duplicates counts messages beyond the first of each event, and terminal events beyond the
-// first of each deliberation (a deliberation that both completed and failed ended twice).
+// first of each deliberation (a deliberation that both completed and failed, or completed and
+// was cancelled, ended twice).
 func (l *eventLog) duplicates() int {
 	n := 0
 	for _, c := range l.byID {
@@ -51,7 +52,7 @@ func (l *eventLog) duplicates() int {
 func countTerminal(names []string) int {
 	n := 0
 	for _, name := range names {
-		if name == deliberation.EventCompleted || name == deliberation.EventFailed {
+		if name == deliberation.EventCompleted || name == deliberation.EventFailed || name == deliberation.EventCancelled {
 			n++
 		}
 	}
@@ -156,6 +157,7 @@ func decodeLifecycle(msg jetstream.Msg) (event.Event, string, app.StatusReport, 
 	want := map[string]deliberation.Status{
 		deliberation.EventSubmitted: deliberation.StatusSubmitted, deliberation.EventStarted: deliberation.StatusRunning,
 		deliberation.EventCompleted: deliberation.StatusCompleted, deliberation.EventFailed: deliberation.StatusFailed,
+		deliberation.EventCancelled: deliberation.StatusCancelled,
 	}
 	status, known := want[name]
 	if !ok || !known || !strings.HasPrefix(e.Type(), eventTypePrefix) {

@@ -44,7 +44,7 @@ func TestFaults(t *testing.T) {
 	led := &ledger{}
 	mon := startMonitor(c, s, led, reconcileTick)
 	t.Cleanup(mon.close)
-	ld := &load{t: t, c: c, executeURL: s.execute.URL, modelURL: s.model.URL(), ledger: led}
+	ld := &load{t: t, c: c, executeURL: s.execute.URL, statusURL: s.status.URL, modelURL: s.model.URL(), ledger: led}
 	loadStart := time.Now()
 	sent := make(chan struct{})
 	go func() {
@@ -132,6 +132,7 @@ func judge(t *testing.T, c *client, s *stack, led *ledger, mon *monitor, stored 
 	for _, p := range append(append(statsProblems, pollProblems...), led.replayProblems()...) {
 		v.because("%s", p)
 	}
+	cancels := judgeCancels(&v, led.cancelled(), final)
 	resubmitted := 0
 	for _, d := range stored {
 		if d.Attempts > 1 {
@@ -149,8 +150,8 @@ func judge(t *testing.T, c *client, s *stack, led *ledger, mon *monitor, stored 
 			v.because("function %s exited during the run", f.name)
 		}
 	}
-	t.Logf("outcome: %d stored, %d orphans of %d unanswered keyless executes, %d resubmitted after Ray lost their job; stats %+v%s",
-		len(stored), orphans, led.ambiguous, resubmitted, st.Stats, outcomes(stored, accepted))
+	t.Logf("outcome: %d stored, %d orphans of %d unanswered keyless executes, %d resubmitted after Ray lost their job; cancels answered %v; stats %+v%s",
+		len(stored), orphans, led.ambiguous, resubmitted, cancels, st.Stats, outcomes(stored, accepted))
 	return v
 }
 

@@ -25,7 +25,16 @@ type ledger struct {
 	// ambiguous counts keyless executes that got no answer (a crash mid-request): the service
 	// may or may not have recorded them, and the caller cannot tell.
 	ambiguous int
+	// acceptedCount counts the executes that were given an id, in the order they were; every
+	// cancelEvery-th is cancelled a moment later.
+	acceptedCount int
+	// cancels is the status the cancel of each cancelled id was answered: 202 (recorded), 200
+	// (already cancelled) or 409 (already completed or failed); 0 when no answer came.
+	cancels map[string]int
 }
+
+// cancelEvery is the share of accepted deliberations the load cancels.
+const cancelEvery = 20
 
 // entry is one execute and its replays.
 type entry struct {
@@ -47,14 +56,38 @@ func (l *ledger) add(index int, via string, sh shape) *entry {
 	return e
 }
 
-// answered records an answer of status naming id.
-func (l *ledger) answered(e *entry, id string, status int) {
+// answered records an answer of status naming id. It reports whether the load is to cancel the
+// deliberation: the first answer of every cancelEvery-th accepted execute.
+func (l *ledger) answered(e *entry, id string, status int) (cancel bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	first := len(e.ids) == 0
 	e.ids[id]++
 	if status == 202 {
 		e.created++
 	}
+	if !first {
+		return false
+	}
+	l.acceptedCount++
+	return l.acceptedCount%cancelEvery == 0
+}
+
+// cancelAnswered records the answer to the cancel of id.
+func (l *ledger) cancelAnswered(id string, status int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cancels == nil {
+		l.cancels = map[string]int{}
+	}
+	l.cancels[id] = status
+}
+
+// cancelled is a snapshot of the cancels and their answers.
+func (l *ledger) cancelled() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return maps.Clone(l.cancels)
 }
 
 func (l *ledger) noAnswer() {

@@ -24,6 +24,7 @@ type load struct {
 	t          *testing.T
 	c          *client
 	executeURL string
+	statusURL  string
 	modelURL   string
 	ledger     *ledger
 	inflight   sync.WaitGroup
@@ -144,5 +145,46 @@ func (l *load) record(e *entry, a answer, what string) {
 		l.t.Errorf("%s: %v", what, err)
 		return
 	}
-	l.ledger.answered(e, sub.DeliberationID, a.status)
+	if l.ledger.answered(e, sub.DeliberationID, a.status) {
+		l.inflight.Go(func() { l.cancelSoon(l.t.Context(), sub.DeliberationID) })
+	}
+}
+
+// cancelSoon cancels a deliberation a moment after it was accepted, as a caller that dropped its
+// story does, through the status function, retrying while the answer says "later". A cancel
+// that lost the race with the deliberation's end is answered 409.
+func (l *load) cancelSoon(parent context.Context, id string) {
+	select {
+	case <-parent.Done():
+		return
+	case <-time.After(time.Duration(200+rand.IntN(1800)) * time.Millisecond):
+	}
+	ctx, cancel := context.WithTimeout(parent, deliveryBudget)
+	defer cancel()
+	pause := 100 * time.Millisecond
+	for {
+		r, a := l.c.cancel(ctx, l.statusURL, id)
+		if !a.retryable() {
+			switch {
+			case a.status != http.StatusAccepted && a.status != http.StatusOK && a.status != http.StatusConflict:
+				l.t.Errorf("cancel of %s answered %d: %s", id, a.status, a.body)
+			case a.bad != nil:
+				l.t.Errorf("cancel of %s: %v", id, a.bad)
+			case a.status != http.StatusConflict && r.Status != deliberation.StatusCancelled:
+				l.t.Errorf("cancel of %s answered %d with status %s", id, a.status, r.Status)
+			}
+			l.ledger.cancelAnswered(id, a.status)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			if parent.Err() == nil {
+				l.t.Errorf("cancel of %s not answered within %s (last: %d %v)", id, deliveryBudget, a.status, a.err)
+			}
+			l.ledger.cancelAnswered(id, 0)
+			return
+		case <-time.After(pause/2 + rand.N(pause/2)):
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
 }

@@ -106,7 +106,7 @@ func (m *monitor) sampleStats(ctx context.Context) {
 				m.problem(&m.statsProblems, "stats sample: %v", err)
 			}
 			if s.TotalDeliberations < last.TotalDeliberations || s.CompletedDeliberations < last.CompletedDeliberations ||
-				s.FailedDeliberations < last.FailedDeliberations {
+				s.FailedDeliberations < last.FailedDeliberations || s.CancelledDeliberations < last.CancelledDeliberations {
 				m.problem(&m.statsProblems, "stats went back from %+v to %+v", last, s)
 			}
 			last = s

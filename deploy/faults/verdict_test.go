@@ -5,6 +5,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -63,17 +64,19 @@ func (v *verdict) judgeLost(ctx context.Context, c *client, statusURL string, ac
 }
 
 // judgeCounts compares the counters with what Redis holds (invariants 1 and 2 of docs/state.md):
-// each deliberation is counted once in total and once in completed or failed. Every count off by
+// each deliberation is counted once in total and once in completed, failed or cancelled. Every count off by
 // one is one count in the closing line, over or under, and so is every sample of the monitor that
 // broke 5.2.
 func (v *verdict) judgeCounts(st app.StatsReport, stored map[string]deliberation.Deliberation, sampleViolations int) {
-	var completed, failed, active int64
+	var completed, failed, cancelled, active int64
 	for _, d := range stored {
 		switch d.Status {
 		case deliberation.StatusCompleted:
 			completed++
 		case deliberation.StatusFailed:
 			failed++
+		case deliberation.StatusCancelled:
+			cancelled++
 		default:
 			active++
 		}
@@ -88,6 +91,7 @@ func (v *verdict) judgeCounts(st app.StatsReport, stored map[string]deliberation
 	off("total_deliberations", s.TotalDeliberations, int64(len(stored)))
 	off("completed_deliberations", s.CompletedDeliberations, completed)
 	off("failed_deliberations", s.FailedDeliberations, failed)
+	off("cancelled_deliberations", s.CancelledDeliberations, cancelled)
 	off("active_deliberations", s.ActiveDeliberations, active)
 	if err := s.Consistent(); err != nil {
 		v.countedTwice++
@@ -119,4 +123,29 @@ func thousands(n int) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// judgeCancels checks every cancel the load sent against the deliberation's final status: a
+// cancel answered 202 or 200 left it cancelled, one answered 409 lost to its completion or
+// failure. It returns how many cancels were answered each status (0: no answer).
+func judgeCancels(v *verdict, cancels map[string]int, final map[string]deliberation.Status) map[int]int {
+	byStatus := map[int]int{}
+	for id, status := range cancels {
+		byStatus[status]++
+		got := final[id]
+		switch status {
+		case http.StatusAccepted, http.StatusOK:
+			if got != deliberation.StatusCancelled {
+				v.because("cancel of %s was answered %d, but it ended %s", id, status, got)
+			}
+		case http.StatusConflict:
+			if got != deliberation.StatusCompleted && got != deliberation.StatusFailed {
+				v.because("cancel of %s was answered 409, but it ended %s", id, got)
+			}
+		}
+	}
+	if len(cancels) >= 5 && byStatus[http.StatusAccepted] == 0 {
+		v.because("none of the %d cancels sent was recorded (202): the load cancelled nothing", len(cancels))
+	}
+	return byStatus
 }

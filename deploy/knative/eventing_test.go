@@ -16,18 +16,18 @@ import (
 // requests and the jobs' finished wake-up. The ping comes from the PingSource directly.
 var inbound = []string{
 	deliberation.TypeExecuteRequested, deliberation.TypeStatusRequested, deliberation.TypeStatsRequested,
-	deliberation.TypeJobsRequested, deliberation.TypeFinished,
+	deliberation.TypeJobsRequested, deliberation.TypeCancelRequested, deliberation.TypeFinished,
 }
 
 // accepts lists the event types each function takes (shared/transport's layout).
 var accepts = map[transport.Function][]string{
 	transport.FunctionExecute: {deliberation.TypeExecuteRequested},
-	transport.FunctionStatus:  {deliberation.TypeStatusRequested, deliberation.TypeFinished, deliberation.TypePing},
+	transport.FunctionStatus:  {deliberation.TypeStatusRequested, deliberation.TypeCancelRequested, deliberation.TypeFinished, deliberation.TypePing},
 	transport.FunctionStats:   {deliberation.TypeStatsRequested},
 	transport.FunctionJobs:    {deliberation.TypeJobsRequested},
 	transport.FunctionCombined: {
 		deliberation.TypeExecuteRequested, deliberation.TypeStatusRequested, deliberation.TypeStatsRequested,
-		deliberation.TypeJobsRequested, deliberation.TypeFinished, deliberation.TypePing,
+		deliberation.TypeJobsRequested, deliberation.TypeCancelRequested, deliberation.TypeFinished, deliberation.TypePing,
 	},
 }
 

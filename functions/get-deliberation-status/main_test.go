@@ -85,9 +85,9 @@ func TestStatus(t *testing.T) {
 			Problem(t, http.StatusUnauthorized)
 	})
 	t.Run("405", func(t *testing.T) {
-		got := functest.Call(t, http.MethodDelete, fn.URL+"/"+id, "", auth...)
+		got := functest.Call(t, http.MethodPut, fn.URL+"/"+id, "", auth...)
 		got.Problem(t, http.StatusMethodNotAllowed)
-		if got.Header.Get("Allow") != "GET" {
+		if got.Header.Get("Allow") != "DELETE, GET" {
 			t.Errorf("Allow %q", got.Header.Get("Allow"))
 		}
 	})

@@ -59,7 +59,12 @@ func (s *Service) Execute(ctx context.Context, cmd ExecuteCommand) (Submission, 
 	}
 	// Ray holds the job: the answer need not wait for the bookkeeping. Should it be lost, the next
 	// status check or reconcile pass records Ray's acceptance as it finds the job PENDING or RUNNING.
-	s.later(ctx, func(ctx context.Context) { _, _ = s.recordAccepted(ctx, d) })
+	// A cancel that came in meanwhile has found nothing to stop yet: the follow-up stops it.
+	s.later(ctx, func(ctx context.Context) {
+		if after, err := s.recordAccepted(ctx, d); err == nil {
+			s.stopIfCancelled(ctx, after)
+		}
+	})
 	return submission(d, false, true), nil
 }
 
@@ -68,7 +73,11 @@ func (s *Service) submit(ctx context.Context, d deliberation.Deliberation, req d
 	if err := s.submitToRay(ctx, d, req); err != nil {
 		return d, err
 	}
-	return s.recordAccepted(ctx, d)
+	after, err := s.recordAccepted(ctx, d)
+	if err == nil {
+		s.stopIfCancelled(ctx, after)
+	}
+	return after, err
 }
 
 // submitToRay hands the current attempt to Ray within SubmitTimeout.

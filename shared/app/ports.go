@@ -36,6 +36,12 @@ type StateStore interface {
 	// ClaimCheck takes the per-deliberation marker that limits Ray status checks to one per period
 	// across all replicas; false means another caller checked recently.
 	ClaimCheck(ctx context.Context, id string, period time.Duration) (bool, error)
+	// Stopping returns up to limit ids of cancelled deliberations whose Ray side is not known to
+	// be stopped yet, in id order, after the id after ("" for the start). The transition to
+	// cancelled adds its id in the same atomic step.
+	Stopping(ctx context.Context, after string, limit int) ([]string, error)
+	// Stopped removes id from that index once its Ray side is stopped.
+	Stopped(ctx context.Context, id string) error
 }
 
 // Change is a transition of an entry: it returns the new entry and whether anything changed.

@@ -74,6 +74,7 @@ pages:
 	wg.Wait()
 	if ctx.Err() == nil {
 		s.sweep(ctx)
+		s.finishStops(ctx)
 	}
 	report.Checked, report.Changed = int(checked.Load()), int(changed.Load())
 	if err != nil && ctx.Err() != nil {

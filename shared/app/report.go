@@ -21,6 +21,9 @@ type StatusReport struct {
 	SubmissionID    string               `json:"submission_id,omitempty"`
 	TotalAgents     int                  `json:"total_agents,omitempty"`
 	Result          *deliberation.Result `json:"result,omitempty"`
+	// Reason and CancelledAt answer a cancelled deliberation: the caller's reason and when.
+	Reason      string     `json:"reason,omitempty"`
+	CancelledAt *time.Time `json:"cancelled_at,omitempty"`
 }
 
 // ReportOf renders an entry as the status response.
@@ -29,7 +32,7 @@ func ReportOf(d deliberation.Deliberation) StatusReport {
 		DeliberationID: d.ID, TaskID: d.TaskID, Role: d.Role, Status: d.Status, ErrorMessage: d.ErrorMessage,
 		SubmittedAt: timeOrNil(d.SubmittedAt), StartedAt: timeOrNil(d.StartedAt), FinishedAt: timeOrNil(d.FinishedAt),
 		ExecutionTimeMS: d.ExecutionTimeMS, Attempts: d.Attempts, SubmissionID: d.SubmissionID,
-		TotalAgents: d.TotalAgents, Result: d.Result,
+		TotalAgents: d.TotalAgents, Result: d.Result, Reason: d.Reason, CancelledAt: timeOrNil(d.CancelledAt),
 	}
 }
 

@@ -34,6 +34,9 @@ type Deliberation struct {
 	StoppedByService bool    `json:"stopped_by_service,omitempty"`
 	TotalAgents      int     `json:"total_agents"`
 	Result           *Result `json:"result,omitempty"`
+	// Reason and CancelledAt are set by a cancel: the caller's reason (may be empty) and when.
+	Reason      string    `json:"reason,omitempty"`
+	CancelledAt time.Time `json:"cancelled_at,omitzero"`
 }
 
 // New starts the lifecycle of a validated request: submitted, first attempt, deadline from timeout.
@@ -114,6 +117,19 @@ func (d Deliberation) NextAttempt(now time.Time) (Deliberation, bool) {
 	d.Attempts++
 	d.SubmissionID = SubmissionID(d.ID, d.Attempts)
 	d.Status, d.OnRay, d.RayStatus, d.UpdatedAt, d.AttemptAt = StatusSubmitted, false, "", now, now
+	return d, true
+}
+
+// Cancel ends a submitted or running deliberation on a caller's request; its Ray work is to be
+// stopped by the service (so it is marked stopping, never resubmitted). A terminal entry, cancelled
+// or not, does not change.
+func (d Deliberation) Cancel(reason string, now time.Time) (Deliberation, bool) {
+	if d.Status != StatusSubmitted && d.Status != StatusRunning {
+		return d, false
+	}
+	d.StoppedByService = true
+	d = d.finish(StatusCancelled, "", now)
+	d.Reason, d.CancelledAt = reason, now
 	return d, true
 }
 

@@ -6,6 +6,7 @@ const (
 	EventStarted   = "started"
 	EventCompleted = "completed"
 	EventFailed    = "failed"
+	EventCancelled = "cancelled"
 )
 
 // LifecycleEvent is one event caused by a transition, with the entry as it stands after it.
@@ -33,6 +34,8 @@ func Events(before, after Deliberation) []LifecycleEvent {
 			names = append(names, EventCompleted)
 		case StatusFailed:
 			names = append(names, EventFailed)
+		case StatusCancelled:
+			names = append(names, EventCancelled)
 		}
 	}
 	out := make([]LifecycleEvent, len(names))

@@ -9,6 +9,9 @@ const (
 	TypeStatusRequested  = "dev.rayexecutor.deliberation.status.requested.v1"
 	TypeStatsRequested   = "dev.rayexecutor.stats.requested.v1"
 	TypeJobsRequested    = "dev.rayexecutor.jobs.requested.v1"
+	// TypeCancelRequested asks to cancel a deliberation ({deliberation_id, reason?}); the reply
+	// is TypeStatus.
+	TypeCancelRequested = "dev.rayexecutor.deliberation.cancel.requested.v1"
 
 	// Replies to those requests. Execute's reply is the lifecycle type TypeSubmitted.
 	TypeStatus = "dev.rayexecutor.deliberation.status.v1"
@@ -26,6 +29,7 @@ const (
 	TypeStarted   = lifecycleTypePrefix + EventStarted + ".v1"
 	TypeCompleted = lifecycleTypePrefix + EventCompleted + ".v1"
 	TypeFailed    = lifecycleTypePrefix + EventFailed + ".v1"
+	TypeCancelled = lifecycleTypePrefix + EventCancelled + ".v1"
 )
 
 const lifecycleTypePrefix = "dev.rayexecutor.deliberation."

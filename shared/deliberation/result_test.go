@@ -42,11 +42,11 @@ func TestFormatRuntime(t *testing.T) {
 }
 
 func TestStats(t *testing.T) {
-	s, err := NewExecutionStats(10, 2, 5, 3, 3000, 2)
+	s, err := NewExecutionStats(10, 2, 5, 3, 0, 3000, 2)
 	if err != nil || s.AverageExecutionTimeMS != 1500 || s.Consistent() != nil {
 		t.Fatalf("stats = %+v, %v", s, err)
 	}
-	if _, err := NewExecutionStats(-1, 0, 0, 0, 0, 0); err == nil {
+	if _, err := NewExecutionStats(-1, 0, 0, 0, 0, 0, 0); err == nil {
 		t.Fatal("negative count accepted")
 	}
 	if (ExecutionStats{TotalDeliberations: 3, ActiveDeliberations: 1}).Consistent() == nil {

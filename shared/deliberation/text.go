@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // ansiEscape matches a terminal color or cursor sequence.
@@ -48,4 +49,22 @@ func checkControls(p *problems, field, name, value, allowed string) {
 		return
 	}
 	p.add(field, "%s cannot hold control characters other than tab and newline", name)
+}
+
+// MaxCancelReasonBytes bounds the reason a caller gives for a cancel.
+const MaxCancelReasonBytes = 1024
+
+// CheckCancelReason validates the free-text reason of a cancel: bounded, valid UTF-8, no control
+// characters other than tab and newline.
+func CheckCancelReason(reason string) error {
+	var p problems
+	switch {
+	case len(reason) > MaxCancelReasonBytes:
+		p.add("reason", "reason cannot be longer than %d bytes", MaxCancelReasonBytes)
+	case !utf8.ValidString(reason):
+		p.add("reason", "reason must be valid UTF-8")
+	default:
+		checkControls(&p, "reason", "reason", reason, freeTextControls)
+	}
+	return p.err("invalid cancel request")
 }

@@ -26,6 +26,7 @@ type Store struct {
 	entries  map[string]deliberation.Deliberation
 	requests map[string]deliberation.Request
 	checks   map[string]time.Time
+	stopping map[string]bool
 	stats    deliberation.StatsDelta
 	since    time.Time
 	outbox   *outbox
@@ -34,7 +35,7 @@ type Store struct {
 
 // NewStore returns an empty store that records no events, as the Redis store with events off.
 func NewStore() *Store {
-	return &Store{entries: map[string]deliberation.Deliberation{}, requests: map[string]deliberation.Request{}, checks: map[string]time.Time{}}
+	return &Store{entries: map[string]deliberation.Deliberation{}, requests: map[string]deliberation.Request{}, checks: map[string]time.Time{}, stopping: map[string]bool{}}
 }
 
 // NewStoreWithOutbox returns an empty store that records the events of its transitions.
@@ -123,6 +124,9 @@ func (s *Store) Update(_ context.Context, id string, change app.Change) (deliber
 		return before, false, nil
 	}
 	s.entries[id] = after
+	if after.Status == deliberation.StatusCancelled && !before.Status.Terminal() {
+		s.stopping[id] = true
+	}
 	s.apply(deliberation.DeltaOf(before, after))
 	s.outbox.record(before, after)
 	return after, true, nil
@@ -138,6 +142,7 @@ func (s *Store) apply(d deliberation.StatsDelta) {
 	s.stats.Active += d.Active
 	s.stats.Completed += d.Completed
 	s.stats.Failed += d.Failed
+	s.stats.Cancelled += d.Cancelled
 	s.stats.ExecutionTimeSumMS += d.ExecutionTimeSumMS
 	s.stats.TimedCount += d.TimedCount
 }
@@ -149,7 +154,7 @@ func (s *Store) Stats(context.Context) (deliberation.ExecutionStats, time.Time, 
 		return deliberation.ExecutionStats{}, time.Time{}, err
 	}
 	c := s.stats
-	st, err := deliberation.NewExecutionStats(c.Total, c.Active, c.Completed, c.Failed, c.ExecutionTimeSumMS, c.TimedCount)
+	st, err := deliberation.NewExecutionStats(c.Total, c.Active, c.Completed, c.Failed, c.Cancelled, c.ExecutionTimeSumMS, c.TimedCount)
 	return st, s.since, err
 }
 
@@ -205,4 +210,30 @@ func (s *Store) ClaimCheck(_ context.Context, id string, period time.Duration) (
 	}
 	s.checks[id] = now.Add(period)
 	return true, nil
+}
+
+func (s *Store) Stopping(_ context.Context, after string, limit int) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.failure(); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for id := range s.stopping {
+		if id > after {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids[:min(len(ids), max(limit, 1))], nil
+}
+
+func (s *Store) Stopped(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.failure(); err != nil {
+		return err
+	}
+	delete(s.stopping, id)
+	return nil
 }

@@ -106,15 +106,16 @@ func (e *e2e) pollUntilTerminal(t *testing.T, id string, within time.Duration) a
 	return final
 }
 
-func (e *e2e) wantStats(t *testing.T, total, active, completed, failed int64) {
+func (e *e2e) wantStats(t *testing.T, total, active, completed, failed, cancelled int64) {
 	t.Helper()
 	r, err := e.svc.Stats(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := r.Stats
-	if s.TotalDeliberations != total || s.ActiveDeliberations != active || s.CompletedDeliberations != completed || s.FailedDeliberations != failed {
-		t.Fatalf("stats = %+v; want total %d active %d completed %d failed %d", s, total, active, completed, failed)
+	if s.TotalDeliberations != total || s.ActiveDeliberations != active || s.CompletedDeliberations != completed ||
+		s.FailedDeliberations != failed || s.CancelledDeliberations != cancelled {
+		t.Fatalf("stats = %+v; want total %d active %d completed %d failed %d cancelled %d", s, total, active, completed, failed, cancelled)
 	}
 }
 
@@ -160,7 +161,7 @@ func TestEndToEndOneAgentAlwaysFails(t *testing.T) {
 			t.Fatalf("status changed to %s", again.Status)
 		}
 	}
-	e.wantStats(t, 1, 0, 1, 0)
+	e.wantStats(t, 1, 0, 1, 0, 0)
 	checkModelRequests(t, e.model)
 	e.waitGoneFromRay(t, id)
 }
@@ -258,7 +259,7 @@ func allAgentsFail(t *testing.T, e *e2e, execute func(*testing.T, deliberation.R
 	if !strings.Contains(r.ErrorMessage, "a1:") || !strings.Contains(r.ErrorMessage, "a2:") {
 		t.Fatalf("error message %q does not name the agents", r.ErrorMessage)
 	}
-	e.wantStats(t, 1, 0, 0, 1)
+	e.wantStats(t, 1, 0, 0, 1, 0)
 	return id
 }
 
@@ -274,7 +275,7 @@ func TestEndToEndDeadline(t *testing.T) {
 		t.Fatalf("report = %+v, want timed out after 4 s", r)
 	}
 	e.waitGoneFromRay(t, id) // stopped, then deleted
-	e.wantStats(t, 1, 0, 0, 1)
+	e.wantStats(t, 1, 0, 0, 1, 0)
 }
 
 func TestEndToEndExecutionTimeIsRays(t *testing.T) {
@@ -301,5 +302,5 @@ func TestEndToEndPendingLimit(t *testing.T) {
 		t.Fatalf("report = %+v, want failed for pending too long", r)
 	}
 	e.waitGoneFromRay(t, id)
-	e.wantStats(t, 1, 0, 0, 1)
+	e.wantStats(t, 1, 0, 0, 1, 0)
 }

@@ -231,7 +231,7 @@ func TestServeEndToEndOneAgentAlwaysFails(t *testing.T) {
 	if res.BestResult == nil || res.ScoringError != "" || r.ExecutionTimeMS < 0 || r.Attempts != 1 || r.FinishedAt == nil {
 		t.Fatalf("report = %+v, want a judged best result, the runner's run time and one attempt", r)
 	}
-	e.wantStats(t, 1, 0, 1, 0)
+	e.wantStats(t, 1, 0, 1, 0, 0)
 	checkModelRequests(t, e.model)
 	e.wantAttemptGone(t, id)
 	e.events.want(t, id, deliberation.TypeSubmitted, deliberation.TypeStarted, deliberation.TypeCompleted)
@@ -261,7 +261,7 @@ func TestServeEndToEndDeadline(t *testing.T) {
 	if took := r.FinishedAt.Sub(started); took > 5*time.Second {
 		t.Fatalf("finished %s after submit, past the 4 s deadline", took)
 	}
-	e.wantStats(t, 1, 0, 0, 1)
+	e.wantStats(t, 1, 0, 0, 1, 0)
 }
 
 // TestServeEndToEndOneEnqueue: twenty identical requests at once (the same idempotency key, as a
@@ -294,5 +294,5 @@ func TestServeEndToEndOneEnqueue(t *testing.T) {
 	if n := len(e.model.RequestsFor("m1")); n != 1 {
 		t.Fatalf("the agent's model was called %d times, want once", n)
 	}
-	e.wantStats(t, 1, 0, 1, 0)
+	e.wantStats(t, 1, 0, 1, 0, 0)
 }

@@ -719,12 +719,16 @@ def call_with_retries(url: str, body: dict[str, Any], until: float, max_retries:
                       api_key: str, on_retry: Callable[[str, float], None] = lambda p, d: None,
                       sleep: Callable[[float], None] = time.sleep,
                       rng: Callable[[], float] = random.random,
-                      max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> dict[str, Any]:
+                      max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+                      cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
     """Posts body until it succeeds, a failure is not transient, 1 + max_retries attempts were
-    made, or until (unix seconds) comes: each attempt's timeout is the time left."""
+    made, until (unix seconds) comes, or the run is cancelled: each attempt's timeout is the time
+    left, and no attempt starts once cancelled() is true."""
     attempts = 0
     last: AttemptError | None = None
     while True:
+        if cancelled():
+            raise CallFailed(CANCELLED)
         left = until - time.time()
         if left < MIN_CALL_S:
             raise CallFailed(deadline_message(attempts, last))
@@ -808,7 +812,16 @@ def agent_failure(agent_id: str, error: str) -> dict[str, Any]:
     return {"agent_id": agent_id, "ok": False, "error": error}
 
 
-def run_agent(request: Request, agent: Agent, until: float) -> dict[str, Any]:
+# The error of a call the run's cancel kept from starting.
+CANCELLED = "cancelled"
+
+
+def never_cancelled() -> bool:
+    return False
+
+
+def run_agent(request: Request, agent: Agent, until: float,
+              cancelled: Callable[[], bool] = never_cancelled) -> dict[str, Any]:
     """One agent's work: a plain function returning a plain dict, so it runs the same as a Ray
     task and in a unit test. It never raises: every failure becomes a short message."""
     started = time.monotonic()
@@ -821,7 +834,7 @@ def run_agent(request: Request, agent: Agent, until: float) -> dict[str, Any]:
     try:
         answer = call_with_retries(request.chat_url, body, until, request.max_retries,
                                    os.environ.get(ENV_API_KEY, ""), on_retry,
-                                   max_answer_bytes=request.max_answer_bytes)
+                                   max_answer_bytes=request.max_answer_bytes, cancelled=cancelled)
         proposal, reasoning = split_reasoning(first_message(answer))
     except CallFailed as err:
         return agent_failure(agent.agent_id, str(err))
@@ -954,7 +967,7 @@ def _rationale(item: dict[str, Any]) -> str:
 
 
 def score_proposals(request: Request, proposals: list[tuple[Agent, str]],
-                    until: float) -> Scoring:
+                    until: float, cancelled: Callable[[], bool] = never_cancelled) -> Scoring:
     """One judge call for all proposals; any failure zeroes every score and says why."""
     ids = [agent.agent_id for agent, _ in proposals]
 
@@ -964,7 +977,7 @@ def score_proposals(request: Request, proposals: list[tuple[Agent, str]],
     try:
         answer = call_with_retries(request.chat_url, judge_body(request, proposals), until,
                                    request.max_retries, os.environ.get(ENV_API_KEY, ""), on_retry,
-                                   max_answer_bytes=request.max_answer_bytes)
+                                   max_answer_bytes=request.max_answer_bytes, cancelled=cancelled)
         return parse_scores(first_message(answer)["content"], ids)
     except CallFailed as err:
         return failed_scoring(f"judge failed: {err}")
@@ -1128,13 +1141,14 @@ AgentRunner = Callable[[Request, Budget, Progress], None]
 
 
 def run_deliberation(request: Request, budget: Budget, progress: Progress,
-                     run_agents: AgentRunner | None = None) -> None:
+                     run_agents: AgentRunner | None = None,
+                     cancelled: Callable[[], bool] = never_cancelled) -> None:
     if time.time() + MIN_CALL_S > budget.agents_until:
         return  # no time left for any call: every agent is reported as pending
     (run_agents or run_agents_as_ray_tasks)(request, budget, progress)
     proposals = progress.proposals()
-    if proposals:
-        progress.set_scoring(score_proposals(request, proposals, budget.judge_until))
+    if proposals and not cancelled():
+        progress.set_scoring(score_proposals(request, proposals, budget.judge_until, cancelled))
 
 
 def agents_wait_until(budget: Budget) -> float:

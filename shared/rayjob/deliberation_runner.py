@@ -37,6 +37,7 @@ STATE_PENDING = "PENDING"
 STATE_RUNNING = "RUNNING"
 STATE_SUCCEEDED = "SUCCEEDED"
 STATE_FAILED = "FAILED"
+STATE_STOPPED = "STOPPED"
 
 # Moves an attempt from PENDING (or RUNNING, for a redelivery) to RUNNING. Anything else (no
 # marker: deleted or expired; STOPPED: cancelled) means the attempt must not run.
@@ -106,20 +107,28 @@ class Message:
                        deadline=deadline, callback=text.get("callback", ""))
 
 
-def run_agents_in_threads(pool: ThreadPoolExecutor) -> job.AgentRunner:
+# How often a cancelled run notices it at the latest.
+CANCEL_POLL_S = 0.5
+
+
+def run_agents_in_threads(pool: ThreadPoolExecutor,
+                          cancel: threading.Event | None = None) -> job.AgentRunner:
     """The runner's way of running agents: each one a call on the replica's bounded pool. A call
-    stops on its own at agents_until, so one still running after the wait is reported pending."""
+    stops on its own at agents_until, so one still running after the wait is reported pending.
+    Once cancel is set the run stops waiting, and no agent starts a new call or retry (calls in
+    flight end on their own)."""
+    cancel = cancel or threading.Event()
 
     def run(request: job.Request, budget: job.Budget, progress: job.Progress) -> None:
-        futures = {pool.submit(job.run_agent, request, agent, budget.agents_until): agent.agent_id
+        futures = {pool.submit(job.run_agent, request, agent, budget.agents_until, cancel.is_set): agent.agent_id
                    for agent in request.agents}
         pending = set(futures)
         wait_until = job.agents_wait_until(budget)
-        while pending:
+        while pending and not cancel.is_set():
             left = wait_until - time.time()
             if left <= 0:
                 break
-            done, pending = wait(pending, timeout=left, return_when=FIRST_COMPLETED)
+            done, pending = wait(pending, timeout=min(left, CANCEL_POLL_S), return_when=FIRST_COMPLETED)
             for future in done:
                 try:
                     progress.record(future.result())
@@ -131,9 +140,12 @@ def run_agents_in_threads(pool: ThreadPoolExecutor) -> job.AgentRunner:
     return run
 
 
-def deliberate(message: Message, agent_pool: ThreadPoolExecutor) -> dict[str, Any]:
+def deliberate(message: Message, agent_pool: ThreadPoolExecutor,
+               cancel: threading.Event | None = None) -> dict[str, Any] | None:
     """Runs one attempt like the job does and returns its result, by the deadline whatever
-    blocks: the run goes on a thread of its own, and at print_by what is known is the result."""
+    blocks: the run goes on a thread of its own, and at print_by what is known is the result.
+    A run cancelled meanwhile (cancel set) returns None within CANCEL_POLL_S: it has no result."""
+    cancel = cancel or threading.Event()
     try:
         request = job.parse_request(message.request)
     except job.RequestError as err:
@@ -145,14 +157,21 @@ def deliberate(message: Message, agent_pool: ThreadPoolExecutor) -> dict[str, An
 
     def run() -> None:
         try:
-            job.run_deliberation(request, budget, progress, run_agents_in_threads(agent_pool))
+            job.run_deliberation(request, budget, progress, run_agents_in_threads(agent_pool, cancel),
+                                 cancel.is_set)
         except Exception as err:  # noqa: BLE001 - the result must come out whatever broke
             outcome["error"] = f"runner error ({type(err).__name__})"
             job.log("error", f"deliberation failed: {err!r}", request.deliberation_id)
 
     worker = threading.Thread(target=run, daemon=True, name=f"deliberation-{message.attempt}")
     worker.start()
-    worker.join(max(0.0, budget.print_by - time.time()))
+    while worker.is_alive() and not cancel.is_set():
+        left = budget.print_by - time.time()
+        if left <= 0:
+            break
+        worker.join(min(left, CANCEL_POLL_S))
+    if cancel.is_set():
+        return None
     return progress.result(outcome["error"])
 
 
@@ -177,6 +196,7 @@ class Runner:
         self.deliberations = ThreadPoolExecutor(settings.max_deliberations, thread_name_prefix="deliberation")
         self.agents = ThreadPoolExecutor(settings.max_agent_calls, thread_name_prefix="agent")
         self.running: dict[str, str] = {}  # entry id -> attempt, for the heartbeat
+        self.cancels: dict[str, threading.Event] = {}  # attempt -> set once it is STOPPED
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -191,7 +211,7 @@ class Runner:
 
     def start(self) -> None:
         self.ensure_group()
-        for target in (self.consume, self.reclaim, self.heartbeat):
+        for target in (self.consume, self.reclaim, self.heartbeat, self.watch_stops):
             thread = threading.Thread(target=self.forever(target), daemon=True, name=target.__name__)
             thread.start()
             self.threads.append(thread)
@@ -256,6 +276,24 @@ class Runner:
         if entries:
             self.redis.xclaim(self.settings.queue(), GROUP, self.consumer, 0, entries, justid=True)
 
+    def watch_stops(self) -> None:
+        """Every CANCEL_POLL_S, reads the markers of the attempts this replica runs: one the
+        functions marked STOPPED (a cancel), or whose marker they deleted once it was stopped,
+        has its run cancelled. A running attempt's marker is never deleted otherwise (the
+        functions' delete refuses while it runs, and it expires only after the deadline)."""
+        self.stopping.wait(CANCEL_POLL_S)
+        with self.lock:
+            watched = list(self.cancels.items())
+        if not watched:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for attempt, _ in watched:
+            pipe.hget(self.settings.attempt_key(attempt), "state")
+        for (attempt, cancel), state in zip(watched, pipe.execute()):
+            if (state is None or state == STATE_STOPPED.encode()) and not cancel.is_set():
+                job.log("info", f"attempt {attempt} stopped: cancelling its run", "")
+                cancel.set()
+
     def dispatch(self, message: Message, deliveries: int) -> None:
         with self.lock:
             self.running[message.entry_id] = message.attempt
@@ -285,7 +323,18 @@ class Runner:
         if infrastructure:
             result = lost_result(message, deliveries - 1)
         else:
-            result = deliberate(message, self.agents)
+            cancel = threading.Event()
+            with self.lock:
+                self.cancels[message.attempt] = cancel
+            try:
+                result = deliberate(message, self.agents, cancel)
+            finally:
+                with self.lock:
+                    self.cancels.pop(message.attempt, None)
+            if result is None:
+                # Cancelled: the functions recorded the outcome already; nothing is stored.
+                self.done(message)
+                return
         record = {
             "state": STATE_SUCCEEDED if job.exit_code(result) == job.EXIT_OK else STATE_FAILED,
             "infrastructure": infrastructure,

@@ -93,3 +93,25 @@ func (s *Store) OutboxDepth(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// Stopping pages through the index of cancelled deliberations whose Ray side is still to be
+// stopped, by id: O(log n + limit).
+func (s *Store) Stopping(ctx context.Context, after string, limit int) ([]string, error) {
+	start := "-"
+	if after != "" {
+		start = "(" + after
+	}
+	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.keys.stopping(), Start: start, Stop: "+", ByLex: true, Count: int64(max(limit, 1))}).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return ids, nil
+}
+
+// Stopped removes id from the stop index once its Ray side is stopped.
+func (s *Store) Stopped(ctx context.Context, id string) error {
+	if err := s.rdb.ZRem(ctx, s.keys.stopping(), id).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}

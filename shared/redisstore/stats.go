@@ -19,7 +19,7 @@ func (s *Store) Stats(ctx context.Context) (deliberation.ExecutionStats, time.Ti
 		v, _ := strconv.ParseInt(h[field], 10, 64)
 		return v
 	}
-	st, err := deliberation.NewExecutionStats(n("total"), n("active"), n("completed"), n("failed"), n("exec_sum_ms"), n("exec_count"))
+	st, err := deliberation.NewExecutionStats(n("total"), n("active"), n("completed"), n("failed"), n("cancelled"), n("exec_sum_ms"), n("exec_count"))
 	if err != nil {
 		return st, time.Time{}, fmt.Errorf("stored statistics: %w", err)
 	}

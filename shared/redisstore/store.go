@@ -67,6 +67,7 @@ func (k keys) active() string           { return k.prefix + ":active" }
 func (k keys) stats() string            { return k.prefix + ":stats" }
 func (k keys) outbox(id string) string  { return k.prefix + ":outbox:" + id }
 func (k keys) outboxIndex() string      { return k.prefix + ":outbox" }
+func (k keys) stopping() string         { return k.prefix + ":stopping" }
 
 // ClaimCheck takes the status-check marker of id for period.
 func (s *Store) ClaimCheck(ctx context.Context, id string, period time.Duration) (bool, error) {

@@ -83,13 +83,16 @@ func (s *Store) compareAndSet(ctx context.Context, before *snapshot, next delibe
 	terminal := "0"
 	if next.Status.Terminal() && !before.entry.Status.Terminal() {
 		terminal = "1"
+		if next.Status == deliberation.StatusCancelled {
+			terminal = "2"
+		}
 	}
 	delta := deliberation.DeltaOf(before.entry, next)
 	args := append([]any{before.raw, entry, terminal, s.retention.Milliseconds(), next.ID,
-		delta.Active, delta.Completed, delta.Failed, delta.ExecutionTimeSumMS, delta.TimedCount}, records...)
+		delta.Active, delta.Completed, delta.Failed, delta.Cancelled, delta.ExecutionTimeSumMS, delta.TimedCount}, records...)
 	answer, err := updateScript.Run(ctx, s.rdb,
 		[]string{s.keys.entry(next.ID), s.keys.active(), s.keys.request(next.ID), s.keys.stats(),
-			s.keys.outbox(next.ID), s.keys.outboxIndex(), s.keys.idem(next.ID)},
+			s.keys.outbox(next.ID), s.keys.outboxIndex(), s.keys.idem(next.ID), s.keys.stopping()},
 		args...,
 	).Text()
 	if err != nil {

@@ -6,12 +6,13 @@ import (
 	"github.com/rayexecutor/functions/shared/app"
 )
 
-// UseCases are the four use cases the functions serve; *app.Service implements them.
+// UseCases are the four use cases (and cancel, served by the status function) the functions serve; *app.Service implements them.
 type UseCases interface {
 	Execute(ctx context.Context, cmd app.ExecuteCommand) (app.Submission, error)
 	Status(ctx context.Context, id string) (app.StatusReport, error)
 	Stats(ctx context.Context) (app.StatsReport, error)
 	ActiveJobs(ctx context.Context, limit int, cursor string) (app.JobsPage, error)
+	Cancel(ctx context.Context, id, reason string) (app.CancelResult, error)
 }
 
 // Waker handles the finished wake-up a deliberation job sends: it carries no authority, so Wake

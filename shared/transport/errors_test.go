@@ -21,6 +21,9 @@ func (f failing) Execute(context.Context, app.ExecuteCommand) (app.Submission, e
 func (f failing) Status(context.Context, string) (app.StatusReport, error) {
 	return app.StatusReport{}, f.err
 }
+func (f failing) Cancel(context.Context, string, string) (app.CancelResult, error) {
+	return app.CancelResult{}, f.err
+}
 func (f failing) Stats(context.Context) (app.StatsReport, error) { return app.StatsReport{}, f.err }
 func (f failing) ActiveJobs(context.Context, int, string) (app.JobsPage, error) {
 	return app.JobsPage{}, f.err

@@ -40,6 +40,7 @@ func (h *handlers) layout(f Function) (map[string]http.Handler, map[string]event
 	status := eventRoute{"status", h.statusEvent}
 	stats := eventRoute{"stats", h.statsEvent}
 	jobs := eventRoute{"jobs", h.jobsEvent}
+	cancel := eventRoute{"cancel", h.cancelEvent}
 	switch f {
 	case FunctionExecute:
 		return map[string]http.Handler{
@@ -48,8 +49,8 @@ func (h *handlers) layout(f Function) (map[string]http.Handler, map[string]event
 	case FunctionStatus:
 		return map[string]http.Handler{
 			"/{$}":  methods{http.MethodGet: h.statusByQuery, http.MethodPost: h.post(nil)},
-			"/{id}": methods{http.MethodGet: h.statusByPath},
-		}, h.withHooks(map[string]eventRoute{deliberation.TypeStatusRequested: status}), nil
+			"/{id}": methods{http.MethodGet: h.statusByPath, http.MethodDelete: h.cancelHTTP},
+		}, h.withHooks(map[string]eventRoute{deliberation.TypeStatusRequested: status, deliberation.TypeCancelRequested: cancel}), nil
 	case FunctionStats:
 		return map[string]http.Handler{
 			"/{$}": methods{http.MethodGet: h.statsHTTP, http.MethodPost: h.post(nil)},
@@ -62,12 +63,13 @@ func (h *handlers) layout(f Function) (map[string]http.Handler, map[string]event
 		return map[string]http.Handler{
 				"/{$}":                methods{http.MethodPost: h.post(nil)},
 				"/deliberations":      methods{http.MethodPost: h.post(h.executeHTTP)},
-				"/deliberations/{id}": methods{http.MethodGet: h.statusByPath},
+				"/deliberations/{id}": methods{http.MethodGet: h.statusByPath, http.MethodDelete: h.cancelHTTP},
 				"/stats":              methods{http.MethodGet: h.statsHTTP},
 				"/jobs":               methods{http.MethodGet: h.jobsHTTP},
 			}, h.withHooks(map[string]eventRoute{
 				deliberation.TypeExecuteRequested: execute, deliberation.TypeStatusRequested: status,
 				deliberation.TypeStatsRequested: stats, deliberation.TypeJobsRequested: jobs,
+				deliberation.TypeCancelRequested: cancel,
 			}), nil
 	}
 	return nil, nil, fmt.Errorf("unknown function %q", f)

@@ -19,6 +19,8 @@ type problem struct {
 	Status int                       `json:"status"`
 	Detail string                    `json:"detail,omitempty"`
 	Errors []deliberation.FieldError `json:"errors"`
+	// DeliberationStatus names the terminal status a cancel conflicts with.
+	DeliberationStatus deliberation.Status `json:"deliberation_status,omitempty"`
 
 	retryAfter time.Duration
 	allow      string

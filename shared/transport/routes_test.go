@@ -215,7 +215,8 @@ func TestMethodNotAllowed(t *testing.T) {
 	}{
 		{transport.FunctionExecute, http.MethodGet, "/", "POST"},
 		{transport.FunctionStats, http.MethodDelete, "/", "GET, POST"},
-		{transport.FunctionStatus, http.MethodPut, "/delib-aaaaaaaaaaaaaaaaaaaaaaaaaa", "GET"},
+		{transport.FunctionStatus, http.MethodPut, "/delib-aaaaaaaaaaaaaaaaaaaaaaaaaa", "DELETE, GET"},
+		{transport.FunctionCombined, http.MethodPut, "/deliberations/delib-aaaaaaaaaaaaaaaaaaaaaaaaaa", "DELETE, GET"},
 		{transport.FunctionCombined, http.MethodPost, "/stats", "GET"},
 		{transport.FunctionCombined, http.MethodGet, "/", "POST"},
 		{transport.FunctionJobs, http.MethodPost, "/metrics", "GET"},

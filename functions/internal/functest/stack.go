@@ -51,7 +51,13 @@ func (s *Stack) Env(extra map[string]string) map[string]string {
 // state or check it from the outside.
 func (s *Stack) UseCases(t testing.TB) transport.UseCases {
 	t.Helper()
-	cfg, err := config.Load(func(k string) string { return s.Env(nil)[k] }, config.Options{NeedsRay: true})
+	return s.UseCasesWith(t, nil)
+}
+
+// UseCasesWith is UseCases with extra settings on top of the stack's (RAY_DISPATCH=serve, ...).
+func (s *Stack) UseCasesWith(t testing.TB, extra map[string]string) transport.UseCases {
+	t.Helper()
+	cfg, err := config.Load(func(k string) string { return s.Env(extra)[k] }, config.Options{NeedsRay: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +95,13 @@ func (s *Stack) Total(t testing.TB) int64 {
 // functions that only read, and returns their ids.
 func (s *Stack) Seed(t testing.TB, n int) []string {
 	t.Helper()
-	uc := s.UseCases(t)
+	return s.SeedWith(t, n, nil)
+}
+
+// SeedWith is Seed with extra settings on top of the stack's.
+func (s *Stack) SeedWith(t testing.TB, n int, extra map[string]string) []string {
+	t.Helper()
+	uc := s.UseCasesWith(t, extra)
 	var cmd app.ExecuteCommand
 	if err := json.Unmarshal([]byte(ValidRequest), &cmd.Input); err != nil {
 		t.Fatal(err)
@@ -103,4 +115,27 @@ func (s *Stack) Seed(t testing.TB, n int) []string {
 		ids[i] = sub.DeliberationID
 	}
 	return ids
+}
+
+// AttemptState is the state of an attempt's marker in the runners' keys (serve dispatch).
+func (s *Stack) AttemptState(t testing.TB, submissionID string) string {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: s.Redis.Addr})
+	defer rdb.Close()
+	state, err := rdb.HGet(t.Context(), "rayexec:runner:attempt:"+submissionID, "state").Result()
+	if err != nil && err != redis.Nil {
+		t.Fatal(err)
+	}
+	return state
+}
+
+// SetAttemptState sets the state of an attempt's marker (serve dispatch), as a runner or an
+// operator would.
+func (s *Stack) SetAttemptState(t testing.TB, submissionID, state string) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: s.Redis.Addr})
+	defer rdb.Close()
+	if err := rdb.HSet(t.Context(), "rayexec:runner:attempt:"+submissionID, "state", state).Err(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -48,6 +48,18 @@ func Run(t *testing.T, newStore Factory) {
 			}
 		})
 	}
+	t.Run("cancel", func(t *testing.T) { testCancel(t, newStore(t, true)) })
+	for _, events := range []bool{true, false} {
+		t.Run(fmt.Sprintf("cancel race (events %v)", events), func(t *testing.T) {
+			subject := newStore(t, events)
+			if !events {
+				subject.Outbox = nil
+			}
+			if v := CancelRace(t, subject); len(v) > 0 {
+				t.Fatalf("invariants violated under a cancel race (%d), first: %s", len(v), v[0])
+			}
+		})
+	}
 	t.Run("outbox order", func(t *testing.T) { testOutboxOrder(t, newStore(t, true)) })
 	t.Run("outbox pages", func(t *testing.T) { testOutboxPages(t, newStore(t, true)) })
 	t.Run("outbox race", func(t *testing.T) { testOutboxRace(t, newStore(t, true)) })

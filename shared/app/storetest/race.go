@@ -106,8 +106,8 @@ func Race(t *testing.T, s app.StateStore) []string {
 				if st.TotalDeliberations < 1 || st.TotalDeliberations > 2 {
 					violate("invariant 1/4: total %d, want 1 or 2", st.TotalDeliberations)
 				}
-				if st.CompletedDeliberations+st.FailedDeliberations > 1 {
-					violate("invariant 1: finished %d times", st.CompletedDeliberations+st.FailedDeliberations)
+				if st.CompletedDeliberations+st.FailedDeliberations+st.CancelledDeliberations > 1 {
+					violate("invariant 1: finished %d times", st.CompletedDeliberations+st.FailedDeliberations+st.CancelledDeliberations)
 				}
 			}
 		}()
