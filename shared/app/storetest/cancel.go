@@ -133,31 +133,11 @@ func CancelRace(t *testing.T, subject Subject) []string {
 			}
 		}()
 	}
-	for range 4 {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				st, _, err := s.Stats(ctx)
-				reads.Add(1)
-				if err != nil {
-					violate("stats: %v", err)
-					continue
-				}
-				if err := st.Consistent(); err != nil {
-					violate("invariant 2: %v", err)
-				}
-				if n := st.CompletedDeliberations + st.FailedDeliberations + st.CancelledDeliberations; n > 1 || st.TotalDeliberations != 1 {
-					violate("invariant 1: total %d, finished %d times", st.TotalDeliberations, n)
-				}
-			}
-		}()
-	}
+	watchStats(ctx, s, &readers, &reads, done, violate, func(st deliberation.ExecutionStats) {
+		if n := st.CompletedDeliberations + st.FailedDeliberations + st.CancelledDeliberations; n > 1 || st.TotalDeliberations != 1 {
+			violate("invariant 1: total %d, finished %d times", st.TotalDeliberations, n)
+		}
+	})
 	close(start)
 	writers.Wait()
 	close(done)

@@ -84,34 +84,14 @@ func Race(t *testing.T, s app.StateStore) []string {
 			ids.Store(d.ID, true)
 		}()
 	}
-	for range 4 {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				st, _, err := s.Stats(ctx)
-				reads.Add(1)
-				if err != nil {
-					violate("stats: %v", err)
-					continue
-				}
-				if err := st.Consistent(); err != nil {
-					violate("invariant 2: %v", err)
-				}
-				if st.TotalDeliberations < 1 || st.TotalDeliberations > 2 {
-					violate("invariant 1/4: total %d, want 1 or 2", st.TotalDeliberations)
-				}
-				if st.CompletedDeliberations+st.FailedDeliberations+st.CancelledDeliberations > 1 {
-					violate("invariant 1: finished %d times", st.CompletedDeliberations+st.FailedDeliberations+st.CancelledDeliberations)
-				}
-			}
-		}()
-	}
+	watchStats(ctx, s, &readers, &reads, done, violate, func(st deliberation.ExecutionStats) {
+		if st.TotalDeliberations < 1 || st.TotalDeliberations > 2 {
+			violate("invariant 1/4: total %d, want 1 or 2", st.TotalDeliberations)
+		}
+		if n := st.CompletedDeliberations + st.FailedDeliberations + st.CancelledDeliberations; n > 1 {
+			violate("invariant 1: finished %d times", n)
+		}
+	})
 	close(start)
 	writers.Wait()
 	close(done)
@@ -141,4 +121,31 @@ func Race(t *testing.T, s app.StateStore) []string {
 		t.Fatal("no concurrent read happened")
 	}
 	return violations
+}
+
+// watchStats starts readers that sample the counters until done closes, checking invariant 2 at
+// every read and then check; each read is counted in reads, so a race that read nothing fails.
+func watchStats(ctx context.Context, s app.StateStore, readers *sync.WaitGroup, reads *atomic.Int64, done <-chan struct{},
+	violate func(string, ...any), check func(deliberation.ExecutionStats)) {
+	for range 4 {
+		readers.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				st, _, err := s.Stats(ctx)
+				reads.Add(1)
+				if err != nil {
+					violate("stats: %v", err)
+					continue
+				}
+				if err := st.Consistent(); err != nil {
+					violate("invariant 2: %v", err)
+				}
+				check(st)
+			}
+		})
+	}
 }
