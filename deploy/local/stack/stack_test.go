@@ -92,6 +92,7 @@ func TestStackRunsADeliberationAndLeavesNothingBehind(t *testing.T) {
 		t.Errorf("the combined router says %s is %v, want completed", id, got)
 	}
 	assertTicked(t, l)
+	cancelWhileRunning(t, l, model)
 
 	code, took := l.interrupt(stopWithin)
 	t.Logf("stopped in %s", took.Round(time.Millisecond))
@@ -249,6 +250,38 @@ func deliberate(t *testing.T, l *stackProcess, model *modelserver.Server) string
 			t.Fatalf("the deliberation is still %v after 90s: %v", status["status"], status)
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// cancelWhileRunning cancels, through the combined function, a deliberation the runner is
+// running on the stack's head: the cancel answers 202 cancelled, and once the calls in flight
+// end, no agent call reaches the model server any more (its retries would go on for seconds).
+func cancelWhileRunning(t *testing.T, l *stackProcess, model *modelserver.Server) {
+	t.Helper()
+	model.SetBehavior("m-cancel", modelserver.Behavior{FailStatus: 503, Delay: time.Second})
+	body := strings.ReplaceAll(exampleFor(model.URL()), `"model":"m1"`, `"model":"m-cancel"`)
+	body = strings.ReplaceAll(body, `"model":"m2"`, `"model":"m-cancel"`)
+	res, sub := call(t, http.MethodPost, l.url("combined")+"/deliberations", body, token)
+	if res != http.StatusAccepted {
+		t.Fatalf("execute answered %d: %v", res, sub)
+	}
+	id, _ := sub["deliberation_id"].(string)
+	for deadline := time.Now().Add(30 * time.Second); len(model.RequestsFor("m-cancel")) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no agent of %s called the model server within 30 s", id)
+		}
+	}
+	if res, got := call(t, http.MethodDelete, l.url("combined")+"/deliberations/"+id, "", token); res != http.StatusAccepted || got["status"] != "cancelled" {
+		t.Fatalf("cancel answered %d: %v, want 202 cancelled", res, got)
+	}
+	time.Sleep(2 * time.Second) // the calls in flight when the cancel came end within a second
+	settled := len(model.RequestsFor("m-cancel"))
+	time.Sleep(3 * time.Second)
+	if n := len(model.RequestsFor("m-cancel")); n != settled {
+		t.Errorf("%d agent calls reached the model server after the cancel settled", n-settled)
+	}
+	if got := get(t, l.url("status")+"/"+id, token)["status"]; got != "cancelled" {
+		t.Errorf("%s is %v after the cancel, want cancelled", id, got)
 	}
 }
 
