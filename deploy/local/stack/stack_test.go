@@ -146,6 +146,8 @@ func TestStackOnGivenServers(t *testing.T) {
 	start = time.Now()
 	deliberate(t, l, model)
 	t.Logf("deliberation completed in %s", time.Since(start).Round(time.Millisecond))
+	id := cancelWhileRunning(t, l, model)
+	wantJobNotRunning(t, ray, id)
 
 	code, took := l.interrupt(stopWithin)
 	t.Logf("stopped in %s", took.Round(time.Millisecond))
@@ -256,7 +258,7 @@ func deliberate(t *testing.T, l *stackProcess, model *modelserver.Server) string
 // cancelWhileRunning cancels, through the combined function, a deliberation the runner is
 // running on the stack's head: the cancel answers 202 cancelled, and once the calls in flight
 // end, no agent call reaches the model server any more (its retries would go on for seconds).
-func cancelWhileRunning(t *testing.T, l *stackProcess, model *modelserver.Server) {
+func cancelWhileRunning(t *testing.T, l *stackProcess, model *modelserver.Server) string {
 	t.Helper()
 	model.SetBehavior("m-cancel", modelserver.Behavior{FailStatus: 503, Delay: time.Second})
 	body := strings.ReplaceAll(exampleFor(model.URL()), `"model":"m1"`, `"model":"m-cancel"`)
@@ -282,6 +284,27 @@ func cancelWhileRunning(t *testing.T, l *stackProcess, model *modelserver.Server
 	}
 	if got := get(t, l.url("status")+"/"+id, token)["status"]; got != "cancelled" {
 		t.Errorf("%s is %v after the cancel, want cancelled", id, got)
+	}
+	return id
+}
+
+// wantJobNotRunning checks, in the jobs dispatch, that the Ray job of a cancelled deliberation
+// (its first attempt's submission id is the deliberation id) no longer runs on the head at ray.
+func wantJobNotRunning(t *testing.T, ray, id string) {
+	t.Helper()
+	res, err := http.Get(ray + "/api/jobs/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var job struct {
+		Status string `json:"status"`
+	}
+	if res.StatusCode == http.StatusNotFound {
+		return // stopped and already deleted
+	}
+	if err := json.NewDecoder(res.Body).Decode(&job); err != nil || job.Status == "RUNNING" || job.Status == "PENDING" {
+		t.Errorf("the Ray job of cancelled %s is %q (%v), want it stopped", id, job.Status, err)
 	}
 }
 
