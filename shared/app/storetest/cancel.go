@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -83,8 +82,7 @@ func CancelRace(t *testing.T, subject Subject) []string {
 		t.Fatalf("running: %v", err)
 	}
 	var (
-		mu         sync.Mutex
-		violations []string
+		violations violationLog
 		wins       atomic.Int64
 		winner     atomic.Value
 		writers    sync.WaitGroup
@@ -93,11 +91,7 @@ func CancelRace(t *testing.T, subject Subject) []string {
 		done       = make(chan struct{})
 		start      = make(chan struct{})
 	)
-	violate := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		violations = append(violations, fmt.Sprintf(format, args...))
-	}
+	violate := violations.add
 	res := Result(t)
 	late := running.Deadline.Add(time.Minute)
 	for i := range 100 {
@@ -144,7 +138,7 @@ func CancelRace(t *testing.T, subject Subject) []string {
 	readers.Wait()
 	if n := wins.Load(); n != 1 {
 		violate("%d callers won a terminal transition, want 1", n)
-		return violations
+		return violations.all()
 	}
 	status := winner.Load().(deliberation.Status)
 	stored, err := s.Get(ctx, target.ID)
@@ -180,5 +174,5 @@ func CancelRace(t *testing.T, subject Subject) []string {
 	if reads.Load() == 0 {
 		t.Fatal("no concurrent read happened")
 	}
-	return violations
+	return violations.all()
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,8 +26,7 @@ func Race(t *testing.T, s app.StateStore) []string {
 		t.Fatalf("create target: %v", err)
 	}
 	var (
-		mu         sync.Mutex
-		violations []string
+		violations violationLog
 		wins       atomic.Int64
 		creations  atomic.Int64
 		ids        sync.Map
@@ -35,11 +35,7 @@ func Race(t *testing.T, s app.StateStore) []string {
 		done       = make(chan struct{})
 		reads      atomic.Int64
 	)
-	violate := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		violations = append(violations, fmt.Sprintf(format, args...))
-	}
+	violate := violations.add
 	res := Result(t)
 	start := make(chan struct{})
 	for i := range 100 {
@@ -120,7 +116,7 @@ func Race(t *testing.T, s app.StateStore) []string {
 	if reads.Load() == 0 {
 		t.Fatal("no concurrent read happened")
 	}
-	return violations
+	return violations.all()
 }
 
 // watchStats starts readers that sample the counters until done closes, checking invariant 2 at
@@ -148,4 +144,22 @@ func watchStats(ctx context.Context, s app.StateStore, readers *sync.WaitGroup, 
 			}
 		})
 	}
+}
+
+// violationLog collects what a race broke, from any goroutine.
+type violationLog struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (v *violationLog) add(format string, args ...any) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.list = append(v.list, fmt.Sprintf(format, args...))
+}
+
+func (v *violationLog) all() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Clone(v.list)
 }
