@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/binding"
@@ -137,13 +138,18 @@ func (a answer) submission() (app.Submission, error) {
 
 // status reads a deliberation's status by URL; a 404 is a not_found report, not an error.
 func (c *client) status(ctx context.Context, statusURL, id string) (app.StatusReport, answer) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, statusURL+"/"+id, nil)
+	return c.report(ctx, http.MethodGet, statusURL+"/"+id, http.StatusOK, http.StatusNotFound)
+}
+
+// report sends a bodyless request and decodes the status report of an answer with one of ok.
+func (c *client) report(ctx context.Context, method, url string, ok ...int) (app.StatusReport, answer) {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		return app.StatusReport{}, answer{err: err}
 	}
 	a := c.do(req)
 	var r app.StatusReport
-	if a.err == nil && (a.status == http.StatusOK || a.status == http.StatusNotFound) {
+	if a.err == nil && slices.Contains(ok, a.status) {
 		a.bad = json.Unmarshal(a.body, &r)
 	}
 	return r, a
@@ -166,16 +172,7 @@ func (c *client) statusEvent(ctx context.Context, statusURL, id string, structur
 
 // cancel asks the status function to cancel a deliberation (DELETE /{id}).
 func (c *client) cancel(ctx context.Context, statusURL, id string) (app.StatusReport, answer) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, statusURL+"/"+id, nil)
-	if err != nil {
-		return app.StatusReport{}, answer{err: err}
-	}
-	a := c.do(req)
-	var r app.StatusReport
-	if a.err == nil && (a.status == http.StatusOK || a.status == http.StatusAccepted) {
-		a.bad = json.Unmarshal(a.body, &r)
-	}
-	return r, a
+	return c.report(ctx, http.MethodDelete, statusURL+"/"+id, http.StatusOK, http.StatusAccepted)
 }
 
 // stats reads the counters.

@@ -74,11 +74,17 @@ func (s *Store) Ack(ctx context.Context, id string, e app.PendingEvent) (bool, e
 
 // PendingIDs pages through the outbox index by id, so a page costs O(log n + limit).
 func (s *Store) PendingIDs(ctx context.Context, after string, limit int) ([]string, error) {
+	return s.pageByID(ctx, s.keys.outboxIndex(), after, limit)
+}
+
+// pageByID reads up to limit ids of an index of ids after the id after, in id order (the index's
+// scores are all 0, so its lexical order is the ids'): a page costs O(log n + limit).
+func (s *Store) pageByID(ctx context.Context, key, after string, limit int) ([]string, error) {
 	start := "-"
 	if after != "" {
 		start = "(" + after
 	}
-	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.keys.outboxIndex(), Start: start, Stop: "+", ByLex: true, Count: int64(max(limit, 1))}).Result()
+	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, Start: start, Stop: "+", ByLex: true, Count: int64(max(limit, 1))}).Result()
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -97,15 +103,7 @@ func (s *Store) OutboxDepth(ctx context.Context) (int64, error) {
 // Stopping pages through the index of cancelled deliberations whose Ray side is still to be
 // stopped, by id: O(log n + limit).
 func (s *Store) Stopping(ctx context.Context, after string, limit int) ([]string, error) {
-	start := "-"
-	if after != "" {
-		start = "(" + after
-	}
-	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.keys.stopping(), Start: start, Stop: "+", ByLex: true, Count: int64(max(limit, 1))}).Result()
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return ids, nil
+	return s.pageByID(ctx, s.keys.stopping(), after, limit)
 }
 
 // Stopped removes id from the stop index once its Ray side is stopped.
