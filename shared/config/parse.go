@@ -27,11 +27,7 @@ func trimmed(s string) string { return strings.TrimSpace(s) }
 
 // quoted shows a rejected value, shortened so a pasted blob does not flood the log.
 func quoted(v string) string {
-	const max = 64
-	if len(v) > max {
-		v = v[:max] + "..."
-	}
-	return strconv.Quote(v)
+	return strconv.Quote(deliberation.Shorten(v, 64))
 }
 
 func parseRedisURL(v string, dst *string) string {

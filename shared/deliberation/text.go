@@ -21,6 +21,18 @@ func Printable(s string) string {
 	}, ansiEscape.ReplaceAllString(s, ""))
 }
 
+// Shorten cuts s to at most max bytes plus "...", on a rune boundary, so a pasted blob does not
+// flood a log line or an answer and what is echoed stays valid UTF-8.
+func Shorten(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	for max > 0 && !utf8.RuneStart(s[max]) {
+		max--
+	}
+	return s[:max] + "..."
+}
+
 // Control characters a caller's text may hold: none in names (a model, a metadata key), tab and
 // newline in free text (a task, a prompt, a metadata value). What a request holds reaches prompts,
 // logs, terminals and the job's environment, where NUL and escapes do harm.

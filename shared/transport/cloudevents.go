@@ -162,9 +162,5 @@ func eventKey(e event.Event) string {
 // shown makes a caller-chosen string fit for a log line or an answer: printable, and bounded
 // because nothing bounds an event's attributes.
 func shown(s string) string {
-	const max = 200
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return deliberation.Printable(s)
+	return deliberation.Printable(deliberation.Shorten(s, 200))
 }

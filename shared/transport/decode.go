@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
 // decodeStrict decodes one JSON value into v and nothing else: unknown fields, values of the wrong
@@ -48,7 +50,7 @@ func decodeError(err error, what string) error {
 	// encoding/json reports an unknown field only as text: `json: unknown field "name"`.
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		if len(name) > maxFieldName {
-			name = name[:maxFieldName] + `..."`
+			name = deliberation.Shorten(name, maxFieldName) + `"`
 		}
 		return invalid(strings.Trim(name, `"`), "unknown field "+name)
 	}

@@ -22,6 +22,7 @@ func FuzzDecodeExecuteRequest(f *testing.F) {
 	f.Add([]byte(`{"constraints":{"timeout_seconds":1e99,"max_retries":-1}} {}`))
 	f.Add([]byte(`{"task_id":"t","unknown_field_with_a_long_name":true}`))
 	f.Add([]byte(`[{"task_id":"t"}]`))
+	f.Add([]byte(`{"` + strings.Repeat("\uFFFD", 60) + `":1}`))
 	f.Add([]byte(`{"constraints":{"metadata":{"k":7}}}`))
 	f.Add([]byte(`{"constraints":{"metadata":{"` + strings.Repeat("k", 400) + `":"` + strings.Repeat("v", 1100) + `"}}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
