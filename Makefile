@@ -49,6 +49,28 @@ $(GOBIN)/gotestsum:
 test-python:
 	$(PYTHON) -m pytest -q shared/rayjob
 
+# The wire contract's generators, pinned: the generated Go is committed (so `go build`, `func build`
+# and `go install` need no protobuf toolchain), and proto-check proves it is what these write.
+BUF_VERSION := v1.75.0
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_CONNECT_GO_VERSION := v1.21.1
+TOOLS := $(CURDIR)/bin/tools
+
+$(TOOLS)/buf:
+	GOBIN=$(TOOLS) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+$(TOOLS)/protoc-gen-go:
+	GOBIN=$(TOOLS) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(TOOLS)/protoc-gen-connect-go:
+	GOBIN=$(TOOLS) go install connectrpc.com/connect/cmd/protoc-gen-connect-go@$(PROTOC_GEN_CONNECT_GO_VERSION)
+
+.PHONY: proto proto-check
+proto: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-connect-go ## lint the wire contract (shared/proto) and regenerate its Go code
+	cd shared/proto && PATH=$(TOOLS):$$PATH buf lint && PATH=$(TOOLS):$$PATH buf generate
+
+proto-check: proto ## fail when the committed generated code is not what `make proto` writes
+	@git diff --exit-code -- shared/proto || { echo "shared/proto: run make proto and commit the result"; exit 1; }
+	@out="$$(git status --porcelain -- shared/proto)"; if [ -n "$$out" ]; then echo "shared/proto: untracked generated files:"; echo "$$out"; exit 1; fi
+
 .PHONY: test-faults fuzz
 test-faults: venv ## the fault suite, once per dispatch (jobs, then serve; 8-12 min): the functions under load on a Ray head of their own while Redis is SIGKILLed, Ray restarted, NATS cut and the runner killed; checks the invariants of docs/state.md
 	FAULTS_DISPATCH=jobs go test -tags faults -race -count=1 -v -timeout 20m -run '^TestFaults$$' ./deploy/faults

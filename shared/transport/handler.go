@@ -5,7 +5,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
+
+	"connectrpc.com/connect"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,6 +37,8 @@ type handlers struct {
 	metrics *metrics
 	mux     *http.ServeMux
 	events  map[string]eventRoute
+	// rpcErrors writes an error in the framing of the RPC protocol a request speaks.
+	rpcErrors *connect.ErrorWriter
 }
 
 // NewHandler returns the handler of one function: its use cases at the paths of docs/api.md,
@@ -67,6 +72,7 @@ func NewHandler(b Backend, opts Options) (http.Handler, error) {
 	for pattern, handler := range paths {
 		h.mux.Handle(pattern, handler)
 	}
+	h.mountRPC()
 	h.mux.Handle("/metrics", methods{http.MethodGet: h.metricsHTTP})
 	h.mux.HandleFunc("/", notFound)
 	return h, nil
@@ -80,17 +86,27 @@ func (h *handlers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(withTrace(context.WithValue(r.Context(), infoKey{}, in), in.trace))
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	in.authenticated = h.auth.allows(r)
+	rpc := h.isRPC(r)
+	if rpc {
+		in.transport = rpcTransport(r)
+	}
 	switch {
 	case headerBytes(r) > maxHeaderBytes:
 		protocolProblem(http.StatusRequestHeaderFieldsTooLarge, "headers-too-large", "request headers are too large").write(rec)
-	case !in.authenticated && !(r.Method == http.MethodPost && isCloudEvent(r.Header)):
+	case !in.authenticated && rpc && !strings.HasPrefix(r.URL.Path, healthPrefix):
+		h.rpcUnauthenticated(rec, r, in)
+	case !in.authenticated && !rpc && !(r.Method == http.MethodPost && isCloudEvent(r.Header)):
 		h.unauthorized(rec, r)
 	default:
 		h.mux.ServeHTTP(rec, r)
 	}
 	took := time.Since(start)
-	h.metrics.observe(in.route, in.transport, rec.status, took)
-	h.logRequest(r, in, rec.status, took)
+	status := rec.status
+	if in.rpc {
+		status = rpcHTTPStatus(in.rpcCode)
+	}
+	h.metrics.observe(in.route, in.transport, status, took)
+	h.logRequest(r, in, status, took)
 }
 
 // post serves a POST path: CloudEvents go to the event router; anything else to plain, or 415

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -107,16 +108,21 @@ func (p problem) write(w http.ResponseWriter) {
 // warn, and caller mistakes at debug (they are the caller's to fix, not the operator's).
 func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 	p := problemOf(err)
+	h.logFailure(r.Context(), err, p.Status)
+	p.write(w)
+}
+
+// logFailure logs an error answered with the HTTP status (or its RPC twin) at the level it deserves.
+func (h *handlers) logFailure(ctx context.Context, err error, status int) {
 	log := h.log.With("error", err.Error())
 	switch {
-	case p.Status >= 500 && p.Status != http.StatusServiceUnavailable:
-		log.ErrorContext(r.Context(), "request failed")
-	case p.Status == http.StatusServiceUnavailable || p.Status == http.StatusTooManyRequests:
-		log.WarnContext(r.Context(), "request refused")
+	case status >= 500 && status != http.StatusServiceUnavailable:
+		log.ErrorContext(ctx, "request failed")
+	case status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests:
+		log.WarnContext(ctx, "request refused")
 	default:
-		log.DebugContext(r.Context(), "request rejected")
+		log.DebugContext(ctx, "request rejected")
 	}
-	p.write(w)
 }
 
 // writeJSON answers v as JSON; goccy/go-json writes encoding/json's bytes at about 3 times its speed.

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"connectrpc.com/connect"
 )
 
 // requestInfo is what the handlers learn about a request for its metrics and its log line. Only
@@ -16,6 +18,9 @@ type requestInfo struct {
 	eventID          string
 	trace            Trace
 	authenticated    bool
+	// rpc is set by the RPC procedures, with the status code they answered (0 is OK).
+	rpc     bool
+	rpcCode connect.Code
 }
 
 type infoKey struct{}
@@ -32,6 +37,9 @@ func (h *handlers) logRequest(r *http.Request, in *requestInfo, status int, took
 	attrs := []slog.Attr{
 		slog.String("method", r.Method), slog.String("route", in.route), slog.String("transport", in.transport),
 		slog.Int("status", status), slog.Float64("duration_ms", float64(took.Microseconds())/1000),
+	}
+	if in.rpc {
+		attrs = append(attrs, slog.String("rpc_code", in.rpcCode.String()))
 	}
 	if in.deliberationID != "" {
 		attrs = append(attrs, slog.String("deliberation_id", in.deliberationID))
