@@ -37,7 +37,7 @@ bench: venv ## Go benchmarks, then the load generator against the built function
 	go test -run '^$$' -bench . -benchmem -benchtime 1s -count 1 ./shared/deliberation ./shared/redisstore ./shared/transport
 	go run ./deploy/bench -out bin/bench.md
 
-test: lint venv ## every test: Go (race detector) and the Python job, against real Redis, NATS and a local Ray head
+test: lint proto-check venv ## every test: Go (race detector) and the Python job, against real Redis, NATS and a local Ray head
 	deploy/local/with-ray-head.sh $(MAKE) --no-print-directory test-go test-python
 
 test-go: $(GOBIN)/gotestsum
@@ -67,9 +67,14 @@ $(TOOLS)/protoc-gen-connect-go:
 proto: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-connect-go ## lint the wire contract (shared/proto) and regenerate its Go code
 	cd shared/proto && PATH=$(TOOLS):$$PATH buf lint && PATH=$(TOOLS):$$PATH buf generate
 
-proto-check: proto ## fail when the committed generated code is not what `make proto` writes
-	@git diff --exit-code -- shared/proto || { echo "shared/proto: run make proto and commit the result"; exit 1; }
-	@out="$$(git status --porcelain -- shared/proto)"; if [ -n "$$out" ]; then echo "shared/proto: untracked generated files:"; echo "$$out"; exit 1; fi
+proto-check: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-connect-go ## fail when the committed generated code differs from what `make proto` writes
+	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
+	(cd shared/proto && PATH=$(TOOLS):$$PATH buf lint && PATH=$(TOOLS):$$PATH buf generate -o "$$tmp") || exit 1; \
+	cd "$$tmp" && for f in $$(find . -name '*.go' | sort); do \
+		cmp -s "$$f" "$(CURDIR)/shared/proto/$$f" || { echo "shared/proto/$${f#./} is not what make proto writes: run make proto"; exit 1; }; \
+	done; \
+	extra="$$(cd $(CURDIR)/shared/proto && find . -name '*.go' | sort | while read -r f; do [ -e "$$tmp/$$f" ] || echo "$$f"; done)"; \
+	if [ -n "$$extra" ]; then echo "shared/proto holds Go that make proto does not write: $$extra"; exit 1; fi
 
 .PHONY: test-faults fuzz
 test-faults: venv ## the fault suite, once per dispatch (jobs, then serve; 8-12 min): the functions under load on a Ray head of their own while Redis is SIGKILLed, Ray restarted, NATS cut and the runner killed; checks the invariants of docs/state.md
