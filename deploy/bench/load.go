@@ -17,13 +17,15 @@ import (
 )
 
 // call is one request of a scenario: the target (which of the scenario's processes, so results
-// can be told apart), the request, and the status that counts as success.
+// can be told apart), the request, and the status that counts as success; or, with rpc set, a
+// call of RayExecutorService that checks its own answer (rpc_client.go).
 type call struct {
 	target int
 	method string
 	url    string
 	body   []byte
 	want   int
+	rpc    func(context.Context) error
 }
 
 // calls gives the i-th request of a run, so a scenario can cycle through ids, cursors or targets.
@@ -52,6 +54,9 @@ func newClient() *http.Client {
 
 // send makes one request, reads the whole answer and checks its status.
 func send(ctx context.Context, client *http.Client, c call) error {
+	if c.rpc != nil {
+		return c.rpc(ctx)
+	}
 	var body io.Reader
 	if c.body != nil {
 		body = bytes.NewReader(c.body)

@@ -3,8 +3,9 @@
 // 127.0.0.1, measures how fast each function starts (exec to the first readiness 200) and how much
 // memory it holds, then drives every scenario as an open-loop constant-rate load (latency measured
 // from the scheduled send time, so a slow answer cannot hide the requests queued behind it) and as
-// a closed-loop saturation run, several times, and prints one table of medians beside the targets.
-// The same table is written as Markdown for the README.
+// a closed-loop saturation run, several times, and prints one table of medians beside the targets,
+// then the same use cases over gRPC and Connect beside their JSON routes (protocols.go). The same
+// tables are written as Markdown for the README.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
@@ -37,6 +39,9 @@ type options struct {
 	satLimit   time.Duration
 	history    []int
 	only       map[string]bool
+	// rpc measures get-stats and execute over RayExecutorService too (gRPC and Connect), beside
+	// their JSON routes.
+	rpc bool
 	// extraEnv is passed to every function, e.g. GODEBUG=gctrace=1 or GOGC, to study the runtime.
 	extraEnv   map[string]string
 	cpuProfile string
@@ -65,7 +70,8 @@ func parseFlags() options {
 	flag.DurationVar(&o.satLimit, "saturation-limit", 4*time.Second, "longest a saturation run may take")
 	flag.IntVar(&o.dispatchRuns, "dispatch-runs", 10, "dispatch scenario: sequential deliberations measured per way, after 2 warm-ups")
 	flag.IntVar(&o.dispatchBurst, "dispatch-burst", 20, "dispatch scenario: deliberations started at once")
-	only := flag.String("only", "", "comma-separated scenarios to run (floor, stats, status, execute, jobs, dispatch; empty: all), for profiling one")
+	only := flag.String("only", "", "comma-separated scenarios to run (floor, stats, status, execute, jobs, dispatch; empty: all), for profiling one; stats and execute bring their RPC rows (-rpc)")
+	flag.BoolVar(&o.rpc, "rpc", true, "measure stats and execute over RayExecutorService too (native gRPC over h2c, Connect over HTTP/1.1), beside their JSON routes in the same run")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile (load generator, fake Ray) to the file")
 	flag.Float64Var(&o.maxSteal, "max-steal", 0.05, "repeat (up to 3 times) an open-loop run during which the hypervisor stole more than this share of the CPU")
 	flag.StringVar(&o.profileDir, "profile", "", "build the functions with the profile tag and write each scenario process's CPU profile into this directory")
@@ -117,7 +123,10 @@ func main() {
 		log.Error("bench failed", "error", err.Error())
 		os.Exit(1)
 	}
-	log.Info("bench done", "took", time.Since(start).Round(time.Second).String())
+	// A collection of this process during the runs would have shown as latency (see above).
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	log.Info("bench done", "took", time.Since(start).Round(time.Second).String(), "bench_process_collections", mem.NumGC)
 }
 
 // command is how this run was invoked, for the table.

@@ -67,7 +67,10 @@ func (r *report) rows() []row {
 	var base *target
 	for _, sc := range r.scenarios {
 		for _, t := range sc.targets {
-			rows = append(rows, r.targetRows(sc, t, &base)...)
+			// The RPC twins are in the protocol table, beside their JSON route.
+			if t.protocol == protoJSON {
+				rows = append(rows, r.targetRows(sc, t, &base)...)
+			}
 		}
 	}
 	return rows
@@ -181,17 +184,37 @@ func (r *report) print(w io.Writer) {
 	for _, n := range r.notes() {
 		fmt.Fprintln(w, n)
 	}
-	if r.dispatch == nil {
-		return
+	if rows := r.protocolRows(); len(rows) > 0 {
+		fmt.Fprintln(w)
+		printTable(w, protocolHeader(r.opts), rows, r.protocolNotes())
 	}
-	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, cells := range append([][]string{r.dispatch.header()}, r.dispatch.rows()...) {
+	if r.dispatch != nil {
+		fmt.Fprintln(w)
+		printTable(w, r.dispatch.header(), r.dispatch.rows(), r.dispatch.notes(r.opts))
+	}
+}
+
+// printTable writes a table of cells, aligned, and the notes under it.
+func printTable(w io.Writer, header []string, rows [][]string, notes []string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, cells := range append([][]string{header}, rows...) {
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
 	_ = tw.Flush()
-	for _, n := range r.dispatch.notes(r.opts) {
+	for _, n := range notes {
 		fmt.Fprintln(w, n)
+	}
+}
+
+// markdownTable is printTable in Markdown.
+func markdownTable(b *strings.Builder, header []string, rows [][]string, notes []string) {
+	b.WriteString("| " + strings.Join(header, " | ") + " |\n|" + strings.Repeat("---|", len(header)) + "\n")
+	for _, cells := range rows {
+		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+	}
+	b.WriteString("\n")
+	for _, n := range notes {
+		b.WriteString(n + "\n\n")
 	}
 }
 
@@ -205,17 +228,11 @@ func (r *report) markdown() string {
 	for _, n := range r.notes() {
 		b.WriteString(n + "\n\n")
 	}
-	if r.dispatch == nil {
-		return b.String()
+	if rows := r.protocolRows(); len(rows) > 0 {
+		markdownTable(&b, protocolHeader(r.opts), rows, r.protocolNotes())
 	}
-	header := r.dispatch.header()
-	b.WriteString("| " + strings.Join(header, " | ") + " |\n|" + strings.Repeat("---|", len(header)) + "\n")
-	for _, cells := range r.dispatch.rows() {
-		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
-	}
-	b.WriteString("\n")
-	for _, n := range r.dispatch.notes(r.opts) {
-		b.WriteString(n + "\n\n")
+	if r.dispatch != nil {
+		markdownTable(&b, r.dispatch.header(), r.dispatch.rows(), r.dispatch.notes(r.opts))
 	}
 	return b.String()
 }

@@ -98,6 +98,7 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 		return p, err
 	})
 	defer func() {
+		closeRPC(scenarios)
 		for _, p := range procs {
 			p.stop()
 		}

@@ -13,8 +13,13 @@ type target struct {
 	// stored is the number of deliberations in the keyspace of an active-jobs target.
 	stored int
 	// floor marks the calibration target, which has no target of its own.
-	floor    bool
-	proc     *process
+	floor bool
+	proc  *process
+	// protocol is how the target is called; an RPC target has its client, and the JSON target of
+	// the same use case lists it among its twins (protocols.go).
+	protocol protocol
+	rpc      *rpcClient
+	twins    []*target
 	open     []openResult
 	sat      []satResult
 	rssAfter int64
@@ -60,28 +65,33 @@ func startScenarios(ctx context.Context, opts options, w world, start func(fn, p
 		}
 		out = append(out, &scenario{targets: []*target{t}, rate: opts.rate, count: opts.requests,
 			saturation: opts.saturation, next: func(i int) call { return next(t.proc.url, i) }})
-		return nil
+		if !opts.rpc || t.floor {
+			return nil
+		}
+		twins, err := rpcTwins(opts, t, prefix, launch)
+		out = append(out, twins...)
+		return err
 	}
 	// The floor of the setup: the same generator, client and HTTP server on a path that does no
 	// work. Latency above it is the functions' own; a floor near a target means the machine, not
 	// the code, decides that target.
 	if err := single("floor", "floor: liveness of get-stats (no Redis)", "get-stats", prefixRead, func(url string, _ int) call {
-		return call{0, http.MethodGet, url + "/health/liveness", nil, http.StatusOK}
+		return call{method: http.MethodGet, url: url + "/health/liveness", want: http.StatusOK}
 	}); err != nil {
 		return out, err
 	}
 	if err := single("stats", "get-stats", "get-stats", prefixRead, func(url string, _ int) call {
-		return call{0, http.MethodGet, url + "/", nil, http.StatusOK}
+		return call{method: http.MethodGet, url: url + "/", want: http.StatusOK}
 	}); err != nil {
 		return out, err
 	}
 	if err := single("status", "status of a finished deliberation", "get-deliberation-status", prefixRead, func(url string, i int) call {
-		return call{0, http.MethodGet, url + "/" + w.finished[i%len(w.finished)], nil, http.StatusOK}
+		return call{method: http.MethodGet, url: url + "/" + w.finished[i%len(w.finished)], want: http.StatusOK}
 	}); err != nil {
 		return out, err
 	}
 	if err := single("execute", "execute (fake Ray Jobs API)", "execute-deliberation", prefixExecute, func(url string, _ int) call {
-		return call{0, http.MethodPost, url + "/", []byte(executeBody), http.StatusAccepted}
+		return call{method: http.MethodPost, url: url + "/", body: []byte(executeBody), want: http.StatusAccepted}
 	}); err != nil {
 		return out, err
 	}
@@ -105,7 +115,7 @@ func startScenarios(ctx context.Context, opts options, w world, start func(fn, p
 		if c := cursors[(i/len(jobs.targets))%len(cursors)]; c != "" {
 			url += "&cursor=" + c
 		}
-		return call{k, http.MethodGet, url, nil, http.StatusOK}
+		return call{target: k, method: http.MethodGet, url: url, want: http.StatusOK}
 	}
 	out = append(out, jobs)
 	return out, ctx.Err()
