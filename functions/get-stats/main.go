@@ -4,15 +4,13 @@ package main
 import (
 	"os"
 
-	fn "knative.dev/func-go/http"
-
 	"github.com/rayexecutor/functions/shared/transport"
 	"github.com/rayexecutor/functions/shared/wiring"
 )
 
 func main() {
 	// The instance has logged why it could not start; the exit status tells the platform.
-	if err := fn.Start(wiring.New(transport.FunctionStats)); err != nil {
+	if err := wiring.Start(transport.FunctionStats); err != nil {
 		os.Exit(1)
 	}
 }

@@ -1,12 +1,11 @@
 // Command combined runs the combined function (all four use cases behind one URL, what the root
 // package's New returns) as a plain process for the local stack. `func build` generates such a
-// main only inside its image build, so `make run` needs one of its own.
+// main only inside its image build, so `make run` needs one of its own. Unlike func's, it starts
+// through wiring.Start, so it speaks h2c as well as HTTP/1.1, as the four functions do.
 package main
 
 import (
 	"os"
-
-	fn "knative.dev/func-go/http"
 
 	"github.com/rayexecutor/functions/shared/transport"
 	"github.com/rayexecutor/functions/shared/wiring"
@@ -14,7 +13,7 @@ import (
 
 func main() {
 	// The instance has logged why it could not start; the exit status tells the launcher.
-	if err := fn.Start(wiring.New(transport.FunctionCombined)); err != nil {
+	if err := wiring.Start(transport.FunctionCombined); err != nil {
 		os.Exit(1)
 	}
 }
