@@ -13,6 +13,8 @@ type Response struct {
 	Status int
 	Header http.Header
 	Body   []byte
+	// Proto is the protocol the answer came over ("HTTP/1.1", "HTTP/2.0").
+	Proto string
 }
 
 // Request builds a request to url; a body is sent as application/json, headers come in name,
@@ -69,7 +71,13 @@ var Modes = map[string]func(t testing.TB, url, typ, id, data string, headers ...
 // Do sends req and reads the answer. Safe for concurrent use.
 func Do(t testing.TB, req *http.Request) Response {
 	t.Helper()
-	res, err := http.DefaultClient.Do(req)
+	return DoWith(t, http.DefaultClient, req)
+}
+
+// DoWith is Do through client c (H2C, say).
+func DoWith(t testing.TB, c *http.Client, req *http.Request) Response {
+	t.Helper()
+	res, err := c.Do(req)
 	if err != nil {
 		t.Error(err)
 		return Response{}
@@ -79,7 +87,7 @@ func Do(t testing.TB, req *http.Request) Response {
 	if err != nil {
 		t.Error(err)
 	}
-	return Response{Status: res.StatusCode, Header: res.Header, Body: body}
+	return Response{Status: res.StatusCode, Header: res.Header, Body: body, Proto: res.Proto}
 }
 
 // Call is Do(Request(...)).

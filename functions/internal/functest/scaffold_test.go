@@ -375,6 +375,13 @@ func TestFuncScaffolding(t *testing.T) {
 				if got := Call(t, http.MethodGet, fn.URL+route, ""); got.Status != http.StatusOK {
 					t.Fatalf("GET %s: %d %s", route, got.Status, got.Body)
 				}
+				// func's main starts func-go's own server, HTTP/1.1 only, which is why the combined
+				// Service keeps its port http1 ("HTTP/2 and gRPC" in docs/deploy.md).
+				if res, err := H2C.Get(fn.URL + route); err == nil {
+					res.Body.Close()
+					t.Errorf("func's build answered h2c (%s %d): docs/deploy.md and the combined Service's port name are stale",
+						res.Proto, res.StatusCode)
+				}
 			})
 			t.Run("func run", func(t *testing.T) {
 				t.Parallel()
