@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
 	"github.com/rayexecutor/functions/shared/config"
@@ -172,6 +173,40 @@ func functionProblems(s *servingv1.Service) []string {
 	}
 	if path := httpPath(c.LivenessProbe); path != "/health/liveness" {
 		p = append(p, "liveness probe on "+path+", want func-go's /health/liveness")
+	}
+	return p
+}
+
+// containerPort is where func-go listens (LISTEN_ADDRESS) and Knative sends a function's traffic.
+const containerPort = 8080
+
+// portName is the name of a function Service's one port, which tells Knative the protocol to
+// speak to the container ("HTTP/2 and gRPC" in docs/deploy.md). The four binaries start through
+// wiring.Start and speak HTTP/1.1 and h2c: h2c, which native gRPC needs. The combined image is
+// func's build of the root package, whose server speaks HTTP/1.1 only: on an h2c port Knative
+// would forward its requests over HTTP/2 and they would fail.
+func portName(f transport.Function) string {
+	if f == transport.FunctionCombined {
+		return "http1"
+	}
+	return "h2c"
+}
+
+// portProblems checks that port, and that no probe names a port of its own: Knative probes the
+// container's port then, whatever it is called.
+func portProblems(s *servingv1.Service, f transport.Function) []string {
+	if len(s.Spec.Template.Spec.Containers) != 1 {
+		return []string{"want exactly one container"}
+	}
+	c := s.Spec.Template.Spec.Containers[0]
+	var p []string
+	if len(c.Ports) != 1 || c.Ports[0].Name != portName(f) || c.Ports[0].ContainerPort != containerPort {
+		p = append(p, fmt.Sprintf("ports %+v, want one port %s on %d", c.Ports, portName(f), containerPort))
+	}
+	for name, pr := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+		if pr != nil && pr.HTTPGet != nil && pr.HTTPGet.Port != (intstr.IntOrString{}) {
+			p = append(p, name+" probe names port "+pr.HTTPGet.Port.String())
+		}
 	}
 	return p
 }
@@ -350,6 +385,9 @@ func TestFunctionServices(t *testing.T) {
 				for _, msg := range functionProblems(s) {
 					t.Error(msg)
 				}
+				for _, msg := range portProblems(s, f) {
+					t.Error(msg)
+				}
 				for _, msg := range envProblems(s, f, d) {
 					t.Error(msg)
 				}
@@ -425,6 +463,20 @@ func TestFunctionChecksCatchMistakes(t *testing.T) {
 		}},
 		{"no LISTEN_ADDRESS", func() []string {
 			return functionProblems(mutated(func(s *servingv1.Service) { (*env(s))[0].Value = "127.0.0.1:8080" }))
+		}},
+		{"port http1: no native gRPC", func() []string {
+			return portProblems(mutated(func(s *servingv1.Service) { s.Spec.Template.Spec.Containers[0].Ports[0].Name = "http1" }), transport.FunctionStatus)
+		}},
+		{"port h2c for func's HTTP/1.1-only build", func() []string {
+			return portProblems(good, transport.FunctionCombined)
+		}},
+		{"port other than LISTEN_ADDRESS's", func() []string {
+			return portProblems(mutated(func(s *servingv1.Service) { s.Spec.Template.Spec.Containers[0].Ports[0].ContainerPort = 8081 }), transport.FunctionStatus)
+		}},
+		{"a probe on a named port", func() []string {
+			return portProblems(mutated(func(s *servingv1.Service) {
+				s.Spec.Template.Spec.Containers[0].ReadinessProbe.HTTPGet.Port = intstr.FromString("http1")
+			}), transport.FunctionStatus)
 		}},
 		{"liveness on the wrong path", func() []string {
 			return functionProblems(mutated(func(s *servingv1.Service) { s.Spec.Template.Spec.Containers[0].LivenessProbe.HTTPGet.Path = "/healthz" }))
