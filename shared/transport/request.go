@@ -74,3 +74,13 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Flush passes a flush on: connect-go's streaming handlers (server reflection, which grpcurl
+// speaks as a bidirectional stream) assert http.Flusher on the writer they get and answer
+// INTERNAL without it. Unwrap alone does not satisfy that assertion.
+func (s *statusRecorder) Flush() {
+	s.wroteHeader = true
+	_ = http.NewResponseController(s.ResponseWriter).Flush()
+}
+
+var _ http.Flusher = (*statusRecorder)(nil)
