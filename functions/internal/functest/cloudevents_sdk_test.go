@@ -67,13 +67,9 @@ func sdkPython(t *testing.T) string {
 func TestCloudEventsPythonSDK(t *testing.T) {
 	t.Parallel()
 	python := sdkPython(t)
-	bin := t.TempDir()
-	packages := append(launcher.FunctionPackages(), "./deploy/local/combined")
+	bin := functionBinaries(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
-	if err := launcher.Build(ctx, launcher.GoBuild{Dir: repoRoot, Out: bin, Packages: packages}); err != nil {
-		t.Fatal(err)
-	}
 
 	stack := NewStack(t)
 	id := stack.Seed(t, 1)[0]
