@@ -107,9 +107,9 @@ clean: ## remove build outputs (keeps the venv)
 # ko takes one main package per argument (not a ./... pattern), hence the go list. No registry is
 # reachable from the development machines: run this where KO_DOCKER_REPO can be pushed to.
 .PHONY: images
-images: ## build and push the four function images with ko to $KO_DOCKER_REPO/<function>:latest (default registry.example.com/rayexecutor, the images func.yaml and deploy/knative name)
+images: ## build and push with ko the four function images to $KO_DOCKER_REPO/<function>:latest and the combined function's (./deploy/local/combined, h2c) to $KO_DOCKER_REPO/combined:latest (default registry.example.com/rayexecutor, the images deploy/knative names)
 	KO_DOCKER_REPO=$${KO_DOCKER_REPO:-registry.example.com/rayexecutor} go run github.com/google/ko@v0.19.1 build \
-		--base-import-paths --tags latest $$(go list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./functions/...)
+		--base-import-paths --tags latest $$(go list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./functions/...) ./deploy/local/combined
 
 .PHONY: runner-package
 runner-package: ## write the deliberation runner's working_dir zip (deliberation_job.py, deliberation_runner.py) to bin/_ray_pkg_<sha256>.zip, for deploy/ray/rayservice.yaml

@@ -2,10 +2,12 @@ package knative
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -180,33 +182,76 @@ func functionProblems(s *servingv1.Service) []string {
 // containerPort is where func-go listens (LISTEN_ADDRESS) and Knative sends a function's traffic.
 const containerPort = 8080
 
-// portName is the name of a function Service's one port, which tells Knative the protocol to
-// speak to the container ("HTTP/2 and gRPC" in docs/deploy.md). The four binaries start through
-// wiring.Start and speak HTTP/1.1 and h2c: h2c, which native gRPC needs. The combined image is
-// func's build of the root package, whose server speaks HTTP/1.1 only: on an h2c port Knative
-// would forward its requests over HTTP/2 and they would fail.
-func portName(f transport.Function) string {
-	if f == transport.FunctionCombined {
-		return "http1"
-	}
-	return "h2c"
-}
+// portName is the name of every function Service's one port, which tells Knative the protocol to
+// speak to the container ("HTTP/2 and gRPC" in docs/deploy.md): h2c, which native gRPC needs. Every
+// image these Services run is ko's build of a main that starts through wiring.Start and speaks
+// HTTP/1.1 and h2c (imageProblems); func's build of the root package speaks HTTP/1.1 only, and on
+// an h2c port Knative would forward its requests over HTTP/2 and they would fail.
+const portName = "h2c"
 
 // portProblems checks that port, and that no probe names a port of its own: Knative probes the
 // container's port then, whatever it is called.
-func portProblems(s *servingv1.Service, f transport.Function) []string {
+func portProblems(s *servingv1.Service) []string {
 	if len(s.Spec.Template.Spec.Containers) != 1 {
 		return []string{"want exactly one container"}
 	}
 	c := s.Spec.Template.Spec.Containers[0]
 	var p []string
-	if len(c.Ports) != 1 || c.Ports[0].Name != portName(f) || c.Ports[0].ContainerPort != containerPort {
-		p = append(p, fmt.Sprintf("ports %+v, want one port %s on %d", c.Ports, portName(f), containerPort))
+	if len(c.Ports) != 1 || c.Ports[0].Name != portName || c.Ports[0].ContainerPort != containerPort {
+		p = append(p, fmt.Sprintf("ports %+v, want one port %s on %d", c.Ports, portName, containerPort))
 	}
 	for name, pr := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
 		if pr != nil && pr.HTTPGet != nil && pr.HTTPGet.Port != (intstr.IntOrString{}) {
 			p = append(p, name+" probe names port "+pr.HTTPGet.Port.String())
 		}
+	}
+	return p
+}
+
+// koRepo is make images' default KO_DOCKER_REPO. With --base-import-paths ko names each image
+// after the last element of its main package's path.
+const koRepo = "registry.example.com/rayexecutor"
+
+// mainPackage is the folder, from the module root, of the main package ko builds f's image from.
+// The combined function's is deploy/local/combined, not the root package: func's scaffolding of
+// that one speaks HTTP/1.1 only.
+func mainPackage(f transport.Function) string {
+	if f == transport.FunctionCombined {
+		return filepath.Join("deploy", "local", "combined")
+	}
+	return filepath.Join("functions", string(f))
+}
+
+// koImage is the image `make images` pushes for f: registry.example.com/rayexecutor/combined:latest
+// for the combined function, .../<function>:latest for the four.
+func koImage(f transport.Function) string {
+	return koRepo + "/" + filepath.Base(mainPackage(f)) + ":latest"
+}
+
+// imageProblems checks that a function Service runs ko's image of a main that starts through
+// wiring.Start, the server that speaks h2c on portName. The four func.yaml files name that image
+// too (func deploys it with --image); the root func.yaml names func's own HTTP/1.1-only build,
+// which the combined Service must not run.
+func imageProblems(s *servingv1.Service, f transport.Function, fy funcYAML) []string {
+	if len(s.Spec.Template.Spec.Containers) != 1 {
+		return []string{"want exactly one container"}
+	}
+	var p []string
+	image := s.Spec.Template.Spec.Containers[0].Image
+	if image != koImage(f) {
+		p = append(p, fmt.Sprintf("image %s, want ko's build of ./%s, %s", image, filepath.ToSlash(mainPackage(f)), koImage(f)))
+	}
+	switch {
+	case f == transport.FunctionCombined && (fy.Image == image || fy.Image == koImage(f)):
+		p = append(p, fmt.Sprintf("image %s is the name of func's HTTP/1.1-only build of the root func.yaml", image))
+	case f != transport.FunctionCombined && fy.Image != image:
+		p = append(p, fmt.Sprintf("image %s, func.yaml has %s", image, fy.Image))
+	}
+	main, err := os.ReadFile(filepath.Join("..", "..", mainPackage(f), "main.go"))
+	if err != nil {
+		p = append(p, err.Error())
+	} else if !strings.Contains(string(main), "\npackage main\n") || !strings.Contains(string(main), "wiring.Start(") {
+		p = append(p, "./"+filepath.ToSlash(mainPackage(f))+"/main.go is no main package starting through wiring.Start")
 	}
 	return p
 }
@@ -278,17 +323,14 @@ func (d deployment) resolve(e corev1.EnvVar) (string, error) {
 	return "", fmt.Errorf("%s: only literal values, ConfigMap and Secret keys are used here", e.Name)
 }
 
-// funcYAMLProblems keeps `func deploy` and `kubectl apply` deploying the same function: the same
-// image, variables from the same keys, labels, scale, resources and health endpoints.
+// funcYAMLProblems keeps `func deploy` and `kubectl apply` deploying the same function: variables
+// from the same keys, labels, scale, resources and health endpoints (the image: imageProblems).
 func funcYAMLProblems(s *servingv1.Service, fy funcYAML) []string {
 	if len(s.Spec.Template.Spec.Containers) != 1 {
 		return []string{"want exactly one container"}
 	}
 	var p []string
 	c := s.Spec.Template.Spec.Containers[0]
-	if c.Image != fy.Image {
-		p = append(p, fmt.Sprintf("image %s, func.yaml has %s", c.Image, fy.Image))
-	}
 	want := fy.env()
 	want["LISTEN_ADDRESS"] = envSource{value: listenAddress}
 	got := serviceEnv(c)
@@ -385,13 +427,17 @@ func TestFunctionServices(t *testing.T) {
 				for _, msg := range functionProblems(s) {
 					t.Error(msg)
 				}
-				for _, msg := range portProblems(s, f) {
+				for _, msg := range portProblems(s) {
 					t.Error(msg)
 				}
 				for _, msg := range envProblems(s, f, d) {
 					t.Error(msg)
 				}
-				for _, msg := range funcYAMLProblems(s, readFuncYAML(t, f)) {
+				fy := readFuncYAML(t, f)
+				for _, msg := range imageProblems(s, f, fy) {
+					t.Error(msg)
+				}
+				for _, msg := range funcYAMLProblems(s, fy) {
 					t.Error(msg)
 				}
 			})
@@ -450,6 +496,13 @@ func TestFunctionChecksCatchMistakes(t *testing.T) {
 		mutate(s)
 		return s
 	}
+	goodCombined := load(t, combined).service(string(transport.FunctionCombined))
+	fyCombined := readFuncYAML(t, transport.FunctionCombined)
+	mutatedCombined := func(mutate func(s *servingv1.Service)) *servingv1.Service {
+		s := goodCombined.DeepCopy()
+		mutate(s)
+		return s
+	}
 	env := func(s *servingv1.Service) *[]corev1.EnvVar { return &s.Spec.Template.Spec.Containers[0].Env }
 	cases := []struct {
 		name  string
@@ -465,18 +518,32 @@ func TestFunctionChecksCatchMistakes(t *testing.T) {
 			return functionProblems(mutated(func(s *servingv1.Service) { (*env(s))[0].Value = "127.0.0.1:8080" }))
 		}},
 		{"port http1: no native gRPC", func() []string {
-			return portProblems(mutated(func(s *servingv1.Service) { s.Spec.Template.Spec.Containers[0].Ports[0].Name = "http1" }), transport.FunctionStatus)
+			return portProblems(mutated(func(s *servingv1.Service) { s.Spec.Template.Spec.Containers[0].Ports[0].Name = "http1" }))
 		}},
-		{"port h2c for func's HTTP/1.1-only build", func() []string {
-			return portProblems(good, transport.FunctionCombined)
+		{"the combined Service on port http1", func() []string {
+			return portProblems(mutatedCombined(func(s *servingv1.Service) { s.Spec.Template.Spec.Containers[0].Ports[0].Name = "http1" }))
 		}},
 		{"port other than LISTEN_ADDRESS's", func() []string {
-			return portProblems(mutated(func(s *servingv1.Service) { s.Spec.Template.Spec.Containers[0].Ports[0].ContainerPort = 8081 }), transport.FunctionStatus)
+			return portProblems(mutated(func(s *servingv1.Service) { s.Spec.Template.Spec.Containers[0].Ports[0].ContainerPort = 8081 }))
 		}},
 		{"a probe on a named port", func() []string {
 			return portProblems(mutated(func(s *servingv1.Service) {
 				s.Spec.Template.Spec.Containers[0].ReadinessProbe.HTTPGet.Port = intstr.FromString("http1")
-			}), transport.FunctionStatus)
+			}))
+		}},
+		{"func's HTTP/1.1-only image on the combined Service", func() []string {
+			return imageProblems(mutatedCombined(func(s *servingv1.Service) { s.Spec.Template.Spec.Containers[0].Image = fyCombined.Image }),
+				transport.FunctionCombined, fyCombined)
+		}},
+		{"func.yaml naming another image", func() []string {
+			other := fy
+			other.Image = "registry.example.com/rayexecutor/get-stats:latest"
+			return imageProblems(good, transport.FunctionStatus, other)
+		}},
+		{"the root func.yaml naming ko's image", func() []string {
+			renamed := fyCombined
+			renamed.Image = koImage(transport.FunctionCombined)
+			return imageProblems(goodCombined, transport.FunctionCombined, renamed)
 		}},
 		{"liveness on the wrong path", func() []string {
 			return functionProblems(mutated(func(s *servingv1.Service) { s.Spec.Template.Spec.Containers[0].LivenessProbe.HTTPGet.Path = "/healthz" }))
@@ -527,6 +594,60 @@ func TestFunctionChecksCatchMistakes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKustomizeImagesNameTheServices keeps each kustomization's images: entries, where a registry
+// is set, in step with the images its function Services run: an entry naming no image is silently
+// ignored by kustomize, and a Service without one keeps the placeholder registry.
+func TestKustomizeImagesNameTheServices(t *testing.T) {
+	t.Parallel()
+	for _, dir := range []string{perFunction, combined} {
+		var k kustomization
+		if err := readStrict(filepath.Join(dir, "kustomization.yaml"), &k); err != nil {
+			t.Fatal(err)
+		}
+		var entries []string
+		for _, img := range k.Images {
+			entries = append(entries, img.Name)
+		}
+		for _, problem := range kustomizeImageProblems(entries, load(t, dir).services) {
+			t.Errorf("%s/kustomization.yaml: %s", dir, problem)
+		}
+	}
+	// The check can fail: the combined kustomization still naming func's image.
+	if len(kustomizeImageProblems([]string{"registry.example.com/rayexecutor/ray-executor"}, load(t, combined).services)) == 0 {
+		t.Error("an images: entry naming func's image went unnoticed")
+	}
+}
+
+func kustomizeImageProblems(entries []string, services []*servingv1.Service) []string {
+	images := map[string]bool{} // of the function Services
+	for _, s := range services {
+		if slices.Contains(functions, transport.Function(s.Name)) {
+			images[imageName(s.Spec.Template.Spec.Containers[0].Image)] = true
+		}
+	}
+	var p []string
+	for _, e := range entries {
+		if !images[e] {
+			p = append(p, "images: entry "+e+" names no function Service's image")
+		}
+	}
+	for image := range images {
+		if !slices.Contains(entries, image) {
+			p = append(p, "no images: entry for "+image)
+		}
+	}
+	return p
+}
+
+// imageName is an image reference without its tag or digest, as kustomize's images: name it.
+func imageName(ref string) string {
+	ref, _, _ = strings.Cut(ref, "@")
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		ref = ref[:i]
+	}
+	return ref
 }
 
 func sameSet[T comparable](a, b []T) bool {

@@ -1,7 +1,9 @@
 // Command combined runs the combined function (all four use cases behind one URL, what the root
-// package's New returns) as a plain process for the local stack. `func build` generates such a
-// main only inside its image build, so `make run` needs one of its own. Unlike func's, it starts
-// through wiring.Start, so it speaks h2c as well as HTTP/1.1, as the four functions do.
+// package's New returns) as a plain process: for the local stack (make run), and in the image ko
+// builds for the combined Knative Service (make images: registry.example.com/rayexecutor/combined,
+// deploy/knative/combined). `func build` generates such a main only inside its image build.
+// Unlike func's, it starts through wiring.Start, so it speaks h2c as well as HTTP/1.1, as the four
+// functions do.
 package main
 
 import (
