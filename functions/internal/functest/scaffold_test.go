@@ -376,10 +376,11 @@ func TestFuncScaffolding(t *testing.T) {
 					t.Fatalf("GET %s: %d %s", route, got.Status, got.Body)
 				}
 				// func's main starts func-go's own server, HTTP/1.1 only, which is why the combined
-				// Service keeps its port http1 ("HTTP/2 and gRPC" in docs/deploy.md).
+				// Service of deploy/knative runs ko's build of deploy/local/combined on its h2c port
+				// and func deploy's Service stays on http1 ("HTTP/2 and gRPC" in docs/deploy.md).
 				if res, err := H2C.Get(fn.URL + route); err == nil {
 					res.Body.Close()
-					t.Errorf("func's build answered h2c (%s %d): docs/deploy.md and the combined Service's port name are stale",
+					t.Errorf("func's build answered h2c (%s %d): docs/deploy.md on func's build of the combined function is stale",
 						res.Proto, res.StatusCode)
 				}
 			})
