@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/rayexecutor/functions/shared/launcher"
@@ -140,6 +141,9 @@ func measure(ctx context.Context, log *slog.Logger, opts options, scenarios []*s
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			// This process collects between turns, where nothing is timed, so that no turn
+			// reaches the memory limit (main) while it is timed.
+			runtime.GC()
 			open, steal := stealAwareOpenLoop(ctx, client, sc, opts.maxSteal)
 			sat, err := saturate(ctx, client, sc.next, opts.workers, sc.saturation, opts.satLimit, sc.pids(), redisPID)
 			if err != nil {
