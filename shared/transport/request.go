@@ -39,7 +39,11 @@ func (h *handlers) logRequest(r *http.Request, in *requestInfo, status int, took
 		slog.Int("status", status), slog.Float64("duration_ms", float64(took.Microseconds())/1000),
 	}
 	if in.rpc {
-		attrs = append(attrs, slog.String("rpc_code", in.rpcCode.String()))
+		code := "ok" // connect.Code names every code but success
+		if in.rpcCode != 0 {
+			code = in.rpcCode.String()
+		}
+		attrs = append(attrs, slog.String("rpc_code", code))
 	}
 	if in.deliberationID != "" {
 		attrs = append(attrs, slog.String("deliberation_id", in.deliberationID))

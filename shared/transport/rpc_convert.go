@@ -50,20 +50,21 @@ func backlogReviewInput(m *executorv1.ExecuteBacklogReviewDeliberationRequest) d
 	return requestInput(m.TaskId, m.TaskDescription, m.Role, m.GetConstraints(), "", m.Agents, m.VllmUrl, m.VllmModel)
 }
 
-// rpcField names a field problem of the JSON request under the contract's name for it.
-func rpcField(field string) string {
-	switch field {
-	case "limit":
-		return "page_size"
-	case "cursor":
-		return "page_token"
+// rpcNames are the JSON request's names that the contract spells otherwise.
+var rpcNames = map[string]string{"limit": "page_size", "cursor": "page_token", "Idempotency-Key": "idempotency-key"}
+
+// rpcViolation states a field problem of the JSON request under the contract's names, in its
+// field and in its description.
+func rpcViolation(f deliberation.FieldError) deliberation.FieldError {
+	if name, ok := rpcNames[f.Field]; ok {
+		return deliberation.FieldError{Field: name, Message: strings.ReplaceAll(f.Message, f.Field, name)}
 	}
-	if rest, ok := strings.CutPrefix(field, "agents["); ok {
+	if rest, ok := strings.CutPrefix(f.Field, "agents["); ok {
 		if i := strings.Index(rest, "]."); i >= 0 && rest[i+2:] == "agent_id" {
-			return "agents[" + rest[:i] + "].id"
+			return deliberation.FieldError{Field: "agents[" + rest[:i] + "].id", Message: strings.ReplaceAll(f.Message, "agent_id", "id")}
 		}
 	}
-	return field
+	return f
 }
 
 func submissionMessage(s app.Submission) *executorv1.ExecuteDeliberationResponse {

@@ -37,7 +37,8 @@ func rpcError(err error) *connect.Error {
 	if len(p.Errors) > 0 {
 		br := &errdetails.BadRequest{}
 		for _, f := range p.Errors {
-			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: rpcField(f.Field), Description: f.Message})
+			v := rpcViolation(f)
+			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Message})
 		}
 		addDetail(ce, br)
 	}

@@ -39,7 +39,7 @@ func FuzzRPCExecuteRequest(f *testing.F) {
 			var de *deliberation.Error
 			errors.As(err, &de)
 			for _, fe := range de.Fields {
-				if rpcField(fe.Field) == "" {
+				if v := rpcViolation(fe); v.Field == "" || v.Message == "" {
 					t.Fatalf("field %q has no name on the RPC path", fe.Field)
 				}
 			}

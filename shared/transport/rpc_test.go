@@ -175,8 +175,8 @@ func TestRPCFieldViolations(t *testing.T) {
 	for _, br := range details[errdetails.BadRequest](t, err) {
 		for _, v := range br.FieldViolations {
 			fields = append(fields, v.Field)
-			if v.Description == "" {
-				t.Errorf("violation of %s without a description", v.Field)
+			if v.Description == "" || strings.Contains(v.Description, "agent_id") {
+				t.Errorf("violation of %s described as %q: the contract's field is id", v.Field, v.Description)
 			}
 		}
 	}
@@ -206,6 +206,12 @@ func TestRPCIdempotencyKey(t *testing.T) {
 	again, err := send(validRPCRequest())
 	if err != nil || again.Msg.DeliberationId != first.Msg.DeliberationId {
 		t.Fatalf("replay: %v %v", again, err)
+	}
+	bad := connect.NewRequest(validRPCRequest())
+	bad.Header().Set("idempotency-key", "")
+	_, err = h.rpc().ExecuteDeliberation(ctx, bad)
+	if v := details[errdetails.BadRequest](t, err); len(v) != 1 || v[0].FieldViolations[0].Field != "idempotency-key" {
+		t.Errorf("an empty idempotency key: %v %v", err, v)
 	}
 	other := validRPCRequest()
 	other.TaskDescription = "Something else"
@@ -324,7 +330,7 @@ func TestRPCMetricsAndLog(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	if logs := h.logs.String(); !strings.Contains(logs, `"rpc_code":"not_found"`) || !strings.Contains(logs, `"transport":"grpc-web"`) {
+	if logs := h.logs.String(); !strings.Contains(logs, `"rpc_code":"not_found"`) || !strings.Contains(logs, `"rpc_code":"ok"`) || !strings.Contains(logs, `"transport":"grpc-web"`) {
 		t.Errorf("the request log lacks the RPC outcome:\n%s", logs)
 	}
 }
