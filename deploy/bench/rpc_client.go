@@ -28,6 +28,9 @@ func (p protocol) String() string {
 	return [...]string{"HTTP/1.1 JSON", "gRPC (grpc-go, h2c)", "Connect (connect-go, HTTP/1.1)"}[p]
 }
 
+// short names the protocol in a file name.
+func (p protocol) short() string { return [...]string{"json", "grpc", "connect"}[p] }
+
 // rpcTimeout is the deadline of one RPC, as an RPC caller sets one; it matches the JSON client's
 // timeout (newClient).
 const rpcTimeout = 30 * time.Second

@@ -87,12 +87,12 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 	}
 
 	var procs []*process
-	scenarios, err := startScenarios(ctx, opts, w, func(fn, prefix string) (*process, error) {
-		e := env(fn, prefix)
+	scenarios, err := startScenarios(ctx, opts, w, func(t *target, prefix string) (*process, error) {
+		e := env(t.fn, prefix)
 		if opts.profileDir != "" {
-			e["CPU_PROFILE"] = filepath.Join(opts.profileDir, fn+"-"+prefix+".prof")
+			e["CPU_PROFILE"] = filepath.Join(opts.profileDir, t.profileName(prefix))
 		}
-		p, err := launch(ctx, bin(fn), e)
+		p, err := launch(ctx, bin(t.fn), e)
 		if p != nil {
 			procs = append(procs, p)
 		}

@@ -36,6 +36,19 @@ type scenario struct {
 	stealRetries int
 }
 
+// profileName is the file of the target process's CPU profile (-profile): one per process, the
+// floor's and the RPC twins' apart from the JSON route's of the same function and keyspace.
+func (t *target) profileName(prefix string) string {
+	name := t.fn + "-" + prefix
+	switch {
+	case t.floor:
+		name += "-floor"
+	case t.protocol != protoJSON:
+		name += "-" + t.protocol.short()
+	}
+	return name + ".prof"
+}
+
 func (sc *scenario) pids() []int {
 	out := make([]int, len(sc.targets))
 	for i, t := range sc.targets {
@@ -47,10 +60,10 @@ func (sc *scenario) pids() []int {
 // startScenarios launches the function processes and describes each scenario's requests. The
 // active-jobs pages of both history sizes alternate within one run, so both see the same moments
 // of contention on a shared machine and their comparison is fair.
-func startScenarios(ctx context.Context, opts options, w world, start func(fn, prefix string) (*process, error)) ([]*scenario, error) {
+func startScenarios(ctx context.Context, opts options, w world, start func(t *target, prefix string) (*process, error)) ([]*scenario, error) {
 	var out []*scenario
 	launch := func(t *target, prefix string) error {
-		p, err := start(t.fn, prefix)
+		p, err := start(t, prefix)
 		t.proc = p
 		return err
 	}
