@@ -1,7 +1,6 @@
 package functest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -16,48 +15,10 @@ import (
 	"github.com/rayexecutor/functions/shared/transport"
 )
 
-// pinnedCloudEvents is the version of the Python SDK deploy/local/requirements.txt pins.
-func pinnedCloudEvents(t *testing.T) string {
-	t.Helper()
-	f, err := os.Open(filepath.Join(repoRoot, "deploy", "local", "requirements.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(s.Text()), "cloudevents=="); ok {
-			return v
-		}
-	}
-	t.Fatal("deploy/local/requirements.txt does not pin cloudevents==VERSION")
-	return ""
-}
-
-// sdkPython is the project's Python with the pinned CloudEvents SDK. Under CI=true a missing venv
-// or SDK fails the test; elsewhere it skips (make venv installs both).
+// sdkPython is the project's Python with the pinned CloudEvents SDK.
 func sdkPython(t *testing.T) string {
 	t.Helper()
-	python, err := filepath.Abs(filepath.Join(repoRoot, ".venv", "bin", "python"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pinned := pinnedCloudEvents(t)
-	var out bytes.Buffer
-	err = launcher.Run(t.Context(), launcher.Command{Path: python, Args: []string{"-c",
-		"import importlib.metadata, cloudevents.core.bindings.http; print(importlib.metadata.version('cloudevents'))"},
-		Stdout: &out, Stderr: &out}, time.Second)
-	if version := strings.TrimSpace(out.String()); err != nil || version != pinned {
-		msg := "the CloudEvents Python SDK " + pinned + " is not in .venv (make venv installs it): " + strings.TrimSpace(out.String())
-		if err != nil {
-			msg += " (" + err.Error() + ")"
-		}
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg + "; CI=true makes this a failure")
-	}
-	return python
+	return venvPython(t, "cloudevents.core.bindings.http", "cloudevents")
 }
 
 // TestCloudEventsPythonSDK drives every function binary (the four and the combined function) with

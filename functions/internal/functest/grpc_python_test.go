@@ -1,7 +1,6 @@
 package functest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"os"
@@ -19,48 +18,10 @@ import (
 	"github.com/rayexecutor/functions/shared/transport"
 )
 
-// pinned is the version deploy/local/requirements.txt pins for the Python package name.
-func pinned(t *testing.T, name string) string {
-	t.Helper()
-	f, err := os.Open(filepath.Join(repoRoot, "deploy", "local", "requirements.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(s.Text()), name+"=="); ok {
-			return v
-		}
-	}
-	t.Fatalf("deploy/local/requirements.txt does not pin %s==VERSION", name)
-	return ""
-}
-
-// grpcPython is the project's Python with the pinned grpcio and grpcio-tools. Under CI=true a
-// missing venv or package fails the test; elsewhere it skips (make venv installs both).
+// grpcPython is the project's Python with the pinned grpcio and grpcio-tools.
 func grpcPython(t *testing.T) string {
 	t.Helper()
-	python, err := filepath.Abs(filepath.Join(repoRoot, ".venv", "bin", "python"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := pinned(t, "grpcio") + " " + pinned(t, "grpcio-tools")
-	var out bytes.Buffer
-	err = launcher.Run(t.Context(), launcher.Command{Path: python, Args: []string{"-c",
-		"import importlib.metadata as m, grpc, grpc_tools.protoc; print(m.version('grpcio'), m.version('grpcio-tools'))"},
-		Stdout: &out, Stderr: &out}, time.Second)
-	if got := strings.TrimSpace(out.String()); err != nil || got != want {
-		msg := "grpcio and grpcio-tools " + want + " are not in .venv (make venv installs them): " + got
-		if err != nil {
-			msg += " (" + err.Error() + ")"
-		}
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg + "; CI=true makes this a failure")
-	}
-	return python
+	return venvPython(t, "grpc, grpc_tools.protoc", "grpcio", "grpcio-tools")
 }
 
 // pyOutcome is one call of the Python client: its status code's name, and the answer (proto3
