@@ -63,6 +63,16 @@ func details[T any](t *testing.T, err error) []*T {
 	return out
 }
 
+// submissions returns the requests the harness's Ray receives, in order.
+func (h *harness) submissions() <-chan deliberation.Request {
+	submitted := make(chan deliberation.Request, 8)
+	h.ray.SubmitFn = func(_ context.Context, _ deliberation.Deliberation, req deliberation.Request) error {
+		submitted <- req
+		return nil
+	}
+	return submitted
+}
+
 func withAuth(req connect.AnyRequest, token string) {
 	req.Header().Set("Authorization", "Bearer "+token)
 }
@@ -116,11 +126,7 @@ func TestRPCUseCases(t *testing.T) {
 func TestRPCBacklogReviewHasNoPlan(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, transport.FunctionExecute)
-	submitted := make(chan deliberation.Request, 2)
-	h.ray.SubmitFn = func(_ context.Context, _ deliberation.Deliberation, req deliberation.Request) error {
-		submitted <- req
-		return nil
-	}
+	submitted := h.submissions()
 	req := validRPCRequest()
 	_, err := h.rpc().ExecuteBacklogReviewDeliberation(context.Background(), connect.NewRequest(&executorv1.ExecuteBacklogReviewDeliberationRequest{
 		TaskId: req.TaskId, TaskDescription: req.TaskDescription, Role: req.Role, Agents: req.Agents,
@@ -145,11 +151,7 @@ func TestRPCBacklogReviewHasNoPlan(t *testing.T) {
 func TestRPCZeroValues(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, transport.FunctionExecute)
-	submitted := make(chan deliberation.Request, 1)
-	h.ray.SubmitFn = func(_ context.Context, _ deliberation.Deliberation, req deliberation.Request) error {
-		submitted <- req
-		return nil
-	}
+	submitted := h.submissions()
 	req := validRPCRequest()
 	req.Constraints.PlanId = "plan-7"
 	if _, err := h.rpc().ExecuteDeliberation(context.Background(), connect.NewRequest(req)); err != nil {
