@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
@@ -124,10 +123,7 @@ func main() {
 		log.Error("bench failed", "error", err.Error())
 		os.Exit(1)
 	}
-	// A collection at the limit may have fallen in a timed run, and shown as latency (see above).
-	var mem runtime.MemStats
-	runtime.ReadMemStats(&mem)
-	log.Info("bench done", "took", time.Since(start).Round(time.Second).String(), "collections_at_the_memory_limit", mem.NumGC-mem.NumForcedGC)
+	log.Info("bench done", "took", time.Since(start).Round(time.Second).String())
 }
 
 // command is how this run was invoked, for the table.

@@ -144,10 +144,14 @@ func measure(ctx context.Context, log *slog.Logger, opts options, scenarios []*s
 			// This process collects between turns, where nothing is timed, so that no turn
 			// reaches the memory limit (main) while it is timed.
 			runtime.GC()
+			before := limitCollections()
 			open, steal := stealAwareOpenLoop(ctx, client, sc, opts.maxSteal)
 			sat, err := saturate(ctx, client, sc.next, opts.workers, sc.saturation, opts.satLimit, sc.pids(), redisPID)
 			if err != nil {
 				return err
+			}
+			if n := limitCollections() - before; n > 0 {
+				log.Warn("the bench process collected garbage during timed runs: raise benchMemoryLimit", "run", r+1, "target", sc.targets[0].label, "collections", n)
 			}
 			for i, t := range sc.targets {
 				o, s := open[i], sat[i]
@@ -168,6 +172,13 @@ func measure(ctx context.Context, log *slog.Logger, opts options, scenarios []*s
 		}
 	}
 	return nil
+}
+
+// limitCollections counts the collections the runtime started on its own, at the memory limit.
+func limitCollections() uint32 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.NumGC - m.NumForcedGC
 }
 
 // stealAwareOpenLoop runs one open-loop run of sc. A run during which the hypervisor took more
