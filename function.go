@@ -1,5 +1,6 @@
 // Package function is the combined Ray executor function: the four use cases (execute, status,
-// stats, active jobs) behind one URL, with CloudEvents routed by type. `func build` scaffolds its
+// stats, active jobs) behind one URL, with CloudEvents routed by type and RayExecutorService over
+// gRPC, gRPC-Web and Connect. `func build` scaffolds its
 // main around New, which is why this package sits at the root of the module beside go.mod.
 package function
 

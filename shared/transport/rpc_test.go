@@ -336,3 +336,19 @@ func TestRPCMetricsAndLog(t *testing.T) {
 		t.Errorf("the request log lacks the RPC outcome:\n%s", logs)
 	}
 }
+
+// TestRPCMessageLimit: MAX_BODY_BYTES bounds an RPC message as it bounds a JSON body.
+func TestRPCMessageLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, transport.FunctionExecute)
+	req := validRPCRequest()
+	req.TaskDescription = strings.Repeat("x", 70<<10)
+	for _, client := range []executorv1connect.RayExecutorServiceClient{h.rpc(), h.rpc(connect.WithGRPCWeb())} {
+		if _, err := client.ExecuteDeliberation(context.Background(), connect.NewRequest(req)); rpcCode(t, err) != connect.CodeResourceExhausted {
+			t.Errorf("a message over the limit: %v", err)
+		}
+	}
+	if n := len(h.ray.Calls("Submit")); n != 0 {
+		t.Errorf("Ray got %d submissions", n)
+	}
+}
