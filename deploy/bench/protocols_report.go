@@ -11,6 +11,7 @@ type summary struct {
 	p50, p99, lag99 time.Duration
 	throughput      float64
 	fnCPU, benchCPU time.Duration
+	rss             int64
 	errors          int
 	firstErr        error
 }
@@ -22,6 +23,7 @@ func summarize(t *target) summary {
 		lag99:      medianOf(t.open, func(o openResult) time.Duration { return o.lag99 }),
 		throughput: medianOf(t.sat, func(s satResult) float64 { return s.throughput }),
 		benchCPU:   medianOf(t.sat, func(s satResult) time.Duration { return s.benchCPU }),
+		rss:        t.rssAfter,
 		firstErr:   firstError(t),
 	}
 	if perCore := medianOf(t.sat, func(s satResult) float64 { return s.perCore }); perCore > 0 {
@@ -40,7 +42,7 @@ func summarize(t *target) summary {
 // its JSON route first, then each protocol with its ratio to the JSON route beside each figure.
 func protocolHeader(opts options) []string {
 	return []string{"use case", "protocol", "p50 at " + thousands(opts.rate) + " req/s", "p99", "saturation, " + strconv.Itoa(opts.workers) + " workers",
-		"function CPU per request", "bench process CPU per request", "generator lag p99", "errors"}
+		"function CPU per request", "bench process CPU per request", "function RSS after the load", "generator lag p99", "errors"}
 }
 
 func (r *report) protocolRows() [][]string {
@@ -57,7 +59,7 @@ func (r *report) protocolRows() [][]string {
 					if t == base || of <= 0 {
 						return text
 					}
-					return text + " (×" + ratio(v/of) + ")"
+					return fmt.Sprintf("%s (×%.2f)", text, v/of)
 				}
 				errs := strconv.Itoa(s.errors)
 				if s.errors > 0 {
@@ -69,6 +71,7 @@ func (r *report) protocolRows() [][]string {
 					cell(thousands(int(s.throughput))+" req/s", s.throughput, b.throughput),
 					cell(us(s.fnCPU), float64(s.fnCPU), float64(b.fnCPU)),
 					cell(us(s.benchCPU), float64(s.benchCPU), float64(b.benchCPU)),
+					cell(mib(s.rss), float64(s.rss), float64(b.rss)),
 					ms(s.lag99), errs})
 			}
 		}

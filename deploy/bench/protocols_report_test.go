@@ -18,6 +18,7 @@ func TestProtocolRows(t *testing.T) {
 	twin := &target{label: "get-stats over gRPC", fn: "get-stats", protocol: protoGRPC}
 	twin.open, twin.sat = run(500*time.Microsecond, 3*time.Millisecond, 2000, 20000)
 	twin.open[0].errors, twin.open[0].firstErr = 1, errors.New("unavailable")
+	base.rssAfter, twin.rssAfter = 20<<20, 30<<20
 	base.twins = []*target{twin}
 	r := report{opts: options{rate: 1000, workers: 16, runs: 1, requests: 10},
 		scenarios: []*scenario{{targets: []*target{base}, rate: 1000}, {targets: []*target{twin}, rate: 1000}}}
@@ -25,7 +26,8 @@ func TestProtocolRows(t *testing.T) {
 	if len(rows) != 2 || len(rows[0]) != len(protocolHeader(r.opts)) {
 		t.Fatalf("rows %q", rows)
 	}
-	want := []string{"get-stats", "gRPC (grpc-go, h2c)", "0.50 ms (×0.5)", "3.00 ms (×1.50)", "2,000 req/s (×2.00)", "50 µs (×0.5)", "20 µs (×1.00)", "1.00 ms", "1 (unavailable)"}
+	want := []string{"get-stats", "gRPC (grpc-go, h2c)", "0.50 ms (×0.50)", "3.00 ms (×1.50)", "2,000 req/s (×2.00)", "50 µs (×0.50)", "20 µs (×1.00)",
+		"30.0 MiB (×1.50)", "1.00 ms", "1 (unavailable)"}
 	if strings.Join(rows[1], "|") != strings.Join(want, "|") {
 		t.Errorf("gRPC row\n%q\nwant\n%q", rows[1], want)
 	}

@@ -49,7 +49,7 @@ func (r *report) rows() []row {
 		after := int64(0)
 		for _, sc := range r.scenarios {
 			for _, t := range sc.targets {
-				if t.fn == s.fn {
+				if t.fn == s.fn && t.protocol == protoJSON { // the RPC twins' are in the protocol table
 					after = max(after, t.rssAfter)
 				}
 			}
