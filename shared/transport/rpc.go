@@ -49,7 +49,9 @@ func (h *handlers) mountRPC() {
 			}
 		}
 	}
-	opts := []connect.HandlerOption{connect.WithReadMaxBytes(int(h.opts.MaxBodyBytes))}
+	// Small answers go uncompressed: gzip costs more CPU than it saves bytes below a kilobyte, and
+	// connect-go would otherwise compress every answer a client accepts gzip for.
+	opts := []connect.HandlerOption{connect.WithReadMaxBytes(int(h.opts.MaxBodyBytes)), connect.WithCompressMinBytes(1 << 10)}
 	h.mux.Handle(executorv1connect.NewRayExecutorServiceHandler(&rpcServer{h: h, owns: owns}, opts...))
 	h.mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(executorv1connect.RayExecutorServiceName), opts...))
 	reflector := grpcreflect.NewStaticReflector(executorv1connect.RayExecutorServiceName, grpchealth.HealthV1ServiceName)

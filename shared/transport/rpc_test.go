@@ -352,3 +352,15 @@ func TestRPCMessageLimit(t *testing.T) {
 		t.Errorf("Ray got %d submissions", n)
 	}
 }
+
+// TestRPCSmallAnswersUncompressed: a client that accepts gzip gets a small answer as it is, which
+// costs the function less CPU than compressing a few bytes.
+func TestRPCSmallAnswersUncompressed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, transport.FunctionStats)
+	got := h.call(http.MethodPost, executorv1connect.RayExecutorServiceGetStatusProcedure, `{"include_stats":true}`,
+		"Accept-Encoding", "gzip", "Connect-Accept-Encoding", "gzip")
+	if got.status != http.StatusOK || got.header.Get("Content-Encoding") != "" || got.json(t)["status"] != "healthy" {
+		t.Errorf("small answer: %d %v %s", got.status, got.header, got.body)
+	}
+}
