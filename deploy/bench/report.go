@@ -265,7 +265,7 @@ func msBare(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/floa
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
-// thousands writes n with comma separators, as the spec writes its numbers.
+// thousands writes n with comma separators, as docs/performance.md writes its numbers.
 func thousands(n int) string {
 	s := strconv.Itoa(n)
 	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
