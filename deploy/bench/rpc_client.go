@@ -68,24 +68,12 @@ var getStatusRequest = &executorv1.GetStatusRequest{IncludeStats: true}
 
 // getStatus is GetStatus, the RPC of GET / on get-stats.
 func (c *rpcClient) getStatus(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
-	defer cancel()
-	res := new(executorv1.GetStatusResponse)
-	if c.conn != nil {
-		if err := c.conn.Invoke(ctx, executorv1connect.RayExecutorServiceGetStatusProcedure, getStatusRequest, res); err != nil {
-			return err
-		}
-	} else {
-		r, err := c.connect.GetStatus(ctx, connect.NewRequest(getStatusRequest))
-		if err != nil {
-			return err
-		}
-		res = r.Msg
+	res, err := invoke(ctx, c, executorv1connect.RayExecutorServiceGetStatusProcedure, getStatusRequest,
+		executorv1connect.RayExecutorServiceClient.GetStatus)
+	if err == nil && (res.GetStatus() != "healthy" || res.GetStats() == nil) {
+		err = fmt.Errorf("GetStatus answered status %q, stats %v", res.GetStatus(), res.GetStats())
 	}
-	if res.GetStatus() != "healthy" || res.GetStats() == nil {
-		return fmt.Errorf("GetStatus answered status %q, stats %v", res.GetStatus(), res.GetStats())
-	}
-	return nil
+	return err
 }
 
 // executeRequest is executeBody as the message of ExecuteDeliberation (rpc_client_test.go holds
@@ -104,24 +92,30 @@ var executeRequest = &executorv1.ExecuteDeliberationRequest{
 
 // execute is ExecuteDeliberation, the RPC of POST / on execute-deliberation.
 func (c *rpcClient) execute(ctx context.Context) error {
+	res, err := invoke(ctx, c, executorv1connect.RayExecutorServiceExecuteDeliberationProcedure, executeRequest,
+		executorv1connect.RayExecutorServiceClient.ExecuteDeliberation)
+	if err == nil && (res.GetDeliberationId() == "" || res.GetStatus() != "submitted") {
+		err = fmt.Errorf("ExecuteDeliberation answered id %q, status %q", res.GetDeliberationId(), res.GetStatus())
+	}
+	return err
+}
+
+// invoke makes one RPC under rpcTimeout: over the grpc-go connection with the generic Invoke, or
+// with method, the connect-go client's method of the same procedure (a method expression: the
+// client is nil for gRPC).
+func invoke[Req, Res any](ctx context.Context, c *rpcClient, procedure string, req *Req,
+	method func(executorv1connect.RayExecutorServiceClient, context.Context, *connect.Request[Req]) (*connect.Response[Res], error)) (*Res, error) {
 	ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
 	defer cancel()
-	res := new(executorv1.ExecuteDeliberationResponse)
 	if c.conn != nil {
-		if err := c.conn.Invoke(ctx, executorv1connect.RayExecutorServiceExecuteDeliberationProcedure, executeRequest, res); err != nil {
-			return err
-		}
-	} else {
-		r, err := c.connect.ExecuteDeliberation(ctx, connect.NewRequest(executeRequest))
-		if err != nil {
-			return err
-		}
-		res = r.Msg
+		res := new(Res)
+		return res, c.conn.Invoke(ctx, procedure, req, res)
 	}
-	if res.GetDeliberationId() == "" || res.GetStatus() != "submitted" {
-		return fmt.Errorf("ExecuteDeliberation answered id %q, status %q", res.GetDeliberationId(), res.GetStatus())
+	r, err := method(c.connect, ctx, connect.NewRequest(req))
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return r.Msg, nil
 }
 
 // rpcOf is the RPC of the use case whose JSON route function fn serves; nil when the bench
