@@ -10,8 +10,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/ray/raytest"
 )
 
 const validRequest = `{"task_id":"task-1","task_description":"Implement the cache","role":"DEV",

@@ -14,7 +14,7 @@ import (
 
 // driver is deploy/bench/dispatch_driver.py in one mode (actors or tasks): a long-lived Ray driver
 // on the head, asked over stdin for deliberations and answering their times on stdout. It is
-// started with os/exec rather than shared/launcher, which gives a process no stdin.
+// started with os/exec rather than internal/launcher, which gives a process no stdin.
 type driver struct {
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser

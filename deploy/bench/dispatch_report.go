@@ -63,7 +63,7 @@ var wayFigures = []struct {
 
 func (d *dispatchResult) notes(opts options) []string {
 	return []string{
-		fmt.Sprintf("Dispatch: one deliberation of 3 agents and a judge call, against the fake model server of shared/fakes/modelserver (in the bench process, answering at once), "+
+		fmt.Sprintf("Dispatch: one deliberation of 3 agents and a judge call, against the fake model server of internal/fakes/modelserver (in the bench process, answering at once), "+
 			"on one local Ray head the bench started with deploy/local/rayhead.sh (2 CPUs, up in %s) and stopped after. Each way: %d warm-ups, then %d deliberations one after "+
 			"the other (p50 and p90 by nearest rank), then %d started at once, timed until the last is done. The ratio beside a figure is it divided by serve's.",
 			d.headStart.Round(100*time.Millisecond), dispatchWarmups, opts.dispatchRuns, d.burstSize),

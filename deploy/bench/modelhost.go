@@ -3,10 +3,10 @@ package main
 import (
 	"testing"
 
-	"github.com/rayexecutor/functions/shared/fakes/modelserver"
+	"github.com/rayexecutor/functions/internal/fakes/modelserver"
 )
 
-// modelHost runs the tests' fake model server (shared/fakes/modelserver) in the bench process: it
+// modelHost runs the tests' fake model server (internal/fakes/modelserver) in the bench process: it
 // answers every agent and judge call at once, so a deliberation's time is the dispatch's alone.
 // The fake asks its testing.TB only to mark a helper and to register its cleanup; the embedded
 // nil TB is never reached.

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/launcher"
-	"github.com/rayexecutor/functions/shared/testenv"
+	"github.com/rayexecutor/functions/internal/launcher"
+	"github.com/rayexecutor/functions/internal/testenv"
 )
 
 // process is one running function binary.

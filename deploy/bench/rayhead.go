@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/launcher"
+	"github.com/rayexecutor/functions/internal/launcher"
 )
 
 // The bench's Ray head, unless RAY_HEAD_PORT, RAY_DASHBOARD_PORT and RAY_HEAD_TEMP_DIR say

@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/testenv"
+	"github.com/rayexecutor/functions/internal/testenv"
 )
 
 // redisServer is the redis-server the functions talk to during the bench.

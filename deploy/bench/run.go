@@ -12,8 +12,8 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/launcher"
-	"github.com/rayexecutor/functions/shared/ray/raytest"
+	"github.com/rayexecutor/functions/internal/launcher"
+	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/shared/transport"
 )
 

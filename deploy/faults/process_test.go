@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/launcher"
-	"github.com/rayexecutor/functions/shared/testenv"
+	"github.com/rayexecutor/functions/internal/launcher"
+	"github.com/rayexecutor/functions/internal/testenv"
 )
 
 // moduleRoot is the repository root: go test runs in deploy/faults.

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/fakes/modelserver"
-	"github.com/rayexecutor/functions/shared/testenv"
+	"github.com/rayexecutor/functions/internal/fakes/modelserver"
+	"github.com/rayexecutor/functions/internal/testenv"
 )
 
 // Names the functions are configured with, so the suite reads Redis and JetStream where they write.

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/rayexecutor/functions/functions/internal/functest"
+	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/ray/raytest"
 )
 
 // TestCancel drives DELETE /{id} and the cancel CloudEvent through the built binary, with and

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/rayexecutor/functions/functions/internal/functest"
+	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/ray/raytest"
 	"github.com/rayexecutor/functions/shared/wiring"
 )
 

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/fakes"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/fakes"
 )
 
 func TestExecuteHappyPath(t *testing.T) {

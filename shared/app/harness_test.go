@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/fakes"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/fakes"
 )
 
 var epoch = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)

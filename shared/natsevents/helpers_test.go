@@ -16,9 +16,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rayexecutor/functions/internal/fakes"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/fakes"
 	"github.com/rayexecutor/functions/shared/natsevents"
 	"github.com/rayexecutor/functions/shared/redisstore"
 )

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/fakes"
+	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/app"
-	"github.com/rayexecutor/functions/shared/fakes"
 	"github.com/rayexecutor/functions/shared/redisstore"
-	"github.com/rayexecutor/functions/shared/testenv"
 )
 
 const (

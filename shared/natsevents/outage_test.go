@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/fakes"
+	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/fakes"
-	"github.com/rayexecutor/functions/shared/testenv"
 )
 
 // TestOutageLosesNothing: 100 deliberations go through their lifecycle (every tenth through a

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/fakes/modelserver"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/fakes/modelserver"
 )
 
 // cancelWhenRunning waits until id runs and its agent's model has been called, then cancels it:

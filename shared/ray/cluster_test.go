@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/ray"
-	"github.com/rayexecutor/functions/shared/ray/raytest"
 )
 
 const (

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/ray"
-	"github.com/rayexecutor/functions/shared/ray/raytest"
 )
 
 // jobsAPI is a Jobs API to run the contract against: the fake, or a real Ray head.

@@ -11,13 +11,13 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rayexecutor/functions/internal/fakes/modelserver"
+	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/fakes/modelserver"
 	"github.com/rayexecutor/functions/shared/ray"
 	rayjob "github.com/rayexecutor/functions/shared/rayjob"
 	"github.com/rayexecutor/functions/shared/redisstore"
-	"github.com/rayexecutor/functions/shared/testenv"
 )
 
 // e2e is the whole execute-to-terminal path: the use cases on a real redis-server, the Ray port

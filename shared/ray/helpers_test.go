@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/ray"
-	"github.com/rayexecutor/functions/shared/ray/raytest"
 )
 
 // realRayAddress is the dashboard of the real Ray head the tests may use (RAY_TEST_ADDRESS, e.g.

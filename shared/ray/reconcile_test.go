@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/fakes"
+	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/fakes"
-	"github.com/rayexecutor/functions/shared/ray/raytest"
 )
 
 // passes runs 200 deliberations whose jobs have all ended (every other one failed) through

@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/fakes"
+	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/fakes"
-	"github.com/rayexecutor/functions/shared/ray/raytest"
 )
 
 const resultLogs = `RAY_EXECUTOR_RESULT v1 {"agent_results": [{"agent_id": "a1", "proposal": "p", "reasoning": "r", "score": 0.8}], ` +

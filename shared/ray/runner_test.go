@@ -10,9 +10,9 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/ray"
-	"github.com/rayexecutor/functions/shared/testenv"
 )
 
 // runnerServers are the Redis servers the runner port is tested on: miniredis (make run's default)

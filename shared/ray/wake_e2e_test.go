@@ -13,14 +13,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rayexecutor/functions/internal/fakes/modelserver"
+	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/fakes/modelserver"
 	"github.com/rayexecutor/functions/shared/natsevents"
 	"github.com/rayexecutor/functions/shared/ray"
 	rayjob "github.com/rayexecutor/functions/shared/rayjob"
 	"github.com/rayexecutor/functions/shared/redisstore"
-	"github.com/rayexecutor/functions/shared/testenv"
 )
 
 // unpolled is a deliberation service nobody polls: it learns of finished jobs only from their

@@ -11,9 +11,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/rayexecutor/functions/shared/app/storetest"
+	"github.com/rayexecutor/functions/internal/storetest"
+	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/testenv"
 )
 
 // benchStore is a store on a fresh redis-server of its own, so one benchmark's keys never slow

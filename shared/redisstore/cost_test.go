@@ -11,10 +11,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rayexecutor/functions/internal/storetest"
+	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/app"
-	"github.com/rayexecutor/functions/shared/app/storetest"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/testenv"
 )
 
 // meter counts the commands a client sends and the bytes it reads.

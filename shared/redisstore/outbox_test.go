@@ -8,10 +8,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rayexecutor/functions/internal/fakes"
+	"github.com/rayexecutor/functions/internal/storetest"
 	"github.com/rayexecutor/functions/shared/app"
-	"github.com/rayexecutor/functions/shared/app/storetest"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/fakes"
 )
 
 // TestOutboxKeysDoNotOutliveTheirEvents: the outbox expires with the retention should nobody

@@ -12,10 +12,10 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rayexecutor/functions/internal/storetest"
+	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/app"
-	"github.com/rayexecutor/functions/shared/app/storetest"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/testenv"
 )
 
 func miniClient(t *testing.T) *redis.Client {

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rayexecutor/functions/internal/fakes"
+	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/fakes"
-	"github.com/rayexecutor/functions/shared/testenv"
 	"github.com/rayexecutor/functions/shared/transport"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/testenv"
+	"github.com/rayexecutor/functions/internal/testenv"
 )
 
 // TestLogBuffer: lines come out whole, in order, within the flush period or at Close, from many

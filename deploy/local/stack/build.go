@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/rayexecutor/functions/shared/launcher"
+	"github.com/rayexecutor/functions/internal/launcher"
 )
 
 // binaries returns the directory that holds every program's binary: the prebuilt one given with

@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/launcher"
+	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/config"
-	"github.com/rayexecutor/functions/shared/launcher"
-	"github.com/rayexecutor/functions/shared/testenv"
 )
 
 // repoRoot is the module root, three levels above this package.

@@ -4,7 +4,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/launcher"
+	"github.com/rayexecutor/functions/internal/launcher"
 )
 
 // Readiness of the functions: they are ready within milliseconds of starting (docs/performance.md),

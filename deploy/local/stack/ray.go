@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/launcher"
+	"github.com/rayexecutor/functions/internal/launcher"
 )
 
 // rayScriptGrace is how long the script may take to stop after SIGTERM, when ctx ends first,

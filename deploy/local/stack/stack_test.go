@@ -17,8 +17,8 @@ import (
 	natsgo "github.com/nats-io/nats.go"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/rayexecutor/functions/shared/fakes/modelserver"
-	"github.com/rayexecutor/functions/shared/testenv"
+	"github.com/rayexecutor/functions/internal/fakes/modelserver"
+	"github.com/rayexecutor/functions/internal/testenv"
 )
 
 const (

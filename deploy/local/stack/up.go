@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/rayexecutor/functions/internal/launcher"
 	"github.com/rayexecutor/functions/shared/config"
-	"github.com/rayexecutor/functions/shared/launcher"
 )
 
 // errChildExited is why a running stack stops on its own: one of its functions exited.

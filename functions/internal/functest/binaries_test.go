@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/launcher"
+	"github.com/rayexecutor/functions/internal/launcher"
 	"github.com/rayexecutor/functions/shared/transport"
 )
 

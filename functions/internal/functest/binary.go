@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/rayexecutor/functions/shared/launcher"
+	"github.com/rayexecutor/functions/internal/launcher"
 )
 
 var built struct {

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/launcher"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/launcher"
 	"github.com/rayexecutor/functions/shared/transport"
 )
 

@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/rayexecutor/functions/internal/launcher"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/launcher"
 	executorv1 "github.com/rayexecutor/functions/shared/proto/fleet/ray_executor/v1"
 	"github.com/rayexecutor/functions/shared/transport"
 )

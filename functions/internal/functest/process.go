@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/launcher"
-	"github.com/rayexecutor/functions/shared/testenv"
+	"github.com/rayexecutor/functions/internal/launcher"
+	"github.com/rayexecutor/functions/internal/testenv"
 )
 
 // Process is a running function binary.

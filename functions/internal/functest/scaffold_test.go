@@ -24,8 +24,8 @@ import (
 
 	yaml "go.yaml.in/yaml/v2"
 
-	"github.com/rayexecutor/functions/shared/launcher"
-	"github.com/rayexecutor/functions/shared/testenv"
+	"github.com/rayexecutor/functions/internal/launcher"
+	"github.com/rayexecutor/functions/internal/testenv"
 )
 
 // What `func build` does to a Go function (knative func v1.23, the host builder; pack, s2i and

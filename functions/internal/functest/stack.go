@@ -10,10 +10,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rayexecutor/functions/internal/raytest"
+	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/config"
-	"github.com/rayexecutor/functions/shared/ray/raytest"
-	"github.com/rayexecutor/functions/shared/testenv"
 	"github.com/rayexecutor/functions/shared/transport"
 	"github.com/rayexecutor/functions/shared/wiring"
 )

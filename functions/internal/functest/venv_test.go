@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/launcher"
+	"github.com/rayexecutor/functions/internal/launcher"
 )
 
 // pinned is the version deploy/local/requirements.txt pins for the Python package name.

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rayexecutor/functions/shared/layers"
+	"github.com/rayexecutor/functions/internal/layers"
 )
 
 const module = "github.com/rayexecutor/functions"
@@ -88,7 +88,7 @@ func TestCheckCatchesWrongImports(t *testing.T) {
 		"function skips the root":     p("/functions/get-stats", m("/shared/redisstore")),
 		"product uses deploy":         p("/shared/wiring", m("/deploy/ray")),
 		"tool uses the root":          p("/deploy/local/combined", module),
-		"function uses test support":  p("/functions/get-stats", m("/shared/fakes")),
+		"function uses test support":  p("/functions/get-stats", m("/internal/fakes")),
 		"a package in no layer":       p("/shared/misc"),
 		"a test imports a tool":       {ImportPath: m("/shared/ray"), TestImports: []string{m("/deploy/bench")}},
 		"a test imports the root":     {ImportPath: m("/functions/get-stats"), XTestImports: []string{module}},
@@ -105,9 +105,9 @@ func TestCheckCatchesWrongImports(t *testing.T) {
 		p("/shared/redisstore", m("/shared/app"), "github.com/redis/go-redis/v9"),
 		p("/shared/wiring", m("/shared/ray"), m("/shared/rayjob"), m("/shared/transport"), m("/shared/config")),
 		p("", m("/shared/wiring")),
-		p("/functions/internal/functest", m("/shared/wiring"), m("/shared/launcher")),
-		p("/deploy/bench", m("/shared/ray/raytest"), m("/shared/launcher")),
-		{ImportPath: m("/shared/ray"), TestImports: []string{m("/shared/redisstore"), m("/shared/testenv")}},
+		p("/functions/internal/functest", m("/shared/wiring"), m("/internal/launcher")),
+		p("/deploy/bench", m("/internal/raytest"), m("/internal/launcher")),
+		{ImportPath: m("/shared/ray"), TestImports: []string{m("/shared/redisstore"), m("/internal/testenv")}},
 	}
 	if got := r.Check(right); len(got) != 0 {
 		t.Errorf("allowed imports reported: %q", got)

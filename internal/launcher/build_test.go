@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rayexecutor/functions/shared/testenv"
+	"github.com/rayexecutor/functions/internal/testenv"
 )
 
 func TestBuild(t *testing.T) {

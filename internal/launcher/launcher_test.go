@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/testenv"
+	"github.com/rayexecutor/functions/internal/testenv"
 )
 
 func TestMain(m *testing.M) {

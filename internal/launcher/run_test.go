@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/testenv"
+	"github.com/rayexecutor/functions/internal/testenv"
 )
 
 func TestRun(t *testing.T) {

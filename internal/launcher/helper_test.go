@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/testenv"
+	"github.com/rayexecutor/functions/internal/testenv"
 )
 
 // helperVar makes the test binary, started by a test, play one of the helper's parts instead of

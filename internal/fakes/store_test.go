@@ -3,8 +3,8 @@ package fakes_test
 import (
 	"testing"
 
-	"github.com/rayexecutor/functions/shared/app/storetest"
-	"github.com/rayexecutor/functions/shared/fakes"
+	"github.com/rayexecutor/functions/internal/fakes"
+	"github.com/rayexecutor/functions/internal/storetest"
 )
 
 func TestStoreContract(t *testing.T) {
