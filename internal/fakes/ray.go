@@ -14,11 +14,11 @@ var _ app.RayCluster = (*Ray)(nil)
 // every submitted job as PENDING; calls are recorded for assertions.
 type Ray struct {
 	SubmitFn func(ctx context.Context, d deliberation.Deliberation, req deliberation.Request) error
-	StatusFn func(ctx context.Context, submissionID string) (app.JobStatus, error)
+	StatusFn func(ctx context.Context, submissionID string) (app.AttemptStatus, error)
 	ResultFn func(ctx context.Context, submissionID string) (deliberation.Result, error)
 	StopFn   func(ctx context.Context, submissionID string) error
 	DeleteFn func(ctx context.Context, submissionID string) error
-	ListFn   func(ctx context.Context) ([]app.RayJob, error)
+	ListFn   func(ctx context.Context) ([]app.Attempt, error)
 
 	mu    sync.Mutex
 	calls map[string][]string
@@ -48,12 +48,12 @@ func (r *Ray) Submit(ctx context.Context, d deliberation.Deliberation, req delib
 	return nil
 }
 
-func (r *Ray) Status(ctx context.Context, id string) (app.JobStatus, error) {
+func (r *Ray) Status(ctx context.Context, id string) (app.AttemptStatus, error) {
 	r.record("Status", id)
 	if r.StatusFn != nil {
 		return r.StatusFn(ctx, id)
 	}
-	return app.JobStatus{State: deliberation.JobPending}, nil
+	return app.AttemptStatus{State: deliberation.JobPending}, nil
 }
 
 func (r *Ray) Result(ctx context.Context, id string) (deliberation.Result, error) {
@@ -80,7 +80,7 @@ func (r *Ray) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-func (r *Ray) List(ctx context.Context) ([]app.RayJob, error) {
+func (r *Ray) List(ctx context.Context) ([]app.Attempt, error) {
 	r.record("List", "")
 	if r.ListFn != nil {
 		return r.ListFn(ctx)

@@ -20,7 +20,7 @@ func (s *Service) advance(ctx context.Context, d deliberation.Deliberation) deli
 }
 
 // apply records what Ray said (st, or the error of asking) about d's current job.
-func (s *Service) apply(ctx context.Context, d deliberation.Deliberation, st JobStatus, err error) deliberation.Deliberation {
+func (s *Service) apply(ctx context.Context, d deliberation.Deliberation, st AttemptStatus, err error) deliberation.Deliberation {
 	log := s.Log.With("deliberation_id", d.ID, "submission_id", d.SubmissionID)
 	now := s.Clock.Now()
 	switch code := deliberation.ErrorCode(err); {
@@ -75,7 +75,7 @@ func (s *Service) record(ctx context.Context, d deliberation.Deliberation, chang
 // it fails, so agents' errors are kept); without one, the job's failure summary is kept instead.
 // A result that does not answer the stored request (other agents, other counts) is a failure of
 // the job, never recorded as its outcome.
-func (s *Service) finishFromLogs(ctx context.Context, d deliberation.Deliberation, st JobStatus, failure string) deliberation.Deliberation {
+func (s *Service) finishFromLogs(ctx context.Context, d deliberation.Deliberation, st AttemptStatus, failure string) deliberation.Deliberation {
 	now := s.Clock.Now()
 	res, err := s.Ray.Result(ctx, d.SubmissionID)
 	if deliberation.ErrorCode(err) == deliberation.CodeUnavailable {

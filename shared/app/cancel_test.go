@@ -58,7 +58,7 @@ func TestCancelAfterCompletionConflicts(t *testing.T) {
 	h := newHarness(t)
 	id := h.submit(t)
 	res := threeAgentResult(t)
-	h.rayReports(app.JobStatus{State: deliberation.JobSucceeded})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobSucceeded})
 	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
 	if r := h.status(t, id); r.Status != deliberation.StatusCompleted {
 		t.Fatalf("status = %s", r.Status)
@@ -80,7 +80,7 @@ func TestCancelIgnoresLaterOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := threeAgentResult(t)
-	h.rayReports(app.JobStatus{State: deliberation.JobSucceeded})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobSucceeded})
 	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
 	h.clock.Advance(time.Hour)
 	if r := h.status(t, id); r.Status != deliberation.StatusCancelled {

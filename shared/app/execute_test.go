@@ -80,7 +80,7 @@ func TestExecuteWithoutEventPublisher(t *testing.T) {
 	h := newHarness(t)
 	h.svc.Events = nil
 	id := h.submit(t)
-	h.rayReports(app.JobStatus{State: deliberation.JobRunning})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobRunning})
 	if r := h.status(t, id); r.Status != deliberation.StatusRunning {
 		t.Fatalf("status = %s", r.Status)
 	}

@@ -76,8 +76,8 @@ func (h *harness) stats(t *testing.T) deliberation.ExecutionStats {
 	return r.Stats
 }
 
-func (h *harness) rayReports(st app.JobStatus) {
-	h.ray.StatusFn = func(context.Context, string) (app.JobStatus, error) { return st, nil }
+func (h *harness) rayReports(st app.AttemptStatus) {
+	h.ray.StatusFn = func(context.Context, string) (app.AttemptStatus, error) { return st, nil }
 }
 
 func threeAgentResult(t *testing.T) deliberation.Result {

@@ -47,39 +47,41 @@ type StateStore interface {
 // Change is a transition of an entry: it returns the new entry and whether anything changed.
 type Change func(deliberation.Deliberation) (deliberation.Deliberation, bool)
 
-// JobStatus is what Ray reports of one job.
-type JobStatus struct {
+// AttemptStatus is what the Ray side reports of one attempt: a run of a deliberation, under its
+// submission id, by the Serve runner or as one Ray job. Ray's job states name it in both.
+type AttemptStatus struct {
 	State deliberation.JobState
-	// Infrastructure is true when a FAILED job failed in Ray's machinery (supervisor, runtime env,
-	// scheduling), not in our entrypoint: such a job may be resubmitted.
+	// Infrastructure is true when a FAILED attempt failed in Ray's machinery (supervisor, runtime
+	// env, scheduling, a lost runner), not in the deliberation's own code: it may be run again.
 	Infrastructure bool
 	// Summary is a short, secret-free description of a failure (never Ray's whole message).
 	Summary            string
 	StartTime, EndTime time.Time
 }
 
-// RayCluster runs deliberation jobs. Errors carry deliberation codes: not_found when Ray has no
-// such job, unavailable when Ray cannot be reached.
+// RayCluster runs the attempts of deliberations on Ray. Errors carry deliberation codes: not_found
+// when the Ray side has no such attempt, unavailable when it cannot be reached. Every adapter
+// passes the same contract suite.
 type RayCluster interface {
-	// Submit starts the job of d's current attempt; a job Ray already has under that submission id
-	// counts as success.
+	// Submit starts d's current attempt; an attempt the Ray side already has under that submission
+	// id counts as success.
 	Submit(ctx context.Context, d deliberation.Deliberation, req deliberation.Request) error
-	Status(ctx context.Context, submissionID string) (JobStatus, error)
-	// Result reads the result line the job printed.
+	Status(ctx context.Context, submissionID string) (AttemptStatus, error)
+	// Result reads the result the attempt produced.
 	Result(ctx context.Context, submissionID string) (deliberation.Result, error)
 	Stop(ctx context.Context, submissionID string) error
-	// Delete removes a terminal job's record; Ray refuses (a conflict error) while it runs or
-	// just ended.
+	// Delete removes a terminal attempt's record; it refuses (a conflict error) while the attempt
+	// is queued or running, or, for a Ray job, just ended.
 	Delete(ctx context.Context, submissionID string) error
-	// List returns the jobs whose metadata marks them as this service's.
-	List(ctx context.Context) ([]RayJob, error)
+	// List returns the attempts the Ray side holds for this service.
+	List(ctx context.Context) ([]Attempt, error)
 }
 
-// RayJob is one of this service's jobs as Ray holds it.
-type RayJob struct {
+// Attempt is one of this service's attempts as the Ray side holds it.
+type Attempt struct {
 	SubmissionID   string
 	DeliberationID string
-	Status         JobStatus
+	Status         AttemptStatus
 }
 
 // EventPublisher delivers the lifecycle events the state store recorded in its outbox, in the same

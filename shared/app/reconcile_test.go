@@ -24,11 +24,11 @@ func TestReconcileSubmitsWhatWaitedForRay(t *testing.T) {
 		}
 		return nil
 	}
-	h.ray.StatusFn = func(context.Context, string) (app.JobStatus, error) {
+	h.ray.StatusFn = func(context.Context, string) (app.AttemptStatus, error) {
 		if rayDown {
-			return app.JobStatus{}, deliberation.Unavailable(errors.New("refused"), "ray unavailable")
+			return app.AttemptStatus{}, deliberation.Unavailable(errors.New("refused"), "ray unavailable")
 		}
-		return app.JobStatus{}, deliberation.Errorf(deliberation.CodeNotFound, "no such job")
+		return app.AttemptStatus{}, deliberation.Errorf(deliberation.CodeNotFound, "no such job")
 	}
 	ids := []string{h.submit(t), h.submit(t)}
 	h.clock.Advance(10 * time.Second)
@@ -54,11 +54,11 @@ func TestReconcileFinishesUnpolledAndExpires(t *testing.T) {
 	h := newHarness(t)
 	res := threeAgentResult(t)
 	done, late := h.submit(t), h.submit(t)
-	h.ray.StatusFn = func(_ context.Context, id string) (app.JobStatus, error) {
+	h.ray.StatusFn = func(_ context.Context, id string) (app.AttemptStatus, error) {
 		if id == done {
-			return app.JobStatus{State: deliberation.JobSucceeded, StartTime: epoch, EndTime: epoch.Add(time.Second)}, nil
+			return app.AttemptStatus{State: deliberation.JobSucceeded, StartTime: epoch, EndTime: epoch.Add(time.Second)}, nil
 		}
-		return app.JobStatus{State: deliberation.JobRunning}, nil
+		return app.AttemptStatus{State: deliberation.JobRunning}, nil
 	}
 	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
 	report, err := h.svc.Reconcile(context.Background())
@@ -85,11 +85,11 @@ func TestConcurrentReconcilesMatchOne(t *testing.T) {
 		for range 200 {
 			h.submit(t)
 		}
-		h.ray.StatusFn = func(_ context.Context, id string) (app.JobStatus, error) {
+		h.ray.StatusFn = func(_ context.Context, id string) (app.AttemptStatus, error) {
 			if id[len(id)-1]%2 == 0 {
-				return app.JobStatus{State: deliberation.JobSucceeded}, nil
+				return app.AttemptStatus{State: deliberation.JobSucceeded}, nil
 			}
-			return app.JobStatus{State: deliberation.JobFailed, Summary: "exit 1"}, nil
+			return app.AttemptStatus{State: deliberation.JobFailed, Summary: "exit 1"}, nil
 		}
 		h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
 		var wg sync.WaitGroup
@@ -126,7 +126,7 @@ func TestWakeRecordsOnlyWhatRaySays(t *testing.T) {
 	if err := h.svc.Wake(context.Background(), "../../etc"); err != nil {
 		t.Fatalf("malformed id: %v", err)
 	}
-	h.rayReports(app.JobStatus{State: deliberation.JobRunning})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobRunning})
 	if err := h.svc.Wake(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestWakeRecordsOnlyWhatRaySays(t *testing.T) {
 		t.Fatalf("a wake-up for a running job changed the entry to %s", d.Status)
 	}
 	res := threeAgentResult(t)
-	h.rayReports(app.JobStatus{State: deliberation.JobSucceeded})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobSucceeded})
 	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
 	time.Sleep(time.Second) // the first wake-up's markers expire
 	if err := h.svc.Wake(context.Background(), id); err != nil {
@@ -162,12 +162,12 @@ func TestWakeOutlivesItsSender(t *testing.T) {
 	res := threeAgentResult(t)
 	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
 	hungUp := make(chan struct{})
-	h.ray.StatusFn = func(context.Context, string) (app.JobStatus, error) {
+	h.ray.StatusFn = func(context.Context, string) (app.AttemptStatus, error) {
 		select {
 		case <-hungUp:
-			return app.JobStatus{State: deliberation.JobSucceeded}, nil
+			return app.AttemptStatus{State: deliberation.JobSucceeded}, nil
 		default:
-			return app.JobStatus{State: deliberation.JobRunning}, nil
+			return app.AttemptStatus{State: deliberation.JobRunning}, nil
 		}
 	}
 	ctx, hangUp := context.WithCancel(context.Background())
@@ -191,9 +191,9 @@ func TestWakeIsCheap(t *testing.T) {
 	h.svc.Settings.WakeWait = 2500 * time.Millisecond
 	id := h.submit(t)
 	var queries atomic.Int32
-	h.ray.StatusFn = func(context.Context, string) (app.JobStatus, error) {
+	h.ray.StatusFn = func(context.Context, string) (app.AttemptStatus, error) {
 		queries.Add(1)
-		return app.JobStatus{State: deliberation.JobRunning}, nil
+		return app.AttemptStatus{State: deliberation.JobRunning}, nil
 	}
 	replicas := make([]*app.Service, 3)
 	for i := range replicas {
@@ -238,20 +238,20 @@ func TestReconcileDeliversWhatWaitedInOrder(t *testing.T) {
 	h := newHarness(t)
 	h.events.Err = errors.New("nats down")
 	id := h.submit(t)
-	h.rayReports(app.JobStatus{State: deliberation.JobRunning})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobRunning})
 	h.status(t, id)
 	res := threeAgentResult(t)
 	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
 	retried := id + "-a2"
-	h.ray.StatusFn = func(_ context.Context, sub string) (app.JobStatus, error) {
+	h.ray.StatusFn = func(_ context.Context, sub string) (app.AttemptStatus, error) {
 		if sub == id {
-			return app.JobStatus{State: deliberation.JobFailed, Infrastructure: true, Summary: "JOB_SUPERVISOR_ACTOR_DIED"}, nil
+			return app.AttemptStatus{State: deliberation.JobFailed, Infrastructure: true, Summary: "JOB_SUPERVISOR_ACTOR_DIED"}, nil
 		}
-		return app.JobStatus{State: deliberation.JobRunning}, nil
+		return app.AttemptStatus{State: deliberation.JobRunning}, nil
 	}
 	h.status(t, id)
 	h.status(t, id)
-	h.rayReports(app.JobStatus{State: deliberation.JobSucceeded})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobSucceeded})
 	if r := h.status(t, id); r.Status != deliberation.StatusCompleted || r.SubmissionID != retried {
 		t.Fatalf("report = %+v, want completed by the second attempt", r)
 	}

@@ -16,11 +16,11 @@ func TestStatsAverageAndUptime(t *testing.T) {
 	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
 	for _, ms := range []int{1000, 3000} {
 		id := h.submit(t)
-		h.rayReports(app.JobStatus{State: deliberation.JobSucceeded, StartTime: epoch, EndTime: epoch.Add(time.Duration(ms) * time.Millisecond)})
+		h.rayReports(app.AttemptStatus{State: deliberation.JobSucceeded, StartTime: epoch, EndTime: epoch.Add(time.Duration(ms) * time.Millisecond)})
 		h.status(t, id)
 	}
 	failed := h.submit(t)
-	h.rayReports(app.JobStatus{State: deliberation.JobFailed, Summary: "exit 1"})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobFailed, Summary: "exit 1"})
 	h.ray.ResultFn = nil
 	h.status(t, failed)
 	h.submit(t)
@@ -50,9 +50,9 @@ func TestActiveJobsOnlyActive(t *testing.T) {
 	running := h.submit(t)
 	h.clock.Advance(time.Second)
 	queued := h.submit(t)
-	h.rayReports(app.JobStatus{State: deliberation.JobFailed, Summary: "x"})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobFailed, Summary: "x"})
 	h.status(t, done)
-	h.rayReports(app.JobStatus{State: deliberation.JobRunning})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobRunning})
 	h.status(t, running)
 	h.clock.Advance(43 * time.Second)
 	page, err := h.svc.ActiveJobs(context.Background(), 100, "")

@@ -28,7 +28,7 @@ func TestStatusNotFound(t *testing.T) {
 func TestStatusRunning(t *testing.T) {
 	h := newHarness(t)
 	id := h.submit(t)
-	h.rayReports(app.JobStatus{State: deliberation.JobRunning})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobRunning})
 	h.clock.Advance(2 * time.Second)
 	r := h.status(t, id)
 	if r.Status != deliberation.StatusRunning || r.StartedAt == nil || !r.StartedAt.Equal(epoch.Add(2*time.Second)) {
@@ -45,7 +45,7 @@ func TestStatusCompletedCountsOnce(t *testing.T) {
 	h := newHarness(t)
 	id := h.submit(t)
 	res := threeAgentResult(t)
-	h.rayReports(app.JobStatus{State: deliberation.JobSucceeded, StartTime: epoch, EndTime: epoch.Add(5300 * time.Millisecond)})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobSucceeded, StartTime: epoch, EndTime: epoch.Add(5300 * time.Millisecond)})
 	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
 	for range 5 {
 		r := h.status(t, id)
@@ -69,7 +69,7 @@ func TestStatusCompletedCountsOnce(t *testing.T) {
 func TestStatusFailedByEntrypointIsNotRetried(t *testing.T) {
 	h := newHarness(t)
 	id := h.submit(t)
-	h.rayReports(app.JobStatus{State: deliberation.JobFailed, Summary: "entrypoint exited with code 3"})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobFailed, Summary: "entrypoint exited with code 3"})
 	allFailed, _ := deliberation.NewResult(nil, []deliberation.AgentFailure{{AgentID: "a1", Error: "503"},
 		{AgentID: "a2", Error: "503"}, {AgentID: "a3", Error: "timed out"}}, 3, "")
 	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return allFailed, nil }
@@ -86,11 +86,11 @@ func TestStatusFailedByEntrypointIsNotRetried(t *testing.T) {
 func TestStatusInfrastructureFailureResubmits(t *testing.T) {
 	h := newHarness(t)
 	id := h.submit(t)
-	h.ray.StatusFn = func(_ context.Context, sub string) (app.JobStatus, error) {
+	h.ray.StatusFn = func(_ context.Context, sub string) (app.AttemptStatus, error) {
 		if sub == id {
-			return app.JobStatus{State: deliberation.JobFailed, Infrastructure: true, Summary: "JOB_SUPERVISOR_ACTOR_DIED"}, nil
+			return app.AttemptStatus{State: deliberation.JobFailed, Infrastructure: true, Summary: "JOB_SUPERVISOR_ACTOR_DIED"}, nil
 		}
-		return app.JobStatus{State: deliberation.JobRunning}, nil
+		return app.AttemptStatus{State: deliberation.JobRunning}, nil
 	}
 	h.clock.Advance(time.Second)
 	r := h.status(t, id)
@@ -112,7 +112,7 @@ func TestStatusRetriesAreBounded(t *testing.T) {
 	zero := 0
 	in.Constraints.MaxRetries = &zero
 	sub, _ := h.svc.Execute(context.Background(), app.ExecuteCommand{Input: in})
-	h.rayReports(app.JobStatus{State: deliberation.JobFailed, Infrastructure: true, Summary: "RUNTIME_ENV_SETUP_FAILED"})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobFailed, Infrastructure: true, Summary: "RUNTIME_ENV_SETUP_FAILED"})
 	r := h.status(t, sub.DeliberationID)
 	if r.Status != deliberation.StatusFailed || r.Attempts != 1 || r.ErrorMessage != "RUNTIME_ENV_SETUP_FAILED" {
 		t.Fatalf("report = %+v, want failed after one attempt", r)
@@ -123,8 +123,8 @@ func TestStatusRetriesAreBounded(t *testing.T) {
 func TestStatusRayErrorAnswersLastKnown(t *testing.T) {
 	h := newHarness(t)
 	id := h.submit(t)
-	h.ray.StatusFn = func(context.Context, string) (app.JobStatus, error) {
-		return app.JobStatus{}, deliberation.Unavailable(errors.New("refused"), "ray unavailable")
+	h.ray.StatusFn = func(context.Context, string) (app.AttemptStatus, error) {
+		return app.AttemptStatus{}, deliberation.Unavailable(errors.New("refused"), "ray unavailable")
 	}
 	r := h.status(t, id)
 	if r.Status != deliberation.StatusSubmitted {
@@ -136,7 +136,7 @@ func TestStatusRayErrorAnswersLastKnown(t *testing.T) {
 func TestStatusDeadlineFailsThenStops(t *testing.T) {
 	h := newHarness(t)
 	id := h.submit(t)
-	h.rayReports(app.JobStatus{State: deliberation.JobRunning})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobRunning})
 	h.clock.Advance(306 * time.Second)
 	r := h.status(t, id)
 	if r.Status != deliberation.StatusFailed || r.ErrorMessage != "timed out after 300 s" {
@@ -146,7 +146,7 @@ func TestStatusDeadlineFailsThenStops(t *testing.T) {
 		t.Fatalf("stopped = %v", got)
 	}
 	// The stopped job's late success must not count.
-	h.rayReports(app.JobStatus{State: deliberation.JobSucceeded})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobSucceeded})
 	h.status(t, id)
 	wantStats(t, h.stats(t), 1, 0, 0, 1)
 }
@@ -157,7 +157,7 @@ func TestStatusPendingTooLong(t *testing.T) {
 	hour := 3600
 	in.Constraints.TimeoutSeconds = &hour
 	sub, _ := h.svc.Execute(context.Background(), app.ExecuteCommand{Input: in})
-	h.rayReports(app.JobStatus{State: deliberation.JobPending})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobPending})
 	h.clock.Advance(16 * time.Minute)
 	r := h.status(t, sub.DeliberationID)
 	if r.Status != deliberation.StatusFailed || r.ErrorMessage != "job pending on Ray for more than 15m0s (resources unavailable)" {
@@ -177,8 +177,8 @@ func TestStatusSubmitsWhatRayNeverReceived(t *testing.T) {
 		}
 		return nil
 	}
-	h.ray.StatusFn = func(context.Context, string) (app.JobStatus, error) {
-		return app.JobStatus{}, deliberation.Errorf(deliberation.CodeNotFound, "no such job")
+	h.ray.StatusFn = func(context.Context, string) (app.AttemptStatus, error) {
+		return app.AttemptStatus{}, deliberation.Errorf(deliberation.CodeNotFound, "no such job")
 	}
 	id := h.submit(t)
 	down = false
@@ -211,7 +211,7 @@ func TestStatusChecksRayAtMostOncePerPeriod(t *testing.T) {
 func TestStatusStoppedOutsideTheService(t *testing.T) {
 	h := newHarness(t)
 	id := h.submit(t)
-	h.rayReports(app.JobStatus{State: deliberation.JobStopped})
+	h.rayReports(app.AttemptStatus{State: deliberation.JobStopped})
 	if r := h.status(t, id); r.Status != deliberation.StatusFailed || r.ErrorMessage != "Ray job was stopped" {
 		t.Fatalf("report = %+v", r)
 	}
@@ -230,11 +230,11 @@ func TestResultMustAnswerTheRequest(t *testing.T) {
 	const mismatch = `the job's result names agents the request does not have: "evil\x1b[2J"; ` +
 		`the job's result leaves out agents of the request: "a3"`
 	for _, c := range []struct {
-		st   app.JobStatus
+		st   app.AttemptStatus
 		want string
 	}{
-		{app.JobStatus{State: deliberation.JobSucceeded}, mismatch},
-		{app.JobStatus{State: deliberation.JobFailed, Summary: "exit code 3"}, "exit code 3: " + mismatch},
+		{app.AttemptStatus{State: deliberation.JobSucceeded}, mismatch},
+		{app.AttemptStatus{State: deliberation.JobFailed, Summary: "exit code 3"}, "exit code 3: " + mismatch},
 	} {
 		h := newHarness(t)
 		id := h.submit(t)

@@ -13,25 +13,25 @@ import (
 func TestSweepTidiesRay(t *testing.T) {
 	h := newHarness(t)
 	finished, active, retried := h.submit(t), h.submit(t), h.submit(t)
-	h.ray.StatusFn = func(_ context.Context, id string) (app.JobStatus, error) {
+	h.ray.StatusFn = func(_ context.Context, id string) (app.AttemptStatus, error) {
 		switch id {
 		case finished:
-			return app.JobStatus{State: deliberation.JobFailed, Summary: "exit 1"}, nil
+			return app.AttemptStatus{State: deliberation.JobFailed, Summary: "exit 1"}, nil
 		case retried:
-			return app.JobStatus{State: deliberation.JobFailed, Infrastructure: true, Summary: "JOB_SUPERVISOR_ACTOR_DIED"}, nil
+			return app.AttemptStatus{State: deliberation.JobFailed, Infrastructure: true, Summary: "JOB_SUPERVISOR_ACTOR_DIED"}, nil
 		}
-		return app.JobStatus{State: deliberation.JobRunning}, nil
+		return app.AttemptStatus{State: deliberation.JobRunning}, nil
 	}
 	h.status(t, finished)
 	h.status(t, retried)
 	h.clock.Advance(time.Minute)
 	orphanOld, orphanYoung := deliberation.IDFromKey("orphan-old"), deliberation.IDFromKey("orphan-young")
-	h.ray.ListFn = func(context.Context) ([]app.RayJob, error) {
-		live := func(sub, id string, started time.Time) app.RayJob {
-			return app.RayJob{SubmissionID: sub, DeliberationID: id, Status: app.JobStatus{State: deliberation.JobRunning, StartTime: started}}
+	h.ray.ListFn = func(context.Context) ([]app.Attempt, error) {
+		live := func(sub, id string, started time.Time) app.Attempt {
+			return app.Attempt{SubmissionID: sub, DeliberationID: id, Status: app.AttemptStatus{State: deliberation.JobRunning, StartTime: started}}
 		}
-		return []app.RayJob{
-			{SubmissionID: finished, DeliberationID: finished, Status: app.JobStatus{State: deliberation.JobFailed}},
+		return []app.Attempt{
+			{SubmissionID: finished, DeliberationID: finished, Status: app.AttemptStatus{State: deliberation.JobFailed}},
 			live(active, active, epoch),
 			live(retried, retried, epoch),                 // superseded by attempt 2
 			live(retried+"-a2", retried, epoch),           // the current attempt
@@ -39,8 +39,8 @@ func TestSweepTidiesRay(t *testing.T) {
 			live(orphanYoung, orphanYoung, h.clock.Now()), // no entry, may be mid-step
 		}, nil
 	}
-	h.ray.StatusFn = func(context.Context, string) (app.JobStatus, error) {
-		return app.JobStatus{State: deliberation.JobRunning}, nil
+	h.ray.StatusFn = func(context.Context, string) (app.AttemptStatus, error) {
+		return app.AttemptStatus{State: deliberation.JobRunning}, nil
 	}
 	if _, err := h.svc.Reconcile(context.Background()); err != nil {
 		t.Fatal(err)

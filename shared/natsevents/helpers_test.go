@@ -88,7 +88,7 @@ func (unthrottled) ClaimCheck(context.Context, string, time.Duration) (bool, err
 // rayJobs is a fake Ray whose jobs are in whatever state the test sets, by submission id.
 type rayJobs struct {
 	mu     sync.Mutex
-	states map[string]app.JobStatus
+	states map[string]app.AttemptStatus
 	result deliberation.Result
 }
 
@@ -98,29 +98,29 @@ func newRay(t *testing.T) (*rayJobs, *fakes.Ray) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs := &rayJobs{states: map[string]app.JobStatus{}, result: res}
+	jobs := &rayJobs{states: map[string]app.AttemptStatus{}, result: res}
 	return jobs, &fakes.Ray{StatusFn: jobs.status, ResultFn: jobs.read}
 }
 
 func (r *rayJobs) set(sub string, st deliberation.JobState) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.states[sub] = app.JobStatus{State: st, Summary: "entrypoint exited with code 3"}
+	r.states[sub] = app.AttemptStatus{State: st, Summary: "entrypoint exited with code 3"}
 }
 
 func (r *rayJobs) setInfraFailure(sub string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.states[sub] = app.JobStatus{State: deliberation.JobFailed, Infrastructure: true, Summary: "JOB_SUPERVISOR_ACTOR_DIED"}
+	r.states[sub] = app.AttemptStatus{State: deliberation.JobFailed, Infrastructure: true, Summary: "JOB_SUPERVISOR_ACTOR_DIED"}
 }
 
-func (r *rayJobs) status(_ context.Context, sub string) (app.JobStatus, error) {
+func (r *rayJobs) status(_ context.Context, sub string) (app.AttemptStatus, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if st, ok := r.states[sub]; ok {
 		return st, nil
 	}
-	return app.JobStatus{State: deliberation.JobPending}, nil
+	return app.AttemptStatus{State: deliberation.JobPending}, nil
 }
 
 func (r *rayJobs) read(_ context.Context, sub string) (deliberation.Result, error) {

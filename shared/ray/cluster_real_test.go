@@ -46,7 +46,7 @@ func realDeliberation(t *testing.T, c *ray.Cluster) (deliberation.Deliberation, 
 	return d, req
 }
 
-func waitState(t *testing.T, c *ray.Cluster, id string, done func(app.JobStatus) bool) app.JobStatus {
+func waitState(t *testing.T, c *ray.Cluster, id string, done func(app.AttemptStatus) bool) app.AttemptStatus {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -64,7 +64,7 @@ func waitState(t *testing.T, c *ray.Cluster, id string, done func(app.JobStatus)
 	}
 }
 
-func ended(st app.JobStatus) bool { return !st.EndTime.IsZero() }
+func ended(st app.AttemptStatus) bool { return !st.EndTime.IsZero() }
 
 func TestClusterRealDeliberationJob(t *testing.T) {
 	t.Parallel()
@@ -144,7 +144,7 @@ func TestClusterRealStop(t *testing.T) {
 	if err := c.Submit(context.Background(), d, req); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, c, d.SubmissionID, func(st app.JobStatus) bool { return st.State == deliberation.JobRunning })
+	waitState(t, c, d.SubmissionID, func(st app.AttemptStatus) bool { return st.State == deliberation.JobRunning })
 	if err := c.Stop(context.Background(), d.SubmissionID); err != nil {
 		t.Fatal(err)
 	}

@@ -111,19 +111,19 @@ type runnerRecord struct {
 }
 
 // Status reads the attempt's record, or its marker while it is queued or running.
-func (r *Runner) Status(ctx context.Context, submissionID string) (app.JobStatus, error) {
+func (r *Runner) Status(ctx context.Context, submissionID string) (app.AttemptStatus, error) {
 	what := runnerLabel("status of", submissionID)
 	rec, found, err := r.record(ctx, submissionID)
 	if err != nil || found {
-		return app.JobStatus{State: rec.State, Infrastructure: rec.Infrastructure,
+		return app.AttemptStatus{State: rec.State, Infrastructure: rec.Infrastructure,
 			StartTime: time.UnixMilli(rec.StartTime), EndTime: time.UnixMilli(rec.EndTime),
 			Summary: infrastructureSummary(rec)}, err
 	}
 	marker, err := r.rdb.HGetAll(ctx, r.attemptKey(submissionID)).Result()
 	if err != nil {
-		return app.JobStatus{}, redisError(err, what)
+		return app.AttemptStatus{}, redisError(err, what)
 	}
-	st := app.JobStatus{State: deliberation.JobState(marker["state"])}
+	st := app.AttemptStatus{State: deliberation.JobState(marker["state"])}
 	switch marker["state"] {
 	case runnerPending, runnerStopped:
 	case runnerRunning:
@@ -131,9 +131,9 @@ func (r *Runner) Status(ctx context.Context, submissionID string) (app.JobStatus
 			st.StartTime = time.UnixMilli(ms)
 		}
 	case "":
-		return app.JobStatus{}, deliberation.Errorf(deliberation.CodeNotFound, "%s: the runners have no such attempt", what)
+		return app.AttemptStatus{}, deliberation.Errorf(deliberation.CodeNotFound, "%s: the runners have no such attempt", what)
 	default:
-		return app.JobStatus{}, deliberation.Errorf(deliberation.CodeInternal, "%s: unknown state %q", what, marker["state"])
+		return app.AttemptStatus{}, deliberation.Errorf(deliberation.CodeInternal, "%s: unknown state %q", what, marker["state"])
 	}
 	return st, nil
 }
@@ -217,7 +217,7 @@ func (r *Runner) Delete(ctx context.Context, submissionID string) error {
 
 // List returns nothing: an attempt's keys expire on their own, so the reconcile sweep has no
 // records to adopt or clean up in this mode.
-func (r *Runner) List(context.Context) ([]app.RayJob, error) { return nil, nil }
+func (r *Runner) List(context.Context) ([]app.Attempt, error) { return nil, nil }
 
 // redisError classifies a Redis failure: the queue is unreachable, which callers treat like an
 // unreachable Ray (the deliberation stays accepted and is enqueued later).

@@ -28,16 +28,16 @@ var infrastructureErrors = map[string]bool{
 const maxSummary = 300
 
 // Status reports a job's state as the application sees it.
-func (c *Cluster) Status(ctx context.Context, submissionID string) (app.JobStatus, error) {
+func (c *Cluster) Status(ctx context.Context, submissionID string) (app.AttemptStatus, error) {
 	j, err := c.client.Get(ctx, submissionID)
 	if err != nil {
-		return app.JobStatus{}, domainError(err, jobLabel(submissionID))
+		return app.AttemptStatus{}, domainError(err, jobLabel(submissionID))
 	}
 	return statusOf(j), nil
 }
 
-func statusOf(j JobDetails) app.JobStatus {
-	st := app.JobStatus{State: j.Status, StartTime: msTime(j.StartTime), EndTime: msTime(j.EndTime)}
+func statusOf(j JobDetails) app.AttemptStatus {
+	st := app.AttemptStatus{State: j.Status, StartTime: msTime(j.StartTime), EndTime: msTime(j.EndTime)}
 	if j.Status == deliberation.JobFailed {
 		st.Infrastructure = infrastructureErrors[j.ErrorType]
 		st.Summary = failureSummary(j)

@@ -88,7 +88,7 @@ func TestNoOutboxWhenEventsOff(t *testing.T) {
 			ids[i] = sub.DeliberationID
 		}
 		for _, state := range []deliberation.JobState{deliberation.JobRunning, deliberation.JobSucceeded} {
-			ray.StatusFn = func(context.Context, string) (app.JobStatus, error) { return app.JobStatus{State: state}, nil }
+			ray.StatusFn = func(context.Context, string) (app.AttemptStatus, error) { return app.AttemptStatus{State: state}, nil }
 			time.Sleep(5 * time.Millisecond) // the check markers of the previous round expire
 			for _, id := range ids {
 				if _, err := svc.Status(ctx, id); err != nil {

@@ -61,8 +61,8 @@ func TestCancelAfterCompletionIs409(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.ray.StatusFn = func(context.Context, string) (app.JobStatus, error) {
-		return app.JobStatus{State: deliberation.JobFailed}, nil
+	h.ray.StatusFn = func(context.Context, string) (app.AttemptStatus, error) {
+		return app.AttemptStatus{State: deliberation.JobFailed}, nil
 	}
 	if rep, _ := h.svc.Status(t.Context(), sub.DeliberationID); rep.Status != deliberation.StatusFailed {
 		t.Fatalf("status = %s", rep.Status)
