@@ -126,3 +126,46 @@ func TestCancel(t *testing.T) {
 		})
 	}
 }
+
+// TestCancelCompleted: a completed deliberation stays completed whatever cancel asks. DELETE
+// answers 409 naming its status; the cancel CloudEvent (binary and structured) answers the status
+// reply, so the Broker does not retry, and the counters do not move.
+func TestCancelCompleted(t *testing.T) {
+	t.Parallel()
+	stack := functest.NewStack(t)
+	stack.Ray.SetDefaultOutcome(raytest.Succeeds(0, `RAY_EXECUTOR_RESULT v1 {"agent_results":[{"agent_id":"a1","proposal":"p","reasoning":"r","score":0.9},{"agent_id":"a2","proposal":"q","reasoning":"s","score":0.5}],"failures":[],"total_agents":2,"completed_agents":2,"failed_agents":0,"scoring_error":""}`))
+	extra := map[string]string{"RAY_DISPATCH": "jobs", "API_TOKEN": token}
+	ids := stack.SeedWith(t, 2, extra)
+	fn := functest.Start(t, functest.Build(t), stack.Env(extra))
+	hdr := []string{"Authorization", "Bearer " + token}
+	for _, id := range ids {
+		if rep := functest.Call(t, http.MethodGet, fn.URL+"/"+id, "", hdr...).JSON(t); rep["status"] != "completed" {
+			t.Fatalf("%s before the cancel: %v", id, rep)
+		}
+	}
+
+	conflict := functest.Call(t, http.MethodDelete, fn.URL+"/"+ids[0], `{"reason":"too late"}`, append(hdr, "Content-Type", "application/json")...)
+	conflict.Problem(t, http.StatusConflict)
+	if conflict.JSON(t)["deliberation_status"] != "completed" {
+		t.Fatalf("409 body: %s", conflict.Body)
+	}
+	for _, mode := range []string{"binary", "structured"} {
+		data := functest.Do(t, functest.Modes[mode](t, fn.URL+"/", deliberation.TypeCancelRequested, "late-"+mode,
+			`{"deliberation_id":"`+ids[1]+`","reason":"too late"}`, hdr...)).Reply(t, deliberation.TypeStatus)
+		if data["status"] != "completed" || data["result"] == nil {
+			t.Fatalf("%s cancel of a completed one, reply: %v", mode, data)
+		}
+	}
+	for _, id := range ids {
+		if rep := functest.Call(t, http.MethodGet, fn.URL+"/"+id, "", hdr...).JSON(t); rep["status"] != "completed" || rep["result"] == nil {
+			t.Fatalf("%s after the cancels: %v", id, rep)
+		}
+	}
+	rep, err := stack.UseCases(t).Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rep.Stats; s.TotalDeliberations != 2 || s.CompletedDeliberations != 2 || s.CancelledDeliberations != 0 || s.Consistent() != nil {
+		t.Fatalf("stats: %+v", s)
+	}
+}
