@@ -32,6 +32,7 @@ func TestPublisher(t *testing.T) {
 			t.Run("stream never overwritten", func(t *testing.T) { t.Parallel(); testStreamKept(t, start(t)) })
 			t.Run("race yields one event", func(t *testing.T) { t.Parallel(); testRace(t, start(t)) })
 			t.Run("lost removal doubles nothing", func(t *testing.T) { t.Parallel(); testLostAck(t, start(t)) })
+			t.Run("server drops a republish", func(t *testing.T) { t.Parallel(); testServerDropsRepublish(t, start(t)) })
 		})
 	}
 }
@@ -192,5 +193,65 @@ func testLostAck(t *testing.T, url string) {
 	got := byDeliberation(t, readStream(t, url))
 	if want := []string{id + ".submitted", id + ".failed"}; !slices.Equal(got[id], want) {
 		t.Fatalf("events = %v, want %v once each", got[id], want)
+	}
+}
+
+// testServerDropsRepublish: what the lost-removal test relies on, checked at the server. An event
+// the publisher delivered, published again with the same Nats-Msg-Id (as a drain that died
+// before its removal does), is acknowledged as a duplicate and not stored by the stream the
+// publisher created; the same bytes under another id are stored, so the count could go wrong.
+func testServerDropsRepublish(t *testing.T, url string) {
+	store := miniStore(t)
+	jobs, ray := newRay(t)
+	svc := service(unthrottled{store}, ray, publisher(t, url, store))
+	id := execute(t, svc)
+	jobs.set(id, deliberation.JobFailed)
+	poll(t, svc, id)
+	drained(t, svc, store, 10*time.Second)
+	before := readStream(t, url)
+	if len(before) != 2 {
+		t.Fatalf("%d messages after one deliberation, want submitted and failed", len(before))
+	}
+
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := before[0]
+	raw, err := first.event.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	republish := func(msgID string) *jetstream.PubAck {
+		t.Helper()
+		msg := nats.NewMsg(first.subject)
+		msg.Data = raw
+		msg.Header.Set("Content-Type", "application/cloudevents+json")
+		msg.Header.Set(jetstream.MsgIDHeader, msgID)
+		ack, err := js.PublishMsg(t.Context(), msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ack
+	}
+	// A redelivery comes a while later: still inside the window (its size is checked with the
+	// stream's configuration), not right after the first publish.
+	time.Sleep(1500 * time.Millisecond)
+	if ack := republish(first.msgID); !ack.Duplicate {
+		t.Fatalf("republish of %s: %+v, want a duplicate acknowledgement", first.msgID, ack)
+	}
+	if got := readStream(t, url); len(got) != len(before) {
+		t.Fatalf("%d messages after a republish with the same id, want %d", len(got), len(before))
+	}
+	if ack := republish(first.msgID + "-other"); ack.Duplicate {
+		t.Fatalf("publish under a new id: %+v, want it stored", ack)
+	}
+	if got := readStream(t, url); len(got) != len(before)+1 {
+		t.Fatalf("%d messages after a publish under a new id, want %d", len(got), len(before)+1)
 	}
 }
