@@ -97,7 +97,7 @@ func runDispatch(ctx context.Context, log *slog.Logger, opts options, bin func(s
 		after func()
 	}{
 		{"serve", func() (way, error) {
-			if err := deployRunner(ctx, log, client, redisURL); err != nil {
+			if err := deployRunner(ctx, log, client, redisURL, prefixServe); err != nil {
 				return nil, err
 			}
 			return startFunctions(ctx, bin, env("serve", prefixServe), body)
@@ -159,14 +159,14 @@ func measureWay(ctx context.Context, log *slog.Logger, name string, w way, mem *
 }
 
 // deployRunner puts the deliberation runner on the head as make run does (deploy/local/stack),
-// reading the bench's Redis under the serve functions' key prefix.
-func deployRunner(ctx context.Context, log *slog.Logger, client *ray.Client, redisURL string) error {
+// reading the bench's Redis under the functions' key prefix.
+func deployRunner(ctx context.Context, log *slog.Logger, client *ray.Client, redisURL, prefix string) error {
 	name, zip, err := rayjob.Package()
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	app := ray.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: map[string]any{"redis_url": redisURL, "key_prefix": prefixServe}}
+	app := ray.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: map[string]any{"redis_url": redisURL, "key_prefix": prefix}}
 	if err := client.DeployRunner(ctx, app, name, zip, runnerDeployTimeout); err != nil {
 		return fmt.Errorf("deliberation runner: %w", err)
 	}

@@ -34,6 +34,8 @@ type report struct {
 	scenarios             []*scenario
 	// dispatch is nil when the dispatch scenario did not run.
 	dispatch *dispatchResult
+	// capacity is nil when the capacity scenario did not run.
+	capacity *capacityResult
 }
 
 // row is one line of the table; verdict is "pass", "FAIL" or "" (a figure with no target).
@@ -192,6 +194,10 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(w)
 		printTable(w, r.dispatch.header(), r.dispatch.rows(), r.dispatch.notes(r.opts))
 	}
+	if r.capacity != nil {
+		fmt.Fprintln(w)
+		printTable(w, r.capacity.header(), r.capacity.rows(), r.capacity.notes())
+	}
 }
 
 // printTable writes a table of cells, aligned, and the notes under it.
@@ -233,6 +239,9 @@ func (r *report) markdown() string {
 	}
 	if r.dispatch != nil {
 		markdownTable(&b, r.dispatch.header(), r.dispatch.rows(), r.dispatch.notes(r.opts))
+	}
+	if r.capacity != nil {
+		markdownTable(&b, r.capacity.header(), r.capacity.rows(), r.capacity.notes())
 	}
 	return b.String()
 }
