@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"time"
 
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
@@ -63,14 +62,14 @@ func (s *Service) stopIfCancelled(ctx context.Context, d deliberation.Deliberati
 	}
 }
 
-// cleanup deletes a terminal entry's attempt record on Ray: its outcome is stored and Ray keeps
-// job records forever otherwise. An attempt still stopping refuses; the reconcile pass deletes it
-// later.
+// cleanup deletes a terminal entry's attempt record on Ray within DeleteTimeout: its outcome is
+// stored and Ray keeps job records forever otherwise. An attempt still stopping refuses; the
+// reconcile pass deletes it later.
 func (s *Service) cleanup(ctx context.Context, d deliberation.Deliberation) {
 	if !d.Status.Terminal() {
 		return
 	}
-	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	dctx, cancel := context.WithTimeout(ctx, s.Settings.DeleteTimeout)
 	defer cancel()
 	if err := s.Ray.Delete(dctx, d.SubmissionID); err != nil && deliberation.ErrorCode(err) != deliberation.CodeNotFound {
 		s.Log.DebugContext(ctx, "ray job not deleted yet", "deliberation_id", d.ID, "error", err)

@@ -39,12 +39,12 @@ func (s *Service) Wake(ctx context.Context, id string) error {
 }
 
 // followWake asks Ray about d's job until it reports the job terminal, then records what Ray says.
-// Each question first claims a marker of wakePoll, so wake-ups cost Ray at most one status query
-// per deliberation per wakePoll across replicas, however many are sent, even where two follow-ups
+// Each question first claims a marker of WakePoll, so wake-ups cost Ray at most one status query
+// per deliberation per WakePoll across replicas, however many are sent, even where two follow-ups
 // overlap at the edges of their wake markers.
 func (s *Service) followWake(ctx context.Context, d deliberation.Deliberation) {
 	for {
-		if claimed, err := s.Store.ClaimCheck(ctx, "wake-poll:"+d.ID, wakePoll); err == nil && claimed {
+		if claimed, err := s.Store.ClaimCheck(ctx, "wake-poll:"+d.ID, s.Settings.WakePoll); err == nil && claimed {
 			if st, err := s.Ray.Status(ctx, d.SubmissionID); err == nil && st.State.Terminal() {
 				s.apply(ctx, d, st, nil)
 				return
@@ -53,10 +53,7 @@ func (s *Service) followWake(ctx context.Context, d deliberation.Deliberation) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wakePoll):
+		case <-time.After(s.Settings.WakePoll):
 		}
 	}
 }
-
-// wakePoll is the least time between two of the wake-ups' status queries about one deliberation.
-const wakePoll = time.Second
