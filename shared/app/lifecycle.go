@@ -92,8 +92,10 @@ func (s *Service) markRunning(ctx context.Context, d deliberation.Deliberation) 
 }
 
 // retry moves to the next deterministic submission id after an infrastructure failure (why),
-// deletes the failed attempt's record on Ray and submits the next one. Only the replica whose
-// move won submits: a lost race leaves the entry as the winner made it.
+// deletes the failed attempt's record on Ray and submits the next one. While the entry still holds
+// the failed attempt (it ended meanwhile, or the move was not recorded) Ray is left alone: a next
+// attempt exists only once its compare-and-set won. A replica that lost the move to another
+// submits the same next attempt again, which Ray takes as the one it holds (deterministic ids).
 func (s *Service) retry(ctx context.Context, d deliberation.Deliberation, why string) deliberation.Deliberation {
 	now := s.Clock.Now()
 	after, _ := s.record(ctx, d, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) { return cur.NextAttempt(now) })
