@@ -9,8 +9,8 @@ import (
 
 // Status answers where a deliberation stands. A non-terminal one is checked against Ray (at most
 // once per CheckPeriod across replicas); while Ray is unreachable the last known state answers.
-// An id the store does not hold answers a not_found report, not an error. A check may thus
-// write: it records what Ray says through the lifecycle steps (apply), which update Redis, publish
+// An id the store does not hold answers a not_found report, not an error. A check is not
+// read-only: it records what Ray says through the lifecycle steps (apply), which update Redis, publish
 // events and, for a finished, failed, lost or expired attempt, stop, delete or resubmit it on Ray.
 func (s *Service) Status(ctx context.Context, id string) (StatusReport, error) {
 	if err := deliberation.CheckID(id); err != nil {
