@@ -13,20 +13,24 @@ import (
 // reconcile.go, wake.go) are short sequences of these steps. The statuses, the transitions with
 // their causes and their events are tabled in docs/state.md ("Statuses", "Transitions").
 //
-//	step         status before → after                      event             Ray side
-//	accept       (none) → submitted                         submitted
-//	submit       submitted → submitted, on Ray                                Submit, then afterSubmit
-//	afterSubmit  submitted → submitted, on Ray                                Stop, if cancelled meanwhile
-//	markOnRay    submitted → submitted, on Ray
-//	markRunning  submitted → running                        started
-//	retry        submitted, running → submitted, next attempt                 Delete the old, submit the new
-//	complete     submitted, running → completed or failed   completed/failed  Delete
-//	fail         submitted, running → failed                failed
-//	failAndStop  submitted, running → failed                failed            Stop, Delete
-//	expire       submitted, running → failed (timed out)    failed            Stop, Delete
-//	cancel       submitted, running → cancelled             cancelled         Stop, unindex, Delete
-//	stop         terminal, unchanged                                          Stop, Delete
-//	cleanup      terminal, unchanged                                          Delete
+//	step          before → after                    event             Ray side
+//	accept        (none) → submitted                submitted
+//	submit        submitted → submitted, on Ray                       Submit, then afterSubmit
+//	afterSubmit   submitted → submitted, on Ray                       stopCancelled if cancelled meanwhile
+//	markOnRay     submitted → submitted, on Ray
+//	markRunning   submitted → running               started
+//	retry         active → submitted, next attempt                    Delete the old, submit the new
+//	complete      active → completed or failed      completed/failed  Delete
+//	fail          active → failed                   failed
+//	failAndStop   active → failed                   failed            Stop, Delete
+//	expire        active → failed (timed out)       failed            Stop, Delete
+//	cancel        active → cancelled                cancelled         stopCancelled
+//	stopCancelled cancelled, unchanged                                Stop, unindex, Delete
+//	stop          terminal, unchanged                                 Stop, Delete
+//	cleanup       terminal, unchanged                                 Delete
+//
+// active is submitted or running; on Ray is the entry's on_ray flag; unindex takes the id out of
+// the store's stop index.
 //
 // completed, failed and cancelled are terminal: the domain's transitions leave a terminal entry
 // unchanged, so a step that loses a race with another replica writes, counts and publishes
