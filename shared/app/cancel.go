@@ -46,80 +46,17 @@ func (s *Service) Cancel(ctx context.Context, id, reason string) (CancelResult, 
 	if err != nil {
 		return CancelResult{}, err
 	}
-	now := s.Clock.Now()
-	after, won, err := s.transition(ctx, d, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {
-		return cur.Cancel(reason, now)
-	})
-	if deliberation.ErrorCode(err) == deliberation.CodeNotFound {
-		return CancelResult{Outcome: CancelNotFound, Report: NotFoundReport(id)}, nil
-	}
-	if err != nil {
-		return CancelResult{}, err
-	}
+	after, won, err := s.cancel(ctx, d, reason)
 	switch {
+	case deliberation.ErrorCode(err) == deliberation.CodeNotFound:
+		return CancelResult{Outcome: CancelNotFound, Report: NotFoundReport(id)}, nil
+	case err != nil:
+		return CancelResult{}, err
 	case won:
-		s.Log.InfoContext(ctx, "deliberation cancelled", "deliberation_id", id, "submission_id", after.SubmissionID)
-		s.stopCancelled(ctx, after, true)
 		return CancelResult{Outcome: CancelRecorded, Report: ReportOf(after)}, nil
 	case after.Status == deliberation.StatusCancelled:
 		return CancelResult{Outcome: CancelAlready, Report: ReportOf(after)}, nil
 	default:
 		return CancelResult{Outcome: CancelConflict, Report: ReportOf(after)}, nil
-	}
-}
-
-// stopCancelled stops a cancelled deliberation's current attempt on Ray and, once Ray holds it
-// stopped (or never had it), takes the id out of the store's stop index. A job or attempt Ray does
-// not know is taken as stopped only once the cancel is RepairAge old: a younger one may still be
-// mid-submission in another replica (which stops it itself when it sees the entry cancelled).
-func (s *Service) stopCancelled(ctx context.Context, d deliberation.Deliberation, fresh bool) {
-	sctx, cancel := context.WithTimeout(ctx, s.Settings.SubmitTimeout)
-	defer cancel()
-	err := s.Ray.Stop(sctx, d.SubmissionID)
-	switch code := deliberation.ErrorCode(err); {
-	case err == nil:
-	case code == deliberation.CodeNotFound && !fresh && s.Clock.Now().Sub(d.CancelledAt) >= s.Settings.RepairAge:
-	default:
-		if code != deliberation.CodeNotFound {
-			s.Log.WarnContext(ctx, "ray side of a cancel not stopped yet; the reconcile pass retries",
-				"deliberation_id", d.ID, "error", err)
-		}
-		return
-	}
-	if err := s.Store.Stopped(ctx, d.ID); err != nil {
-		s.Log.WarnContext(ctx, "stop of a cancel not recorded", "deliberation_id", d.ID, "error", err)
-	}
-	s.cleanup(ctx, d)
-}
-
-// finishStops stops the Ray side of every cancelled deliberation a crash (or an unreachable Ray)
-// left running, within ctx.
-func (s *Service) finishStops(ctx context.Context) {
-	after := ""
-	for ctx.Err() == nil {
-		ids, err := s.Store.Stopping(ctx, after, reconcilePage)
-		if err != nil || len(ids) == 0 {
-			return
-		}
-		for _, id := range ids {
-			d, err := s.Store.Get(ctx, id)
-			switch {
-			case deliberation.ErrorCode(err) == deliberation.CodeNotFound:
-				_ = s.Store.Stopped(ctx, id)
-			case err == nil && d.Status == deliberation.StatusCancelled:
-				s.stopCancelled(ctx, d, false)
-			case err == nil:
-				_ = s.Store.Stopped(ctx, id)
-			}
-		}
-		after = ids[len(ids)-1]
-	}
-}
-
-// stopIfCancelled stops what a submission handed to Ray after the deliberation was cancelled (a
-// cancel that raced with execute or a resubmission): d is the entry as stored after the submit.
-func (s *Service) stopIfCancelled(ctx context.Context, d deliberation.Deliberation) {
-	if d.Status == deliberation.StatusCancelled {
-		s.stopCancelled(ctx, d, false)
 	}
 }

@@ -1,6 +1,7 @@
-// Package app holds the four use cases of the Ray executor (execute, status, stats, active jobs)
-// and the reconcile pass, written against the small ports declared here. It knows no technology:
-// each function's main wires Redis, Ray and NATS adapters into it.
+// Package app holds the use cases of the Ray executor (execute, status, cancel, stats, active
+// jobs), the reconcile pass and the jobs' wake-ups, the lifecycle steps that every change of a
+// deliberation goes through (lifecycle.go), and the small ports they need, declared here. It knows
+// no technology: shared/wiring plugs the Redis, Ray and NATS adapters into it.
 package app
 
 import (

@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
@@ -86,6 +85,30 @@ pages:
 
 const reconcilePage = 100
 
+// finishStops stops the Ray side of every cancelled deliberation a crash (or an unreachable Ray)
+// left running, within ctx.
+func (s *Service) finishStops(ctx context.Context) {
+	after := ""
+	for ctx.Err() == nil {
+		ids, err := s.Store.Stopping(ctx, after, reconcilePage)
+		if err != nil || len(ids) == 0 {
+			return
+		}
+		for _, id := range ids {
+			d, err := s.Store.Get(ctx, id)
+			switch {
+			case deliberation.ErrorCode(err) == deliberation.CodeNotFound:
+				_ = s.Store.Stopped(ctx, id)
+			case err == nil && d.Status == deliberation.StatusCancelled:
+				s.stopCancelled(ctx, d, false)
+			case err == nil:
+				_ = s.Store.Stopped(ctx, id)
+			}
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
 // deliverPending runs the publisher's outbox drain in the background and closes the channel it
 // returns when done. An undelivered event is logged, not returned: it waits in the outbox, and a
 // failed pass would only make the PingSource retry what the next tick does anyway.
@@ -103,57 +126,3 @@ func (s *Service) deliverPending(ctx context.Context) <-chan struct{} {
 	}()
 	return done
 }
-
-// Wake handles a job's finished wake-up, which anyone may send: it is answered at once and carries
-// no authority. The id is checked and, for an active deliberation, a follow-up runs in the
-// background (followWake); unknown ids, finished deliberations and forged wake-ups change nothing.
-// One follow-up per deliberation runs at a time across replicas (the wake marker, held WakeWait).
-func (s *Service) Wake(ctx context.Context, id string) error {
-	if !deliberation.ValidID(id) {
-		return nil
-	}
-	d, err := s.Store.Get(ctx, id)
-	if deliberation.ErrorCode(err) == deliberation.CodeNotFound {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if d.Status.Terminal() {
-		return nil
-	}
-	if claimed, err := s.Store.ClaimCheck(ctx, "wake:"+id, s.Settings.WakeWait); err != nil || !claimed {
-		return err
-	}
-	// The job gives up on its wake-up after a short timeout, and only then can its driver exit and
-	// Ray report the job terminal: the follow-up must outlive the request that started it.
-	s.pending.Go(func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.Settings.WakeWait)
-		defer cancel()
-		s.followWake(ctx, d)
-	})
-	return nil
-}
-
-// followWake asks Ray about d's job until it reports the job terminal, then records what Ray says.
-// Each question first claims a marker of wakePoll, so wake-ups cost Ray at most one status query
-// per deliberation per wakePoll across replicas, however many are sent, even where two follow-ups
-// overlap at the edges of their wake markers.
-func (s *Service) followWake(ctx context.Context, d deliberation.Deliberation) {
-	for {
-		if claimed, err := s.Store.ClaimCheck(ctx, "wake-poll:"+d.ID, wakePoll); err == nil && claimed {
-			if st, err := s.Ray.Status(ctx, d.SubmissionID); err == nil && st.State.Terminal() {
-				s.apply(ctx, d, st, nil)
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wakePoll):
-		}
-	}
-}
-
-// wakePoll is the least time between two of the wake-ups' status queries about one deliberation.
-const wakePoll = time.Second

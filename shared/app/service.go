@@ -32,19 +32,28 @@ type Settings struct {
 	// WakeWait bounds how long the follow-up of a finished wake-up waits, in the background, for
 	// Ray to report the job terminal.
 	WakeWait time.Duration
+	// WakePoll is the least time between two of the wake-ups' status queries about one
+	// deliberation, across replicas.
+	WakePoll time.Duration
+	// DeleteTimeout bounds the delete of a finished attempt's record on Ray (cleanup): the record
+	// only costs Ray memory, and the reconcile pass deletes what is left, so no step waits long.
+	DeleteTimeout time.Duration
 }
 
-// DefaultSettings are the spec's defaults.
+// DefaultSettings are the rules where configuration sets none: shared/wiring starts from them.
 func DefaultSettings() Settings {
 	return Settings{
 		Limits:    deliberation.Limits{MaxAgents: deliberation.DefaultMaxAgents},
 		MaxActive: 100, SubmitTimeout: 3 * time.Second, CheckPeriod: time.Second,
 		PendingLimit: 15 * time.Minute, RepairAge: 5 * time.Second, DeadlineGrace: 5 * time.Second,
 		ReconcileBudget: 20 * time.Second, ReconcileWorkers: 8, WakeWait: 10 * time.Second,
+		WakePoll: time.Second, DeleteTimeout: 2 * time.Second,
 	}
 }
 
-// Service runs the use cases. Events may be nil.
+// Service runs the use cases (Execute, Status, Cancel, Stats, ActiveJobs, Reconcile, Wake) over
+// its ports; every change of a deliberation goes through the lifecycle steps (lifecycle.go).
+// Events may be nil. Its fields are set once, before the first call.
 type Service struct {
 	Store    StateStore
 	Ray      RayCluster

@@ -2,13 +2,16 @@ package app
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
 // Status answers where a deliberation stands. A non-terminal one is checked against Ray (at most
 // once per CheckPeriod across replicas); while Ray is unreachable the last known state answers.
-// An id the store does not hold answers a not_found report, not an error.
+// An id the store does not hold answers a not_found report, not an error. A check is not
+// read-only: it records what Ray says through the lifecycle steps (apply), which update Redis, publish
+// events and, for a finished, failed, lost or expired attempt, stop, delete or resubmit it on Ray.
 func (s *Service) Status(ctx context.Context, id string) (StatusReport, error) {
 	if err := deliberation.CheckID(id); err != nil {
 		return StatusReport{}, err
@@ -31,4 +34,67 @@ func (s *Service) Status(ctx context.Context, id string) (StatusReport, error) {
 		d = s.advance(ctx, d)
 	}
 	return ReportOf(d), nil
+}
+
+// advance is the status logic for one non-terminal entry: past its deadline (and DeadlineGrace)
+// it expires; otherwise Ray is asked about the current attempt and what it says is recorded
+// (apply). It never fails: whatever it could not do now, a later check or reconcile pass does,
+// and the entry it returns is the last known state.
+func (s *Service) advance(ctx context.Context, d deliberation.Deliberation) deliberation.Deliberation {
+	if !s.Clock.Now().Before(d.Deadline.Add(s.Settings.DeadlineGrace)) {
+		return s.expire(ctx, d)
+	}
+	st, err := s.Ray.Status(ctx, d.SubmissionID)
+	return s.apply(ctx, d, st, err)
+}
+
+// apply picks the lifecycle step for what Ray said (st, or the error of asking) about d's current
+// attempt.
+func (s *Service) apply(ctx context.Context, d deliberation.Deliberation, st AttemptStatus, err error) deliberation.Deliberation {
+	switch code := deliberation.ErrorCode(err); {
+	case code == deliberation.CodeNotFound:
+		return s.repairMissing(ctx, d)
+	case err != nil:
+		s.Log.WarnContext(ctx, "ray status unavailable; answering last known state",
+			"deliberation_id", d.ID, "submission_id", d.SubmissionID, "error", err)
+		return d
+	}
+	switch st.State {
+	case deliberation.JobPending:
+		if s.Clock.Now().Sub(d.AttemptAt) > s.Settings.PendingLimit {
+			return s.failAndStop(ctx, d, fmt.Sprintf("job pending on Ray for more than %s (resources unavailable)", s.Settings.PendingLimit))
+		}
+		after, _ := s.markOnRay(ctx, d)
+		return after
+	case deliberation.JobRunning:
+		return s.markRunning(ctx, d)
+	case deliberation.JobSucceeded:
+		return s.complete(ctx, d, st, "")
+	case deliberation.JobFailed:
+		if st.Infrastructure && d.CanRetry() {
+			return s.retry(ctx, d, st.Summary)
+		}
+		return s.complete(ctx, d, st, st.Summary)
+	case deliberation.JobStopped:
+		after := s.fail(ctx, d, "Ray job was stopped")
+		s.cleanup(ctx, after)
+		return after
+	}
+	return d
+}
+
+// repairMissing handles a current attempt Ray does not know: one that never reached Ray is
+// submitted (under its deterministic id, so a racing submit is harmless); one Ray lost counts as
+// an infrastructure failure. Young entries are left alone: another replica may be mid-step.
+func (s *Service) repairMissing(ctx context.Context, d deliberation.Deliberation) deliberation.Deliberation {
+	switch {
+	case s.Clock.Now().Sub(d.UpdatedAt) < s.Settings.RepairAge:
+		return d
+	case !d.OnRay:
+		return s.resubmit(ctx, d)
+	case d.CanRetry():
+		return s.retry(ctx, d, "Ray lost the job")
+	default:
+		return s.fail(ctx, d, "Ray lost the job "+d.SubmissionID+" and no attempts are left")
+	}
 }

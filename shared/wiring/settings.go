@@ -17,7 +17,9 @@ func limits(c config.Config) deliberation.Limits {
 	return deliberation.Limits{MaxAgents: c.MaxAgents, Allowlist: c.Allowlist, MaxAnswerBytes: c.MaxAnswerBytes}
 }
 
-// settings are the use cases' rules: the defaults with the configured limits applied.
+// settings are the use cases' rules: the defaults with the configured limits applied. The
+// timeouts and periods no environment variable sets (submit, delete, repair age, deadline grace,
+// reconcile budget, wake-ups) keep app.DefaultSettings.
 func settings(c config.Config) app.Settings {
 	s := app.DefaultSettings()
 	s.Limits = limits(c)

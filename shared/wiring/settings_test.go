@@ -33,3 +33,24 @@ func TestSettingsCarryTheConfiguredLimits(t *testing.T) {
 		t.Errorf("jobs dispatch: check period %s, want Ray's one per second", s.CheckPeriod)
 	}
 }
+
+// TestSettingsKeepTheDefaultTimeouts: what no variable sets reaches the use cases as the default,
+// never as zero (a zero wake poll would spin, a zero delete timeout would never delete).
+func TestSettingsKeepTheDefaultTimeouts(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(func(k string) string { return map[string]string{"REDIS_URL": "redis://127.0.0.1:1"}[k] }, config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := settings(c)
+	for name, c := range map[string]struct{ got, want time.Duration }{
+		"SubmitTimeout": {s.SubmitTimeout, 3 * time.Second}, "RepairAge": {s.RepairAge, 5 * time.Second},
+		"DeadlineGrace": {s.DeadlineGrace, 5 * time.Second}, "ReconcileBudget": {s.ReconcileBudget, 20 * time.Second},
+		"WakeWait": {s.WakeWait, 10 * time.Second}, "WakePoll": {s.WakePoll, time.Second},
+		"DeleteTimeout": {s.DeleteTimeout, 2 * time.Second},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %s, want %s", name, c.got, c.want)
+		}
+	}
+}
