@@ -47,6 +47,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, req Request) {
 		select {
 		case <-r.Context().Done():
 		case <-t.release:
+		case <-s.done:
 		}
 		// Dropping the connection, not an empty 200: a stalled server never answers.
 		panic(http.ErrAbortHandler)
@@ -59,6 +60,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, req Request) {
 		case <-r.Context().Done():
 			panic(http.ErrAbortHandler)
 		case <-t.release:
+			panic(http.ErrAbortHandler)
+		case <-s.done:
 			panic(http.ErrAbortHandler)
 		}
 	}

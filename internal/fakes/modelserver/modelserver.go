@@ -135,10 +135,11 @@ type Stream struct {
 // Server is the fake. Configure it before or while the job runs; every setter is safe to call
 // concurrently with requests.
 type Server struct {
-	srv *httptest.Server
+	srv  *httptest.Server
+	done chan struct{} // closed by Close: every stalled request lets go, whenever it came
 
 	mu           sync.Mutex
-	release      chan struct{} // closed to let go of the stalled requests: on Reset and Close
+	release      chan struct{} // closed by Reset: the stalled requests of before let go
 	behaviors    map[string]Behavior
 	counts       map[string]int
 	judgeScores  map[string]float64
@@ -165,7 +166,7 @@ func Listen(addr string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{}
+	s := &Server{done: make(chan struct{})}
 	s.clear()
 	s.srv = httptest.NewUnstartedServer(s.handler())
 	s.srv.Listener.Close()
@@ -176,9 +177,7 @@ func Listen(addr string) (*Server, error) {
 
 // Close releases the stalled requests and stops the fake.
 func (s *Server) Close() {
-	s.mu.Lock()
-	close(s.release)
-	s.mu.Unlock()
+	close(s.done)
 	s.srv.Close()
 }
 
