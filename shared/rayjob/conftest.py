@@ -1,5 +1,6 @@
-"""Fixtures of the deliberation job's tests: the fake model server, the Ray head to run the job
-on, and a runner that starts the job as a real Ray driver (`python deliberation_job.py`).
+"""Fixtures of the deliberation job's tests: the fake model server (the Go fake, built once per
+session: fakemodel_client), the Ray head to run the job on, and a runner that starts the job as a
+real Ray driver (`python deliberation_job.py`).
 
 The Ray head is found through RAY_TEST_GCS_ADDRESS (its GCS address, e.g. 127.0.0.1:6381, as
 started by the Makefile). Without it, the tests that need Ray fail under CI=true and are skipped
@@ -25,7 +26,7 @@ JOB_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(JOB_DIR))
 
 from deliberation_job import RESULT_PREFIX  # noqa: E402 - needs the path above
-from fake_model_server import FakeModelServer  # noqa: E402 - needs the path above
+from fakemodel_client import FakeModelServer, FakeUnavailable, build  # noqa: E402 - path above
 
 GCS_ADDRESS_ENV = "RAY_TEST_GCS_ADDRESS"
 # Variables of the outer shell that would change what the job connects to or sends.
@@ -33,8 +34,21 @@ SCRUBBED_ENV = ("RAY_ADDRESS", "RAY_EXECUTOR_REQUEST", "RAY_EXECUTOR_DEADLINE_UN
                 "RAY_EXECUTOR_CALLBACK_URL", "VLLM_API_KEY")
 
 
+@pytest.fixture(scope="session")
+def fake_model_binary() -> Path:
+    """The fake model server, built once. Without Go it is skipped, but under CI=true it fails,
+    as a failing build does everywhere."""
+    try:
+        return build()
+    except FakeUnavailable as err:
+        if os.environ.get("CI") == "true":
+            pytest.fail(str(err))
+        pytest.skip(str(err))
+
+
 @pytest.fixture
-def server() -> Iterator[FakeModelServer]:
+def server(fake_model_binary: Path) -> Iterator[FakeModelServer]:
+    """A fresh fake per test: nothing one test set or sent reaches the next."""
     fake = FakeModelServer()
     yield fake
     fake.close()

@@ -19,12 +19,12 @@ never leaves that origin), reads a bounded part of an answer and cuts proposal a
 ``max_answer_bytes``, and keeps terminal escapes and control characters out of every error message
 it reports.
 
-Standard library and ``ray`` only, Python >= 3.10, so a stock Ray image runs it.
+Standard library, ``ray`` and ``idna`` (which Ray's own ``requests`` requires) only, Python >= 3.10,
+so a stock Ray image runs it.
 """
 
 from __future__ import annotations
 
-import encodings.idna  # noqa: F401 - the "idna" codec canonical_host relies on
 import http.client
 import ipaddress
 import json
@@ -42,6 +42,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, TextIO
 
+import idna
 import ray
 
 RESULT_PREFIX = "RAY_EXECUTOR_RESULT v1 "
@@ -384,25 +385,45 @@ def split_origin(url: str) -> tuple[str, str, int]:
 
 
 def canonical_host(host: str) -> str:
-    """The host as the functions write allowed origins: IDNA A-labels, lowercase, without the
-    trailing dot of a fully qualified name; an IPv6 literal compressed (RFC 5952, as Go's netip
-    writes it: [0:0::1] is [::1]) in brackets."""
+    """The host as the functions write allowed origins (shared/deliberation's canonicalHost, the
+    cases in contract/origins.json): IDNA A-labels as a resolver looks the name up (UTS #46,
+    nontransitional, STD3 rules), lowercase, without the trailing dot of a fully qualified name;
+    a name whose last label is a number only as a dotted quad (resolvers read 2852039166 or
+    0xa9fea9fe as 169.254.169.254); an IPv6 literal compressed (RFC 5952, as Go's netip writes
+    it: [0:0::1] is [::1]) in brackets, never an IPv4-mapped one."""
     if ":" in host:  # an IPv6 literal: urlsplit removed its brackets
         try:
             address = ipaddress.IPv6Address(host)
         except ValueError:
             raise ValueError("has an invalid host") from None
-        if address.scope_id:  # a zone names an interface of one machine, no server
+        # A zone names an interface of one machine, no server; a mapped address is an IPv4 one.
+        if address.scope_id or address.ipv4_mapped is not None:
             raise ValueError("has an invalid host")
         return f"[{address.compressed}]"
-    try:
-        ascii_host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError:  # an empty or over-long label, or what IDNA cannot map
-        raise ValueError("has an invalid host") from None
-    ascii_host = ascii_host[:-1] if ascii_host.endswith(".") else ascii_host
-    if not ascii_host:
+    name = host.removesuffix(".")
+    if not name:
         raise ValueError("has no host")
-    return ascii_host
+    try:
+        ascii_host = idna.encode(name, uts46=True, transitional=False, std3_rules=True)
+    except (idna.IDNAError, UnicodeError):  # what IDNA refuses: bad labels, joiners, bidi
+        raise ValueError("has an invalid host") from None
+    labels = ascii_host.decode("ascii").lower().split(".")
+    # The mapping may still yield an empty label (a trailing ideographic full stop).
+    if len(".".join(labels)) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        raise ValueError("has an invalid host")
+    ascii_name = ".".join(labels)
+    if _NUMERIC_LABEL.fullmatch(labels[-1]):
+        try:
+            if str(ipaddress.IPv4Address(ascii_name)) == ascii_name:
+                return ascii_name
+        except ValueError:
+            pass
+        raise ValueError("has an invalid host")
+    return ascii_name
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 
 
 def canonical_origin(url: str) -> str:

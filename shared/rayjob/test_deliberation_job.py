@@ -12,7 +12,7 @@ import pytest
 
 import deliberation_job as job
 from conftest import JobRun, make_request, run_job
-from fake_model_server import Behaviour, FakeModelServer, streamed_completion
+from fakemodel_client import Behaviour, FakeModelServer, streamed_completion
 
 BRACES_TEMPLATE = 'Story {story_id}, task {task_id} as {role}:\n{task}\ndef f(): return {"a": 1}'
 API_KEY = "sk-test-never-print-me"

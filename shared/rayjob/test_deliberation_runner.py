@@ -20,7 +20,7 @@ import redis
 
 from conftest import make_request
 from deliberation_runner import GROUP, Runner, Settings
-from fake_model_server import Behaviour, FakeModelServer
+from fakemodel_client import Behaviour, FakeModelServer
 
 PREFIX = "rt"
 

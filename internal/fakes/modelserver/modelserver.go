@@ -1,17 +1,18 @@
-// Package modelserver is a test fake of the OpenAI-compatible model server (vLLM) that the
-// deliberation job calls: no real model server can run in tests here. End-to-end tests run the
-// real job on a real local Ray against it, so it listens on 127.0.0.1 (httptest), answers
-// POST /v1/chat/completions with behaviours set per model (answer, fail with a status always or
-// the first K times, stall, delay), answers judge calls (those with a response_format) with
-// scores, and records every request for assertions. Any other POST (such as the job's wake-up
-// CloudEvent) is recorded and answered 200. It is safe for concurrent use.
+// Package modelserver is the one fake of the OpenAI-compatible model server (vLLM) that the
+// deliberation job calls, for the Go tests and (through cmd/fakemodel) the Python ones: no real
+// model server can run in tests here. It listens on 127.0.0.1, answers POST /v1/chat/completions
+// with behaviours set per model (answer, fail with a status always or the first K times and a JSON
+// or raw error body, stall, delay, redirect, stream a huge answer), answers judge calls (those with
+// a response_format) with scores, and records every request on arrival. Any other POST (such as
+// the job's wake-up CloudEvent) is recorded and answered 200; a GET (what a client makes of a
+// followed 301, 302 or 303) is recorded and answered with a completion, so a test sees whether a
+// redirect was followed. Under /_fake/ an HTTP control surface sets behaviours, reads the
+// recordings and resets, for a test in another process. It is safe for concurrent use.
 package modelserver
 
 import (
 	"encoding/json"
-	"fmt"
-	"io"
-	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -27,20 +28,32 @@ const ChatPath = "/v1/chat/completions"
 const maxBody = 8 << 20
 
 // Behavior is how the fake answers one model. The zero value answers "proposal from <model>"
-// (or, for a judge call, the judge's scores) at once.
+// (or, for a judge call, the judge's scores) at once. The steps apply in the order of the fields:
+// a stall never gets further, a failure comes after the delay, and so on.
 type Behavior struct {
-	// Answer is the message content; empty means the default answer.
-	Answer string
-	// Reasoning, when set, is returned as the message's reasoning_content.
-	Reasoning string
+	// Stall never answers: the request waits until the client gives up, a reset or the end.
+	Stall bool
+	// Delay is waited before answering (or failing).
+	Delay time.Duration
 	// FailStatus, when non-zero, is the status of failed answers.
 	FailStatus int
 	// FailFirst limits failures to the first K requests for the model; 0 fails every request.
 	FailFirst int
-	// Stall never answers: the request waits until the client gives up or the test ends.
-	Stall bool
-	// Delay is waited before answering (or failing).
-	Delay time.Duration
+	// ErrorBody, when set, is a failure's body, sent raw as text/plain instead of the JSON error.
+	ErrorBody string
+	// RedirectStatus, when non-zero, answers a redirect of this status to RedirectTo.
+	RedirectStatus int
+	// RedirectTo is the Location of the redirect, sent as written (relative or absolute).
+	RedirectTo string
+	// StreamBytes, when positive, answers a valid completion of this many bytes whose content is
+	// all "x", written in chunks, and records how much of it could be sent (Streams).
+	StreamBytes int64
+	// AnnounceLength sends the streamed answer with a Content-Length; else it ends when closed.
+	AnnounceLength bool
+	// Answer is the message content; empty means the default answer.
+	Answer string
+	// Reasoning, when set, is returned as the message's reasoning_content.
+	Reasoning string
 	// TotalTokens is reported as usage.total_tokens; 0 means 42.
 	TotalTokens int
 }
@@ -53,6 +66,7 @@ type Message struct {
 
 // Request is one recorded request, decoded for assertions.
 type Request struct {
+	Method         string
 	Path           string
 	Header         http.Header
 	At             time.Time
@@ -112,34 +126,80 @@ func (r Request) JudgeAgentIDs() []string {
 	return ids
 }
 
+// Stream is one streamed answer: how much of it the fake could write before the client went away.
+type Stream struct {
+	Total, Sent int64
+	Completed   bool
+}
+
 // Server is the fake. Configure it before or while the job runs; every setter is safe to call
 // concurrently with requests.
 type Server struct {
 	srv  *httptest.Server
-	done chan struct{}
+	done chan struct{} // closed by Close: every stalled request lets go, whenever it came
 
 	mu           sync.Mutex
+	release      chan struct{} // closed by Reset: the stalled requests of before let go
 	behaviors    map[string]Behavior
 	counts       map[string]int
 	judgeScores  map[string]float64
 	judgeContent *string
 	requests     []Request
+	streams      []Stream
 }
 
 // New starts a fake on 127.0.0.1 and stops it when the test ends, releasing stalled requests.
 func New(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{done: make(chan struct{}), behaviors: map[string]Behavior{}, counts: map[string]int{}}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(func() {
-		close(s.done)
-		s.srv.Close()
-	})
+	s, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("modelserver: %v", err)
+	}
+	t.Cleanup(s.Close)
 	return s
+}
+
+// Listen starts a fake on addr (a loopback address: the fake has no authentication, and its
+// control surface changes what it answers); Close stops it.
+func Listen(addr string) (*Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{done: make(chan struct{})}
+	s.clear()
+	s.srv = httptest.NewUnstartedServer(s.handler())
+	s.srv.Listener.Close()
+	s.srv.Listener = l
+	s.srv.Start()
+	return s, nil
+}
+
+// Close releases the stalled requests and stops the fake.
+func (s *Server) Close() {
+	close(s.done)
+	s.srv.Close()
 }
 
 // URL is the base URL to pass as vllm_url.
 func (s *Server) URL() string { return s.srv.URL }
+
+// Reset forgets behaviours, judge settings, counts and recordings, and releases the stalled
+// requests: the fake answers as if new.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	close(s.release)
+	s.clear()
+}
+
+// clear sets the initial state; the caller holds mu (or owns s alone).
+func (s *Server) clear() {
+	s.release = make(chan struct{})
+	s.behaviors, s.counts = map[string]Behavior{}, map[string]int{}
+	s.judgeScores, s.judgeContent = nil, nil
+	s.requests, s.streams = nil, nil
+}
 
 // SetBehavior sets how model is answered from now on.
 func (s *Server) SetBehavior(model string, b Behavior) {
@@ -188,6 +248,13 @@ func (s *Server) Events() []Request {
 	return s.filter(func(r Request) bool { return r.Path != ChatPath })
 }
 
+// Streams returns the streamed answers that have ended, in the order they ended.
+func (s *Server) Streams() []Stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Stream(nil), s.streams...)
+}
+
 func (s *Server) filter(keep func(Request) bool) []Request {
 	var out []Request
 	for _, r := range s.Requests() {
@@ -198,146 +265,30 @@ func (s *Server) filter(keep func(Request) bool) []Request {
 	return out
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeJSON(w, http.StatusMethodNotAllowed, errorBody("POST only", http.StatusMethodNotAllowed))
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody("cannot read body", http.StatusBadRequest))
-		return
-	}
-	req := Request{Path: r.URL.Path, Header: r.Header.Clone(), At: time.Now(), Body: body}
-	decodeErr := json.Unmarshal(body, &req)
-	// Recorded on arrival, so a stalled request is visible while it stalls.
-	s.record(req)
-	if req.Path != ChatPath {
-		writeJSON(w, http.StatusOK, map[string]any{})
-		return
-	}
-	if decodeErr != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody("body is not a chat request", http.StatusBadRequest))
-		return
-	}
-	s.chat(w, r, req)
-}
-
 func (s *Server) record(req Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, req)
 }
 
+func (s *Server) recordStream(st Stream) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.streams = append(s.streams, st)
+}
+
 // next counts a request for model and returns what it should get.
-func (s *Server) next(model string) (b Behavior, count int, scores map[string]float64, content *string) {
+func (s *Server) next(model string) (turn, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.counts[model]++
-	return s.behaviors[model], s.counts[model], s.judgeScores, s.judgeContent
+	return turn{s.behaviors[model], s.judgeScores, s.judgeContent, s.release}, s.counts[model]
 }
 
-func (s *Server) chat(w http.ResponseWriter, r *http.Request, req Request) {
-	b, count, scores, judgeContent := s.next(req.Model)
-	if b.Stall {
-		select {
-		case <-r.Context().Done():
-		case <-s.done:
-		}
-		// Dropping the connection, not an empty 200: a stalled server never answers.
-		panic(http.ErrAbortHandler)
-	}
-	if b.Delay > 0 {
-		timer := time.NewTimer(b.Delay)
-		defer timer.Stop()
-		select {
-		case <-timer.C:
-		case <-r.Context().Done():
-			panic(http.ErrAbortHandler)
-		case <-s.done:
-			panic(http.ErrAbortHandler)
-		}
-	}
-	if b.FailStatus != 0 && (b.FailFirst == 0 || count <= b.FailFirst) {
-		writeJSON(w, b.FailStatus, errorBody("fake failure of "+req.Model, b.FailStatus))
-		return
-	}
-	content := b.Answer
-	switch {
-	case content != "":
-	case req.IsJudge() && judgeContent != nil:
-		content = *judgeContent
-	case req.IsJudge():
-		var err error
-		if content, err = judgeAnswer(req.JudgeAgentIDs(), scores); err != nil {
-			writeJSON(w, http.StatusInternalServerError, errorBody(err.Error(), http.StatusInternalServerError))
-			return
-		}
-	default:
-		content = "proposal from " + req.Model
-	}
-	writeJSON(w, http.StatusOK, completion(req.Model, content, b))
-}
-
-// DefaultScores is what the judge answers unless told otherwise: 0.9, 0.8, ... in order, then 0.
-func DefaultScores(agentIDs []string) map[string]float64 {
-	scores := make(map[string]float64, len(agentIDs))
-	for i, id := range agentIDs {
-		scores[id] = math.Max(0, math.Round((0.9-0.1*float64(i))*100)/100)
-	}
-	return scores
-}
-
-// judgeAnswer fails only for scores JSON cannot carry (NaN, infinities); use SetJudgeContent
-// to make the judge answer invalid output.
-func judgeAnswer(agentIDs []string, scores map[string]float64) (string, error) {
-	if scores == nil {
-		scores = DefaultScores(agentIDs)
-	}
-	type score struct {
-		AgentID   string  `json:"agent_id"`
-		Score     float64 `json:"score"`
-		Rationale string  `json:"rationale"`
-	}
-	answer := struct {
-		Scores []score `json:"scores"`
-	}{Scores: []score{}}
-	for _, id := range agentIDs {
-		if v, ok := scores[id]; ok {
-			answer.Scores = append(answer.Scores, score{AgentID: id, Score: v, Rationale: "fake rationale " + id})
-		}
-	}
-	data, err := json.Marshal(answer)
-	if err != nil {
-		return "", fmt.Errorf("modelserver: judge scores: %w", err)
-	}
-	return string(data), nil
-}
-
-func completion(model, content string, b Behavior) map[string]any {
-	tokens := b.TotalTokens
-	if tokens == 0 {
-		tokens = 42
-	}
-	message := map[string]any{"role": "assistant", "content": content}
-	if b.Reasoning != "" {
-		message["reasoning_content"] = b.Reasoning
-	}
-	return map[string]any{
-		"id": "chatcmpl-fake", "object": "chat.completion", "created": time.Now().Unix(), "model": model,
-		"choices": []any{map[string]any{"index": 0, "message": message, "finish_reason": "stop"}},
-		"usage":   map[string]int{"prompt_tokens": 10, "completion_tokens": max(tokens-10, 0), "total_tokens": tokens},
-	}
-}
-
-func errorBody(message string, status int) map[string]any {
-	return map[string]any{"error": map[string]any{"message": message, "type": "fake_error", "code": status}}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	// A client that gave up (a timeout under test) cannot be told anything more.
-	_ = json.NewEncoder(w).Encode(v)
+// turn is what one request gets, read at once so a concurrent setter cannot split it.
+type turn struct {
+	Behavior
+	scores       map[string]float64
+	judgeContent *string
+	release      <-chan struct{}
 }

@@ -361,13 +361,39 @@ func TestRefusesWhatIsNotAChatRequest(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("status %d, want 400", resp.StatusCode)
 	}
-	resp, err = http.Get(s.URL() + ChatPath)
+}
+
+// TestGetIsRecordedAndAnswered: a GET is what a client makes of a followed 301, 302 or 303, so it
+// gets a usable proposal (the job under test would show it) and is recorded with its headers.
+func TestGetIsRecordedAndAnswered(t *testing.T) {
+	t.Parallel()
+	s := New(t)
+	req, err := http.NewRequest(http.MethodGet, s.URL()+"/elsewhere", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer k")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a answer
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil || resp.StatusCode != http.StatusOK ||
+		a.Choices[0].Message.Content != "proposal fetched by GET" {
+		t.Fatalf("GET: status %d, %+v, %v", resp.StatusCode, a, err)
+	}
+	got := s.Requests()
+	if len(got) != 1 || got[0].Method != http.MethodGet || got[0].Path != "/elsewhere" || got[0].Header.Get("Authorization") != "Bearer k" {
+		t.Fatalf("recorded %+v", got)
+	}
+	req, _ = http.NewRequest(http.MethodDelete, s.URL()+ChatPath, nil)
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodPost {
-		t.Fatalf("GET: status %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("DELETE: status %d, want 405", resp.StatusCode)
 	}
 }
 
