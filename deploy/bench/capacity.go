@@ -59,8 +59,12 @@ type capacityResult struct {
 // runCapacity starts the model server and a head, runs the floor, then the functions with the
 // runner, and stops the head whatever happened.
 func runCapacity(ctx context.Context, log *slog.Logger, opts options, bin func(string) string, redisURL string) (*capacityResult, error) {
-	model, host := startModelServer()
-	defer host.close()
+	// The tests' fake model server (internal/fakes/modelserver), in the bench process.
+	model, err := modelserver.Listen("127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer model.Close()
 	for _, m := range []string{"m1", "m2", "m3", "judge"} {
 		model.SetBehavior(m, modelserver.Behavior{Delay: opts.capacityLatency})
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/fakes/modelserver"
 	"github.com/rayexecutor/functions/shared/ray"
 	"github.com/rayexecutor/functions/shared/rayjob"
 )
@@ -69,8 +70,12 @@ type dispatchResult struct {
 // runDispatch starts the model server and the head, measures the four ways one after the other,
 // and stops the head whatever happened.
 func runDispatch(ctx context.Context, log *slog.Logger, opts options, bin func(string) string, redisURL string) (*dispatchResult, error) {
-	model, host := startModelServer()
-	defer host.close()
+	// The tests' fake model server (internal/fakes/modelserver), in the bench process.
+	model, err := modelserver.Listen("127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer model.Close()
 	started := time.Now()
 	head, err := startRayHead(ctx, log)
 	if err != nil {
