@@ -144,6 +144,14 @@ func TestRunnerStopAndRefusals(t *testing.T) {
 	}
 	wantState(t, r, d.SubmissionID, deliberation.JobStopped)
 
+	// The marker expires before the runner's record (an hour after the deadline, against a day):
+	// the attempt is still known, so a stop answers as for any ended attempt.
+	ended, _ := raycontract.Deliberation(t)
+	rdb.Set(ctx, "px:runner:result:"+ended.SubmissionID, `{"state":"FAILED","result":{}}`, time.Hour)
+	if err := r.Stop(ctx, ended.SubmissionID); err != nil {
+		t.Fatalf("stop of an ended attempt whose marker expired: %v, want nil", err)
+	}
+
 	rdb.Set(ctx, "px:runner:result:"+d.SubmissionID, `{"state":"DONE"}`, time.Hour)
 	if _, err := r.Status(ctx, d.SubmissionID); deliberation.ErrorCode(err) != deliberation.CodeInternal {
 		t.Fatalf("a record with an unknown state: %v, want internal", err)
