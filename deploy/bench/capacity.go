@@ -19,7 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rayexecutor/functions/internal/fakes/modelserver"
-	"github.com/rayexecutor/functions/shared/ray"
+	"github.com/rayexecutor/functions/internal/rayserve"
 	"github.com/rayexecutor/functions/shared/redisstore"
 )
 
@@ -83,7 +83,7 @@ func runCapacity(ctx context.Context, log *slog.Logger, opts options, bin func(s
 	res.ways = append(res.ways, floor)
 	log.Info("capacity", "way", floor.name, "wall", floor.wall.String(), "peak_calls", floor.peakCalls)
 
-	client, err := ray.NewClient(ray.ClientConfig{Address: head.address, Timeout: 30 * time.Second})
+	client, err := rayserve.NewClient(head.address, 30*time.Second)
 	if err != nil {
 		return nil, err
 	}

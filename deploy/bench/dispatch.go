@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/rayexecutor/functions/internal/fakes/modelserver"
-	"github.com/rayexecutor/functions/shared/ray"
+	"github.com/rayexecutor/functions/internal/rayserve"
 	"github.com/rayexecutor/functions/shared/rayjob"
 )
 
@@ -90,7 +90,7 @@ func runDispatch(ctx context.Context, log *slog.Logger, opts options, bin func(s
 		return map[string]string{"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefix, "RAY_DISPATCH": dispatch, "RAY_ADDRESS": head.address,
 			"VLLM_URL_ALLOWLIST": model.URL()}
 	}
-	client, err := ray.NewClient(ray.ClientConfig{Address: head.address, Timeout: 30 * time.Second})
+	client, err := rayserve.NewClient(head.address, 30*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func runDispatch(ctx context.Context, log *slog.Logger, opts options, bin func(s
 			}
 			return startFunctions(ctx, bin, env("serve", prefixServe), body)
 		}, func() {
-			if err := client.DeleteServe(ctx); err != nil {
+			if err := client.DeleteAll(ctx); err != nil {
 				log.Warn("runner not deleted", "error", err.Error())
 			}
 		}},
@@ -165,13 +165,13 @@ func measureWay(ctx context.Context, log *slog.Logger, name string, w way, mem *
 
 // deployRunner puts the deliberation runner on the head as make run does (deploy/local/stack),
 // reading the bench's Redis under the functions' key prefix.
-func deployRunner(ctx context.Context, log *slog.Logger, client *ray.Client, redisURL, prefix string) error {
+func deployRunner(ctx context.Context, log *slog.Logger, client *rayserve.Client, redisURL, prefix string) error {
 	name, zip, err := rayjob.Package()
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	app := ray.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: map[string]any{"redis_url": redisURL, "key_prefix": prefix}}
+	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: map[string]any{"redis_url": redisURL, "key_prefix": prefix}}
 	if err := client.DeployRunner(ctx, app, name, zip, runnerDeployTimeout); err != nil {
 		return fmt.Errorf("deliberation runner: %w", err)
 	}

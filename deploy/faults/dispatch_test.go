@@ -14,7 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/rayexecutor/functions/shared/ray"
+	"github.com/rayexecutor/functions/internal/rayserve"
 	"github.com/rayexecutor/functions/shared/rayjob"
 )
 
@@ -39,7 +39,7 @@ const runnerClaimIdle = 10
 // would after every start of the cluster.
 func deployRunner(t *testing.T, s *stack) {
 	t.Helper()
-	client, err := ray.NewClient(ray.ClientConfig{Address: s.ray.Address, Timeout: 30 * time.Second})
+	client, err := rayserve.NewClient(s.ray.Address, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func deployRunner(t *testing.T, s *stack) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	app := ray.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: map[string]any{
+	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: map[string]any{
 		"redis_url": s.redis.URL(), "key_prefix": keyPrefix, "max_deliberations": 64,
 		"claim_idle_s": runnerClaimIdle, "heartbeat_s": 2}}
 	if err := client.DeployRunner(t.Context(), app, name, zip, 3*time.Minute); err != nil {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/ray"
+	"github.com/rayexecutor/functions/shared/rayjobs"
 )
 
 // The suite's own Ray head: ports and a temp dir no other head of the project uses (make run's is
@@ -69,7 +69,7 @@ func (h *rayHead) Stop(t *testing.T) {
 // and then the restart would test nothing), or until within passes.
 func (h *rayHead) waitBusy(t *testing.T, within time.Duration) {
 	t.Helper()
-	rc, err := ray.NewClient(ray.ClientConfig{Address: h.Address})
+	rc, err := rayjobs.NewClient(rayjobs.ClientConfig{Address: h.Address})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func (h *rayHead) waitBusy(t *testing.T, within time.Duration) {
 }
 
 // jobTimeout reads a job's deliberation timeout from the request it carries in its env_vars.
-func jobTimeout(j ray.JobDetails) time.Duration {
+func jobTimeout(j rayjobs.JobDetails) time.Duration {
 	var env struct {
 		EnvVars map[string]string `json:"env_vars"`
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/ray"
+	"github.com/rayexecutor/functions/shared/rayjobs"
 )
 
 // settleSlack is how long past the latest deadline the suite waits for the last deliberations to
@@ -87,7 +87,7 @@ func storedEntries(t *testing.T, redisURL string) map[string]deliberation.Delibe
 // late one). It returns the jobs still live at the end of within: running ones, and pending ones,
 // which Ray marks stopped only once it gets round to starting them.
 func waitRayIdle(ctx context.Context, address string, within time.Duration) (running, pending []string, err error) {
-	rc, err := ray.NewClient(ray.ClientConfig{Address: address})
+	rc, err := rayjobs.NewClient(rayjobs.ClientConfig{Address: address})
 	if err != nil {
 		return nil, nil, err
 	}

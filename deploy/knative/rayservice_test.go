@@ -19,8 +19,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/rayexecutor/functions/internal/rayserve"
 	"github.com/rayexecutor/functions/shared/config"
-	"github.com/rayexecutor/functions/shared/ray"
 	"github.com/rayexecutor/functions/shared/rayjob"
 )
 
@@ -137,7 +137,7 @@ func runnerSettings(t *testing.T) map[string]string {
 }
 
 // TestRayServiceRunsTheRunner checks deploy/ray/rayservice.yaml against what it must agree with:
-// its Serve config is ray.RunnerApplication.Config()'s document (plus the pip pin) reading the
+// its Serve config is rayserve.RunnerApplication.Config()'s document (plus the pip pin) reading the
 // functions' Redis under their key prefix with the current runner package, and its cluster passes
 // the RayCluster's checks.
 func TestRayServiceRunsTheRunner(t *testing.T) {
@@ -186,7 +186,7 @@ func probesServeProxy(pr *corev1.Probe) bool {
 	return pr.Exec != nil && strings.Contains(strings.Join(pr.Exec.Command, " "), "-/healthz")
 }
 
-// serveConfigProblems compares the Serve config with the document ray.RunnerApplication.Config()
+// serveConfigProblems compares the Serve config with the document rayserve.RunnerApplication.Config()
 // writes for the same package URL, replicas and tuning args, and with the functions' Redis and
 // key prefix; the RayService adds runtime_env.pip, redis pinned as the tests run it.
 func serveConfigProblems(doc string, w runnerWant) []string {
@@ -226,7 +226,7 @@ func serveConfigProblems(doc string, w runnerWant) []string {
 			args[name] = v
 		}
 	}
-	raw, err := ray.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: app.RuntimeEnv.WorkingDir,
+	raw, err := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: app.RuntimeEnv.WorkingDir,
 		Args: args, Replicas: replicas}.Config()
 	if err != nil {
 		return []string{"serveConfigV2: " + err.Error()}

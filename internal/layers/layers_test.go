@@ -79,20 +79,21 @@ func TestCheckCatchesWrongImports(t *testing.T) {
 	}
 	m := func(path string) string { return module + path }
 	wrong := map[string]layers.Package{
-		"domain uses a library":       p("/shared/deliberation", "github.com/redis/go-redis/v9"),
-		"use case uses an adapter":    p("/shared/app", m("/shared/redisstore")),
-		"adapter uses another":        p("/shared/ray", m("/shared/natsevents")),
-		"adapter uses the transport":  p("/shared/redisstore", m("/shared/transport")),
-		"transport reads config":      p("/shared/transport", m("/shared/config")),
-		"config uses a use case":      p("/shared/config", m("/shared/app")),
-		"function skips the root":     p("/functions/get-stats", m("/shared/redisstore")),
-		"product uses deploy":         p("/shared/wiring", m("/deploy/ray")),
-		"tool uses the root":          p("/deploy/local/combined", module),
-		"function uses test support":  p("/functions/get-stats", m("/internal/fakes")),
-		"a package in no layer":       p("/shared/misc"),
-		"a test imports a tool":       {ImportPath: m("/shared/ray"), TestImports: []string{m("/deploy/bench")}},
-		"a test imports the root":     {ImportPath: m("/functions/get-stats"), XTestImports: []string{module}},
-		"an import of an unknown one": p("/shared/wiring", m("/shared/misc")),
+		"domain uses a library":          p("/shared/deliberation", "github.com/redis/go-redis/v9"),
+		"use case uses an adapter":       p("/shared/app", m("/shared/redisstore")),
+		"adapter uses another":           p("/shared/rayjobs", m("/shared/natsevents")),
+		"one Ray adapter uses the other": p("/shared/runnerqueue", m("/shared/rayjobs")),
+		"adapter uses the transport":     p("/shared/redisstore", m("/shared/transport")),
+		"transport reads config":         p("/shared/transport", m("/shared/config")),
+		"config uses a use case":         p("/shared/config", m("/shared/app")),
+		"function skips the root":        p("/functions/get-stats", m("/shared/redisstore")),
+		"product uses deploy":            p("/shared/wiring", m("/deploy/ray")),
+		"tool uses the root":             p("/deploy/local/combined", module),
+		"function uses test support":     p("/functions/get-stats", m("/internal/fakes")),
+		"a package in no layer":          p("/shared/misc"),
+		"a test imports a tool":          {ImportPath: m("/shared/runnerqueue"), TestImports: []string{m("/deploy/bench")}},
+		"a test imports the root":        {ImportPath: m("/functions/get-stats"), XTestImports: []string{module}},
+		"an import of an unknown one":    p("/shared/wiring", m("/shared/misc")),
 	}
 	for name, pkg := range wrong {
 		if got := r.Check([]layers.Package{pkg}); len(got) != 1 {
@@ -103,11 +104,13 @@ func TestCheckCatchesWrongImports(t *testing.T) {
 		p("/shared/deliberation", "errors", "net/url"),
 		p("/shared/app", m("/shared/deliberation")),
 		p("/shared/redisstore", m("/shared/app"), "github.com/redis/go-redis/v9"),
-		p("/shared/wiring", m("/shared/ray"), m("/shared/rayjob"), m("/shared/transport"), m("/shared/config")),
+		p("/shared/wiring", m("/shared/rayjobs"), m("/shared/runnerqueue"), m("/shared/rayjob"), m("/shared/transport"), m("/shared/config")),
 		p("", m("/shared/wiring")),
 		p("/functions/internal/functest", m("/shared/wiring"), m("/internal/launcher")),
 		p("/deploy/bench", m("/internal/raytest"), m("/internal/launcher")),
-		{ImportPath: m("/shared/ray"), TestImports: []string{m("/shared/redisstore"), m("/internal/testenv")}},
+		p("/shared/runnerqueue", m("/shared/app"), m("/shared/deliberation"), "github.com/redis/go-redis/v9"),
+		{ImportPath: m("/shared/rayjobs"), TestImports: []string{m("/shared/redisstore"), m("/internal/testenv")}},
+		{ImportPath: m("/shared/runnerqueue"), XTestImports: []string{m("/internal/raycontract"), m("/internal/rayserve")}},
 	}
 	if got := r.Check(right); len(got) != 0 {
 		t.Errorf("allowed imports reported: %q", got)

@@ -12,6 +12,9 @@
 // with logs), computed from the clock when read, so thousands of jobs cost no goroutines. Knobs
 // inject faults (status codes, stalls, dropped connections, also after a request took effect),
 // override a job's state, require a bearer token and count requests per route.
+//
+// Flow and its helpers are the end-to-end harness both Ray adapters' real-head tests share: the
+// use cases on a real Redis, an adapter on the head, the fake model server.
 package raytest
 
 import (

@@ -70,11 +70,16 @@ type RayCluster interface {
 	Status(ctx context.Context, submissionID string) (AttemptStatus, error)
 	// Result reads the result the attempt produced.
 	Result(ctx context.Context, submissionID string) (deliberation.Result, error)
+	// Stop keeps a queued attempt from starting and ends a running one (its status turns
+	// STOPPED); an attempt that already ended is left as it is. It answers nil for an attempt the
+	// Ray side has, whatever its state, and not_found for one it has not.
 	Stop(ctx context.Context, submissionID string) error
 	// Delete removes a terminal attempt's record; it refuses (a conflict error) while the attempt
 	// is queued or running, or, for a Ray job, just ended.
 	Delete(ctx context.Context, submissionID string) error
-	// List returns the attempts the Ray side holds for this service.
+	// List returns the attempts the Ray side holds for this service, with their deliberation
+	// ids and status; a deleted attempt is no longer listed. The reconcile sweep stops superseded
+	// attempts and deletes ended ones from it.
 	List(ctx context.Context) ([]Attempt, error)
 }
 

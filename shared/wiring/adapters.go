@@ -11,8 +11,8 @@ import (
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/natsevents"
-	"github.com/rayexecutor/functions/shared/ray"
 	"github.com/rayexecutor/functions/shared/redisstore"
+	"github.com/rayexecutor/functions/shared/runnerqueue"
 	"github.com/rayexecutor/functions/shared/transport"
 )
 
@@ -50,7 +50,7 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	switch {
 	case !env.NeedsRay:
 	case cfg.Ray.Dispatch == config.DispatchServe:
-		cluster, err = ray.NewRunner(rdb, ray.RunnerConfig{Prefix: cfg.RedisKeyPrefix, CallbackURL: cfg.Ray.CallbackURL,
+		cluster, err = runnerqueue.New(rdb, runnerqueue.Config{Prefix: cfg.RedisKeyPrefix, CallbackURL: cfg.Ray.CallbackURL,
 			Policy: limits(cfg).JobPolicy()})
 	case cfg.Ray.Address != "":
 		cluster, err = newRayCluster(cfg.Ray, cfg.RedisKeyPrefix, limits(cfg).JobPolicy(), env.Metrics)

@@ -5,23 +5,23 @@ import (
 
 	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/ray"
 	rayjob "github.com/rayexecutor/functions/shared/rayjob"
+	"github.com/rayexecutor/functions/shared/rayjobs"
 )
 
 // newRayCluster builds the Ray port: the embedded deliberation job is uploaded as a working_dir
 // package unless the image bakes the job in (RAY_JOB_ENTRYPOINT). Jobs are marked with the
 // registry's key prefix as their owner, and carry the deployment's job policy.
-func newRayCluster(c config.Ray, owner string, policy deliberation.JobPolicy, reg prometheus.Registerer) (*ray.Cluster, error) {
-	cfg := ray.Config{
-		ClientConfig: ray.ClientConfig{Address: c.Address, AuthToken: c.AuthToken},
+func newRayCluster(c config.Ray, owner string, policy deliberation.JobPolicy, reg prometheus.Registerer) (*rayjobs.Cluster, error) {
+	cfg := rayjobs.Config{
+		ClientConfig: rayjobs.ClientConfig{Address: c.Address, AuthToken: c.AuthToken},
 		Entrypoint:   c.Entrypoint, NumCPUs: c.NumCPUs, Resources: c.Resources, CallbackURL: c.CallbackURL,
 		Policy: policy, Owner: owner,
 	}
 	if c.Entrypoint == "" {
 		cfg.JobPackage, cfg.PackageEntrypoint = rayjob.Package, rayjob.Entrypoint
 	}
-	cluster, err := ray.NewCluster(cfg)
+	cluster, err := rayjobs.NewCluster(cfg)
 	if err != nil {
 		return nil, err
 	}

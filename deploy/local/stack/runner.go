@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rayexecutor/functions/shared/ray"
+	"github.com/rayexecutor/functions/internal/rayserve"
 	"github.com/rayexecutor/functions/shared/rayjob"
 )
 
@@ -17,7 +17,7 @@ const runnerDeployTimeout = 3 * time.Minute
 // stack's Redis under the functions' key prefix. Serve's config is one document per cluster: on a
 // head the user gave, this replaces the Serve applications there.
 func (s *stack) deployRunner(ctx context.Context, rayURL, redisURL, prefix string) error {
-	client, err := ray.NewClient(ray.ClientConfig{Address: rayURL, Timeout: 30 * time.Second})
+	client, err := rayserve.NewClient(rayURL, 30*time.Second)
 	if err != nil {
 		return err
 	}
@@ -27,7 +27,7 @@ func (s *stack) deployRunner(ctx context.Context, rayURL, redisURL, prefix strin
 	}
 	s.log.Info("deploying the deliberation runner (Ray Serve) on the head")
 	start := time.Now()
-	app := ray.RunnerApplication{ImportPath: rayjob.RunnerImportPath,
+	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath,
 		Args: map[string]any{"redis_url": redisURL, "key_prefix": prefix}}
 	if err := client.DeployRunner(ctx, app, name, zip, runnerDeployTimeout); err != nil {
 		return fmt.Errorf("deliberation runner: %w", err)

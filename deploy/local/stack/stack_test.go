@@ -128,7 +128,7 @@ func TestStackOnGivenServers(t *testing.T) {
 	model := modelserver.New(t)
 	l := startLauncher(t, filepath.Join(bin, "stack"), root, map[string]string{
 		"REDIS_URL": redis.URL(), "NATS_URL": nats.URL(), "RAY_ADDRESS": ray, "API_TOKEN": token,
-		// The tests' head is shared: the runner (serve) belongs to shared/ray's tests there.
+		// The tests' head is shared: the runner (serve) belongs to shared/runnerqueue's tests there.
 		"RAY_DISPATCH": "jobs", "VLLM_URL_ALLOWLIST": model.URL(),
 	}, "-bin-dir", bin)
 	start := time.Now()

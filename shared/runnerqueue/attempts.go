@@ -1,0 +1,105 @@
+package runnerqueue
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/deliberation"
+)
+
+// maxListed bounds one List. The index holds only attempts whose marker lives (a deadline plus
+// the linger), which the active limit bounds in turn; the cap keeps a sweep's reads bounded
+// even so, and a later sweep sees the rest once these are deleted.
+const maxListed = 5000
+
+// List returns the attempts the queue holds, with their status: those of the index whose marker
+// has not expired. It prunes expired members first, and those whose keys are gone.
+func (r *Queue) List(ctx context.Context) ([]app.Attempt, error) {
+	const what = "list the runners' attempts"
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	pipe := r.rdb.Pipeline()
+	pipe.ZRemRangeByScore(ctx, r.indexKey(), "-inf", now)
+	members := pipe.ZRange(ctx, r.indexKey(), 0, maxListed-1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, redisError(err, what)
+	}
+	ids := members.Val()
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe = r.rdb.Pipeline()
+	markers := make([]*redis.SliceCmd, len(ids))
+	records := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		markers[i] = pipe.HMGet(ctx, r.attemptKey(id), markerFields...)
+		records[i] = pipe.Get(ctx, r.resultKey(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, redisError(err, what)
+	}
+	var attempts []app.Attempt
+	var gone []any
+	for i, id := range ids {
+		m := markers[i].Val()
+		state, delibID, startedAt := field(m, 0), field(m, 1), field(m, 2)
+		if state == "" {
+			// Deleted but not unlisted (a Delete cut short), or written by hand: nothing to adopt.
+			gone = append(gone, id)
+			continue
+		}
+		if !deliberation.ValidID(delibID) {
+			continue
+		}
+		st, err := markerStatus(runnerLabel("status of", id), state, startedAt)
+		if raw, rerr := records[i].Bytes(); rerr == nil {
+			var rec runnerRecord
+			rec, err = decodeRecord(runnerLabel("result of", id), raw)
+			st = recordStatus(rec)
+		}
+		if err != nil {
+			continue // a record the sweep cannot read: Status reports it when the entry is polled
+		}
+		attempts = append(attempts, app.Attempt{SubmissionID: id, DeliberationID: delibID, Status: st})
+	}
+	if len(gone) > 0 {
+		if err := r.rdb.ZRem(ctx, r.indexKey(), gone...).Err(); err != nil {
+			return nil, redisError(err, what)
+		}
+	}
+	return attempts, nil
+}
+
+// markerFields are the fields of an attempt's marker List reads, in this order.
+var markerFields = []string{"state", "deliberation_id", "started_at"}
+
+func field(values []any, i int) string {
+	if i >= len(values) {
+		return ""
+	}
+	s, _ := values[i].(string)
+	return s
+}
+
+// Delete removes an ended attempt's keys and its index entry in one step. It refuses while the
+// attempt is queued or running: the runner would skip it, and the deliberation would wait for
+// nothing until its deadline.
+func (r *Queue) Delete(ctx context.Context, submissionID string) error {
+	what := runnerLabel("delete", submissionID)
+	st, err := r.Status(ctx, submissionID)
+	if err != nil {
+		return err
+	}
+	if !st.State.Terminal() {
+		return deliberation.Errorf(deliberation.CodeConflict, "%s: the attempt is %s", what, st.State)
+	}
+	pipe := r.rdb.TxPipeline()
+	pipe.Del(ctx, r.attemptKey(submissionID), r.resultKey(submissionID))
+	pipe.ZRem(ctx, r.indexKey(), submissionID)
+	_, err = pipe.Exec(ctx)
+	return redisError(err, what)
+}

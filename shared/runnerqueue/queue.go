@@ -1,0 +1,233 @@
+// Package runnerqueue is the app.RayCluster port on the deliberation runner's queue: a Redis
+// Stream the Serve runner on the cluster (shared/rayjob/deliberation_runner.py) reads, and the
+// per-attempt keys both sides write. A submit is an enqueue; Ray is not called on the request path
+// at all. The keys, fields and states are defined once, in shared/rayjob/contract/runner_queue.json,
+// which the runner and this package's tests read.
+package runnerqueue
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/deliberation"
+)
+
+var _ app.RayCluster = (*Queue)(nil)
+
+// Queue is the port on the runner's queue. In the functions' Redis, under the key prefix:
+//   - <prefix>:runner:attempt:<id>  hash: state PENDING | RUNNING | STOPPED, deliberation_id,
+//     enqueued_at, started_at; it expires a while after the deadline.
+//   - <prefix>:runner:result:<id>   the runner's record: state SUCCEEDED | FAILED, infrastructure,
+//     start_time and end_time (unix ms), result (the job's result contract); it expires too.
+//   - <prefix>:runner:queue         the stream the runners' consumer group "runners" reads.
+//   - <prefix>:runner:attempts      the index of attempts: a sorted set of submission ids scored
+//     by their marker's expiry (unix ms), so List reads only live attempts and stays bounded.
+type Queue struct {
+	rdb      redis.UniversalClient
+	prefix   string
+	callback string
+	policy   deliberation.JobPolicy
+	linger   time.Duration
+}
+
+// Config configures a Queue.
+type Config struct {
+	// Prefix is the functions' Redis key prefix (REDIS_KEY_PREFIX); the runner must use the same.
+	Prefix string
+	// CallbackURL is where the runner sends an attempt's finished wake-up.
+	CallbackURL string
+	// Policy is what the runner enforces for every attempt, as the job does (Config.Policy).
+	Policy deliberation.JobPolicy
+	// Linger is how long an attempt's keys outlive its deadline (default 1 h): long enough for
+	// the status function and the reconcile pass to collect the outcome.
+	Linger time.Duration
+}
+
+// New returns the port on rdb, the Redis the runners read.
+func New(rdb redis.UniversalClient, cfg Config) (*Queue, error) {
+	if rdb == nil || cfg.Prefix == "" {
+		return nil, errors.New("the runner dispatch needs a Redis client and a key prefix")
+	}
+	if cfg.CallbackURL != "" {
+		if u, err := url.Parse(cfg.CallbackURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			return nil, errors.New("callback URL must be an http(s) URL without credentials")
+		}
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = time.Hour
+	}
+	return &Queue{rdb: rdb, prefix: cfg.Prefix, callback: cfg.CallbackURL, policy: cfg.Policy, linger: cfg.Linger}, nil
+}
+
+// Attempt states the runner and this adapter write (Ray's words, so they map one to one).
+const (
+	runnerPending = string(deliberation.JobPending)
+	runnerRunning = string(deliberation.JobRunning)
+	runnerStopped = string(deliberation.JobStopped)
+)
+
+func (r *Queue) queueKey() string                { return r.prefix + ":runner:queue" }
+func (r *Queue) attemptKey(id string) string     { return r.prefix + ":runner:attempt:" + id }
+func (r *Queue) resultKey(id string) string      { return r.prefix + ":runner:result:" + id }
+func (r *Queue) indexKey() string                { return r.prefix + ":runner:attempts" }
+func runnerLabel(op, submissionID string) string { return op + " deliberation attempt " + submissionID }
+
+//go:embed enqueue.lua
+var enqueueSource string
+
+// enqueueScript writes the attempt's marker, its index entry and its stream entry in one step,
+// once: the marker is the idempotency key of the attempt, so a replayed submit enqueues nothing
+// twice, and an attempt is never queued without being listed.
+var enqueueScript = redis.NewScript(enqueueSource)
+
+// Submit enqueues d's current attempt for the runners, at most once per submission id.
+func (r *Queue) Submit(ctx context.Context, d deliberation.Deliberation, req deliberation.Request) error {
+	what := runnerLabel("enqueue", d.SubmissionID)
+	if d.Deadline.IsZero() {
+		return deliberation.Errorf(deliberation.CodeInternal, "%s: the deliberation has no deadline", what)
+	}
+	payload, err := req.JobPayload(d.ID, r.policy)
+	if err != nil {
+		return &deliberation.Error{Code: deliberation.CodeInternal, Message: what + ": cannot encode the request", Cause: err}
+	}
+	ttl := time.Until(d.Deadline) + r.linger
+	deadline := strconv.FormatFloat(float64(d.Deadline.UnixMilli())/1000, 'f', 3, 64)
+	err = enqueueScript.Run(ctx, r.rdb, []string{r.attemptKey(d.SubmissionID), r.queueKey(), r.indexKey()},
+		d.ID, d.SubmissionID, payload, deadline, r.callback, ttl.Milliseconds(), time.Now().UnixMilli()).Err()
+	return redisError(err, what)
+}
+
+// runnerRecord is what the runner stores when an attempt ends.
+type runnerRecord struct {
+	State          deliberation.JobState `json:"state"`
+	Infrastructure bool                  `json:"infrastructure"`
+	StartTime      int64                 `json:"start_time"`
+	EndTime        int64                 `json:"end_time"`
+	Result         json.RawMessage       `json:"result"`
+}
+
+// Status reads the attempt's record, or its marker while it is queued or running.
+func (r *Queue) Status(ctx context.Context, submissionID string) (app.AttemptStatus, error) {
+	what := runnerLabel("status of", submissionID)
+	rec, found, err := r.record(ctx, submissionID)
+	if err != nil || found {
+		return recordStatus(rec), err
+	}
+	marker, err := r.rdb.HGetAll(ctx, r.attemptKey(submissionID)).Result()
+	if err != nil {
+		return app.AttemptStatus{}, redisError(err, what)
+	}
+	return markerStatus(what, marker["state"], marker["started_at"])
+}
+
+func recordStatus(rec runnerRecord) app.AttemptStatus {
+	return app.AttemptStatus{State: rec.State, Infrastructure: rec.Infrastructure,
+		StartTime: time.UnixMilli(rec.StartTime), EndTime: time.UnixMilli(rec.EndTime),
+		Summary: infrastructureSummary(rec)}
+}
+
+// markerStatus is the status an attempt's marker tells while the runner has no record of it.
+func markerStatus(what, state, startedAt string) (app.AttemptStatus, error) {
+	st := app.AttemptStatus{State: deliberation.JobState(state)}
+	switch state {
+	case runnerPending, runnerStopped:
+	case runnerRunning:
+		if ms, err := strconv.ParseInt(startedAt, 10, 64); err == nil {
+			st.StartTime = time.UnixMilli(ms)
+		}
+	case "":
+		return app.AttemptStatus{}, deliberation.Errorf(deliberation.CodeNotFound, "%s: the runners have no such attempt", what)
+	default:
+		return app.AttemptStatus{}, deliberation.Errorf(deliberation.CodeInternal, "%s: unknown state %q", what, state)
+	}
+	return st, nil
+}
+
+func infrastructureSummary(rec runnerRecord) string {
+	if rec.Infrastructure {
+		return "the deliberation runner lost the attempt"
+	}
+	return ""
+}
+
+// record reads and checks the runner's record of an attempt; found is false while there is none.
+func (r *Queue) record(ctx context.Context, submissionID string) (runnerRecord, bool, error) {
+	what := runnerLabel("result of", submissionID)
+	raw, err := r.rdb.Get(ctx, r.resultKey(submissionID)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return runnerRecord{}, false, nil
+	}
+	if err != nil {
+		return runnerRecord{}, false, redisError(err, what)
+	}
+	rec, err := decodeRecord(what, raw)
+	return rec, err == nil, err
+}
+
+// decodeRecord checks the runner's record of an attempt.
+func decodeRecord(what string, raw []byte) (runnerRecord, error) {
+	var rec runnerRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return runnerRecord{}, &deliberation.Error{Code: deliberation.CodeInternal, Message: what + ": not valid JSON", Cause: err}
+	}
+	if rec.State != deliberation.JobSucceeded && rec.State != deliberation.JobFailed {
+		return runnerRecord{}, deliberation.Errorf(deliberation.CodeInternal, "%s: unknown state %q", what, rec.State)
+	}
+	return rec, nil
+}
+
+// Result decodes the result the runner stored, under the same contract as a job's result line.
+func (r *Queue) Result(ctx context.Context, submissionID string) (deliberation.Result, error) {
+	rec, found, err := r.record(ctx, submissionID)
+	switch {
+	case err != nil:
+		return deliberation.Result{}, err
+	case !found:
+		return deliberation.Result{}, deliberation.Errorf(deliberation.CodeNotFound, "%s: none stored", runnerLabel("result of", submissionID))
+	}
+	res, err := deliberation.DecodeResult(rec.Result)
+	if err != nil {
+		return deliberation.Result{}, fmt.Errorf("%s: %w", runnerLabel("result of", submissionID), err)
+	}
+	return res, nil
+}
+
+//go:embed stop.lua
+var stopSource string
+
+// stopScript marks a queued or running attempt STOPPED, so no runner starts it (and one running
+// cancels its work); an ended attempt is left as it is.
+var stopScript = redis.NewScript(stopSource)
+
+// Stop keeps the runners from starting the attempt, or has the runner running it cancel its
+// agents' work: its status is STOPPED from then on. Stopping an ended attempt changes nothing
+// and is not an error, as for a Ray job; not_found when the queue has no such attempt.
+func (r *Queue) Stop(ctx context.Context, submissionID string) error {
+	what := runnerLabel("stop", submissionID)
+	found, err := stopScript.Run(ctx, r.rdb, []string{r.attemptKey(submissionID), r.resultKey(submissionID)}).Int()
+	if err != nil {
+		return redisError(err, what)
+	}
+	if found == 0 {
+		return deliberation.Errorf(deliberation.CodeNotFound, "%s: the runners have no such attempt", what)
+	}
+	return nil
+}
+
+// redisError classifies a Redis failure: the queue is unreachable, which callers treat like an
+// unreachable Ray (the deliberation stays accepted and is enqueued later).
+func redisError(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	return &deliberation.Error{Code: deliberation.CodeUnavailable, Message: what + ": the runners' queue is unavailable", Cause: err}
+}
