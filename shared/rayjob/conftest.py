@@ -24,8 +24,8 @@ import pytest
 JOB_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(JOB_DIR))
 
-from deliberation_job import RESULT_PREFIX  # noqa: E402 - needs the path above
 from fake_model_server import FakeModelServer  # noqa: E402 - needs the path above
+from result import RESULT_PREFIX  # noqa: E402 - needs the path above
 
 GCS_ADDRESS_ENV = "RAY_TEST_GCS_ADDRESS"
 # Variables of the outer shell that would change what the job connects to or sends.

@@ -28,7 +28,8 @@ PREFIX = "rt"
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,8 @@ def wait_result(client: redis.Redis, attempt: str, within: float = 15.0) -> dict
     while time.time() < until:
         raw = client.get(f"{PREFIX}:runner:result:{attempt}")
         if raw is not None:
-            return json.loads(raw)
+            record: dict[str, Any] = json.loads(raw)
+            return record
         time.sleep(0.02)
     raise AssertionError(f"no result for {attempt} within {within} s")
 
@@ -100,7 +102,8 @@ def wait_result(client: redis.Redis, attempt: str, within: float = 15.0) -> dict
 def queue_is_empty(client: redis.Redis, within: float = 5.0) -> bool:
     until = time.time() + within
     while time.time() < until:
-        if client.xlen(f"{PREFIX}:runner:queue") == 0 and client.xpending(f"{PREFIX}:runner:queue", GROUP)["pending"] == 0:
+        queue = f"{PREFIX}:runner:queue"
+        if client.xlen(queue) == 0 and client.xpending(queue, GROUP)["pending"] == 0:
             return True
         time.sleep(0.02)
     return False
