@@ -19,7 +19,15 @@ from deliberation import Budget, Progress, plan_budget, run_deliberation
 from fake_model_server import Behaviour, FakeModelServer, streamed_completion
 from judge import Scoring, ScoringError, failed_scoring, parse_scores, score_proposals
 from messages import ERROR_MESSAGE_LIMIT, clean_text
-from model_client import BACKOFF_CAP_S, ENV_API_KEY, CallError, backoff_delay, call_with_retries, first_message
+from model_client import (
+    BACKOFF_CAP_S,
+    ENV_API_KEY,
+    CallError,
+    backoff_delay,
+    call_with_retries,
+    cap_answer,
+    first_message,
+)
 from policy import CHAT_PATH, DEFAULT_MAX_ANSWER_BYTES
 from prompts import (
     JUDGE_PROMPT_BUDGET,
@@ -585,6 +593,8 @@ def test_an_origin_outside_the_policy_fails_every_agent_without_a_call(
 
 @pytest.mark.parametrize("policy, answer, reasoning, limit", [
     ({"max_answer_bytes": 1000}, "\u20ac" * 3000, "\u00e9" * 2000, 1000),
+    # Fewer characters than the cap, more bytes: the cap counts bytes of UTF-8.
+    ({"max_answer_bytes": 1000}, "\u20ac" * 400, "\u00e9" * 600, 1000),
     (None, "x" * 70_000, "because " * 9000, 65536),  # the default cap
 ])
 def test_a_huge_answer_is_cut_on_a_character_boundary_and_marked(
@@ -602,6 +612,14 @@ def test_a_huge_answer_is_cut_on_a_character_boundary_and_marked(
         assert marker == (f"truncated by the deliberation job: {total - len(kept.encode())} of "
                           f"{total} bytes omitted]")
     assert outcome["metadata"]["truncated"] == "true"
+
+
+@pytest.mark.parametrize("text", ["\u20ac" * 400, "\u00e9" * 501, "\U0001f600" * 251])
+def test_the_cap_counts_bytes_not_characters(text: str) -> None:
+    assert len(text) <= 1000 < len(text.encode())
+    capped, cut = cap_answer(text, 1000)
+    assert cut is True
+    assert len(capped.encode()) <= 1000 and capped.startswith(text[:100])
 
 
 def test_an_answer_within_the_cap_is_whole_and_unmarked(server: FakeModelServer) -> None:
