@@ -13,7 +13,6 @@ ERROR_SNIPPET_LIMIT = 200
 # origin); server-chosen text inside one is already cut to ERROR_SNIPPET_LIMIT.
 ERROR_MESSAGE_LIMIT = 1000
 
-
 # Terminal escape sequences in 7-bit and 8-bit form: CSI (ESC [ or 0x9b, parameters,
 # intermediates, final byte); OSC, DCS, SOS, PM and APC strings up to BEL or ST (or the next ESC,
 # or the end, when unterminated); any other ESC with its intermediates and final byte. A server's

@@ -3,7 +3,7 @@ transient and time is left. It never follows a redirect (so the key never leaves
 origin), reads a bounded part of an answer, and caps what it keeps at max_answer_bytes of UTF-8.
 
 post_json is the one blocking call; everything around it (retries, backoff, bounds) takes the
-clock, the sleep and the cancel check as arguments."""
+sleep, the randomness and the cancel check as arguments."""
 
 from __future__ import annotations
 
@@ -24,13 +24,11 @@ from policy import DEFAULT_MAX_ANSWER_BYTES, canonical_origin
 
 ENV_API_KEY = "VLLM_API_KEY"
 
-
+# A call (or a retry) starts only with at least this much time left.
 MIN_CALL_S = 0.2
-
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
-
 
 # What the job keeps of an answer: proposal and reasoning each up to max_answer_bytes of UTF-8,
 # and of the HTTP body at most twice that (JSON escapes, content plus reasoning) plus room for the
@@ -38,7 +36,6 @@ BACKOFF_CAP_S = 8.0
 ANSWER_ENVELOPE_BYTES = 64 * 1024
 READ_CHUNK_BYTES = 64 * 1024
 ANSWER_TRUNCATION_MARKER = "\n[... truncated by the deliberation job: {cut} of {total} bytes omitted]"
-
 
 # The error of a call the run's cancel kept from starting.
 CANCELLED = "cancelled"

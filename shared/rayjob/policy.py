@@ -15,7 +15,6 @@ from messages import is_control
 
 CHAT_PATH = "/v1/chat/completions"
 
-
 # The model server the request names. Only http(s); an origin's port is always explicit, so
 # "https://h" and "https://h:443" are one origin, as the functions canonicalise them.
 DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -11,7 +11,6 @@ from request import Agent, Request
 TEMPERATURE = 0.7
 MAX_TOKENS = 2048
 
-
 # The judge sees every proposal at once: each is cut to its share of a prompt budget that fits a
 # common 16k-token context window, but never below a floor that keeps a proposal judgeable.
 PROPOSAL_LIMIT = 6000
@@ -19,7 +18,6 @@ PROPOSAL_FLOOR = 1000
 JUDGE_PROMPT_BUDGET = 48000
 TASK_LIMIT = 8000
 TRUNCATION_MARKER = "\n[... truncated by the deliberation job: {cut} of {total} characters omitted]"
-
 
 ROLE_PROMPTS = {
     "DEV": (
