@@ -15,12 +15,13 @@ build: ## build every package and the function binaries into bin/
 	go build ./...
 	@if [ -d functions ]; then for f in functions/*/; do go build -o bin/$$(basename $$f) ./$$f || exit 1; done; fi
 
-lint: ## go vet and a gofmt check
+lint: venv ## go vet and a gofmt check; ruff and mypy on the Python that runs on Ray (shared/rayjob/pyproject.toml)
 	go vet ./...
 	go vet -tags faults ./deploy/faults
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	cd shared/rayjob && $(abspath $(VENV))/bin/ruff check . && $(abspath $(VENV))/bin/mypy .
 
-venv: $(VENV)/.installed ## the project-local Python environment (Ray, pytest)
+venv: $(VENV)/.installed ## the project-local Python environment (Ray, pytest, ruff, mypy)
 
 $(VENV)/.installed: deploy/local/requirements.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)

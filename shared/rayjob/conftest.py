@@ -25,8 +25,8 @@ import pytest
 JOB_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(JOB_DIR))
 
-from deliberation_job import RESULT_PREFIX  # noqa: E402 - needs the path above
-from fakemodel_client import FakeModelServer, FakeUnavailable, build  # noqa: E402 - path above
+from fakemodel_client import FakeModelServer, FakeUnavailableError, build  # noqa: E402 - path above
+from result import RESULT_PREFIX  # noqa: E402 - needs the path above
 
 GCS_ADDRESS_ENV = "RAY_TEST_GCS_ADDRESS"
 # Variables of the outer shell that would change what the job connects to or sends.
@@ -40,7 +40,7 @@ def fake_model_binary() -> Path:
     as a failing build does everywhere."""
     try:
         return build()
-    except FakeUnavailable as err:
+    except FakeUnavailableError as err:
         if os.environ.get("CI") == "true":
             pytest.fail(str(err))
         pytest.skip(str(err))

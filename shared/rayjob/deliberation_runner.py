@@ -14,7 +14,8 @@ The request is the job's, read by the job's own parse_request, so its policy hol
 vllm_url outside the allowed origins is an unusable request, no redirect is followed, answers are
 capped at max_answer_bytes and error messages are cleaned of control characters.
 
-The keys are shared with the Go side (shared/ray/runner*.go); docs/ray.md describes them.
+The group, keys, fields and states are the contract's (contract/runner_queue.json, read by
+queue_contract.py and by the Go side alike); docs/ray.md describes them.
 """
 
 from __future__ import annotations
@@ -23,29 +24,39 @@ import json
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor, wait, FIRST_COMPLETED
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 from ray import serve
+from ray.serve import Application
+from redis.typing import StreamIdT
 
-import deliberation_job as job
+import queue_contract
+from agent import agent_failure, run_agent
+from deliberation import AgentRunner, Budget, Progress, agents_wait_until, plan_budget, run_deliberation
+from judge import failed_scoring
+from messages import log
+from request import Agent, Request, RequestError, best_effort_agent_ids, best_effort_deliberation_id, parse_request
+from result import EXIT_OK, build_result, exit_code, unusable_request_result
+from wakeup import send_wakeup
 
-GROUP = "runners"
-STATE_PENDING = "PENDING"
-STATE_RUNNING = "RUNNING"
-STATE_SUCCEEDED = "SUCCEEDED"
-STATE_FAILED = "FAILED"
-STATE_STOPPED = "STOPPED"
+CONTRACT = queue_contract.load()
+GROUP = CONTRACT.group
+STATE_PENDING, STATE_RUNNING, STATE_STOPPED = queue_contract.ATTEMPT_STATES
+STATE_SUCCEEDED, STATE_FAILED = queue_contract.RESULT_STATES
+STATE_FIELD, STARTED_AT_FIELD = queue_contract.ATTEMPT_FIELDS
 
 # Moves an attempt from PENDING (or RUNNING, for a redelivery) to RUNNING. Anything else (no
-# marker: deleted or expired; STOPPED: cancelled) means the attempt must not run.
+# marker: deleted or expired; STOPPED: cancelled) means the attempt must not run. The names come
+# as arguments, from the contract: ARGV = started_at, state field, started_at field, PENDING,
+# RUNNING.
 START_SCRIPT = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'PENDING' and state ~= 'RUNNING' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'RUNNING')
-redis.call('HSETNX', KEYS[1], 'started_at', ARGV[1])
+local state = redis.call('HGET', KEYS[1], ARGV[2])
+if state ~= ARGV[4] and state ~= ARGV[5] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[5])
+redis.call('HSETNX', KEYS[1], ARGV[3], ARGV[1])
 return 1
 """
 
@@ -62,7 +73,7 @@ class Settings:
     result_ttl_s: int = 86400
 
     @staticmethod
-    def from_args(args: dict[str, Any]) -> "Settings":
+    def from_args(args: dict[str, Any]) -> Settings:
         if not args.get("redis_url"):
             raise ValueError("the runner needs redis_url")
         defaults = Settings(redis_url="")
@@ -78,13 +89,13 @@ class Settings:
         return settings
 
     def queue(self) -> str:
-        return f"{self.key_prefix}:runner:queue"
+        return CONTRACT.key("queue", self.key_prefix)
 
     def attempt_key(self, attempt: str) -> str:
-        return f"{self.key_prefix}:runner:attempt:{attempt}"
+        return CONTRACT.key("attempt", self.key_prefix, attempt)
 
     def result_key(self, attempt: str) -> str:
-        return f"{self.key_prefix}:runner:result:{attempt}"
+        return CONTRACT.key("result", self.key_prefix, attempt)
 
 
 @dataclass(frozen=True)
@@ -97,14 +108,26 @@ class Message:
     callback: str
 
     @staticmethod
-    def parse(entry_id: str, fields: dict[bytes, bytes]) -> "Message":
+    def parse(entry_id: str, fields: dict[bytes, bytes]) -> Message:
         text = {k.decode(): v.decode() for k, v in fields.items()}
+        attempt, request, deadline, callback = (text.get(name, "") for name in queue_contract.ENTRY_FIELDS)
         try:
-            deadline = float(text.get("deadline", ""))
+            deadline_unix = float(deadline)
         except ValueError:
-            deadline = 0.0
-        return Message(entry_id=entry_id, attempt=text.get("attempt", ""), request=text.get("request", ""),
-                       deadline=deadline, callback=text.get("callback", ""))
+            deadline_unix = 0.0
+        return Message(entry_id=entry_id, attempt=attempt, request=request, deadline=deadline_unix,
+                       callback=callback)
+
+
+def stream_entries(reply: object) -> list[tuple[str, dict[bytes, bytes]]]:
+    """The (id, fields) entries of a stream reply (XREADGROUP's per stream, XAUTOCLAIM's second
+    element) that still have fields: XAUTOCLAIM also returns entries deleted meanwhile, fieldless."""
+    entries: list[tuple[str, dict[bytes, bytes]]] = []
+    for item in reply if isinstance(reply, list) else []:
+        if (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], bytes)
+                and isinstance(item[1], dict) and item[1]):
+            entries.append((item[0].decode(), item[1]))
+    return entries
 
 
 # How often a cancelled run notices it at the latest.
@@ -112,18 +135,18 @@ CANCEL_POLL_S = 0.5
 
 
 def run_agents_in_threads(pool: ThreadPoolExecutor,
-                          cancel: threading.Event | None = None) -> job.AgentRunner:
+                          cancel: threading.Event | None = None) -> AgentRunner:
     """The runner's way of running agents: each one a call on the replica's bounded pool. A call
     stops on its own at agents_until, so one still running after the wait is reported pending.
     Once cancel is set the run stops waiting, and no agent starts a new call or retry (calls in
     flight end on their own)."""
     cancel = cancel or threading.Event()
 
-    def run(request: job.Request, budget: job.Budget, progress: job.Progress) -> None:
-        futures = {pool.submit(job.run_agent, request, agent, budget.agents_until, cancel.is_set): agent.agent_id
+    def run(request: Request, budget: Budget, progress: Progress) -> None:
+        futures = {pool.submit(run_agent, request, agent, budget.agents_until, cancel.is_set): agent.agent_id
                    for agent in request.agents}
         pending = set(futures)
-        wait_until = job.agents_wait_until(budget)
+        wait_until = agents_wait_until(budget)
         while pending and not cancel.is_set():
             left = wait_until - time.time()
             if left <= 0:
@@ -133,7 +156,7 @@ def run_agents_in_threads(pool: ThreadPoolExecutor,
                 try:
                     progress.record(future.result())
                 except Exception as err:  # noqa: BLE001 - a broken call is this agent's failure
-                    progress.record(job.agent_failure(futures[future], f"agent call failed ({type(err).__name__})"))
+                    progress.record(agent_failure(futures[future], f"agent call failed ({type(err).__name__})"))
         for future in pending:
             future.cancel()
 
@@ -147,21 +170,21 @@ def deliberate(message: Message, agent_pool: ThreadPoolExecutor,
     A run cancelled meanwhile (cancel set) returns None within CANCEL_POLL_S: it has no result."""
     cancel = cancel or threading.Event()
     try:
-        request = job.parse_request(message.request)
-    except job.RequestError as err:
-        return job.unusable_request_result(message.request, str(err))
+        request = parse_request(message.request)
+    except RequestError as err:
+        return unusable_request_result(message.request, str(err))
     deadline = message.deadline or time.time() + request.timeout_seconds
-    budget = job.plan_budget(time.time(), deadline)
-    progress = job.Progress(request.agents)
+    budget = plan_budget(time.time(), deadline)
+    progress = Progress(request.agents)
     outcome = {"error": "deadline reached"}
 
     def run() -> None:
         try:
-            job.run_deliberation(request, budget, progress, run_agents_in_threads(agent_pool, cancel),
+            run_deliberation(request, budget, progress, run_agents_in_threads(agent_pool, cancel),
                                  cancel.is_set)
         except Exception as err:  # noqa: BLE001 - the result must come out whatever broke
             outcome["error"] = f"runner error ({type(err).__name__})"
-            job.log("error", f"deliberation failed: {err!r}", request.deliberation_id)
+            log("error", f"deliberation failed: {err!r}", request.deliberation_id)
 
     worker = threading.Thread(target=run, daemon=True, name=f"deliberation-{message.attempt}")
     worker.start()
@@ -178,9 +201,9 @@ def deliberate(message: Message, agent_pool: ThreadPoolExecutor,
 def lost_result(message: Message, deliveries: int) -> dict[str, Any]:
     """Every agent fails with the reason: the attempt broke its replicas too often to try again."""
     why = f"the deliberation runner lost this attempt {deliveries} times"
-    ids = job.best_effort_agent_ids(message.request) or [""]
-    return job.build_result(tuple(job.Agent(agent_id, "", "") for agent_id in ids), {},
-                            job.failed_scoring(""), why)
+    ids = best_effort_agent_ids(message.request) or [""]
+    return build_result(tuple(Agent(agent_id, "", "") for agent_id in ids), {},
+                            failed_scoring(""), why)
 
 
 class Runner:
@@ -230,7 +253,7 @@ class Runner:
                 try:
                     step()
                 except redis.RedisError as err:
-                    job.log("warning", f"{step.__name__}: redis unavailable ({type(err).__name__})", "")
+                    log("warning", f"{step.__name__}: redis unavailable ({type(err).__name__})", "")
                     self.stopping.wait(1.0)
 
         return loop
@@ -243,12 +266,12 @@ class Runner:
         except BaseException:
             self.slots.release()
             raise
-        entries = [entry for _, stream_entries in answer or [] for entry in stream_entries]
+        streams = answer if isinstance(answer, list) else []
+        entries = [entry for stream in streams for entry in stream_entries(stream[1])]
         if not entries:
             self.slots.release()
             return
-        entry_id, fields = entries[0]
-        self.dispatch(Message.parse(entry_id.decode(), fields), deliveries=1)
+        self.dispatch(Message.parse(*entries[0]), deliveries=1)
 
     def reclaim(self) -> None:
         """Takes over what a dead replica left: entries idle for longer than claim_idle_s."""
@@ -256,15 +279,14 @@ class Runner:
         while not self.stopping.is_set() and self.slots.acquire(blocking=False):
             claimed = self.redis.xautoclaim(self.settings.queue(), GROUP, self.consumer,
                                             int(self.settings.claim_idle_s * 1000), "0-0", count=1)
-            entries = [entry for entry in claimed[1] if entry[1]]
+            entries = stream_entries(claimed[1] if isinstance(claimed, list) else [])
             if not entries:
                 self.slots.release()
                 return
-            entry_id, fields = entries[0]
-            entry = entry_id.decode()
+            entry, fields = entries[0]
             info = self.redis.xpending_range(self.settings.queue(), GROUP, entry, entry, 1)
             deliveries = int(info[0]["times_delivered"]) if info else 1
-            job.log("warning", f"claimed {entry} after {deliveries - 1} lost deliveries", "")
+            log("warning", f"claimed {entry} after {deliveries - 1} lost deliveries", "")
             self.dispatch(Message.parse(entry, fields), deliveries)
 
     def heartbeat(self) -> None:
@@ -272,7 +294,7 @@ class Runner:
         counted), so no other replica claims a deliberation that is merely long."""
         self.stopping.wait(self.settings.heartbeat_s)
         with self.lock:
-            entries = list(self.running)
+            entries: list[StreamIdT] = list(self.running)
         if entries:
             self.redis.xclaim(self.settings.queue(), GROUP, self.consumer, 0, entries, justid=True)
 
@@ -288,10 +310,10 @@ class Runner:
             return
         pipe = self.redis.pipeline(transaction=False)
         for attempt, _ in watched:
-            pipe.hget(self.settings.attempt_key(attempt), "state")
-        for (attempt, cancel), state in zip(watched, pipe.execute()):
+            pipe.hget(self.settings.attempt_key(attempt), STATE_FIELD)
+        for (attempt, cancel), state in zip(watched, pipe.execute(), strict=True):
             if (state is None or state == STATE_STOPPED.encode()) and not cancel.is_set():
-                job.log("info", f"attempt {attempt} stopped: cancelling its run", "")
+                log("info", f"attempt {attempt} stopped: cancelling its run", "")
                 cancel.set()
 
     def dispatch(self, message: Message, deliveries: int) -> None:
@@ -303,7 +325,7 @@ class Runner:
         try:
             self.process(message, deliveries)
         except Exception as err:  # noqa: BLE001 - the entry stays pending and is claimed again
-            job.log("error", f"attempt {message.attempt} not processed: {err!r}", "")
+            log("error", f"attempt {message.attempt} not processed: {err!r}", "")
         finally:
             with self.lock:
                 self.running.pop(message.entry_id, None)
@@ -311,15 +333,17 @@ class Runner:
 
     def process(self, message: Message, deliveries: int) -> None:
         settings = self.settings
-        deliberation_id = job.best_effort_deliberation_id(message.request)
+        deliberation_id = best_effort_deliberation_id(message.request)
         attempt_key, result_key = settings.attempt_key(message.attempt), settings.result_key(message.attempt)
         started_ms = int(time.time() * 1000)
         if not message.attempt or self.redis.exists(result_key) or not self.start_attempt(
-                keys=[attempt_key], args=[started_ms]):
+                keys=[attempt_key],
+                args=[started_ms, STATE_FIELD, STARTED_AT_FIELD, STATE_PENDING, STATE_RUNNING]):
             # Finished elsewhere, stopped, or no longer wanted: running it again changes nothing.
             self.done(message)
             return
         infrastructure = deliveries > settings.max_deliveries
+        result: dict[str, Any] | None
         if infrastructure:
             result = lost_result(message, deliveries - 1)
         else:
@@ -336,7 +360,7 @@ class Runner:
                 self.done(message)
                 return
         record = {
-            "state": STATE_SUCCEEDED if job.exit_code(result) == job.EXIT_OK else STATE_FAILED,
+            "state": STATE_SUCCEEDED if exit_code(result) == EXIT_OK else STATE_FAILED,
             "infrastructure": infrastructure,
             "start_time": started_ms,
             "end_time": int(time.time() * 1000),
@@ -345,7 +369,7 @@ class Runner:
         stored = json.dumps(record, separators=(",", ":"), allow_nan=False)
         self.redis.set(result_key, stored, ex=settings.result_ttl_s, nx=True)
         self.done(message)
-        job.send_wakeup(message.callback, deliberation_id)
+        send_wakeup(message.callback, deliberation_id)
 
     def done(self, message: Message) -> None:
         # Acked and deleted: the stream holds only what is still to do, so it never needs trimming.
@@ -355,7 +379,6 @@ class Runner:
         pipe.execute()
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0})
 class DeliberationRunner:
     """The Serve deployment: one Runner per replica. Serve restarts a replica whose health check
     fails, and places and scales replicas across the cluster."""
@@ -372,7 +395,12 @@ class DeliberationRunner:
         self.runner.stop()
 
 
-def app(args: dict[str, Any]) -> Any:
+# Made a deployment by a call, not as a class decorator: the name stays the class's
+# (DeliberationRunner), and the type checker sees the Deployment Serve binds.
+RUNNER_DEPLOYMENT = serve.deployment(ray_actor_options={"num_cpus": 0})(DeliberationRunner)
+
+
+def app(args: dict[str, Any]) -> Application:
     """The application builder Serve calls with the config's args."""
-    return DeliberationRunner.bind(Settings.from_args(args))
+    return RUNNER_DEPLOYMENT.bind(Settings.from_args(args))
 

@@ -27,7 +27,7 @@ START_TIMEOUT_S = 10.0
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class FakeUnavailable(Exception):
+class FakeUnavailableError(Exception):
     """The fake cannot be built here: no Go toolchain on PATH."""
 
 
@@ -81,7 +81,7 @@ class Recorded:
     def message(self, role: str) -> str:
         for message in self.body.get("messages", []):
             if message.get("role") == role:
-                return message.get("content", "")
+                return str(message.get("content", ""))
         return ""
 
 
@@ -97,14 +97,14 @@ _binary: Path | None = None
 
 
 def build() -> Path:
-    """Builds cmd/fakemodel once per process into a temporary directory; FakeUnavailable without
+    """Builds cmd/fakemodel once per process into a temporary directory; FakeUnavailableError without
     a Go toolchain, RuntimeError (with the compiler's output) when the build fails."""
     global _binary
     if _binary is not None:
         return _binary
     go = shutil.which("go")
     if go is None:
-        raise FakeUnavailable("go is not on PATH: the fake model server is built from "
+        raise FakeUnavailableError("go is not on PATH: the fake model server is built from "
                               f"{PACKAGE}")
     out = Path(tempfile.mkdtemp(prefix="fakemodel-"))
     atexit.register(shutil.rmtree, out, True)

@@ -1,15 +1,18 @@
-// Package rayjob carries the deliberation job (deliberation_job.py) inside the Go binary and
-// packs it the way Ray's working_dir expects, so the functions can upload it to any Ray cluster
-// without an image of their own.
+// Package rayjob carries what runs on Ray inside the Go binary: the deliberation job
+// (deliberation_job.py), the runner (deliberation_runner.py), the Python modules both import and
+// the runner queue's contract (contract/runner_queue.json). It packs them the way Ray's
+// working_dir expects, so the functions can upload them to any Ray cluster without an image of
+// their own.
 package rayjob
 
 import (
 	"archive/zip"
 	"bytes"
 	"crypto/sha256"
-	_ "embed"
+	"embed"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"maps"
 	"slices"
 	"sync"
@@ -26,6 +29,16 @@ var Source string
 //
 //go:embed deliberation_runner.py
 var RunnerSource string
+
+// packageFiles is the working_dir package's content: the job, the runner, the modules they import
+// and the contract the runner reads, at the paths Python finds them (tests and their fakes stay
+// out; TestPackageHoldsEveryModule keeps the list complete).
+//
+//go:embed deliberation_job.py deliberation_runner.py
+//go:embed agent.py deliberation.py fields.py judge.py messages.py model_client.py policy.py
+//go:embed prompts.py queue_contract.py request.py result.py wakeup.py
+//go:embed contract/runner_queue.json
+var packageFiles embed.FS
 
 // ScriptName is the job's file name at the root of the working_dir package.
 const ScriptName = "deliberation_job.py"
@@ -44,7 +57,11 @@ const RunnerImportPath = "deliberation_runner:app"
 var zipEpoch = time.Date(1980, time.January, 1, 0, 0, 0, 0, time.UTC)
 
 var packageOnce = sync.OnceValues(func() (packed, error) {
-	data, err := buildZip(map[string]string{ScriptName: Source, RunnerScriptName: RunnerSource})
+	files, err := Files()
+	if err != nil {
+		return packed{}, err
+	}
+	data, err := buildZip(files)
 	if err != nil {
 		return packed{}, err
 	}
@@ -57,8 +74,27 @@ type packed struct {
 	data []byte
 }
 
+// Files returns the package's files by their path in the zip (slash-separated, from its root):
+// the caller's own map.
+func Files() (map[string]string, error) {
+	files := map[string]string{}
+	err := fs.WalkDir(packageFiles, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := packageFiles.ReadFile(path)
+		files[path] = string(data)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the embedded package: %w", err)
+	}
+	return files, nil
+}
+
 // Package returns the working_dir package of the job and the runner: a deterministic zip holding
-// deliberation_job.py and deliberation_runner.py at its root, and its content-addressed name in
+// Files() (deliberation_job.py, deliberation_runner.py and their modules at its root, the runner
+// queue's contract under contract/), and its content-addressed name in
 // Ray's gcs:// naming (_ray_pkg_<sha256>.zip), so the same source always maps to the same URI
 // gcs://<name> and a changed one never collides. The returned slice is the caller's own copy.
 func Package() (name string, zipData []byte, err error) {

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,7 +22,11 @@ func TestPackageIsDeterministic(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A fresh build, not the cached one, must give the same bytes.
-	zip2, err := buildZip(map[string]string{ScriptName: Source, RunnerScriptName: RunnerSource})
+	files, err := Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	zip2, err := buildZip(files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,11 +64,22 @@ func TestPackageHoldsTheScriptsAtItsRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	want, err := Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, source := range map[string]string{"deliberation_job.py": Source, "deliberation_runner.py": RunnerSource} {
+		if want[name] != source {
+			t.Fatalf("%s is not the embedded source of that name", name)
+		}
+	}
+	if _, ok := want["contract/runner_queue.json"]; !ok {
+		t.Fatal("the package lacks the runner queue's contract")
+	}
 	r, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"deliberation_job.py": Source, "deliberation_runner.py": RunnerSource}
 	if len(r.File) != len(want) {
 		t.Fatalf("entries = %v, want %v", r.File, want)
 	}
@@ -114,11 +131,54 @@ func TestZipOrderDoesNotDependOnMapOrder(t *testing.T) {
 	}
 }
 
+// TestPackageHoldsEveryModule keeps the embed list complete: every module of this folder but the
+// tests and their support is in the package, as it is on disk, so an import the job or the runner
+// adds cannot be missing on Ray.
+func TestPackageHoldsEveryModule(t *testing.T) {
+	t.Parallel()
+	files, err := Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"contract/runner_queue.json": true}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasSuffix(name, ".py") && !strings.HasPrefix(name, "test_") &&
+			name != "conftest.py" && name != "fakemodel_client.py" {
+			want[name] = true
+		}
+	}
+	for name := range want {
+		disk, err := os.ReadFile(filepath.FromSlash(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := files[name]; !ok {
+			t.Errorf("the package lacks %s: add it to the go:embed list of packageFiles", name)
+		} else if got != string(disk) {
+			t.Errorf("the package's %s is not the file on disk", name)
+		}
+	}
+	for name := range files {
+		if !want[name] {
+			t.Errorf("the package holds %s, which is no module of the job or the runner", name)
+		}
+	}
+}
+
 func TestSourceIsTheJob(t *testing.T) {
 	t.Parallel()
-	for _, want := range []string{"RAY_EXECUTOR_RESULT v1 ", "def main() -> int:", "import ray"} {
-		if !strings.Contains(Source, want) {
-			t.Errorf("embedded source lacks %q", want)
+	files, err := Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{ScriptName: "def main() -> int:", "result.py": `RESULT_PREFIX = "RAY_EXECUTOR_RESULT v1 "`, "deliberation.py": "import ray"} {
+		if !strings.Contains(files[file], want) {
+			t.Errorf("embedded %s lacks %q", file, want)
 		}
 	}
 	if Entrypoint != "python deliberation_job.py" {
@@ -129,7 +189,11 @@ func TestSourceIsTheJob(t *testing.T) {
 // The job is Python and cannot import the type registry, so this pins its copy to it.
 func TestJobSendsTheRegisteredWakeUpType(t *testing.T) {
 	t.Parallel()
-	if want := `FINISHED_EVENT_TYPE = "` + deliberation.TypeFinished + `"`; !strings.Contains(Source, want) {
-		t.Fatalf("embedded source lacks %s", want)
+	files, err := Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `FINISHED_EVENT_TYPE = "` + deliberation.TypeFinished + `"`; !strings.Contains(files["wakeup.py"], want) {
+		t.Fatalf("embedded wakeup.py lacks %s", want)
 	}
 }

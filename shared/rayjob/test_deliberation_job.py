@@ -4,28 +4,74 @@ driver with real Ray tasks against the fake model server (see conftest.py for th
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import ray
 
 import deliberation_job as job
+from agent import agent_failure, run_agent, split_reasoning
 from conftest import JobRun, make_request, run_job
+from deliberation import Budget, Progress, plan_budget, run_deliberation
 from fakemodel_client import Behaviour, FakeModelServer, streamed_completion
+from judge import Scoring, ScoringError, failed_scoring, parse_scores, score_proposals
+from messages import ERROR_MESSAGE_LIMIT, clean_text
+from model_client import (
+    BACKOFF_CAP_S,
+    ENV_API_KEY,
+    CallError,
+    backoff_delay,
+    call_with_retries,
+    cap_answer,
+    first_message,
+)
+from policy import CHAT_PATH, DEFAULT_MAX_ANSWER_BYTES
+from prompts import (
+    JUDGE_PROMPT_BUDGET,
+    TASK_LIMIT,
+    chat_body,
+    judge_body,
+    proposal_limit,
+    render_template,
+    system_prompt,
+    truncate,
+    user_prompt,
+)
+from request import (
+    DEFAULT_MAX_RETRIES,
+    ENV_DEADLINE,
+    ENV_REQUEST,
+    Agent,
+    Request,
+    RequestError,
+    parse_deadline,
+    parse_request,
+)
+from result import (
+    EXIT_NO_PROPOSAL,
+    EXIT_OK,
+    RESULT_PREFIX,
+    ResultPrinter,
+    build_result,
+    exit_code,
+    unusable_request_result,
+)
 
 BRACES_TEMPLATE = 'Story {story_id}, task {task_id} as {role}:\n{task}\ndef f(): return {"a": 1}'
 API_KEY = "sk-test-never-print-me"
 HUGE_BODY = 64 << 20  # more than any socket buffers hold, so a body read in full shows
 
 
-def request_of(server_url: str = "http://127.0.0.1:9", **overrides: Any) -> job.Request:
+def request_of(server_url: str = "http://127.0.0.1:9", **overrides: Any) -> Request:
     agents = overrides.pop("agents", [{"agent_id": "a1", "role": "DEV", "model": "m1"}])
-    return job.parse_request(json.dumps(make_request(server_url, agents, **overrides)))
+    return parse_request(json.dumps(make_request(server_url, agents, **overrides)))
 
 
-def agent(agent_id: str = "a1", role: str = "DEV", template: str = "") -> job.Agent:
-    return job.Agent(agent_id, role, "m1", template)
+def agent(agent_id: str = "a1", role: str = "DEV", template: str = "") -> Agent:
+    return Agent(agent_id, role, "m1", template)
 
 
 def success(agent_id: str, proposal: str = "p") -> dict[str, Any]:
@@ -40,10 +86,10 @@ def success(agent_id: str, proposal: str = "p") -> dict[str, Any]:
 def test_parse_request_reads_fields_and_defaults() -> None:
     raw = make_request("http://127.0.0.1:8000/", [{"agent_id": "a1", "role": "QA", "model": "m"}])
     del raw["constraints"]["max_retries"]
-    request = job.parse_request(json.dumps(raw))
-    assert request.max_retries == job.DEFAULT_MAX_RETRIES
+    request = parse_request(json.dumps(raw))
+    assert request.max_retries == DEFAULT_MAX_RETRIES
     assert request.vllm_url == "http://127.0.0.1:8000"
-    assert request.agents == (job.Agent("a1", "QA", "m", ""),)
+    assert request.agents == (Agent("a1", "QA", "m", ""),)
     assert request.metadata == (("lang", "go"), ("repo", "functions"))
 
 
@@ -61,12 +107,12 @@ def test_parse_request_keeps_explicit_zero_retries() -> None:
      "duplicate agent_id a"),
 ])
 def test_parse_request_refuses_unusable_input(raw: str | None, message: str) -> None:
-    with pytest.raises(job.RequestError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        job.parse_request(raw)
+    with pytest.raises(RequestError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_request(raw)
 
 
 def test_parse_request_refuses_non_http_url() -> None:
-    with pytest.raises(job.RequestError, match="vllm_url is not an http"):
+    with pytest.raises(RequestError, match="vllm_url is not an http"):
         request_of("file:///etc/passwd")
 
 
@@ -85,7 +131,7 @@ def test_parse_request_refuses_non_http_url() -> None:
 ])
 def test_parse_request_refuses_a_vllm_url_that_is_more_than_an_origin_and_a_base(
         url: str, message: str) -> None:
-    with pytest.raises(job.RequestError, match=message):
+    with pytest.raises(RequestError, match=message):
         request_of(url)
 
 
@@ -105,7 +151,7 @@ def test_the_chat_url_is_the_base_plus_the_chat_path(url: str, chat_url: str) ->
 
 def test_run_agent_calls_the_chat_path_under_the_base(server: FakeModelServer) -> None:
     request = request_of(server.url + "/base/")
-    job.run_agent(request, request.agents[0], time.time() + 10)
+    run_agent(request, request.agents[0], time.time() + 10)
     assert [r.path for r in server.requests()] == ["/base/v1/chat/completions"]
 
 
@@ -125,7 +171,7 @@ def test_policy_allows_a_vllm_url_by_its_canonical_origin(url: str, allowed: lis
 
 def test_without_a_policy_any_origin_and_the_default_cap() -> None:
     request = request_of("http://model.example:8000")
-    assert request.max_answer_bytes == job.DEFAULT_MAX_ANSWER_BYTES == 65536
+    assert request.max_answer_bytes == DEFAULT_MAX_ANSWER_BYTES == 65536
     assert request_of(policy={"max_answer_bytes": 10}).max_answer_bytes == 10
 
 
@@ -147,17 +193,17 @@ def test_without_a_policy_any_origin_and_the_default_cap() -> None:
     ("http://h:80", ["*"], "policy is not an object"),
 ])
 def test_policy_refuses_what_it_does_not_allow(url: str, policy: Any, message: str) -> None:
-    with pytest.raises(job.RequestError, match=message):
+    with pytest.raises(RequestError, match=message):
         request_of(url, policy=policy)
 
 
 def test_deadline_defaults_to_the_request_timeout_and_refuses_garbage() -> None:
     request = request_of(constraints={"timeout_seconds": 42})
-    assert job.parse_deadline(None, request, 1000.0) == 1042.0
-    assert job.parse_deadline("1234.5", request, 1000.0) == 1234.5
+    assert parse_deadline(None, request, 1000.0) == 1042.0
+    assert parse_deadline("1234.5", request, 1000.0) == 1234.5
     for bad in ("soon", "nan", "inf"):
-        with pytest.raises(job.RequestError):
-            job.parse_deadline(bad, request, 1000.0)
+        with pytest.raises(RequestError):
+            parse_deadline(bad, request, 1000.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,49 +219,49 @@ def test_deadline_defaults_to_the_request_timeout_and_refuses_garbage() -> None:
     ("dev", ["software developer"]),
 ])
 def test_system_prompt_by_role(role: str, words: list[str]) -> None:
-    prompt = job.system_prompt(role)
+    prompt = system_prompt(role)
     for word in words:
         assert word in prompt
 
 
 def test_system_prompt_of_other_roles_is_exact() -> None:
-    assert job.system_prompt("SECURITY") == "You are an expert SECURITY engineer."
+    assert system_prompt("SECURITY") == "You are an expert SECURITY engineer."
 
 
 def test_user_prompt_is_task_plus_metadata_context() -> None:
-    prompt = job.user_prompt(request_of(), agent())
+    prompt = user_prompt(request_of(), agent())
     assert prompt == ("Add a retry to the Redis client.\n\nContext:\n- lang: go\n"
                       "- repo: functions")
 
 
 def test_user_prompt_without_metadata_is_the_task() -> None:
     request = request_of(constraints={"metadata": {}})
-    assert job.user_prompt(request, agent()) == "Add a retry to the Redis client."
+    assert user_prompt(request, agent()) == "Add a retry to the Redis client."
 
 
 def test_template_replaces_tokens_and_keeps_braces() -> None:
-    prompt = job.user_prompt(request_of(), agent(role="QA", template=BRACES_TEMPLATE))
+    prompt = user_prompt(request_of(), agent(role="QA", template=BRACES_TEMPLATE))
     assert prompt == ('Story story-1, task task-1 as QA:\nAdd a retry to the Redis client.\n'
                       'def f(): return {"a": 1}')
 
 
 @pytest.mark.parametrize("template", ["{task!r}", "{0}", "{unknown}", "{{task}}x", "{", "}{"])
 def test_template_never_evaluates_format_syntax(template: str) -> None:
-    rendered = job.render_template(template, request_of(), agent())
+    rendered = render_template(template, request_of(), agent())
     assert rendered == template.replace("{task}", "Add a retry to the Redis client.")
 
 
 def test_template_substitutes_once() -> None:
     request = request_of(task_description="quote {role} and {task}")
-    assert job.render_template("{task}", request, agent()) == "quote {role} and {task}"
+    assert render_template("{task}", request, agent()) == "quote {role} and {task}"
 
 
 def test_blank_template_falls_back_to_the_task() -> None:
-    assert job.user_prompt(request_of(), agent(template="  ")).startswith("Add a retry")
+    assert user_prompt(request_of(), agent(template="  ")).startswith("Add a retry")
 
 
 def test_chat_body_shape() -> None:
-    assert job.chat_body("m", "s", "u") == {
+    assert chat_body("m", "s", "u") == {
         "model": "m", "temperature": 0.7, "max_tokens": 2048,
         "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]}
 
@@ -225,12 +271,12 @@ def test_chat_body_shape() -> None:
 
 
 def test_truncate_leaves_short_text() -> None:
-    assert job.truncate("abc", 10) == "abc"
+    assert truncate("abc", 10) == "abc"
 
 
 def test_truncate_cuts_to_limit_and_says_so() -> None:
     text = "x" * 10_000
-    cut = job.truncate(text, 6000)
+    cut = truncate(text, 6000)
     assert len(cut) <= 6000
     assert cut.startswith("x" * 5000)
     assert "truncated by the deliberation job" in cut
@@ -239,15 +285,15 @@ def test_truncate_cuts_to_limit_and_says_so() -> None:
 
 @pytest.mark.parametrize("count, limit", [(1, 6000), (8, 6000), (16, 3000), (200, 1000)])
 def test_proposal_limit_shares_the_prompt_budget(count: int, limit: int) -> None:
-    assert job.proposal_limit(count) == limit
+    assert proposal_limit(count) == limit
 
 
 def test_judge_body_bounds_proposals_and_asks_for_a_schema() -> None:
     agents = [agent(f"a{i}") for i in range(16)]
-    body = job.judge_body(request_of(), [(a, "y" * 50_000) for a in agents])
+    body = judge_body(request_of(), [(a, "y" * 50_000) for a in agents])
     assert body["model"] == "judge-model"
     user = body["messages"][1]["content"]
-    assert len(user) < job.JUDGE_PROMPT_BUDGET + 16 * 200 + job.TASK_LIMIT
+    assert len(user) < JUDGE_PROMPT_BUDGET + 16 * 200 + TASK_LIMIT
     assert user.count("truncated by the deliberation job") == 16
     fmt = body["response_format"]
     assert fmt["type"] == "json_schema"
@@ -265,7 +311,7 @@ def scores_json(*items: Any) -> str:
 
 
 def test_parse_scores_accepts_every_agent_once() -> None:
-    scoring = job.parse_scores(scores_json(
+    scoring = parse_scores(scores_json(
         {"agent_id": "a1", "score": 0.25, "rationale": "ok\nfine"},
         {"agent_id": "a2", "score": 1, "rationale": "best"}), ["a1", "a2"])
     assert scoring.scores == {"a1": 0.25, "a2": 1.0}
@@ -276,7 +322,7 @@ def test_parse_scores_accepts_every_agent_once() -> None:
 def test_parse_scores_accepts_a_fenced_answer_and_clamps_float_noise() -> None:
     content = "```json\n" + scores_json({"agent_id": "a1", "score": 1.0000000001,
                                          "rationale": ""}) + "\n```"
-    assert job.parse_scores(content, ["a1"]).scores == {"a1": 1.0}
+    assert parse_scores(content, ["a1"]).scores == {"a1": 1.0}
 
 
 @pytest.mark.parametrize("content, message", [
@@ -293,16 +339,16 @@ def test_parse_scores_accepts_a_fenced_answer_and_clamps_float_noise() -> None:
     (scores_json("a1"), "not an object"),
 ])
 def test_parse_scores_refuses_what_it_cannot_trust(content: str, message: str) -> None:
-    with pytest.raises(job.ScoringError, match=message):
-        job.parse_scores(content, ["a1", "a2"] if "a2" in message else ["a1"])
+    with pytest.raises(ScoringError, match=message):
+        parse_scores(content, ["a1", "a2"] if "a2" in message else ["a1"])
 
 
 def test_judge_failure_zeroes_scores_with_the_reason(server: FakeModelServer) -> None:
     server.set_model("judge-model", Behaviour(fail_status=500))
     request = request_of(server.url, constraints={"max_retries": 1})
-    scoring = job.score_proposals(request, [(agent("a1"), "p")], time.time() + 10)
+    scoring = score_proposals(request, [(agent("a1"), "p")], time.time() + 10)
     assert scoring.error == "judge failed: model server answered 500 after 2 attempts"
-    result = job.build_result((agent("a1"),), {"a1": success("a1")}, scoring, "")
+    result = build_result((agent("a1"),), {"a1": success("a1")}, scoring, "")
     assert result["agent_results"][0]["score"] == 0.0
     assert result["scoring_error"] == scoring.error
 
@@ -314,9 +360,9 @@ def test_judge_failure_zeroes_scores_with_the_reason(server: FakeModelServer) ->
 def test_build_result_picks_the_highest_first_on_ties_in_request_order() -> None:
     agents = (agent("a1"), agent("a2"), agent("a3"), agent("a4"))
     outcomes = {"a1": success("a1"), "a2": success("a2"), "a4": success("a4"),
-                "a3": job.agent_failure("a3", "model server answered 503 after 4 attempts")}
-    scoring = job.Scoring({"a1": 0.5, "a2": 0.8, "a4": 0.8}, {"a2": "clear"})
-    result = job.build_result(agents, outcomes, scoring, "deadline reached")
+                "a3": agent_failure("a3", "model server answered 503 after 4 attempts")}
+    scoring = Scoring({"a1": 0.5, "a2": 0.8, "a4": 0.8}, {"a2": "clear"})
+    result = build_result(agents, outcomes, scoring, "deadline reached")
     assert [r["agent_id"] for r in result["agent_results"]] == ["a1", "a2", "a4"]
     assert result["best_result"]["agent_id"] == "a2"
     assert result["best_result"]["metadata"]["rationale"] == "clear"
@@ -328,7 +374,7 @@ def test_build_result_picks_the_highest_first_on_ties_in_request_order() -> None
 
 
 def test_build_result_reports_agents_without_outcome_as_pending() -> None:
-    result = job.build_result((agent("a1"), agent("a2")), {"a2": success("a2")},
+    result = build_result((agent("a1"), agent("a2")), {"a2": success("a2")},
                               None, "deadline reached")
     assert result["failures"] == [{"agent_id": "a1", "error": "deadline reached"}]
     assert result["scoring_error"] == "deadline reached before scoring"
@@ -337,29 +383,29 @@ def test_build_result_reports_agents_without_outcome_as_pending() -> None:
 
 
 def test_build_result_without_proposals_has_no_best() -> None:
-    result = job.build_result((agent("a1"),), {"a1": job.agent_failure("a1", "x")},
-                              job.failed_scoring("ignored"), "")
+    result = build_result((agent("a1"),), {"a1": agent_failure("a1", "x")},
+                              failed_scoring("ignored"), "")
     assert result["best_result"] is None
     assert result["average_score"] == 0.0
     assert result["scoring_error"] == ""
-    assert job.exit_code(result) == job.EXIT_NO_PROPOSAL
+    assert exit_code(result) == EXIT_NO_PROPOSAL
 
 
 def test_build_result_cleans_every_error_it_reports() -> None:
     dirty = "bad\x1b[2J\x1b]0;owned\x07 thing\r\n\x00next" + "y" * 5000
-    result = job.build_result((agent("a1"), agent("a2")),
-                              {"a1": job.agent_failure("a1", dirty), "a2": success("a2")},
-                              job.failed_scoring("judge said \x1b[31mno\x1b[0m\n"), "")
+    result = build_result((agent("a1"), agent("a2")),
+                              {"a1": agent_failure("a1", dirty), "a2": success("a2")},
+                              failed_scoring("judge said \x1b[31mno\x1b[0m\n"), "")
     error = result["failures"][0]["error"]
     assert error.startswith("bad thing nextyyy") and error.endswith("...")
-    assert len(error) == job.ERROR_MESSAGE_LIMIT
+    assert len(error) == ERROR_MESSAGE_LIMIT
     assert result["scoring_error"] == "judge said no"
 
 
 def test_unusable_request_result_keeps_counts_consistent() -> None:
-    named = job.unusable_request_result(json.dumps({"agents": [{"agent_id": "a1"}]}), "why")
+    named = unusable_request_result(json.dumps({"agents": [{"agent_id": "a1"}]}), "why")
     assert named["failures"] == [{"agent_id": "a1", "error": "unusable request: why"}]
-    anonymous = job.unusable_request_result("{", "why")
+    anonymous = unusable_request_result("{", "why")
     assert anonymous["failures"] == [{"agent_id": "", "error": "unusable request: why"}]
     for result in (named, anonymous):
         assert result["completed_agents"] + result["failed_agents"] <= result["total_agents"]
@@ -377,20 +423,20 @@ def test_result_line_is_one_ascii_line_printed_once() -> None:
             pass
 
     sink = Sink()
-    printer = job.ResultPrinter(sink)  # type: ignore[arg-type]
-    result = job.build_result((agent(),), {"a1": success("a1", "line 1\nline 2 \u00e9")},
-                              job.Scoring({"a1": 1.0}, {}), "")
+    printer = ResultPrinter(sink)  # type: ignore[arg-type]
+    result = build_result((agent(),), {"a1": success("a1", "line 1\nline 2 \u00e9")},
+                              Scoring({"a1": 1.0}, {}), "")
     assert printer.print_once(result) is True
     assert printer.print_once(result) is False
     assert sink.text.count("\n") == 1 and sink.text.isascii()
-    assert json.loads(sink.text[len(job.RESULT_PREFIX):]) == result
+    assert json.loads(sink.text[len(RESULT_PREFIX):]) == result
 
 
 def test_budget_keeps_time_for_the_judge_and_the_print() -> None:
-    budget = job.plan_budget(1000.0, 1300.0)
+    budget = plan_budget(1000.0, 1300.0)
     assert 1000.0 < budget.agents_until < budget.judge_until == budget.print_by == 1299.0
     assert budget.judge_until - budget.agents_until == pytest.approx(0.2 * 299.0)
-    short = job.plan_budget(1000.0, 1002.0)
+    short = plan_budget(1000.0, 1002.0)
     assert 1000.0 < short.agents_until < short.print_by <= 1001.0
 
 
@@ -407,53 +453,53 @@ def test_budget_keeps_time_for_the_judge_and_the_print() -> None:
     ({"content": "just do X"}, "just do X", ""),
 ])
 def test_split_reasoning(message: dict[str, str], proposal: str, reasoning: str) -> None:
-    assert job.split_reasoning(message) == (proposal, reasoning)
+    assert split_reasoning(message) == (proposal, reasoning)
 
 
 def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
-    assert job.backoff_delay(1, 0, lambda: 0.0) == 0.25
-    assert job.backoff_delay(1, 0, lambda: 1.0) == 0.5
-    assert job.backoff_delay(3, 0, lambda: 1.0) == 2.0
-    assert job.backoff_delay(20, 0, lambda: 1.0) == job.BACKOFF_CAP_S
-    assert job.backoff_delay(1, 3.0, lambda: 0.0) == 3.0
-    assert job.backoff_delay(1, 600.0, lambda: 0.0) == job.BACKOFF_CAP_S
+    assert backoff_delay(1, 0, lambda: 0.0) == 0.25
+    assert backoff_delay(1, 0, lambda: 1.0) == 0.5
+    assert backoff_delay(3, 0, lambda: 1.0) == 2.0
+    assert backoff_delay(20, 0, lambda: 1.0) == BACKOFF_CAP_S
+    assert backoff_delay(1, 3.0, lambda: 0.0) == 3.0
+    assert backoff_delay(1, 600.0, lambda: 0.0) == BACKOFF_CAP_S
 
 
 def test_retries_transient_failures_then_succeeds(server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(fail_status=503, fail_times=2))
-    answer = job.call_with_retries(server.url + job.CHAT_PATH, {"model": "m1"}, time.time() + 10,
+    answer = call_with_retries(server.url + CHAT_PATH, {"model": "m1"}, time.time() + 10,
                                    3, "", sleep=lambda _: None)
-    assert job.first_message(answer)["content"] == "proposal from m1"
+    assert first_message(answer)["content"] == "proposal from m1"
     assert len(server.chat_requests("m1")) == 3
 
 
 def test_gives_up_after_max_retries(server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(fail_status=429))
-    with pytest.raises(job.CallFailed, match="^model server answered 429 after 3 attempts$"):
-        job.call_with_retries(server.url + job.CHAT_PATH, {"model": "m1"}, time.time() + 10, 2,
+    with pytest.raises(CallError, match=r"^model server answered 429 after 3 attempts$"):
+        call_with_retries(server.url + CHAT_PATH, {"model": "m1"}, time.time() + 10, 2,
                               "", sleep=lambda _: None)
     assert len(server.chat_requests("m1")) == 3
 
 
 def test_client_errors_fail_at_once(server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(fail_status=404))
-    with pytest.raises(job.CallFailed, match="^model server answered 404: fake failure of m1$"):
-        job.call_with_retries(server.url + job.CHAT_PATH, {"model": "m1"}, time.time() + 10, 3,
+    with pytest.raises(CallError, match=r"^model server answered 404: fake failure of m1$"):
+        call_with_retries(server.url + CHAT_PATH, {"model": "m1"}, time.time() + 10, 3,
                               "", sleep=lambda _: None)
     assert len(server.chat_requests("m1")) == 1
 
 
 def test_unreachable_server_is_transient() -> None:
-    with pytest.raises(job.CallFailed, match="^cannot reach model server .* after 2 attempts$"):
-        job.call_with_retries("http://127.0.0.1:9/v1/chat/completions", {}, time.time() + 10, 1,
+    with pytest.raises(CallError, match=r"^cannot reach model server .* after 2 attempts$"):
+        call_with_retries("http://127.0.0.1:9/v1/chat/completions", {}, time.time() + 10, 1,
                               "", sleep=lambda _: None)
 
 
 def test_a_stalled_call_stops_at_the_deadline(server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(stall=True))
     started = time.time()
-    with pytest.raises(job.CallFailed) as err:
-        job.call_with_retries(server.url + job.CHAT_PATH, {"model": "m1"}, started + 1.0, 3, "")
+    with pytest.raises(CallError) as err:
+        call_with_retries(server.url + CHAT_PATH, {"model": "m1"}, started + 1.0, 3, "")
     assert time.time() - started < 1.5
     assert str(err.value) == "deadline reached after 1 attempt (last: model server timed out)"
 
@@ -461,18 +507,18 @@ def test_a_stalled_call_stops_at_the_deadline(server: FakeModelServer) -> None:
 def test_no_retry_sleeps_past_the_deadline(server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(fail_status=503))
     slept: list[float] = []
-    with pytest.raises(job.CallFailed, match="^deadline reached after 1 attempt"):
-        job.call_with_retries(server.url + job.CHAT_PATH, {"model": "m1"}, time.time() + 0.5, 5,
+    with pytest.raises(CallError, match=r"^deadline reached after 1 attempt"):
+        call_with_retries(server.url + CHAT_PATH, {"model": "m1"}, time.time() + 0.5, 5,
                               "", sleep=slept.append, rng=lambda: 1.0)
     assert slept == []
 
 
 def test_run_agent_sends_the_key_and_reports_metadata_as_strings(
         server: FakeModelServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(job.ENV_API_KEY, API_KEY)
+    monkeypatch.setenv(ENV_API_KEY, API_KEY)
     server.set_model("m1", Behaviour(answer="<think>hmm</think>use a backoff", total_tokens=812))
     request = request_of(server.url)
-    outcome = job.run_agent(request, request.agents[0], time.time() + 10)
+    outcome = run_agent(request, request.agents[0], time.time() + 10)
     assert outcome["ok"] is True
     assert (outcome["proposal"], outcome["reasoning"]) == ("use a backoff", "hmm")
     assert outcome["metadata"]["model"] == "m1"
@@ -493,11 +539,11 @@ def other() -> Iterator[FakeModelServer]:
 def test_a_redirect_is_never_followed_and_the_key_stays_home(
         server: FakeModelServer, other: FakeModelServer, monkeypatch: pytest.MonkeyPatch,
         status: int) -> None:
-    monkeypatch.setenv(job.ENV_API_KEY, API_KEY)
+    monkeypatch.setenv(ENV_API_KEY, API_KEY)
     server.set_model("m1", Behaviour(redirect_status=status,
-                                     redirect_to=other.url + job.CHAT_PATH + "?token=s3cret"))
+                                     redirect_to=other.url + CHAT_PATH + "?token=s3cret"))
     request = request_of(server.url, constraints={"max_retries": 3})
-    outcome = job.run_agent(request, request.agents[0], time.time() + 10)
+    outcome = run_agent(request, request.agents[0], time.time() + 10)
     assert outcome == {"agent_id": "a1", "ok": False, "error": (
         f"model server redirected ({status}) to {other.url}; redirects are not followed")}
     assert not any("authorization" in r.headers for r in other.requests())
@@ -508,17 +554,17 @@ def test_a_redirect_is_never_followed_and_the_key_stays_home(
 def test_a_relative_redirect_names_the_same_origin(server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(redirect_status=302, redirect_to="/elsewhere?key=s3cret"))
     request = request_of(server.url)
-    outcome = job.run_agent(request, request.agents[0], time.time() + 10)
+    outcome = run_agent(request, request.agents[0], time.time() + 10)
     assert outcome["error"] == (
         f"model server redirected (302) to {server.url}; redirects are not followed")
-    assert [r.path for r in server.requests()] == [job.CHAT_PATH]
+    assert [r.path for r in server.requests()] == [CHAT_PATH]
 
 
 def test_the_judge_never_follows_a_redirect(server: FakeModelServer, other: FakeModelServer,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(job.ENV_API_KEY, API_KEY)
+    monkeypatch.setenv(ENV_API_KEY, API_KEY)
     server.set_model("judge-model", Behaviour(redirect_status=302, redirect_to=other.url + "/x"))
-    scoring = job.score_proposals(request_of(server.url), [(agent("a1"), "p")], time.time() + 10)
+    scoring = score_proposals(request_of(server.url), [(agent("a1"), "p")], time.time() + 10)
     assert scoring.error == (f"judge failed: model server redirected (302) to {other.url}; "
                              "redirects are not followed")
     assert other.requests() == []
@@ -531,14 +577,14 @@ def test_an_origin_outside_the_policy_fails_every_agent_without_a_call(
               {"agent_id": "a2", "role": "QA", "model": "m2"}]
     raw = make_request(server.url + "/v1", agents,
                        policy={"allowed_origins": ["https://api.example.com:443"]})
-    monkeypatch.setenv(job.ENV_REQUEST, json.dumps(raw))
-    monkeypatch.setenv(job.ENV_DEADLINE, repr(time.time() + 30))
+    monkeypatch.setenv(ENV_REQUEST, json.dumps(raw))
+    monkeypatch.setenv(ENV_DEADLINE, repr(time.time() + 30))
     monkeypatch.delenv(job.ENV_CALLBACK, raising=False)
-    monkeypatch.setattr(job.ray, "init", lambda *a, **k: pytest.fail("ray.init called"))
-    monkeypatch.setattr(job, "start_watchdog", lambda *args: job.threading.Timer(0, lambda: None))
-    assert job.main() == job.EXIT_NO_PROPOSAL
-    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith(job.RESULT_PREFIX)][0]
-    result = json.loads(line[len(job.RESULT_PREFIX):])
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("ray.init called"))
+    monkeypatch.setattr(job, "start_watchdog", lambda *args: threading.Timer(0, lambda: None))
+    assert job.main() == EXIT_NO_PROPOSAL
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith(RESULT_PREFIX))
+    result = json.loads(line[len(RESULT_PREFIX):])
     error = f"unusable request: vllm_url {server.url} is not in the allowed origins"
     assert result["failures"] == [{"agent_id": "a1", "error": error},
                                   {"agent_id": "a2", "error": error}]
@@ -547,6 +593,8 @@ def test_an_origin_outside_the_policy_fails_every_agent_without_a_call(
 
 @pytest.mark.parametrize("policy, answer, reasoning, limit", [
     ({"max_answer_bytes": 1000}, "\u20ac" * 3000, "\u00e9" * 2000, 1000),
+    # Fewer characters than the cap, more bytes: the cap counts bytes of UTF-8.
+    ({"max_answer_bytes": 1000}, "\u20ac" * 400, "\u00e9" * 600, 1000),
     (None, "x" * 70_000, "because " * 9000, 65536),  # the default cap
 ])
 def test_a_huge_answer_is_cut_on_a_character_boundary_and_marked(
@@ -554,7 +602,7 @@ def test_a_huge_answer_is_cut_on_a_character_boundary_and_marked(
         limit: int) -> None:
     server.set_model("m1", Behaviour(answer=answer, reasoning=reasoning))
     request = request_of(server.url, **({"policy": policy} if policy else {}))
-    outcome = job.run_agent(request, request.agents[0], time.time() + 10)
+    outcome = run_agent(request, request.agents[0], time.time() + 10)
     assert outcome["ok"] is True, outcome
     for text, full in ((outcome["proposal"], answer), (outcome["reasoning"], reasoning.strip())):
         assert len(text.encode()) <= limit
@@ -566,10 +614,18 @@ def test_a_huge_answer_is_cut_on_a_character_boundary_and_marked(
     assert outcome["metadata"]["truncated"] == "true"
 
 
+@pytest.mark.parametrize("text", ["\u20ac" * 400, "\u00e9" * 501, "\U0001f600" * 251])
+def test_the_cap_counts_bytes_not_characters(text: str) -> None:
+    assert len(text) <= 1000 < len(text.encode())
+    capped, cut = cap_answer(text, 1000)
+    assert cut is True
+    assert len(capped.encode()) <= 1000 and capped.startswith(text[:100])
+
+
 def test_an_answer_within_the_cap_is_whole_and_unmarked(server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(answer="\u20ac" * 333, reasoning="r"))
     request = request_of(server.url, policy={"max_answer_bytes": 999})
-    outcome = job.run_agent(request, request.agents[0], time.time() + 10)
+    outcome = run_agent(request, request.agents[0], time.time() + 10)
     assert outcome["proposal"] == "\u20ac" * 333
     assert "truncated" not in outcome["metadata"]
 
@@ -580,7 +636,7 @@ def test_an_oversized_body_fails_the_agent_without_being_read(
     server.set_model("m1", Behaviour(stream_bytes=HUGE_BODY, announce_length=announce_length))
     request = request_of(server.url, policy={"max_answer_bytes": 1000},
                          constraints={"max_retries": 3})
-    outcome = job.run_agent(request, request.agents[0], time.time() + 30)
+    outcome = run_agent(request, request.agents[0], time.time() + 30)
     bound = 2 * 1000 + 64 * 1024
     assert outcome == {"agent_id": "a1", "ok": False,
                        "error": f"model server answer larger than {bound} bytes"}
@@ -592,7 +648,7 @@ def test_an_oversized_body_fails_the_agent_without_being_read(
 def test_the_judge_answer_has_the_same_bound(server: FakeModelServer) -> None:
     server.set_model("judge-model", Behaviour(stream_bytes=HUGE_BODY))
     request = request_of(server.url, policy={"max_answer_bytes": 1000})
-    scoring = job.score_proposals(request, [(agent("a1"), "p")], time.time() + 30)
+    scoring = score_proposals(request, [(agent("a1"), "p")], time.time() + 30)
     assert scoring.error == f"judge failed: model server answer larger than {2000 + 65536} bytes"
     assert not server.streams()[0].completed
 
@@ -601,7 +657,7 @@ def test_the_streamed_fake_is_a_valid_answer() -> None:
     prefix, filler, suffix = streamed_completion(1000)
     body = json.loads(prefix + b"x" * filler + suffix)
     assert len(prefix) + filler + len(suffix) == 1000
-    assert job.first_message(body)["content"] == "x" * filler
+    assert first_message(body)["content"] == "x" * filler
 
 
 ESCAPED_ERROR = "\x1b[31mred\x1b[0m\x00\x07\nsecond\tline"
@@ -616,7 +672,7 @@ def test_error_text_loses_terminal_escapes_and_control_characters(
         server: FakeModelServer, body: bytes) -> None:
     server.set_model("m1", Behaviour(fail_status=400, error_body=body))
     request = request_of(server.url)
-    outcome = job.run_agent(request, request.agents[0], time.time() + 10)
+    outcome = run_agent(request, request.agents[0], time.time() + 10)
     assert outcome["error"] == "model server answered 400: red second line"
 
 
@@ -633,7 +689,7 @@ def test_error_text_loses_terminal_escapes_and_control_characters(
     ("caf\u00e9 \u20ac", "caf\u00e9 \u20ac"),
 ])
 def test_clean_text_strips_escapes_and_controls(text: str, clean: str) -> None:
-    assert job.clean_text(text) == clean
+    assert clean_text(text) == clean
 
 
 @pytest.mark.parametrize("behaviour, error", [
@@ -644,7 +700,7 @@ def test_run_agent_turns_failures_into_messages(server: FakeModelServer, behavio
                                                 error: str) -> None:
     server.set_model("m1", behaviour)
     request = request_of(server.url)
-    outcome = job.run_agent(request, request.agents[0], time.time() + 10)
+    outcome = run_agent(request, request.agents[0], time.time() + 10)
     assert outcome == {"agent_id": "a1", "ok": False, "error": error}
 
 
@@ -656,40 +712,40 @@ def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
              deliberation: Any, deadline_in: float = 30.0) -> tuple[int, dict[str, Any]]:
     agents = [{"agent_id": "a1", "role": "DEV", "model": "m1"},
               {"agent_id": "a2", "role": "QA", "model": "m2"}]
-    monkeypatch.setenv(job.ENV_REQUEST, json.dumps(make_request("http://127.0.0.1:9", agents)))
-    monkeypatch.setenv(job.ENV_DEADLINE, repr(time.time() + deadline_in))
+    monkeypatch.setenv(ENV_REQUEST, json.dumps(make_request("http://127.0.0.1:9", agents)))
+    monkeypatch.setenv(ENV_DEADLINE, repr(time.time() + deadline_in))
     monkeypatch.delenv(job.ENV_CALLBACK, raising=False)
     monkeypatch.setattr(job, "run_deliberation", deliberation)
     # The real watchdog ends its process: in here it would end pytest. Its own test runs the job
     # as a subprocess.
     monkeypatch.setattr(job, "start_watchdog",
-                        lambda *args: job.threading.Timer(0, lambda: None))
+                        lambda *args: threading.Timer(0, lambda: None))
     code = job.main()
     lines = [line for line in capsys.readouterr().out.splitlines()
-             if line.startswith(job.RESULT_PREFIX)]
+             if line.startswith(RESULT_PREFIX)]
     assert len(lines) == 1
-    return code, json.loads(lines[0][len(job.RESULT_PREFIX):])
+    return code, json.loads(lines[0][len(RESULT_PREFIX):])
 
 
 def test_main_reports_an_unexpected_error_as_the_agents_failure(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    def broken(request: job.Request, budget: job.Budget, progress: job.Progress) -> None:
+    def broken(request: Request, budget: Budget, progress: Progress) -> None:
         raise RuntimeError("cluster exploded")
 
     code, result = run_main(monkeypatch, capsys, broken)
-    assert code == job.EXIT_NO_PROPOSAL
+    assert code == EXIT_NO_PROPOSAL
     assert result["failures"] == [{"agent_id": "a1", "error": "job error (RuntimeError)"},
                                   {"agent_id": "a2", "error": "job error (RuntimeError)"}]
 
 
 def test_main_keeps_finished_agents_when_scoring_never_happened(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    def half(request: job.Request, budget: job.Budget, progress: job.Progress) -> None:
+    def half(request: Request, budget: Budget, progress: Progress) -> None:
         progress.record(success("a2"))
         raise KeyError("bug")
 
     code, result = run_main(monkeypatch, capsys, half)
-    assert code == job.EXIT_OK
+    assert code == EXIT_OK
     assert [r["agent_id"] for r in result["agent_results"]] == ["a2"]
     assert result["scoring_error"] == "job error (KeyError) before scoring"
     assert result["failures"] == [{"agent_id": "a1", "error": "job error (KeyError)"}]
@@ -697,9 +753,9 @@ def test_main_keeps_finished_agents_when_scoring_never_happened(
 
 def test_past_deadline_skips_ray_and_reports_every_agent(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(job.ray, "init", lambda *a, **k: pytest.fail("ray.init called"))
-    code, result = run_main(monkeypatch, capsys, job.run_deliberation, deadline_in=-5.0)
-    assert code == job.EXIT_NO_PROPOSAL
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("ray.init called"))
+    code, result = run_main(monkeypatch, capsys, run_deliberation, deadline_in=-5.0)
+    assert code == EXIT_NO_PROPOSAL
     assert {f["error"] for f in result["failures"]} == {"deadline reached"}
 
 
@@ -792,7 +848,7 @@ def test_mixed_run_request_bodies(mixed_run: tuple[FakeModelServer, JobRun]) -> 
         assert sent.body["temperature"] == 0.7
         assert sent.body["max_tokens"] == 2048
         assert [m["role"] for m in sent.body["messages"]] == ["system", "user"]
-        assert sent.message("system") == job.system_prompt(spec["role"])
+        assert sent.message("system") == system_prompt(spec["role"])
     assert by_model["m-sec"].message("system") == "You are an expert SECURITY engineer."
     assert "testing strategies" in by_model["m-down"].message("system")
     assert by_model["m-sec"].message("user") == (

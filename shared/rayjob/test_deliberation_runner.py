@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import redis.client
 
 from conftest import make_request
 from deliberation_runner import GROUP, Runner, Settings
 from fakemodel_client import Behaviour, FakeModelServer
+from queue_contract import ContractError, load
 
 PREFIX = "rt"
 
@@ -28,7 +32,8 @@ PREFIX = "rt"
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +97,8 @@ def wait_result(client: redis.Redis, attempt: str, within: float = 15.0) -> dict
     while time.time() < until:
         raw = client.get(f"{PREFIX}:runner:result:{attempt}")
         if raw is not None:
-            return json.loads(raw)
+            record: dict[str, Any] = json.loads(raw)
+            return record
         time.sleep(0.02)
     raise AssertionError(f"no result for {attempt} within {within} s")
 
@@ -100,7 +106,8 @@ def wait_result(client: redis.Redis, attempt: str, within: float = 15.0) -> dict
 def queue_is_empty(client: redis.Redis, within: float = 5.0) -> bool:
     until = time.time() + within
     while time.time() < until:
-        if client.xlen(f"{PREFIX}:runner:queue") == 0 and client.xpending(f"{PREFIX}:runner:queue", GROUP)["pending"] == 0:
+        queue = f"{PREFIX}:runner:queue"
+        if client.xlen(queue) == 0 and client.xpending(queue, GROUP)["pending"] == 0:
             return True
         time.sleep(0.02)
     return False
@@ -250,3 +257,139 @@ def test_an_attempt_whose_marker_is_deleted_is_cancelled(client: redis.Redis, ru
     time.sleep(3.0)
     assert len(server.requests()) == settled, "no model call after the cancel settled"
     assert client.get(f"{PREFIX}:runner:result:delib-d") is None
+
+
+# The queue contract as the Go side reads it: the file itself, not the runner's reading of it.
+CONTRACT_FILE = Path(__file__).resolve().parent / "contract" / "runner_queue.json"
+CONTRACT: dict[str, Any] = json.loads(CONTRACT_FILE.read_text())
+
+
+def contract_key(name: str, attempt: str = "") -> str:
+    template: str = CONTRACT["keys"][name]
+    return template.replace("<prefix>", PREFIX).replace("<attempt>", attempt)
+
+
+def text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def test_the_runner_keeps_the_queue_contract(client: redis.Redis, runners: list[Runner], redis_url: str,
+                                             server: FakeModelServer) -> None:
+    # Enqueued as the Go side does, every name from the contract file.
+    server.set_model("m1", Behaviour(answer="p"))
+    attempt = "delib-contract"
+    entry = {"attempt": attempt, "request": json.dumps(make_request(
+        server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}])),
+        "deadline": repr(time.time() + 30), "callback": ""}
+    assert sorted(entry) == sorted(CONTRACT["entry_fields"])
+    assert "state" in CONTRACT["attempt_fields"] and "PENDING" in CONTRACT["attempt_states"]
+    client.hset(contract_key("attempt", attempt), mapping={"state": "PENDING"})
+    client.xadd(contract_key("queue"), entry)  # type: ignore[arg-type]  # str fields are what Go writes
+    start_runner(redis_url, runners)
+    record = wait_result(client, attempt)  # read at the contract's result key, as in wait_result
+    assert client.exists(contract_key("result", attempt))
+    assert sorted(record) == sorted(CONTRACT["result_fields"])
+    assert record["state"] in CONTRACT["result_states"]
+    marker = {text(k): text(v) for k, v in client.hgetall(contract_key("attempt", attempt)).items()}
+    assert set(marker) <= set(CONTRACT["attempt_fields"]) and marker["state"] in CONTRACT["attempt_states"]
+    groups = client.xinfo_groups(contract_key("queue"))
+    assert [group["name"] for group in groups] == [CONTRACT["group"].encode()]
+    assert queue_is_empty(client)
+    # Every key the runner wrote or read is one of the contract's.
+    patterns = [re.escape(t).replace(re.escape("<prefix>"), re.escape(PREFIX)).replace(
+        re.escape("<attempt>"), ".+") for t in CONTRACT["keys"].values()]
+    for key in client.scan_iter():
+        assert any(re.fullmatch(p, text(key)) for p in patterns), f"{text(key)} is no key of the contract"
+
+
+def test_the_runner_refuses_a_contract_without_its_names(tmp_path: Path) -> None:
+    assert load(CONTRACT_FILE).group == CONTRACT["group"]
+    broken = dict(CONTRACT, attempt_states=["PENDING", "RUNNING"])
+    path = tmp_path / "runner_queue.json"
+    path.write_text(json.dumps(broken))
+    with pytest.raises(ContractError, match="attempt_states lacks STOPPED"):
+        load(path)
+
+
+class FailingResultWrites(redis.Redis):
+    """A client whose SET fails (the runner writes only results with it): Redis went away between
+    the run and its store."""
+
+    def set(self, *args: Any, **kwargs: Any) -> Any:
+        raise redis.ConnectionError("injected: the result write failed")
+
+
+def test_an_attempt_whose_result_is_not_stored_stays_pending_for_another_replica(
+        client: redis.Redis, runners: list[Runner], redis_url: str, server: FakeModelServer) -> None:
+    server.set_model("m1", Behaviour(answer="p"))
+    enqueue(client, "delib-s", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
+    settings = Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=1.0, heartbeat_s=0.2)
+    pool = redis.ConnectionPool.from_url(redis_url, protocol=2)
+    failing = Runner(settings, FailingResultWrites(connection_pool=pool))
+    failing.start()
+    runners.append(failing)
+    until = time.time() + 10
+    while not (server.judge_requests() and not failing.running) and time.time() < until:
+        time.sleep(0.02)
+    failing.stop()
+    assert server.judge_requests() and not failing.running, "the run ended"
+    queue = f"{PREFIX}:runner:queue"
+    assert client.get(f"{PREFIX}:runner:result:delib-s") is None
+    assert client.xpending(queue, GROUP)["pending"] == 1, "not stored, so not acked"
+    start_runner(redis_url, runners)
+    record = wait_result(client, "delib-s")
+    assert record["state"] == "SUCCEEDED"
+    assert queue_is_empty(client)
+
+
+class RecordingPipeline(redis.client.Pipeline):
+    events: list[str]
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        if any(args[0] == "XACK" for args, _ in self.command_stack):
+            self.events.append("ack")
+        return super().execute(raise_on_error)
+
+
+class RecordingClient(redis.Redis):
+    """Records when the result is stored (its SET answered) and when the entry's XACK is sent."""
+
+    events: list[str]
+
+    def set(self, *args: Any, **kwargs: Any) -> Any:
+        answer = super().set(*args, **kwargs)
+        self.events.append("stored")
+        return answer
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> redis.client.Pipeline:
+        pipe = RecordingPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+        pipe.events = self.events
+        return pipe
+
+
+def test_the_result_is_stored_before_the_entry_is_acked(client: redis.Redis, runners: list[Runner],
+                                                        redis_url: str, server: FakeModelServer) -> None:
+    server.set_model("m1", Behaviour(answer="p"))
+    enqueue(client, "delib-o", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
+    recording = RecordingClient(connection_pool=redis.ConnectionPool.from_url(redis_url, protocol=2))
+    recording.events = []
+    runner = Runner(Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=1.0, heartbeat_s=0.2),
+                    recording)
+    runner.start()
+    runners.append(runner)
+    wait_result(client, "delib-o")
+    assert queue_is_empty(client)
+    assert recording.events == ["stored", "ack"]
+
+
+def test_the_runner_caps_answers_in_bytes(client: redis.Redis, runners: list[Runner], redis_url: str,
+                                          server: FakeModelServer) -> None:
+    answer = "\u20ac" * 400  # 400 characters under a 1,000-byte cap, 1,200 bytes of UTF-8
+    server.set_model("m1", Behaviour(answer=answer))
+    enqueue(client, "delib-b", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}],
+                                            policy={"max_answer_bytes": 1000}))
+    start_runner(redis_url, runners)
+    best = wait_result(client, "delib-b")["result"]["best_result"]
+    assert len(best["proposal"].encode()) <= 1000 and best["proposal"] != answer
+    assert best["proposal"].startswith("\u20ac" * 100)
+    assert best["metadata"]["truncated"] == "true"

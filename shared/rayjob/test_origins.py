@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from deliberation_job import CHAT_PATH, DEFAULT_PORTS, canonical_origin, parse_vllm_url
+from policy import CHAT_PATH, DEFAULT_PORTS, canonical_origin, parse_vllm_url
 
 CASES: list[dict[str, Any]] = json.loads(
     (Path(__file__).resolve().parent / "contract" / "origins.json").read_text(encoding="utf-8")

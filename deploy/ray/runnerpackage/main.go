@@ -1,6 +1,7 @@
 // Command runnerpackage writes the deliberation runner's working_dir package, the zip that
 // deploy/ray/rayservice.yaml names (`make runner-package`): rayjob.Package(), the same
-// deterministic zip the functions upload, holding deliberation_job.py and deliberation_runner.py.
+// deterministic zip the functions upload, holding deliberation_job.py, deliberation_runner.py,
+// the modules they import and the runner queue's contract.
 // The file keeps the package's content-addressed name (_ray_pkg_<sha256>.zip), so changed code is
 // published under a new URL: a Ray node keeps what it fetched from a URL and does not fetch it again.
 package main

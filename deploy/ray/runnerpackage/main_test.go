@@ -13,7 +13,8 @@ import (
 )
 
 // TestWriteThePackage checks that the file is the functions' package, under its content-addressed
-// name, with the job and the runner at the root of the zip (Ray then uses the root as working_dir).
+// name, with the job, the runner and their modules at the root of the zip (Ray then uses the root
+// as working_dir) and the runner queue's contract under contract/.
 func TestWriteThePackage(t *testing.T) {
 	t.Parallel()
 	path, err := write(filepath.Join(t.TempDir(), "bin"))
@@ -38,7 +39,15 @@ func TestWriteThePackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sources := map[string]string{rayjob.ScriptName: rayjob.Source, rayjob.RunnerScriptName: rayjob.RunnerSource}
+	sources, err := rayjob.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{rayjob.ScriptName, rayjob.RunnerScriptName, "contract/runner_queue.json"} {
+		if _, ok := sources[name]; !ok {
+			t.Fatalf("rayjob.Files() lacks %s", name)
+		}
+	}
 	for _, f := range zr.File {
 		src, ok := sources[f.Name]
 		if !ok {

@@ -1,0 +1,128 @@
+"""One deliberation's run, shared by the job and the runner: the deadline budget, the progress a
+deadline can read at any moment, the agents (as Ray tasks here; the runner passes its own way),
+then the judge."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+
+from agent import agent_failure, run_agent
+from judge import Scoring, failed_scoring, score_proposals
+from model_client import MIN_CALL_S, never_cancelled
+from request import Agent, Request
+from result import build_result
+
+# Deadline budget. The result line must be out PRINT_MARGIN_S before the deadline; the last part
+# of the time left is kept for the judge so a stalled agent cannot starve scoring.
+PRINT_MARGIN_S = 1.0
+JUDGE_SHARE = 0.2
+JUDGE_RESERVE_MIN_S = 1.0
+JUDGE_RESERVE_MAX_S = 60.0
+AGENT_GRACE_S = 0.5
+
+
+@dataclass(frozen=True)
+class Budget:
+    agents_until: float
+    judge_until: float
+    print_by: float
+
+
+def plan_budget(now: float, deadline: float) -> Budget:
+    print_by = deadline - PRINT_MARGIN_S
+    span = max(0.0, print_by - now)
+    reserve = min(JUDGE_RESERVE_MAX_S, max(JUDGE_SHARE * span, min(JUDGE_RESERVE_MIN_S, span / 2)))
+    return Budget(agents_until=print_by - reserve, judge_until=print_by, print_by=print_by)
+
+
+class Progress:
+    """What the run has learned so far, readable at any moment by the deadline watchdog."""
+
+    def __init__(self, agents: tuple[Agent, ...]) -> None:
+        self._agents = agents
+        self._lock = threading.Lock()
+        self._outcomes: dict[str, dict[str, Any]] = {}
+        self._scoring: Scoring | None = None
+
+    def record(self, outcome: dict[str, Any]) -> None:
+        with self._lock:
+            self._outcomes[outcome["agent_id"]] = outcome
+
+    def set_scoring(self, scoring: Scoring) -> None:
+        with self._lock:
+            self._scoring = scoring
+
+    def proposals(self) -> list[tuple[Agent, str]]:
+        with self._lock:
+            return [(agent, self._outcomes[agent.agent_id]["proposal"]) for agent in self._agents
+                    if self._outcomes.get(agent.agent_id, {}).get("ok")]
+
+    def result(self, pending_error: str) -> dict[str, Any]:
+        with self._lock:
+            scoring = self._scoring
+            if scoring is None and any(o.get("ok") for o in self._outcomes.values()):
+                scoring = failed_scoring(pending_error + " before scoring")
+            return build_result(self._agents, dict(self._outcomes), scoring, pending_error)
+
+
+# How a run gets its agents' outcomes into progress: as Ray tasks (the job) or as threads of a
+# long-lived process (the runner). Everything else about a deliberation is the same code.
+AgentRunner = Callable[[Request, Budget, Progress], None]
+
+
+def run_deliberation(request: Request, budget: Budget, progress: Progress,
+                     run_agents: AgentRunner | None = None,
+                     cancelled: Callable[[], bool] = never_cancelled) -> None:
+    if time.time() + MIN_CALL_S > budget.agents_until:
+        return  # no time left for any call: every agent is reported as pending
+    (run_agents or run_agents_as_ray_tasks)(request, budget, progress)
+    proposals = progress.proposals()
+    if proposals and not cancelled():
+        progress.set_scoring(score_proposals(request, proposals, budget.judge_until, cancelled))
+
+
+def agents_wait_until(budget: Budget) -> float:
+    """How long a run waits for its agents: they stop on their own at agents_until; the grace
+    covers their last report, and the result must still be out by print_by."""
+    return min(budget.agents_until + AGENT_GRACE_S, budget.print_by)
+
+
+def run_agents_as_ray_tasks(request: Request, budget: Budget, progress: Progress) -> None:
+    # RAY_ADDRESS (set by Ray for a job's driver) says which cluster to join.
+    ray.init()
+    remote_agent = ray.remote(num_cpus=0, max_retries=0)(run_agent)
+    refs = {remote_agent.remote(request, agent, budget.agents_until): agent.agent_id
+            for agent in request.agents}
+    collect_outcomes(refs, agents_wait_until(budget), progress)
+
+
+def collect_outcomes(refs: dict[Any, str], wait_until: float, progress: Progress) -> None:
+    """Records each agent as it finishes. Tasks stop on their own at the agents' deadline; one
+    still running after the grace is cancelled and reported by the caller as pending."""
+    pending = list(refs)
+    while pending:
+        left = wait_until - time.time()
+        if left <= 0:
+            break
+        ready, pending = ray.wait(pending, num_returns=1, timeout=left)
+        for ref in ready:
+            progress.record(task_outcome(ref, refs[ref]))
+    for ref in pending:
+        # Cancelling is a courtesy; the result does not wait for it.
+        with contextlib.suppress(Exception):
+            ray.cancel(ref, force=True)
+
+
+def task_outcome(ref: Any, agent_id: str) -> dict[str, Any]:
+    try:
+        outcome: dict[str, Any] = ray.get(ref)
+    except Exception as err:  # noqa: BLE001 - a crashed worker is this agent's failure
+        return agent_failure(agent_id, f"agent task failed ({type(err).__name__})")
+    return outcome

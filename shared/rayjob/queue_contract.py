@@ -1,0 +1,88 @@
+"""The runner queue's contract, read from contract/runner_queue.json: the consumer group, the key
+templates, the fields of a stream entry, an attempt's marker and its result, and their states.
+The Go adapter reads the same file, so neither side keeps a copy of the other's names.
+
+Loading checks that every name the runner relies on is in the file: a renamed state or field
+fails at start, not as a key nobody reads."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Beside this module in the working_dir package, as in the repository.
+CONTRACT_PATH = Path(__file__).resolve().parent / "contract" / "runner_queue.json"
+
+PREFIX = "<prefix>"
+ATTEMPT = "<attempt>"
+
+# What the runner's code means by each name; the file says how each is spelled on the wire.
+ENTRY_FIELDS = ("attempt", "request", "deadline", "callback")
+ATTEMPT_FIELDS = ("state", "started_at")
+ATTEMPT_STATES = ("PENDING", "RUNNING", "STOPPED")
+RESULT_FIELDS = ("state", "infrastructure", "start_time", "end_time", "result")
+RESULT_STATES = ("SUCCEEDED", "FAILED")
+KEYS = ("queue", "attempt", "result")
+
+
+class ContractError(ValueError):
+    """The contract file lacks what the runner needs."""
+
+
+@dataclass(frozen=True)
+class QueueContract:
+    group: str
+    keys: tuple[tuple[str, str], ...]  # name -> template, e.g. ("queue", "<prefix>:runner:queue")
+    entry_fields: tuple[str, ...]
+    attempt_fields: tuple[str, ...]
+    attempt_states: tuple[str, ...]
+    result_fields: tuple[str, ...]
+    result_states: tuple[str, ...]
+
+    def key(self, name: str, prefix: str, attempt: str = "") -> str:
+        template = dict(self.keys)[name]
+        return template.replace(PREFIX, prefix).replace(ATTEMPT, attempt)
+
+
+def load(path: Path = CONTRACT_PATH) -> QueueContract:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ContractError(f"cannot read the runner queue contract {path}: {err}") from None
+    if not isinstance(doc, dict):
+        raise ContractError(f"{path} is not a JSON object")
+    keys = doc.get("keys")
+    if not isinstance(keys, dict) or not all(isinstance(v, str) for v in keys.values()):
+        raise ContractError(f"{path}: keys is not a map of templates")
+    contract = QueueContract(
+        group=_string(doc, "group", path),
+        keys=tuple(sorted(keys.items())),
+        entry_fields=_names(doc, "entry_fields", ENTRY_FIELDS, path),
+        attempt_fields=_names(doc, "attempt_fields", ATTEMPT_FIELDS, path),
+        attempt_states=_names(doc, "attempt_states", ATTEMPT_STATES, path),
+        result_fields=_names(doc, "result_fields", RESULT_FIELDS, path),
+        result_states=_names(doc, "result_states", RESULT_STATES, path),
+    )
+    missing = [name for name in KEYS if name not in keys]
+    if missing:
+        raise ContractError(f"{path}: keys lacks {', '.join(missing)}")
+    return contract
+
+
+def _string(doc: dict[str, Any], name: str, path: Path) -> str:
+    value = doc.get(name)
+    if not isinstance(value, str) or not value:
+        raise ContractError(f"{path}: {name} is missing")
+    return value
+
+
+def _names(doc: dict[str, Any], name: str, needed: tuple[str, ...], path: Path) -> tuple[str, ...]:
+    value = doc.get(name)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ContractError(f"{path}: {name} is not a list of names")
+    missing = [item for item in needed if item not in value]
+    if missing:
+        raise ContractError(f"{path}: {name} lacks {', '.join(missing)}")
+    return tuple(value)
