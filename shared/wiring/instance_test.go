@@ -24,7 +24,7 @@ func TestInstanceLifecycle(t *testing.T) {
 		<-release
 		got = env
 		svc := app.NewService(fakes.NewStore(), nil, nil, app.DefaultSettings(), env.Log)
-		return transport.Backend{UseCases: svc}, func(context.Context) error { closed = true; return nil }, nil
+		return transport.Backend{Stats: svc}, func(context.Context) error { closed = true; return nil }, nil
 	})
 	if ready, _ := inst.Ready(t.Context()); ready {
 		t.Fatal("ready before Start")
@@ -42,7 +42,7 @@ func TestInstanceLifecycle(t *testing.T) {
 	if err := <-started; err != nil {
 		t.Fatal(err)
 	}
-	if got.Config.MaxAgents != 3 || got.Metrics == nil || got.Log == nil {
+	if got.Config.MaxAgents != 3 || got.Metrics == nil || got.Log == nil || got.Ports.Ray || got.Ports.Events {
 		t.Errorf("wire got %+v", got)
 	}
 	if ready, _ := inst.Ready(t.Context()); !ready {
