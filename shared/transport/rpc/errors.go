@@ -14,7 +14,8 @@ import (
 )
 
 // rpcCodes is the one table from application error codes to RPC status codes; transport's
-// codeProblems is its HTTP twin. A reused idempotency key is ALREADY_EXISTS: the key names a deliberation that exists.
+// codeProblems is its HTTP twin. A reused idempotency key is ALREADY_EXISTS: the key names a
+// deliberation that exists.
 var rpcCodes = map[deliberation.Code]connect.Code{
 	deliberation.CodeInvalid:      connect.CodeInvalidArgument,
 	deliberation.CodeUnauthorized: connect.CodeUnauthenticated,
