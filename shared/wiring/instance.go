@@ -75,7 +75,8 @@ func NewInstance(f transport.Function, wire Wire) *Instance {
 // swaps in the handler. An invalid configuration is logged with every problem and returned, which
 // makes func-go stop and the process exit non-zero.
 func (i *Instance) Start(ctx context.Context, environ map[string]string) error {
-	cfg, err := config.Load(func(k string) string { return environ[k] }, config.Options{NeedsRay: transport.Catalogue[i.function].Ports.Ray})
+	ports := transport.Catalogue[i.function].Ports
+	cfg, err := config.Load(func(k string) string { return environ[k] }, config.Options{NeedsRay: ports.Ray})
 	if err != nil {
 		slog.New(slog.NewJSONHandler(i.stderr, nil)).Error("function not started: invalid configuration",
 			"function", string(i.function), "problems", problemsOf(err))
@@ -88,7 +89,7 @@ func (i *Instance) Start(ctx context.Context, environ map[string]string) error {
 	log := observe.WithTraceLogging(cfg.Logger(logs)).With("function", string(i.function))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	backend, closeBackend, err := i.wire(ctx, Env{Config: cfg, Ports: transport.Catalogue[i.function].Ports, Log: log, Metrics: reg})
+	backend, closeBackend, err := i.wire(ctx, Env{Config: cfg, Ports: ports, Log: log, Metrics: reg})
 	if err != nil {
 		log.Error("function not started", "error", err.Error())
 		logs.Close()
