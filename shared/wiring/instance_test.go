@@ -90,3 +90,21 @@ func TestInstanceRefusesBadConfig(t *testing.T) {
 		t.Errorf("Stop after a failed Start: %v", err)
 	}
 }
+
+// TestOnlyRayFunctionsNeedRaySettings: in the jobs dispatch without RAY_ADDRESS, the functions
+// with the Ray port refuse to start on their configuration, and the read-only ones get as far as
+// wiring their backend.
+func TestOnlyRayFunctionsNeedRaySettings(t *testing.T) {
+	t.Parallel()
+	wired := errors.New("wired")
+	for f, entry := range transport.Catalogue {
+		inst := wiring.NewInstance(f, func(context.Context, wiring.Env) (transport.Backend, func(context.Context) error, error) {
+			return transport.Backend{}, nil, wired
+		})
+		err := inst.Start(t.Context(), map[string]string{"REDIS_URL": "redis://127.0.0.1:1", "RAY_DISPATCH": "jobs"})
+		var cerr *config.Error
+		if entry.Ports.Ray != errors.As(err, &cerr) || !entry.Ports.Ray && !errors.Is(err, wired) {
+			t.Errorf("%s (Ray port %v): %v", f, entry.Ports.Ray, err)
+		}
+	}
+}
