@@ -47,8 +47,9 @@ type ReconcileFunc func(ctx context.Context) error
 
 func (f ReconcileFunc) Reconcile(ctx context.Context) error { return f(ctx) }
 
-// Backend is what a function's surfaces call: one field per use case. A function's backend needs
-// the use cases of its catalogue entry and no others (Check).
+// Backend is what a function's surfaces call: one field per use case. A function's backend must
+// hold every use case of its catalogue entry (Check); no route, event type or procedure of the
+// function reaches the others, which the read-only functions are not given at all.
 type Backend struct {
 	Execute   Executor
 	Status    StatusReader
