@@ -29,7 +29,7 @@ type cancelBody struct {
 // when unknown. The body is optional: {"reason": "..."} as application/json.
 func (h *handlers) cancelHTTP(w http.ResponseWriter, r *http.Request) {
 	in := observe.RequestFrom(r.Context())
-	in.Route = "cancel"
+	in.Route = string(transport.UseCancel)
 	body, ok := h.readBody(w, r)
 	if !ok {
 		return

@@ -15,7 +15,7 @@ import (
 // executeHTTP accepts a deliberation: 202 when new, 200 when the Idempotency-Key replays one.
 func (h *handlers) executeHTTP(w http.ResponseWriter, r *http.Request) {
 	in := observe.RequestFrom(r.Context())
-	in.Route = "execute"
+	in.Route = string(transport.UseExecute)
 	if !requireJSON(w, r) {
 		return
 	}

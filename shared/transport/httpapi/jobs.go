@@ -19,7 +19,7 @@ type jobsData struct {
 }
 
 func (h *handlers) jobsHTTP(w http.ResponseWriter, r *http.Request) {
-	observe.RequestFrom(r.Context()).Route = "jobs"
+	observe.RequestFrom(r.Context()).Route = string(transport.UseJobs)
 	q := r.URL.Query()
 	limit := app.DefaultJobsLimit
 	if q.Has("limit") {

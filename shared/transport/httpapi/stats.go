@@ -21,7 +21,7 @@ type unhealthy struct {
 }
 
 func (h *handlers) statsHTTP(w http.ResponseWriter, r *http.Request) {
-	observe.RequestFrom(r.Context()).Route = "stats"
+	observe.RequestFrom(r.Context()).Route = string(transport.UseStats)
 	rep, err := h.backend.Stats.Stats(r.Context())
 	if deliberation.ErrorCode(err) == deliberation.CodeUnavailable {
 		h.log.WarnContext(r.Context(), "stats unavailable", "error", err.Error())

@@ -23,7 +23,7 @@ func (h *handlers) statusByPath(w http.ResponseWriter, r *http.Request) {
 func (h *handlers) statusByQuery(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if !q.Has("deliberation_id") {
-		observe.RequestFrom(r.Context()).Route = "status"
+		observe.RequestFrom(r.Context()).Route = string(transport.UseStatus)
 		h.fail(w, r, transport.Invalid("deliberation_id", "deliberation_id is required"))
 		return
 	}
@@ -34,7 +34,7 @@ func (h *handlers) statusByQuery(w http.ResponseWriter, r *http.Request) {
 // validates the id before it reaches a Redis key; only a valid id is logged.
 func (h *handlers) statusHTTP(w http.ResponseWriter, r *http.Request, id string) {
 	in := observe.RequestFrom(r.Context())
-	in.Route = "status"
+	in.Route = string(transport.UseStatus)
 	rep, err := h.backend.Status.Status(r.Context(), id)
 	if err != nil {
 		h.fail(w, r, err)
