@@ -11,7 +11,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/rayexecutor/functions/internal/raytest"
-	"github.com/rayexecutor/functions/shared/deliberation"
+	"github.com/rayexecutor/functions/shared/transport"
 )
 
 const validRequest = `{"task_id":"task-1","task_description":"Implement the cache","role":"DEV",
@@ -51,10 +51,10 @@ func TestCombined(t *testing.T) {
 		{http.MethodGet, "/deliberations/delib-aaaaaaaaaaaaaaaaaaaaaaaaaa", "", nil, http.StatusNotFound, "status", "not_found"},
 		{http.MethodGet, "/stats", "", nil, http.StatusOK, "status", "healthy"},
 		{http.MethodGet, "/jobs?limit=5", "", nil, http.StatusOK, "next_cursor", ""},
-		{http.MethodPost, "/", `{"deliberation_id":"` + id + `"}`, event(deliberation.TypeStatusRequested), http.StatusOK, "deliberation_id", id},
-		{http.MethodPost, "/", `{}`, event(deliberation.TypeStatsRequested), http.StatusOK, "status", "healthy"},
-		{http.MethodPost, "/", `{}`, event(deliberation.TypeJobsRequested), http.StatusOK, "next_cursor", ""},
-		{http.MethodPost, "/", validRequest, event(deliberation.TypeExecuteRequested), http.StatusOK, "status", "submitted"},
+		{http.MethodPost, "/", `{"deliberation_id":"` + id + `"}`, event(transport.TypeStatusRequested), http.StatusOK, "deliberation_id", id},
+		{http.MethodPost, "/", `{}`, event(transport.TypeStatsRequested), http.StatusOK, "status", "healthy"},
+		{http.MethodPost, "/", `{}`, event(transport.TypeJobsRequested), http.StatusOK, "next_cursor", ""},
+		{http.MethodPost, "/", validRequest, event(transport.TypeExecuteRequested), http.StatusOK, "status", "submitted"},
 	}
 	for _, c := range checks {
 		status, body := call(t, c.method, srv.URL+c.path, c.body, c.headers...)

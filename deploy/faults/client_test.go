@@ -19,6 +19,7 @@ import (
 
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
+	"github.com/rayexecutor/functions/shared/transport"
 )
 
 // client talks to the functions as callers, a Broker and a PingSource do.
@@ -157,13 +158,13 @@ func (c *client) report(ctx context.Context, method, url string, ok ...int) (app
 
 // statusEvent asks for a deliberation's status with a status.requested event.
 func (c *client) statusEvent(ctx context.Context, statusURL, id string, structured bool) (app.StatusReport, answer) {
-	e := newEvent("/faults/poller", uuid.NewString(), deliberation.TypeStatusRequested, map[string]string{"deliberation_id": id})
+	e := newEvent("/faults/poller", uuid.NewString(), transport.TypeStatusRequested, map[string]string{"deliberation_id": id})
 	a := c.sendEvent(ctx, statusURL, e, structured)
 	var r app.StatusReport
 	switch {
 	case a.err != nil || a.bad != nil || a.status != http.StatusOK:
-	case a.event == nil || a.event.Type() != deliberation.TypeStatus:
-		a.bad = fmt.Errorf("answer is not a %s reply event: %s", deliberation.TypeStatus, a.body)
+	case a.event == nil || a.event.Type() != transport.TypeStatus:
+		a.bad = fmt.Errorf("answer is not a %s reply event: %s", transport.TypeStatus, a.body)
 	default:
 		a.bad = json.Unmarshal(a.event.Data(), &r)
 	}
@@ -191,5 +192,5 @@ func (c *client) stats(ctx context.Context, statsURL string) (app.StatsReport, a
 
 // ping sends what a PingSource sends: the status function runs a reconcile pass.
 func (c *client) ping(ctx context.Context, statusURL string) answer {
-	return c.sendEvent(ctx, statusURL, newEvent("/faults/ping", uuid.NewString(), deliberation.TypePing, nil), false)
+	return c.sendEvent(ctx, statusURL, newEvent("/faults/ping", uuid.NewString(), transport.TypePing, nil), false)
 }

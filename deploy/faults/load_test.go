@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rayexecutor/functions/shared/deliberation"
+	"github.com/rayexecutor/functions/shared/transport"
 )
 
 // deliveryBudget is how long a delivery is retried, as a Broker retries a 503: longer than any
@@ -68,7 +69,7 @@ func (l *load) deliverEvent(ctx context.Context, e *entry, body []byte) {
 	var wg sync.WaitGroup
 	for k := range 5 + rand.IntN(16) {
 		wg.Go(func() {
-			ev := newEvent("/faults/broker", id, deliberation.TypeExecuteRequested, json.RawMessage(body))
+			ev := newEvent("/faults/broker", id, transport.TypeExecuteRequested, json.RawMessage(body))
 			l.untilAnswered(ctx, e, fmt.Sprintf("event %s delivery %d", id, k), func(ctx context.Context) answer {
 				return l.c.sendEvent(ctx, l.executeURL, ev, k%2 == 1)
 			})

@@ -15,19 +15,19 @@ import (
 // inbound are the event types that reach the functions through the Broker (docs/events.md): the four
 // requests and the jobs' finished wake-up. The ping comes from the PingSource directly.
 var inbound = []string{
-	deliberation.TypeExecuteRequested, deliberation.TypeStatusRequested, deliberation.TypeStatsRequested,
-	deliberation.TypeJobsRequested, deliberation.TypeCancelRequested, deliberation.TypeFinished,
+	transport.TypeExecuteRequested, transport.TypeStatusRequested, transport.TypeStatsRequested,
+	transport.TypeJobsRequested, transport.TypeCancelRequested, deliberation.TypeFinished,
 }
 
 // accepts lists the event types each function takes (shared/transport's layout).
 var accepts = map[transport.Function][]string{
-	transport.FunctionExecute: {deliberation.TypeExecuteRequested},
-	transport.FunctionStatus:  {deliberation.TypeStatusRequested, deliberation.TypeCancelRequested, deliberation.TypeFinished, deliberation.TypePing},
-	transport.FunctionStats:   {deliberation.TypeStatsRequested},
-	transport.FunctionJobs:    {deliberation.TypeJobsRequested},
+	transport.FunctionExecute: {transport.TypeExecuteRequested},
+	transport.FunctionStatus:  {transport.TypeStatusRequested, transport.TypeCancelRequested, deliberation.TypeFinished, transport.TypePing},
+	transport.FunctionStats:   {transport.TypeStatsRequested},
+	transport.FunctionJobs:    {transport.TypeJobsRequested},
 	transport.FunctionCombined: {
-		deliberation.TypeExecuteRequested, deliberation.TypeStatusRequested, deliberation.TypeStatsRequested,
-		deliberation.TypeJobsRequested, deliberation.TypeCancelRequested, deliberation.TypeFinished, deliberation.TypePing,
+		transport.TypeExecuteRequested, transport.TypeStatusRequested, transport.TypeStatsRequested,
+		transport.TypeJobsRequested, transport.TypeCancelRequested, deliberation.TypeFinished, transport.TypePing,
 	},
 }
 
@@ -88,7 +88,7 @@ func triggerProblems(tr *eventingv1.Trigger, d deployment) []string {
 }
 
 func pingProblems(ps *sourcesv1.PingSource, d deployment) []string {
-	if !d.takes(ps.Spec.Sink, deliberation.TypePing) {
+	if !d.takes(ps.Spec.Sink, transport.TypePing) {
 		return []string{"the sink is not a function that runs the reconcile pass"}
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rayexecutor/functions/functions/internal/functest"
 	"github.com/rayexecutor/functions/shared/deliberation"
+	"github.com/rayexecutor/functions/shared/transport"
 )
 
 func TestMain(m *testing.M) { os.Exit(functest.Main(m)) }
@@ -38,7 +39,7 @@ func TestExecute(t *testing.T) {
 	})
 	for mode, build := range functest.Modes {
 		t.Run(mode+" CloudEvent", func(t *testing.T) {
-			data := functest.Do(t, build(t, fn.URL+"/", deliberation.TypeExecuteRequested, "evt-"+mode, functest.ValidRequest, auth...)).
+			data := functest.Do(t, build(t, fn.URL+"/", transport.TypeExecuteRequested, "evt-"+mode, functest.ValidRequest, auth...)).
 				Reply(t, deliberation.TypeSubmitted)
 			if !deliberation.ValidID(data["deliberation_id"].(string)) || data["status"] != "submitted" {
 				t.Errorf("reply %v", data)
@@ -141,7 +142,7 @@ func TestDuplicateDeliveries(t *testing.T) {
 			for i := range ids {
 				wg.Go(func() {
 					build := functest.Modes[[]string{"binary", "structured"}[i%2]]
-					got := functest.Do(t, build(t, fn.URL+"/", deliberation.TypeExecuteRequested, "delivery-7", functest.ValidRequest))
+					got := functest.Do(t, build(t, fn.URL+"/", transport.TypeExecuteRequested, "delivery-7", functest.ValidRequest))
 					if got.Status == http.StatusOK && got.Header.Get("Ce-Type") == deliberation.TypeSubmitted {
 						ids[i], _ = got.JSON(t)["deliberation_id"].(string)
 					}
@@ -194,7 +195,7 @@ func TestRedisDown(t *testing.T) {
 	if got.Header.Get("Retry-After") == "" || time.Since(start) > 5*time.Second {
 		t.Errorf("503 took %s, Retry-After %q", time.Since(start), got.Header.Get("Retry-After"))
 	}
-	functest.Do(t, functest.Binary(t, fn.URL+"/", deliberation.TypeExecuteRequested, "e-down", functest.ValidRequest)).
+	functest.Do(t, functest.Binary(t, fn.URL+"/", transport.TypeExecuteRequested, "e-down", functest.ValidRequest)).
 		Problem(t, http.StatusServiceUnavailable)
 	if ready := functest.Call(t, http.MethodGet, fn.URL+"/health/readiness", ""); ready.Status != http.StatusOK {
 		t.Errorf("readiness with Redis down: %d", ready.Status)

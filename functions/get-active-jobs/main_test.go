@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/rayexecutor/functions/functions/internal/functest"
-	"github.com/rayexecutor/functions/shared/deliberation"
+	"github.com/rayexecutor/functions/shared/transport"
 )
 
 func TestMain(m *testing.M) { os.Exit(functest.Main(m)) }
@@ -43,7 +43,7 @@ func TestActiveJobs(t *testing.T) {
 		t.Errorf("pages listed %v, want %v oldest first", seen, ids)
 	}
 	for mode, build := range functest.Modes {
-		data := functest.Do(t, build(t, fn.URL+"/", deliberation.TypeJobsRequested, "j-"+mode, `{"limit":1}`, auth...)).Reply(t, deliberation.TypeJobs)
+		data := functest.Do(t, build(t, fn.URL+"/", transport.TypeJobsRequested, "j-"+mode, `{"limit":1}`, auth...)).Reply(t, transport.TypeJobs)
 		if jobs, _ := data["jobs"].([]any); len(jobs) != 1 || data["next_cursor"] == "" {
 			t.Errorf("%s reply %v", mode, data)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/rayexecutor/functions/functions/internal/functest"
 	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/shared/deliberation"
+	"github.com/rayexecutor/functions/shared/transport"
 )
 
 // TestCancel drives DELETE /{id} and the cancel CloudEvent through the built binary, with and
@@ -32,7 +33,7 @@ func TestCancel(t *testing.T) {
 			if c.token != "" {
 				hdr = []string{"Authorization", "Bearer " + c.token}
 				functest.Call(t, http.MethodDelete, fn.URL+"/"+ids[0], "").Problem(t, http.StatusUnauthorized)
-				functest.Do(t, functest.Binary(t, fn.URL+"/", deliberation.TypeCancelRequested, "x", `{"deliberation_id":"`+ids[0]+`"}`)).
+				functest.Do(t, functest.Binary(t, fn.URL+"/", transport.TypeCancelRequested, "x", `{"deliberation_id":"`+ids[0]+`"}`)).
 					Problem(t, http.StatusUnauthorized)
 			}
 
@@ -48,18 +49,18 @@ func TestCancel(t *testing.T) {
 				t.Fatalf("DELETE unknown: %d %s", got.Status, got.Body)
 			}
 			for i, mode := range []string{"binary", "structured"} {
-				data := functest.Do(t, functest.Modes[mode](t, fn.URL+"/", deliberation.TypeCancelRequested, "c-"+mode,
-					`{"deliberation_id":"`+ids[1+i]+`","reason":"re-planned"}`, hdr...)).Reply(t, deliberation.TypeStatus)
+				data := functest.Do(t, functest.Modes[mode](t, fn.URL+"/", transport.TypeCancelRequested, "c-"+mode,
+					`{"deliberation_id":"`+ids[1+i]+`","reason":"re-planned"}`, hdr...)).Reply(t, transport.TypeStatus)
 				if data["status"] != "cancelled" || data["reason"] != "re-planned" {
 					t.Fatalf("%s cancel reply: %v", mode, data)
 				}
-				missing := functest.Do(t, functest.Modes[mode](t, fn.URL+"/", deliberation.TypeCancelRequested, "m-"+mode,
-					`{"deliberation_id":"`+unknown+`"}`, hdr...)).Reply(t, deliberation.TypeStatus)
+				missing := functest.Do(t, functest.Modes[mode](t, fn.URL+"/", transport.TypeCancelRequested, "m-"+mode,
+					`{"deliberation_id":"`+unknown+`"}`, hdr...)).Reply(t, transport.TypeStatus)
 				if missing["status"] != "not_found" {
 					t.Fatalf("%s unknown reply: %v", mode, missing)
 				}
 			}
-			functest.Do(t, functest.Binary(t, fn.URL+"/", deliberation.TypeCancelRequested, "bad", `{"deliberation_id":`, hdr...)).
+			functest.Do(t, functest.Binary(t, fn.URL+"/", transport.TypeCancelRequested, "bad", `{"deliberation_id":`, hdr...)).
 				Problem(t, http.StatusBadRequest)
 
 			// The Ray side of the three cancels is stopped.
@@ -90,7 +91,7 @@ func TestCancel(t *testing.T) {
 
 			// A failed deliberation cannot be cancelled: 409 naming its status, 200 status reply on the Broker path.
 			finished := ids[3]
-			if _, err := stack.UseCasesWith(t, extra).Cancel(t.Context(), ids[4], ""); err != nil {
+			if _, err := stack.UseCasesWith(t, extra).Cancel.Cancel(t.Context(), ids[4], ""); err != nil {
 				t.Fatal(err)
 			}
 			// Someone else stops it: the status check records it failed.
@@ -111,12 +112,12 @@ func TestCancel(t *testing.T) {
 			if conflict.JSON(t)["deliberation_status"] != "failed" {
 				t.Fatalf("409 body: %s", conflict.Body)
 			}
-			if data := functest.Do(t, functest.Binary(t, fn.URL+"/", deliberation.TypeCancelRequested, "f",
-				`{"deliberation_id":"`+finished+`"}`, hdr...)).Reply(t, deliberation.TypeStatus); data["status"] != "failed" {
+			if data := functest.Do(t, functest.Binary(t, fn.URL+"/", transport.TypeCancelRequested, "f",
+				`{"deliberation_id":"`+finished+`"}`, hdr...)).Reply(t, transport.TypeStatus); data["status"] != "failed" {
 				t.Fatalf("cancel of a failed one, reply: %v", data)
 			}
 
-			rep, err := stack.UseCases(t).Stats(t.Context())
+			rep, err := stack.UseCases(t).Stats.Stats(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,8 +151,8 @@ func TestCancelCompleted(t *testing.T) {
 		t.Fatalf("409 body: %s", conflict.Body)
 	}
 	for _, mode := range []string{"binary", "structured"} {
-		data := functest.Do(t, functest.Modes[mode](t, fn.URL+"/", deliberation.TypeCancelRequested, "late-"+mode,
-			`{"deliberation_id":"`+ids[1]+`","reason":"too late"}`, hdr...)).Reply(t, deliberation.TypeStatus)
+		data := functest.Do(t, functest.Modes[mode](t, fn.URL+"/", transport.TypeCancelRequested, "late-"+mode,
+			`{"deliberation_id":"`+ids[1]+`","reason":"too late"}`, hdr...)).Reply(t, transport.TypeStatus)
 		if data["status"] != "completed" || data["result"] == nil {
 			t.Fatalf("%s cancel of a completed one, reply: %v", mode, data)
 		}
@@ -161,7 +162,7 @@ func TestCancelCompleted(t *testing.T) {
 			t.Fatalf("%s after the cancels: %v", id, rep)
 		}
 	}
-	rep, err := stack.UseCases(t).Stats(t.Context())
+	rep, err := stack.UseCases(t).Stats.Stats(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}

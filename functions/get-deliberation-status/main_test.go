@@ -11,6 +11,7 @@ import (
 	"github.com/rayexecutor/functions/functions/internal/functest"
 	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/shared/deliberation"
+	"github.com/rayexecutor/functions/shared/transport"
 	"github.com/rayexecutor/functions/shared/wiring"
 )
 
@@ -47,13 +48,13 @@ func TestStatus(t *testing.T) {
 	})
 	for mode, build := range functest.Modes {
 		t.Run(mode+" CloudEvent", func(t *testing.T) {
-			data := functest.Do(t, build(t, fn.URL+"/", deliberation.TypeStatusRequested, "s-"+mode, `{"deliberation_id":"`+id+`"}`, auth...)).
-				Reply(t, deliberation.TypeStatus)
+			data := functest.Do(t, build(t, fn.URL+"/", transport.TypeStatusRequested, "s-"+mode, `{"deliberation_id":"`+id+`"}`, auth...)).
+				Reply(t, transport.TypeStatus)
 			if data["deliberation_id"] != id {
 				t.Errorf("reply %v", data)
 			}
-			missing := functest.Do(t, build(t, fn.URL+"/", deliberation.TypeStatusRequested, "m-"+mode, `{"deliberation_id":"`+unknown+`"}`, auth...)).
-				Reply(t, deliberation.TypeStatus)
+			missing := functest.Do(t, build(t, fn.URL+"/", transport.TypeStatusRequested, "m-"+mode, `{"deliberation_id":"`+unknown+`"}`, auth...)).
+				Reply(t, transport.TypeStatus)
 			if missing["status"] != "not_found" {
 				t.Errorf("not found reply %v", missing)
 			}
@@ -81,7 +82,7 @@ func TestStatus(t *testing.T) {
 	})
 	t.Run("401", func(t *testing.T) {
 		functest.Call(t, http.MethodGet, fn.URL+"/"+id, "").Problem(t, http.StatusUnauthorized)
-		functest.Do(t, functest.Binary(t, fn.URL+"/", deliberation.TypeStatusRequested, "x", `{"deliberation_id":"`+id+`"}`)).
+		functest.Do(t, functest.Binary(t, fn.URL+"/", transport.TypeStatusRequested, "x", `{"deliberation_id":"`+id+`"}`)).
 			Problem(t, http.StatusUnauthorized)
 	})
 	t.Run("405", func(t *testing.T) {
@@ -93,7 +94,7 @@ func TestStatus(t *testing.T) {
 	})
 	t.Run("bad events are 400", func(t *testing.T) {
 		functest.Do(t, functest.Binary(t, fn.URL+"/", "com.example.unknown", "u", `{}`, auth...)).Problem(t, http.StatusBadRequest)
-		functest.Do(t, functest.Binary(t, fn.URL+"/", deliberation.TypeStatusRequested, "u", `{"deliberation_id":`, auth...)).Problem(t, http.StatusBadRequest)
+		functest.Do(t, functest.Binary(t, fn.URL+"/", transport.TypeStatusRequested, "u", `{"deliberation_id":`, auth...)).Problem(t, http.StatusBadRequest)
 	})
 }
 
@@ -114,12 +115,12 @@ func TestWakeUpRecordsCompletion(t *testing.T) {
 	if rep["status"] != "completed" || rep["result"] == nil {
 		t.Errorf("after the wake-up: %v", rep)
 	}
-	functest.Do(t, functest.Binary(t, fn.URL+"/", deliberation.TypePing, "tick-1", `{"message":"tick"}`)).Problem(t, http.StatusUnauthorized)
-	ping := functest.Do(t, functest.Structured(t, fn.URL+"/", deliberation.TypePing, "tick-1", `{"message":"tick"}`, auth...))
+	functest.Do(t, functest.Binary(t, fn.URL+"/", transport.TypePing, "tick-1", `{"message":"tick"}`)).Problem(t, http.StatusUnauthorized)
+	ping := functest.Do(t, functest.Structured(t, fn.URL+"/", transport.TypePing, "tick-1", `{"message":"tick"}`, auth...))
 	if ping.Status != http.StatusOK || len(ping.Body) != 0 {
 		t.Fatalf("ping: %d %s", ping.Status, ping.Body)
 	}
-	stats, err := stack.UseCases(t).Stats(t.Context())
+	stats, err := stack.UseCases(t).Stats.Stats(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +140,6 @@ func TestStatusRedisDown(t *testing.T) {
 	if got.Header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
 	}
-	functest.Do(t, functest.Structured(t, fn.URL+"/", deliberation.TypeStatusRequested, "d", `{"deliberation_id":"`+id+`"}`)).
+	functest.Do(t, functest.Structured(t, fn.URL+"/", transport.TypeStatusRequested, "d", `{"deliberation_id":"`+id+`"}`)).
 		Problem(t, http.StatusServiceUnavailable)
 }

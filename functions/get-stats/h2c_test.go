@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/rayexecutor/functions/functions/internal/functest"
-	"github.com/rayexecutor/functions/shared/deliberation"
+	"github.com/rayexecutor/functions/shared/transport"
 )
 
 // TestOnePortSpeaksHTTP1AndH2C: the binary's one port answers plain HTTP/1.1 and HTTP/2 with
@@ -42,11 +42,11 @@ func TestOnePortSpeaksHTTP1AndH2C(t *testing.T) {
 			}
 
 			for mode, build := range functest.Modes {
-				res := functest.DoWith(t, tc.client, build(t, fn.URL+"/", deliberation.TypeStatsRequested, "p-"+tc.name+"-"+mode, `{}`))
+				res := functest.DoWith(t, tc.client, build(t, fn.URL+"/", transport.TypeStatsRequested, "p-"+tc.name+"-"+mode, `{}`))
 				if res.Proto != tc.proto {
 					t.Errorf("%s event answered over %s", mode, res.Proto)
 				}
-				if data := res.Reply(t, deliberation.TypeStats); data["status"] != "healthy" {
+				if data := res.Reply(t, transport.TypeStats); data["status"] != "healthy" {
 					t.Errorf("%s event reply %v", mode, data)
 				}
 			}

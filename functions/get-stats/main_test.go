@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/rayexecutor/functions/functions/internal/functest"
-	"github.com/rayexecutor/functions/shared/deliberation"
+	"github.com/rayexecutor/functions/shared/transport"
 )
 
 func TestMain(m *testing.M) { os.Exit(functest.Main(m)) }
@@ -29,7 +29,7 @@ func TestStats(t *testing.T) {
 		t.Errorf("stats: %d %v", got.Status, rep)
 	}
 	for mode, build := range functest.Modes {
-		data := functest.Do(t, build(t, fn.URL+"/", deliberation.TypeStatsRequested, "s-"+mode, `{}`, auth...)).Reply(t, deliberation.TypeStats)
+		data := functest.Do(t, build(t, fn.URL+"/", transport.TypeStatsRequested, "s-"+mode, `{}`, auth...)).Reply(t, transport.TypeStats)
 		if data["status"] != "healthy" {
 			t.Errorf("%s reply %v", mode, data)
 		}
@@ -45,5 +45,5 @@ func TestStats(t *testing.T) {
 	if down.Status != http.StatusServiceUnavailable || down.JSON(t)["status"] != "unhealthy" || down.Header.Get("Retry-After") == "" {
 		t.Errorf("stats with Redis down: %d %s", down.Status, down.Body)
 	}
-	functest.Do(t, functest.Binary(t, fn.URL+"/", deliberation.TypeStatsRequested, "d", `{}`, auth...)).Problem(t, http.StatusServiceUnavailable)
+	functest.Do(t, functest.Binary(t, fn.URL+"/", transport.TypeStatsRequested, "d", `{}`, auth...)).Problem(t, http.StatusServiceUnavailable)
 }

@@ -11,6 +11,7 @@ const toolsLayer = "tools"
 // Package is what `go list -json` says of one package's imports.
 type Package struct {
 	ImportPath   string
+	Name         string
 	Imports      []string
 	TestImports  []string
 	XTestImports []string

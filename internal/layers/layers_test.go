@@ -40,11 +40,10 @@ func moduleRoot(t *testing.T) string {
 	return strings.TrimSpace(string(out))
 }
 
-// TestImportsFollowTheLayers is the guard: every package of the module, with every build tag the
-// project uses, imports only what its layer may.
-func TestImportsFollowTheLayers(t *testing.T) {
-	r := rules(t)
-	cmd := exec.Command("go", "list", "-e", "-tags", "faults,profile", "-json=ImportPath,Imports,TestImports,XTestImports", "./...")
+// modulePackages lists every package of the module, with every build tag the project uses.
+func modulePackages(t *testing.T) []layers.Package {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-e", "-tags", "faults,profile", "-json=ImportPath,Name,Imports,TestImports,XTestImports", "./...")
 	cmd.Dir = moduleRoot(t)
 	out, err := cmd.Output()
 	if err != nil {
@@ -64,8 +63,48 @@ func TestImportsFollowTheLayers(t *testing.T) {
 	if len(pkgs) < 20 {
 		t.Fatalf("go list found %d packages: not the module", len(pkgs))
 	}
-	for _, bad := range r.Check(pkgs) {
+	return pkgs
+}
+
+// TestImportsFollowTheLayers is the guard: every package of the module imports only what its
+// layer may.
+func TestImportsFollowTheLayers(t *testing.T) {
+	t.Parallel()
+	r := rules(t)
+	for _, bad := range r.Check(modulePackages(t)) {
 		t.Errorf("%s, against docs/architecture.md", bad)
+	}
+}
+
+// TestSharedServesTheFunctions: every package under shared/ is part of some function, so shared/
+// holds no package that only tests or tools import.
+func TestSharedServesTheFunctions(t *testing.T) {
+	t.Parallel()
+	for _, bad := range rules(t).Unserved(modulePackages(t), "shared") {
+		t.Error(bad)
+	}
+}
+
+// TestUnservedCatchesALonePackage runs the check on a made-up graph: a package under shared/ that
+// only a test support package and a tool import is reported, while one that a function reaches
+// through two hops, and one the root package imports, are not.
+func TestUnservedCatchesALonePackage(t *testing.T) {
+	t.Parallel()
+	r := rules(t)
+	m := func(path string) string { return module + path }
+	pkgs := []layers.Package{
+		{ImportPath: m("/functions/get-stats"), Name: "main", Imports: []string{m("/shared/wiring")}},
+		{ImportPath: module, Name: "function", Imports: []string{m("/shared/transport")}},
+		{ImportPath: m("/shared/wiring"), Name: "wiring", Imports: []string{m("/shared/app"), "log/slog"}},
+		{ImportPath: m("/shared/app"), Name: "app"},
+		{ImportPath: m("/shared/transport"), Name: "transport"},
+		{ImportPath: m("/shared/lonely"), Name: "lonely", TestImports: []string{m("/shared/app")}},
+		{ImportPath: m("/functions/internal/functest"), Name: "functest", Imports: []string{m("/shared/lonely")}},
+		{ImportPath: m("/deploy/bench"), Name: "main", Imports: []string{m("/shared/lonely")}},
+	}
+	got := r.Unserved(pkgs, "shared")
+	if len(got) != 1 || !strings.Contains(got[0], m("/shared/lonely")+" ") {
+		t.Errorf("got %q, want shared/lonely alone", got)
 	}
 }
 
@@ -85,6 +124,9 @@ func TestCheckCatchesWrongImports(t *testing.T) {
 		"one Ray adapter uses the other": p("/shared/runnerqueue", m("/shared/rayjobs")),
 		"adapter uses the transport":     p("/shared/redisstore", m("/shared/transport")),
 		"transport reads config":         p("/shared/transport", m("/shared/config")),
+		"RPC uses the HTTP surface":      p("/shared/transport/rpc", m("/shared/transport/httpapi")),
+		"shared transport uses RPC":      p("/shared/transport", m("/shared/transport/rpc")),
+		"observability uses routes":      p("/shared/transport/observe", m("/shared/transport")),
 		"config uses a use case":         p("/shared/config", m("/shared/app")),
 		"function skips the root":        p("/functions/get-stats", m("/shared/redisstore")),
 		"product uses deploy":            p("/shared/wiring", m("/deploy/ray")),
@@ -106,6 +148,8 @@ func TestCheckCatchesWrongImports(t *testing.T) {
 		p("/shared/redisstore", m("/shared/app"), "github.com/redis/go-redis/v9"),
 		p("/shared/wiring", m("/shared/rayjobs"), m("/shared/runnerqueue"), m("/shared/rayjob"), m("/shared/transport"), m("/shared/config")),
 		p("", m("/shared/wiring")),
+		p("/shared/transport/httpapi", m("/shared/transport/rpc"), m("/shared/transport/observe"), m("/shared/transport")),
+		p("/shared/transport/rpc", m("/shared/transport"), m("/shared/transport/observe"), m("/shared/proto/fleet/ray_executor/v1")),
 		p("/functions/internal/functest", m("/shared/wiring"), m("/internal/launcher")),
 		p("/deploy/bench", m("/internal/raytest"), m("/internal/launcher")),
 		p("/shared/runnerqueue", m("/shared/app"), m("/shared/deliberation"), "github.com/redis/go-redis/v9"),

@@ -1,28 +1,12 @@
 package deliberation
 
-// The CloudEvent types this service receives and sends, all of them: the HTTP transport routes
-// and answers with them, the NATS publisher stamps the lifecycle ones. They are here because
-// both adapters need them and neither may import the other.
+// The CloudEvent types the domain owns: the lifecycle events the service publishes (the NATS
+// publisher stamps them, and execute's CloudEvent reply is TypeSubmitted) and the wake-up the
+// deliberation job sends. The requests callers send and their replies are the transport's.
 const (
-	// Requests, one per use case.
-	TypeExecuteRequested = "dev.rayexecutor.deliberation.requested.v1"
-	TypeStatusRequested  = "dev.rayexecutor.deliberation.status.requested.v1"
-	TypeStatsRequested   = "dev.rayexecutor.stats.requested.v1"
-	TypeJobsRequested    = "dev.rayexecutor.jobs.requested.v1"
-	// TypeCancelRequested asks to cancel a deliberation ({deliberation_id, reason?}); the reply
-	// is TypeStatus.
-	TypeCancelRequested = "dev.rayexecutor.deliberation.cancel.requested.v1"
-
-	// Replies to those requests. Execute's reply is the lifecycle type TypeSubmitted.
-	TypeStatus = "dev.rayexecutor.deliberation.status.v1"
-	TypeStats  = "dev.rayexecutor.stats.v1"
-	TypeJobs   = "dev.rayexecutor.jobs.v1"
-
 	// TypeFinished is the wake-up a deliberation job sends when it is done. It carries no
 	// authority and is the one request accepted without the bearer token.
 	TypeFinished = "dev.rayexecutor.deliberation.finished.v1"
-	// TypePing is what a Knative PingSource sends: it triggers a reconcile pass.
-	TypePing = "dev.knative.sources.ping"
 
 	// Lifecycle events, published on NATS: lifecycleTypePrefix + event name + ".v1".
 	TypeSubmitted = lifecycleTypePrefix + EventSubmitted + ".v1"

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -12,9 +11,9 @@ import (
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
-// problem is an RFC 9457 problem detail. Errors is always present (empty when the problem is not
+// Problem is an RFC 9457 problem detail. Errors is always present (empty when the problem is not
 // about fields) so callers can iterate it without a nil check.
-type problem struct {
+type Problem struct {
 	Type   string                    `json:"type"`
 	Title  string                    `json:"title"`
 	Status int                       `json:"status"`
@@ -23,8 +22,9 @@ type problem struct {
 	// DeliberationStatus names the terminal status a cancel conflicts with.
 	DeliberationStatus deliberation.Status `json:"deliberation_status,omitempty"`
 
-	retryAfter time.Duration
-	allow      string
+	// RetryAfter and Allow are sent as headers.
+	RetryAfter time.Duration `json:"-"`
+	Allow      string        `json:"-"`
 }
 
 // codeProblem is how one application error code is answered.
@@ -35,9 +35,10 @@ type codeProblem struct {
 	retryAfter time.Duration
 }
 
-// codeProblems is the one table from application error codes to HTTP answers. A conflict is 422,
-// not 409: the only conflict is an idempotency key reused with another body, which a retry can
-// never fix, and a Broker retries 409 but not 422.
+// codeProblems is the one table from application error codes to HTTP answers; the RPC surface maps
+// the same codes to its own statuses but counts and delays a call by this table. A conflict is
+// 422, not 409: the only conflict is an idempotency key reused with another body, which a retry
+// can never fix, and a Broker retries 409 but not 422.
 var codeProblems = map[deliberation.Code]codeProblem{
 	deliberation.CodeInvalid:      {http.StatusBadRequest, "invalid", "Invalid request", 0},
 	deliberation.CodeUnauthorized: {http.StatusUnauthorized, "unauthorized", "Unauthorized", 0},
@@ -50,26 +51,22 @@ var codeProblems = map[deliberation.Code]codeProblem{
 
 const problemTypePrefix = "urn:rayexecutor:problem:"
 
-// retryWhileStarting is the Retry-After of the 503 answered before a function is wired.
-const retryWhileStarting = time.Second
-
-// Starting answers every request of a function that is not wired yet: 503 with a Retry-After.
-var Starting http.HandlerFunc = func(w http.ResponseWriter, _ *http.Request) {
-	p := protocolProblem(http.StatusServiceUnavailable, "starting", "the function is starting")
-	p.retryAfter = retryWhileStarting
-	p.write(w)
+// HTTPStatus is the HTTP status an application error code is answered with.
+func HTTPStatus(code deliberation.Code) (int, bool) {
+	cp, ok := codeProblems[code]
+	return cp.status, ok
 }
 
-// problemOf answers an error of the use cases. Anything that is not an application error is
+// ProblemOf answers an error of the use cases. Anything that is not an application error is
 // internal: its details may hold internals, so the caller gets a generic text and the log the rest.
-func problemOf(err error) problem {
+func ProblemOf(err error) Problem {
 	code := deliberation.ErrorCode(err)
 	cp, ok := codeProblems[code]
 	if !ok {
 		cp, code = codeProblems[deliberation.CodeInternal], deliberation.CodeInternal
 	}
-	p := problem{Type: problemTypePrefix + cp.slug, Title: cp.title, Status: cp.status,
-		Detail: deliberation.ErrorMessage(err), Errors: []deliberation.FieldError{}, retryAfter: cp.retryAfter}
+	p := Problem{Type: problemTypePrefix + cp.slug, Title: cp.title, Status: cp.status,
+		Detail: deliberation.ErrorMessage(err), Errors: []deliberation.FieldError{}, RetryAfter: cp.retryAfter}
 	var e *deliberation.Error
 	if code != deliberation.CodeInternal && errors.As(err, &e) && len(e.Fields) > 0 {
 		p.Errors = e.Fields
@@ -80,54 +77,31 @@ func problemOf(err error) problem {
 	return p
 }
 
-// protocolProblem answers a request the transport refuses before any use case sees it.
-func protocolProblem(status int, slug, detail string) problem {
-	return problem{Type: problemTypePrefix + slug, Title: http.StatusText(status), Status: status,
+// ProtocolProblem answers a request the transport refuses before any use case sees it.
+func ProtocolProblem(status int, slug, detail string) Problem {
+	return Problem{Type: problemTypePrefix + slug, Title: http.StatusText(status), Status: status,
 		Detail: detail, Errors: []deliberation.FieldError{}}
 }
 
-func invalid(field, message string) error {
+// Invalid is the invalid-input error about one field.
+func Invalid(field, message string) error {
 	return &deliberation.Error{Code: deliberation.CodeInvalid, Message: "invalid request",
 		Fields: []deliberation.FieldError{{Field: field, Message: message}}}
 }
 
-func (p problem) write(w http.ResponseWriter) {
+// ErrUnauthorized answers a request without a valid bearer token, on every surface.
+var ErrUnauthorized = deliberation.Errorf(deliberation.CodeUnauthorized, "a valid bearer token is required")
+
+// Write answers p as problem+json, with its Retry-After and Allow headers.
+func (p Problem) Write(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
-	if p.retryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(int(p.retryAfter/time.Second)))
+	if p.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int(p.RetryAfter/time.Second)))
 	}
-	if p.allow != "" {
-		h.Set("Allow", p.allow)
+	if p.Allow != "" {
+		h.Set("Allow", p.Allow)
 	}
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p) // the status line is out; a broken connection has nobody to tell
-}
-
-// fail answers err and logs it: internal errors with their cause at error level, outages at
-// warn, and caller mistakes at debug (they are the caller's to fix, not the operator's).
-func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
-	p := problemOf(err)
-	h.logFailure(r.Context(), err, p.Status)
-	p.write(w)
-}
-
-// logFailure logs an error answered with the HTTP status (or its RPC twin) at the level it deserves.
-func (h *handlers) logFailure(ctx context.Context, err error, status int) {
-	log := h.log.With("error", err.Error())
-	switch {
-	case status >= 500 && status != http.StatusServiceUnavailable:
-		log.ErrorContext(ctx, "request failed")
-	case status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests:
-		log.WarnContext(ctx, "request refused")
-	default:
-		log.DebugContext(ctx, "request rejected")
-	}
-}
-
-// writeJSON answers v as JSON; goccy/go-json writes encoding/json's bytes at about 3 times its speed.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

@@ -25,9 +25,10 @@ const (
 
 var _ Wire = Adapters
 
-// Adapters builds the backend of a function from its configuration. Ray is wired only into the
-// functions that talk to it: in the serve dispatch through the runners' queue in Redis, in the
-// jobs dispatch through the Jobs API at RAY_ADDRESS.
+// Adapters builds the backend of a function from its configuration and the ports its catalogue
+// entry lists. Ray is wired only into the functions that talk to it: in the serve dispatch through
+// the runners' queue in Redis, in the jobs dispatch through the Jobs API at RAY_ADDRESS. The
+// read-only functions get a read side (readside.go) instead.
 func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Context) error, error) {
 	cfg := env.Config
 	opt, err := redis.ParseURL(cfg.RedisURL)
@@ -48,7 +49,8 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 		Outbox: cfg.NATSURL != ""})
 	var cluster app.RayCluster
 	switch {
-	case !env.NeedsRay:
+	case !env.Ports.Ray:
+		return readSide(store, settings(cfg), env.Log), func(context.Context) error { return rdb.Close() }, nil
 	case cfg.Ray.Dispatch == config.DispatchServe:
 		cluster, err = runnerqueue.New(rdb, runnerqueue.Config{Prefix: cfg.RedisKeyPrefix, CallbackURL: cfg.Ray.CallbackURL,
 			Policy: limits(cfg).JobPolicy()})
@@ -61,8 +63,8 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	}
 	var events app.EventPublisher
 	closeEvents := func(context.Context) error { return nil }
-	// Only the functions that talk to Ray change state; the read-only ones need no publisher.
-	if cfg.NATSURL != "" && cluster != nil {
+	// Only the functions that change state publish it.
+	if cfg.NATSURL != "" && env.Ports.Events && cluster != nil {
 		p, err := natsevents.New(natsevents.Options{URL: cfg.NATSURL, SubjectPrefix: cfg.NATSSubjectPrefix, Stream: cfg.NATSStream}, store, env.Log)
 		if err != nil {
 			_ = rdb.Close()
@@ -71,11 +73,12 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 		events, closeEvents = p, p.Close
 	}
 	svc := app.NewService(store, cluster, events, settings(cfg), env.Log)
-	backend := transport.Backend{UseCases: svc, Waker: svc, Reconciler: transport.ReconcileFunc(func(ctx context.Context) error {
-		// The pass logs what it did; the PingSource only needs to know whether to retry.
-		_, err := svc.Reconcile(ctx)
-		return err
-	})}
+	backend := transport.Backend{Execute: svc, Status: svc, Cancel: svc, Stats: svc, Jobs: svc, Wake: svc,
+		Reconcile: transport.ReconcileFunc(func(ctx context.Context) error {
+			// The pass logs what it did; the PingSource only needs to know whether to retry.
+			_, err := svc.Reconcile(ctx)
+			return err
+		})}
 	return backend, func(ctx context.Context) error {
 		// The use cases' unfinished bookkeeping first, then events: both still need Redis.
 		return errors.Join(svc.Wait(ctx), closeEvents(ctx), rdb.Close())

@@ -15,17 +15,20 @@ import (
 
 	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/transport"
+	"github.com/rayexecutor/functions/shared/transport/httpapi"
+	"github.com/rayexecutor/functions/shared/transport/observe"
 )
 
 // Env is what Wire gets to build a function's backend: the configuration, the logger, and the
 // registry the adapters add their own metrics to (served at /metrics with the request metrics).
 type Env struct {
 	Config config.Config
-	// NeedsRay is true for the functions that dispatch deliberations and watch them (execute,
-	// status, combined); the others only read Redis.
-	NeedsRay bool
-	Log      *slog.Logger
-	Metrics  prometheus.Registerer
+	// Ports are the ports of the function's catalogue entry: the functions that dispatch
+	// deliberations and watch them (execute, status, combined) have Ray and events; the others
+	// only read Redis.
+	Ports   transport.Ports
+	Log     *slog.Logger
+	Metrics prometheus.Registerer
 }
 
 // Wire builds a function's backend from its environment. The returned close releases what it
@@ -72,7 +75,8 @@ func NewInstance(f transport.Function, wire Wire) *Instance {
 // swaps in the handler. An invalid configuration is logged with every problem and returned, which
 // makes func-go stop and the process exit non-zero.
 func (i *Instance) Start(ctx context.Context, environ map[string]string) error {
-	cfg, err := config.Load(func(k string) string { return environ[k] }, config.Options{NeedsRay: i.function.NeedsRay()})
+	ports := transport.Catalogue[i.function].Ports
+	cfg, err := config.Load(func(k string) string { return environ[k] }, config.Options{NeedsRay: ports.Ray})
 	if err != nil {
 		slog.New(slog.NewJSONHandler(i.stderr, nil)).Error("function not started: invalid configuration",
 			"function", string(i.function), "problems", problemsOf(err))
@@ -82,16 +86,16 @@ func (i *Instance) Start(ctx context.Context, environ map[string]string) error {
 		fn.SetLogLevel(fn.LogWarn) // func-go logs at debug by default; keep its lines to what matters
 	}
 	logs := newLogBuffer(i.stderr, LogFlushEvery)
-	log := transport.WithTraceLogging(cfg.Logger(logs)).With("function", string(i.function))
+	log := observe.WithTraceLogging(cfg.Logger(logs)).With("function", string(i.function))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	backend, closeBackend, err := i.wire(ctx, Env{Config: cfg, NeedsRay: i.function.NeedsRay(), Log: log, Metrics: reg})
+	backend, closeBackend, err := i.wire(ctx, Env{Config: cfg, Ports: ports, Log: log, Metrics: reg})
 	if err != nil {
 		log.Error("function not started", "error", err.Error())
 		logs.Close()
 		return err
 	}
-	h, err := transport.NewHandler(backend, transport.Options{Function: i.function, APIToken: cfg.APIToken,
+	h, err := httpapi.NewHandler(backend, httpapi.Options{Function: i.function, APIToken: cfg.APIToken,
 		MaxBodyBytes: cfg.MaxBodyBytes, Log: log, Registry: reg})
 	if err != nil {
 		_ = closeBackend(ctx)
@@ -109,7 +113,7 @@ func (i *Instance) Handle(w http.ResponseWriter, r *http.Request) {
 		run.handler.ServeHTTP(w, r)
 		return
 	}
-	transport.Starting(w, r)
+	httpapi.Starting(w, r)
 }
 
 // stopProfile ends a CPU profile started under the profile build tag (profile.go).

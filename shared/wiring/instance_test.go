@@ -24,7 +24,7 @@ func TestInstanceLifecycle(t *testing.T) {
 		<-release
 		got = env
 		svc := app.NewService(fakes.NewStore(), nil, nil, app.DefaultSettings(), env.Log)
-		return transport.Backend{UseCases: svc}, func(context.Context) error { closed = true; return nil }, nil
+		return transport.Backend{Stats: svc}, func(context.Context) error { closed = true; return nil }, nil
 	})
 	if ready, _ := inst.Ready(t.Context()); ready {
 		t.Fatal("ready before Start")
@@ -42,7 +42,7 @@ func TestInstanceLifecycle(t *testing.T) {
 	if err := <-started; err != nil {
 		t.Fatal(err)
 	}
-	if got.Config.MaxAgents != 3 || got.Metrics == nil || got.Log == nil {
+	if got.Config.MaxAgents != 3 || got.Metrics == nil || got.Log == nil || got.Ports.Ray || got.Ports.Events {
 		t.Errorf("wire got %+v", got)
 	}
 	if ready, _ := inst.Ready(t.Context()); !ready {
@@ -88,5 +88,23 @@ func TestInstanceRefusesBadConfig(t *testing.T) {
 	}
 	if err := inst.Stop(t.Context()); err != nil {
 		t.Errorf("Stop after a failed Start: %v", err)
+	}
+}
+
+// TestOnlyRayFunctionsNeedRaySettings: in the jobs dispatch without RAY_ADDRESS, the functions
+// with the Ray port refuse to start on their configuration, and the read-only ones get as far as
+// wiring their backend.
+func TestOnlyRayFunctionsNeedRaySettings(t *testing.T) {
+	t.Parallel()
+	wired := errors.New("wired")
+	for f, entry := range transport.Catalogue {
+		inst := wiring.NewInstance(f, func(context.Context, wiring.Env) (transport.Backend, func(context.Context) error, error) {
+			return transport.Backend{}, nil, wired
+		})
+		err := inst.Start(t.Context(), map[string]string{"REDIS_URL": "redis://127.0.0.1:1", "RAY_DISPATCH": "jobs"})
+		var cerr *config.Error
+		if entry.Ports.Ray != errors.As(err, &cerr) || !entry.Ports.Ray && !errors.Is(err, wired) {
+			t.Errorf("%s (Ray port %v): %v", f, entry.Ports.Ray, err)
+		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/client"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/uuid"
-	"github.com/rayexecutor/functions/shared/deliberation"
+	"github.com/rayexecutor/functions/shared/transport"
 )
 
 // tickTimeout bounds one ping: the reconcile pass keeps under func-go's 30 s request limit.
@@ -51,7 +51,7 @@ func (t reconcileTick) run(ctx context.Context) {
 		e := cloudevents.NewEvent()
 		e.SetID(uuid.NewString())
 		e.SetSource("/local/stack")
-		e.SetType(deliberation.TypePing)
+		e.SetType(transport.TypePing)
 		e.SetTime(time.Now().UTC())
 		sendCtx, cancel := context.WithTimeout(cloudevents.WithEncodingBinary(ctx), tickTimeout)
 		res := t.client.Send(sendCtx, e)

@@ -45,15 +45,15 @@ func TestCloudEventsPythonSDK(t *testing.T) {
 		check func(data map[string]any) bool
 	}
 	byFunction := map[transport.Function][]event{
-		transport.FunctionExecute: {{Type: deliberation.TypeExecuteRequested, Data: request, reply: deliberation.TypeSubmitted,
+		transport.FunctionExecute: {{Type: transport.TypeExecuteRequested, Data: request, reply: deliberation.TypeSubmitted,
 			check: func(d map[string]any) bool {
 				return d["status"] == "submitted" && strings.HasPrefix(d["deliberation_id"].(string), "delib-")
 			}}},
-		transport.FunctionStatus: {{Type: deliberation.TypeStatusRequested, Data: map[string]any{"deliberation_id": id}, reply: deliberation.TypeStatus,
+		transport.FunctionStatus: {{Type: transport.TypeStatusRequested, Data: map[string]any{"deliberation_id": id}, reply: transport.TypeStatus,
 			check: func(d map[string]any) bool { return d["deliberation_id"] == id && d["status"] != "not_found" }}},
-		transport.FunctionStats: {{Type: deliberation.TypeStatsRequested, Data: map[string]any{}, reply: deliberation.TypeStats,
+		transport.FunctionStats: {{Type: transport.TypeStatsRequested, Data: map[string]any{}, reply: transport.TypeStats,
 			check: func(d map[string]any) bool { return d["status"] == "healthy" }}},
-		transport.FunctionJobs: {{Type: deliberation.TypeJobsRequested, Data: map[string]any{"limit": 5}, reply: deliberation.TypeJobs,
+		transport.FunctionJobs: {{Type: transport.TypeJobsRequested, Data: map[string]any{"limit": 5}, reply: transport.TypeJobs,
 			check: func(d map[string]any) bool { _, ok := d["jobs"].([]any); return ok }}},
 	}
 	for _, f := range transport.Functions {

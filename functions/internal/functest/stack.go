@@ -49,24 +49,24 @@ func (s *Stack) Env(extra map[string]string) map[string]string {
 
 // UseCases wires the use cases over the stack the way the binaries do, so a test can arrange
 // state or check it from the outside.
-func (s *Stack) UseCases(t testing.TB) transport.UseCases {
+func (s *Stack) UseCases(t testing.TB) transport.Backend {
 	t.Helper()
 	return s.UseCasesWith(t, nil)
 }
 
 // UseCasesWith is UseCases with extra settings on top of the stack's (RAY_DISPATCH=serve, ...).
-func (s *Stack) UseCasesWith(t testing.TB, extra map[string]string) transport.UseCases {
+func (s *Stack) UseCasesWith(t testing.TB, extra map[string]string) transport.Backend {
 	t.Helper()
 	cfg, err := config.Load(func(k string) string { return s.Env(extra)[k] }, config.Options{NeedsRay: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, closeBackend, err := wiring.Adapters(t.Context(), wiring.Env{Config: cfg, NeedsRay: true, Log: slog.New(slog.DiscardHandler), Metrics: prometheus.NewRegistry()})
+	b, closeBackend, err := wiring.Adapters(t.Context(), wiring.Env{Config: cfg, Ports: transport.Catalogue[transport.FunctionCombined].Ports, Log: slog.New(slog.DiscardHandler), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = closeBackend(context.Background()) })
-	return b.UseCases
+	return b
 }
 
 // Queued is how many attempts wait in the runners' queue of the stack's Redis (serve dispatch).
@@ -84,7 +84,7 @@ func (s *Stack) Queued(t testing.TB) int {
 // Total is how many deliberations the stack's Redis has counted.
 func (s *Stack) Total(t testing.TB) int64 {
 	t.Helper()
-	rep, err := s.UseCases(t).Stats(t.Context())
+	rep, err := s.UseCases(t).Stats.Stats(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func (s *Stack) SeedWith(t testing.TB, n int, extra map[string]string) []string 
 	}
 	ids := make([]string, n)
 	for i := range ids {
-		sub, err := uc.Execute(t.Context(), cmd)
+		sub, err := uc.Execute.Execute(t.Context(), cmd)
 		if err != nil {
 			t.Fatal(err)
 		}
