@@ -18,18 +18,23 @@ type JobsPage struct {
 	NextCursor string                 `json:"next_cursor"`
 }
 
+// ActiveJobs lists the jobs of active deliberations (Reads.ActiveJobs).
+func (s *Service) ActiveJobs(ctx context.Context, limit int, cursor string) (JobsPage, error) {
+	return s.reads().ActiveJobs(ctx, limit, cursor)
+}
+
 // ActiveJobs lists the jobs of active deliberations, oldest first, one page at a time. Its cost is
 // that of the page, whatever the history holds.
-func (s *Service) ActiveJobs(ctx context.Context, limit int, cursor string) (JobsPage, error) {
+func (r Reads) ActiveJobs(ctx context.Context, limit int, cursor string) (JobsPage, error) {
 	if limit < 1 || limit > MaxJobsLimit {
 		return JobsPage{}, &deliberation.Error{Code: deliberation.CodeInvalid, Message: "invalid page",
 			Fields: []deliberation.FieldError{{Field: "limit", Message: "limit must be between 1 and 1000"}}}
 	}
-	entries, next, err := s.Store.Active(ctx, cursor, limit)
+	entries, next, err := r.Store.Active(ctx, cursor, limit)
 	if err != nil {
 		return JobsPage{}, err
 	}
-	now := s.Clock.Now()
+	now := r.Clock.Now()
 	page := JobsPage{Jobs: make([]deliberation.JobInfo, 0, len(entries)), NextCursor: next}
 	for _, d := range entries {
 		if job, err := deliberation.JobInfoOf(d, now); err == nil {

@@ -97,3 +97,6 @@ func NewService(store StateStore, ray RayCluster, events EventPublisher, setting
 	}
 	return &Service{Store: store, Ray: ray, Events: events, Clock: SystemClock{}, IDs: RandomIDs{}, Settings: settings, Log: log}
 }
+
+// reads are the read-only use cases over this service's store and clock.
+func (s *Service) reads() Reads { return Reads{Store: s.Store, Clock: s.Clock} }

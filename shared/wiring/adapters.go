@@ -50,7 +50,7 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	var cluster app.RayCluster
 	switch {
 	case !env.Ports.Ray:
-		return readSide(store, settings(cfg), env.Log), func(context.Context) error { return rdb.Close() }, nil
+		return readSide(store), func(context.Context) error { return rdb.Close() }, nil
 	case cfg.Ray.Dispatch == config.DispatchServe:
 		cluster, err = runnerqueue.New(rdb, runnerqueue.Config{Prefix: cfg.RedisKeyPrefix, CallbackURL: cfg.Ray.CallbackURL,
 			Policy: limits(cfg).JobPolicy()})
