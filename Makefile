@@ -35,7 +35,7 @@ run: venv ## the whole system on this machine: embedded Redis and NATS, a Ray he
 
 .PHONY: bench
 bench: venv ## Go benchmarks, then the load generator against the built functions, a real redis-server and the fake Ray Jobs API, then the dispatch ways on a Ray head of its own; prints the tables and writes bin/bench.md
-	go test -run '^$$' -bench . -benchmem -benchtime 1s -count 1 ./shared/deliberation ./shared/redisstore ./shared/transport
+	go test -run '^$$' -bench . -benchmem -benchtime 1s -count 1 ./shared/deliberation ./shared/redisstore ./shared/transport/httpapi
 	go run ./deploy/bench -out bin/bench.md
 
 test: lint proto-check venv ## every test: Go (race detector) and the Python job, against real Redis, NATS and a local Ray head
@@ -113,7 +113,7 @@ images: ## build and push with ko the four function images to $KO_DOCKER_REPO/<f
 		--base-import-paths --tags latest $$(go list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./functions/...) ./deploy/local/combined
 
 .PHONY: runner-package
-runner-package: ## write the deliberation runner's working_dir zip (deliberation_job.py, deliberation_runner.py) to bin/_ray_pkg_<sha256>.zip, for deploy/ray/rayservice.yaml
+runner-package: ## write the deliberation runner's working_dir zip (shared/rayjob's Python modules and its queue contract) to bin/_ray_pkg_<sha256>.zip, for deploy/ray/rayservice.yaml
 	go run ./deploy/ray/runnerpackage -dir bin
 
 # The Ray side follows the ConfigMap's RAY_DISPATCH (empty: the default, serve): the RayService of

@@ -62,7 +62,7 @@ func ParseRules(module string, doc io.Reader) (Rules, error) {
 	return rules, nil
 }
 
-// list splits a cell such as "`shared/app`, `shared/ray`" or "domain, use cases".
+// list splits a cell such as "`shared/app`, `shared/rayjobs`" or "domain, use cases".
 func list(cell string) []string {
 	var out []string
 	for _, item := range strings.Split(cell, ",") {
