@@ -1,6 +1,7 @@
 """Fixtures of the deliberation job's tests: the fake model server (the Go fake, built once per
 session: fakemodel_client), the Ray head to run the job on, and a runner that starts the job as a
-real Ray driver (`python deliberation_job.py`).
+real Ray driver (`python deliberation_job.py`); and the helpers the job's test modules share
+(make_request, request_of, agent, success).
 
 The Ray head is found through RAY_TEST_GCS_ADDRESS (its GCS address, e.g. 127.0.0.1:6381, as
 started by the Makefile). Without it, the tests that need Ray fail under CI=true and are skipped
@@ -26,6 +27,7 @@ JOB_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(JOB_DIR))
 
 from fakemodel_client import FakeModelServer, FakeUnavailableError, build  # noqa: E402 - path above
+from request import Agent, Request, parse_request  # noqa: E402 - needs the path above
 from result import RESULT_PREFIX  # noqa: E402 - needs the path above
 
 GCS_ADDRESS_ENV = "RAY_TEST_GCS_ADDRESS"
@@ -82,6 +84,26 @@ def make_request(server_url: str, agents: list[dict[str, str]], **overrides: Any
     }
     request.update(overrides)
     return request
+
+
+# Shared by the job's test modules: a template with the job's tokens and literal braces, a key the
+# job must send but never print, and requests, agents and outcomes built in one line.
+BRACES_TEMPLATE = 'Story {story_id}, task {task_id} as {role}:\n{task}\ndef f(): return {"a": 1}'
+API_KEY = "sk-test-never-print-me"
+
+
+def request_of(server_url: str = "http://127.0.0.1:9", **overrides: Any) -> Request:
+    agents = overrides.pop("agents", [{"agent_id": "a1", "role": "DEV", "model": "m1"}])
+    return parse_request(json.dumps(make_request(server_url, agents, **overrides)))
+
+
+def agent(agent_id: str = "a1", role: str = "DEV", template: str = "") -> Agent:
+    return Agent(agent_id, role, "m1", template)
+
+
+def success(agent_id: str, proposal: str = "p") -> dict[str, Any]:
+    return {"agent_id": agent_id, "ok": True, "proposal": proposal, "reasoning": "",
+            "metadata": {"model": "m1", "tokens": "1", "duration_ms": "2"}}
 
 
 @dataclass
