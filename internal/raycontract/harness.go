@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
@@ -40,8 +41,8 @@ const ResultJSON = `{"agent_results":[{"agent_id":"a1","proposal":"p1","reasonin
 	`"failures":[{"agent_id":"a2","error":"model server answered 503"}],` +
 	`"total_agents":2,"completed_agents":1,"failed_agents":1,"scoring_error":""}`
 
-// Limits admit any model server but the special hosts.
-var Limits = deliberation.Limits{Allowlist: deliberation.AllowAny(nil)}
+// Limits admit any model server but the special hosts, as the end-to-end tests' do.
+var Limits = raytest.OpenLimits
 
 // Deliberation is a validated request of two agents (a1, a2) and its deliberation, submitted now.
 func Deliberation(t testing.TB) (deliberation.Deliberation, deliberation.Request) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/raycontract"
 	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/rayjobs"
@@ -45,21 +46,9 @@ func newCluster(t *testing.T, cfg rayjobs.Config) *rayjobs.Cluster {
 	return c
 }
 
-// testDeliberation is a validated request of two agents and its deliberation, submitted now.
+// testDeliberation is the contract suite's deliberation of two agents, submitted now.
 func testDeliberation(t *testing.T) (deliberation.Deliberation, deliberation.Request) {
-	t.Helper()
-	timeout := 120
-	req, err := deliberation.NewRequest(deliberation.RequestInput{
-		TaskID: "ceremony-1:story-1:task-1", TaskDescription: "Write a {task} parser", Role: "DEV",
-		Constraints: deliberation.ConstraintsInput{StoryID: "story-1", TimeoutSeconds: &timeout,
-			Metadata: map[string]string{"sprint": "7"}},
-		Agents:  []deliberation.AgentConfig{{AgentID: "a1", Role: "DEV", Model: "m1"}, {AgentID: "a2", Role: "QA", Model: "m2"}},
-		VLLMURL: "http://vllm:8000", VLLMModel: "judge",
-	}, openLimits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return deliberation.New(deliberation.NewID(), req, time.Now().UTC()), req
+	return raycontract.Deliberation(t)
 }
 
 func code(err error) deliberation.Code { return deliberation.ErrorCode(err) }
