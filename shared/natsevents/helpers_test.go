@@ -191,20 +191,27 @@ type message struct {
 	report         app.StatusReport
 }
 
+// jetStream is a JetStream client on a connection of its own, closed with the test.
+func jetStream(t *testing.T, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 // readStream reads the whole stream with an ordered consumer on its own connection.
 func readStream(t *testing.T, url string) []message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStream(t, url)
 	s, err := js.Stream(ctx, streamName)
 	if err != nil {
 		t.Fatalf("stream: %v", err)

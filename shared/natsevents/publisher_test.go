@@ -213,15 +213,7 @@ func testServerDropsRepublish(t *testing.T, url string) {
 		t.Fatalf("%d messages after one deliberation, want submitted and failed", len(before))
 	}
 
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStream(t, url)
 	first := before[0]
 	raw, err := first.event.MarshalJSON()
 	if err != nil {
