@@ -158,7 +158,7 @@ start_head() {
 	if ! env -u RAY_ADDRESS PATH="$root/.venv/bin:$PATH" setsid "$ray_bin" start --head \
 		--port="$head_port" \
 		--dashboard-host=127.0.0.1 --dashboard-port="$dashboard_port" \
-		--num-cpus=2 --disable-usage-stats \
+		--node-ip-address=127.0.0.1 --num-cpus=2 --disable-usage-stats \
 		--temp-dir="$temp_dir" \
 		--ray-client-server-port=$(( port_base )) \
 		--dashboard-agent-listen-port=$(( port_base + 1 )) \
