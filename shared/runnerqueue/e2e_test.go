@@ -17,13 +17,13 @@ import (
 
 	"github.com/rayexecutor/functions/internal/fakes/modelserver"
 	"github.com/rayexecutor/functions/internal/launcher"
-	"github.com/rayexecutor/functions/internal/rayserve"
 	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/natsevents"
 	rayjob "github.com/rayexecutor/functions/shared/rayjob"
+	"github.com/rayexecutor/functions/shared/rayserve"
 	"github.com/rayexecutor/functions/shared/redisstore"
 	"github.com/rayexecutor/functions/shared/runnerqueue"
 )
@@ -44,7 +44,7 @@ var runnerFixture struct {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if f := &runnerFixture; f.redis != nil {
-		c, err := rayserve.NewClient(f.addr, 30*time.Second)
+		c, err := rayserve.NewClient(f.addr, "", 30*time.Second)
 		if err == nil {
 			_ = c.DeleteAll(context.Background())
 		}
@@ -76,7 +76,7 @@ func sharedRunner(t *testing.T) string {
 			return
 		}
 		f.url = "redis://" + hostPort
-		client, err := rayserve.NewClient(addr, 30*time.Second)
+		client, err := rayserve.NewClient(addr, "", 30*time.Second)
 		if err != nil {
 			f.err = err
 			return
