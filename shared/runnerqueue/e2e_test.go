@@ -34,11 +34,12 @@ import (
 const runnerPrefix = "serve-e2e"
 
 var runnerFixture struct {
-	once  sync.Once
-	url   string
-	addr  string
-	redis *launcher.Process
-	err   error
+	once   sync.Once
+	url    string
+	addr   string
+	redis  *launcher.Process
+	unlock func()
+	err    error
 }
 
 func TestMain(m *testing.M) {
@@ -49,6 +50,9 @@ func TestMain(m *testing.M) {
 			_ = c.DeleteAll(context.Background())
 		}
 		f.redis.Stop(time.Second)
+	}
+	if f := &runnerFixture; f.unlock != nil {
+		f.unlock()
 	}
 	os.Exit(code)
 }
@@ -61,6 +65,11 @@ func sharedRunner(t *testing.T) string {
 	f := &runnerFixture
 	f.once.Do(func() {
 		f.addr = addr
+		// Other packages deploy on the same head (shared/wiring's test): the runner stays ours
+		// until TestMain ends.
+		if f.unlock, f.err = raytest.LockServe(addr); f.err != nil {
+			return
+		}
 		port, err := testenv.LoopbackPort()
 		if err != nil {
 			f.err = err

@@ -22,10 +22,15 @@ import (
 
 // TestServeFunctionDeploysTheRunner, on a real Ray head with no Serve application: a function
 // of the serve dispatch started against it deploys the runner it embeds, a deliberation then
-// completes through that runner, and a second start of the same binary leaves the runner as it
-// is. Serve's config is one per cluster: the test owns the head (deploy/local/with-ray-head.sh).
+// completes through that runner, a second start of the same binary leaves the runner as it is,
+// and so does a start of an older binary (a lower revision) after a newer one deployed. Serve's config is one per cluster: the test owns the head (deploy/local/with-ray-head.sh).
 func TestServeFunctionDeploysTheRunner(t *testing.T) {
 	addr := raytest.RealAddress(t)
+	unlock, err := raytest.LockServe(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(unlock)
 	client, err := rayserve.NewClient(addr, "", 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -80,13 +85,30 @@ func TestServeFunctionDeploysTheRunner(t *testing.T) {
 	deployed := runnerConfig(t, client)
 
 	_, checks, stop = start()
-	defer stop()
 	waitCount(t, checks, "current", time.Minute)
+	stop()
 	if n := count(t, checks, "deployed"); n != 0 {
 		t.Errorf("the second start deployed the runner again (%v times)", n)
 	}
 	if again := runnerConfig(t, client); again != deployed {
 		t.Errorf("the runner's config changed on the second start:\n%s\n%s", deployed, again)
+	}
+
+	// A newer binary's runner (a higher revision) is on the cluster: this one leaves it alone.
+	newer, name, zip, err := runnerApplication(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer.Revision++
+	if err := client.PutRunner(t.Context(), newer, name, zip); err != nil {
+		t.Fatal(err)
+	}
+	newerConfig := runnerConfig(t, client)
+	_, checks, stop = start()
+	defer stop()
+	waitCount(t, checks, "current", time.Minute)
+	if again := runnerConfig(t, client); again != newerConfig || count(t, checks, "deployed") != 0 {
+		t.Errorf("an older binary replaced the newer runner:\n%s\n%s", newerConfig, again)
 	}
 }
 
