@@ -2,6 +2,7 @@ package wiring
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -50,6 +51,10 @@ func startRunnerDeploy(c config.Config, log *slog.Logger, reg prometheus.Registe
 	app, name, zip, err := runnerApplication(c)
 	if err != nil {
 		return nil, err
+	}
+	// A config Serve would refuse is this deployment's mistake: say so at start, not in a retry loop.
+	if _, err := app.Config(); err != nil {
+		return nil, fmt.Errorf("deliberation runner: %w", err)
 	}
 	client, err := rayserve.NewClient(c.Ray.Address, c.Ray.AuthToken, runnerCallTimeout)
 	if err != nil {
