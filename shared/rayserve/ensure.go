@@ -18,9 +18,10 @@ type Decision struct {
 // Decide compares the runner application want (its WorkingDir set: gcs://<package>) with the
 // cluster's Serve applications. Many replicas of several function versions decide at once, so
 // the rule must converge rather than flap:
-//   - a missing runner, or one Serve reports DEPLOY_FAILED or UNHEALTHY, is deployed: whoever
-//     comes first, the others then find it up;
-//   - a runner of a higher revision is left alone: an older binary never rolls a newer one back;
+//   - a missing runner is deployed: whoever comes first, the others then find it up;
+//   - a runner of a higher revision is left alone, even failed: an older binary never rolls a
+//     newer one back (a failed newer runner is for the newer binary, or a person, to fix);
+//   - a runner Serve reports DEPLOY_FAILED or UNHEALTHY is deployed again;
 //   - a runner of a lower revision is replaced;
 //   - at the same revision, a different package, args, pip or replica count is replaced: the
 //     settings changed (a new ConfigMap restarts every function with the same new values). Two
@@ -28,11 +29,8 @@ type Decision struct {
 //     other's runner on every start; that is a misconfiguration, and the log names both values.
 func Decide(apps map[string]Status, want RunnerApplication) Decision {
 	st, ok := apps[want.name()]
-	switch {
-	case !ok:
+	if !ok {
 		return Decision{Deploy: true, Reason: "no runner on the cluster"}
-	case st.Status == "DEPLOY_FAILED" || st.Status == "UNHEALTHY":
-		return Decision{Deploy: true, Reason: "the runner is " + st.Status + ": " + st.Message}
 	}
 	have, err := parseApp(st.Config)
 	if err != nil {
@@ -44,7 +42,9 @@ func Decide(apps map[string]Status, want RunnerApplication) Decision {
 	}
 	switch hr, mr := have.revision(), mine.revision(); {
 	case hr > mr:
-		return Decision{Reason: fmt.Sprintf("the cluster runs a newer runner (revision %d, ours %d)", hr, mr)}
+		return Decision{Reason: fmt.Sprintf("the cluster runs a newer runner (revision %d, ours %d, %s)", hr, mr, st.Status)}
+	case st.Status == "DEPLOY_FAILED" || st.Status == "UNHEALTHY":
+		return Decision{Deploy: true, Reason: "the runner is " + st.Status + ": " + st.Message}
 	case hr < mr:
 		return Decision{Deploy: true, Reason: fmt.Sprintf("the cluster runs an older runner (revision %d, ours %d)", hr, mr)}
 	}

@@ -44,6 +44,7 @@ func TestDecideConvergesOnTheNewestRunner(t *testing.T) {
 		{"the same runner, failed", deployed(t, ours, "DEPLOY_FAILED"), true},
 		{"the same runner, unhealthy", deployed(t, ours, "UNHEALTHY"), true},
 		{"a newer revision", deployed(t, with(func(a *RunnerApplication) { a.Revision, a.WorkingDir = 6, "gcs://_ray_pkg_c.zip" }), "RUNNING"), false},
+		{"a newer revision, failed", deployed(t, with(func(a *RunnerApplication) { a.Revision = 6 }), "DEPLOY_FAILED"), false},
 		{"an older revision", deployed(t, with(func(a *RunnerApplication) { a.Revision, a.WorkingDir = 4, "gcs://_ray_pkg_a.zip" }), "RUNNING"), true},
 		{"no revision (by hand)", deployed(t, with(func(a *RunnerApplication) { a.Revision = 0 }), "RUNNING"), true},
 		{"same revision, other package", deployed(t, with(func(a *RunnerApplication) { a.WorkingDir = "gcs://_ray_pkg_x.zip" }), "RUNNING"), true},
