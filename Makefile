@@ -113,23 +113,16 @@ images: ## build and push with ko the four function images to $KO_DOCKER_REPO/<f
 		--base-import-paths --tags latest $$(go list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./functions/...) ./deploy/local/combined
 
 .PHONY: runner-package
-runner-package: ## write the deliberation runner's working_dir zip (shared/rayjob's Python modules and its queue contract) to bin/_ray_pkg_<sha256>.zip, for deploy/ray/rayservice.yaml
+runner-package: ## write the deliberation runner's working_dir zip (shared/rayjob's Python modules and its queue contract) to bin/_ray_pkg_<sha256>.zip, and pin its name and revision in shared/rayjob/runner_revision.txt and deploy/ray/rayservice.yaml
 	go run ./deploy/ray/runnerpackage -dir bin
 
-# The Ray side follows the ConfigMap's RAY_DISPATCH (empty: the default, serve): the RayService of
-# the deliberation runner for serve, the RayCluster for jobs; each only when KubeRay's CRD exists.
+# The RayCluster serves both dispatches: in serve (the default) the functions deploy the
+# deliberation runner on it themselves (docs/deploy.md); rayservice.yaml is a manual alternative.
 .PHONY: deploy
-deploy: ## apply deploy/knative (functions, settings, Redis, Broker, Triggers, PingSource) and, with KubeRay installed, the Ray cluster RAY_DISPATCH needs (rayservice.yaml for serve, raycluster.yaml for jobs) to the current kubectl context
+deploy: ## apply deploy/knative (functions, settings, Redis, Broker, Triggers, PingSource) and, with KubeRay installed, deploy/ray/raycluster.yaml (the functions deploy the runner on it) to the current kubectl context
 	kubectl apply -k deploy/knative
-	@dispatch="$$(kubectl get configmap ray-executor -n ray-executor -o jsonpath='{.data.RAY_DISPATCH}' | tr '[:upper:]' '[:lower:]')"; \
-	if [ "$$dispatch" = jobs ]; then \
-		if kubectl get crd rayclusters.ray.io >/dev/null 2>&1; then kubectl apply -n ray-executor -f deploy/ray/raycluster.yaml; \
-		else echo "KubeRay is not installed: deploy/ray/raycluster.yaml skipped; point RAY_ADDRESS in deploy/knative/base/settings.yaml at your Ray cluster"; fi; \
-	elif ! kubectl get crd rayservices.ray.io >/dev/null 2>&1; then \
-		echo "KubeRay is not installed: deploy/ray/rayservice.yaml skipped; run the deliberation runner on your Ray cluster (docs/deploy.md)"; \
-	elif grep -q 'working_dir: https://registry.example.com/' deploy/ray/rayservice.yaml; then \
-		echo "deploy/ray/rayservice.yaml names the placeholder registry.example.com: make runner-package, publish the zip, set working_dir to its URL (docs/deploy.md)"; exit 1; \
-	else kubectl apply -n ray-executor -f deploy/ray/rayservice.yaml; fi
+	@if kubectl get crd rayclusters.ray.io >/dev/null 2>&1; then kubectl apply -n ray-executor -f deploy/ray/raycluster.yaml; \
+	else echo "KubeRay is not installed: deploy/ray/raycluster.yaml skipped; point RAY_ADDRESS in deploy/knative/base/settings.yaml at your Ray cluster's dashboard"; fi
 	kubectl wait -n ray-executor --for=condition=Ready ksvc --all --timeout=5m
 	kn service list -n ray-executor 2>/dev/null || kubectl get ksvc -n ray-executor
 

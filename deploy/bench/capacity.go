@@ -19,7 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rayexecutor/functions/internal/fakes/modelserver"
-	"github.com/rayexecutor/functions/internal/rayserve"
+	"github.com/rayexecutor/functions/shared/rayserve"
 	"github.com/rayexecutor/functions/shared/redisstore"
 )
 
@@ -83,7 +83,7 @@ func runCapacity(ctx context.Context, log *slog.Logger, opts options, bin func(s
 	res.ways = append(res.ways, floor)
 	log.Info("capacity", "way", floor.name, "wall", floor.wall.String(), "peak_calls", floor.peakCalls)
 
-	client, err := rayserve.NewClient(head.address, 30*time.Second)
+	client, err := rayserve.NewClient(head.address, "", 30*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func runCapacity(ctx context.Context, log *slog.Logger, opts options, bin func(s
 	}
 	body := []byte(strings.Replace(executeBody, "http://127.0.0.1:8000", model.URL(), 1))
 	fns, err := startFunctions(ctx, bin, map[string]string{"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefixCapacity,
-		"RAY_DISPATCH": "serve", "RAY_ADDRESS": head.address, "VLLM_URL_ALLOWLIST": model.URL(),
+		"RAY_DISPATCH": "serve", "RAY_ADDRESS": head.address, "RAY_SERVE_DEPLOY": "false", "VLLM_URL_ALLOWLIST": model.URL(),
 		"MAX_ACTIVE_DELIBERATIONS": strconv.Itoa(2 * opts.capacityN)}, body)
 	if err != nil {
 		return nil, err

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/rayexecutor/functions/internal/fakes/modelserver"
-	"github.com/rayexecutor/functions/internal/rayserve"
 	"github.com/rayexecutor/functions/shared/rayjob"
+	"github.com/rayexecutor/functions/shared/rayserve"
 )
 
 // The dispatch scenario runs the same deliberation (executeBody: three agents, then the judge) four
@@ -87,10 +87,10 @@ func runDispatch(ctx context.Context, log *slog.Logger, opts options, bin func(s
 	// The execute scenario's request, its agents and judge pointed at the fake model server.
 	body := []byte(strings.Replace(executeBody, "http://127.0.0.1:8000", model.URL(), 1))
 	env := func(dispatch, prefix string) map[string]string {
-		return map[string]string{"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefix, "RAY_DISPATCH": dispatch, "RAY_ADDRESS": head.address,
+		return map[string]string{"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefix, "RAY_DISPATCH": dispatch, "RAY_ADDRESS": head.address, "RAY_SERVE_DEPLOY": "false",
 			"VLLM_URL_ALLOWLIST": model.URL()}
 	}
-	client, err := rayserve.NewClient(head.address, 30*time.Second)
+	client, err := rayserve.NewClient(head.address, "", 30*time.Second)
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/rayexecutor/functions/internal/rayserve"
 	"github.com/rayexecutor/functions/shared/rayjob"
+	"github.com/rayexecutor/functions/shared/rayserve"
 )
 
 // dispatch is how the suite's functions reach Ray (FAULTS_DISPATCH: jobs, the default, or serve).
@@ -39,7 +39,7 @@ const runnerClaimIdle = 10
 // would after every start of the cluster.
 func deployRunner(t *testing.T, s *stack) {
 	t.Helper()
-	client, err := rayserve.NewClient(s.ray.Address, 30*time.Second)
+	client, err := rayserve.NewClient(s.ray.Address, "", 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

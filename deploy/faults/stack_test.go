@@ -64,7 +64,7 @@ func startStack(t *testing.T) *stack {
 	statusAddr := freeAddr(t)
 	env := map[string]string{
 		"REDIS_URL": s.redis.URL(), "REDIS_KEY_PREFIX": keyPrefix,
-		"RAY_DISPATCH": s.dispatch, "RAY_ADDRESS": s.ray.Address, "RAY_EXECUTOR_CALLBACK_URL": "http://" + statusAddr,
+		"RAY_DISPATCH": s.dispatch, "RAY_ADDRESS": s.ray.Address, "RAY_SERVE_DEPLOY": "false", "RAY_EXECUTOR_CALLBACK_URL": "http://" + statusAddr,
 		"NATS_URL": s.nats.URL(), "NATS_STREAM": natsStream, "NATS_SUBJECT_PREFIX": subjectPrefix,
 		"VLLM_URL_ALLOWLIST": s.model.URL(),
 		// The suite measures what faults do, not admission control: a Ray outage queues many.

@@ -19,9 +19,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/rayexecutor/functions/internal/rayserve"
 	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/rayjob"
+	"github.com/rayexecutor/functions/shared/rayserve"
 )
 
 // rayService is the part of KubeRay's RayService that deploy/ray/rayservice.yaml uses, decoded
@@ -187,8 +187,8 @@ func probesServeProxy(pr *corev1.Probe) bool {
 }
 
 // serveConfigProblems compares the Serve config with the document rayserve.RunnerApplication.Config()
-// writes for the same package URL, replicas and tuning args, and with the functions' Redis and
-// key prefix; the RayService adds runtime_env.pip, redis pinned as the tests run it.
+// writes for the same package URL, replicas and tuning args, with the pip and revision the
+// functions deploy (redis pinned as the tests run it), and with the functions' Redis and key prefix.
 func serveConfigProblems(doc string, w runnerWant) []string {
 	asJSON, err := yaml.YAMLToJSON([]byte(doc))
 	if err != nil {
@@ -226,8 +226,12 @@ func serveConfigProblems(doc string, w runnerWant) []string {
 			args[name] = v
 		}
 	}
+	revision, _, err := rayjob.RunnerRevision()
+	if err != nil {
+		return []string{err.Error()}
+	}
 	raw, err := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: app.RuntimeEnv.WorkingDir,
-		Args: args, Replicas: replicas}.Config()
+		Args: args, Replicas: replicas, Pip: []string{rayjob.RunnerRedisPin}, Revision: revision}.Config()
 	if err != nil {
 		return []string{"serveConfigV2: " + err.Error()}
 	}
@@ -235,18 +239,14 @@ func serveConfigProblems(doc string, w runnerWant) []string {
 	if err := json.Unmarshal(raw, &want); err != nil {
 		return []string{err.Error()}
 	}
-	wantApp := want["applications"].([]any)[0].(map[string]any)
-	env, _ := wantApp["runtime_env"].(map[string]any)
-	if env == nil {
-		env = map[string]any{}
-		wantApp["runtime_env"] = env
-	}
-	env["pip"] = []any{w.redisPin}
 	p := configDiff("serveConfigV2", got, want)
+	if rayjob.RunnerRedisPin != w.redisPin {
+		p = append(p, fmt.Sprintf("rayjob.RunnerRedisPin %s is not the redis of deploy/local/requirements.txt (%s)", rayjob.RunnerRedisPin, w.redisPin))
+	}
 
 	if u, err := url.Parse(app.RuntimeEnv.WorkingDir); err != nil || u.Scheme != "https" || u.Host == "" || path.Base(u.Path) != w.packageName {
 		p = append(p, fmt.Sprintf("working_dir %q is not an https URL of the current runner package %s "+
-			"(make runner-package, publish it, set its URL)", app.RuntimeEnv.WorkingDir, w.packageName))
+			"(make runner-package pins it; publish it)", app.RuntimeEnv.WorkingDir, w.packageName))
 	}
 	redisURL, _ := app.Args["redis_url"].(string)
 	u, err := url.Parse(redisURL)
@@ -355,10 +355,12 @@ func TestRayServiceChecksCatchMistakes(t *testing.T) {
 			moved.Host = moved.Hostname() + ":6380"
 			w.redisURL = &moved
 		},
-		"stale package":     serve(`_ray_pkg_[0-9a-f]{64}\.zip`, "_ray_pkg_"+strings.Repeat("0", 64)+".zip"),
-		"package over http": serve(`working_dir: https://`, "working_dir: http://"),
-		"no package":        serve(`(?m)^[ \t]*working_dir: .*\n`, ""),
-		"too few replicas":  serve(`num_replicas: \d+`, "num_replicas: 1"),
+		"stale package":                  serve(`_ray_pkg_[0-9a-f]{64}\.zip`, "_ray_pkg_"+strings.Repeat("0", 64)+".zip"),
+		"stale revision":                 serve(`RAYEXEC_RUNNER_REVISION: "\d+"`, `RAYEXEC_RUNNER_REVISION: "0"`),
+		"requirements pin another redis": func(_ *rayService, w *runnerWant) { w.redisPin = "redis==5.0.0" },
+		"package over http":              serve(`working_dir: https://`, "working_dir: http://"),
+		"no package":                     serve(`(?m)^[ \t]*working_dir: .*\n`, ""),
+		"too few replicas":               serve(`num_replicas: \d+`, "num_replicas: 1"),
 		"floating image tag": func(rs *rayService, _ *runnerWant) {
 			rs.Spec.RayClusterConfig.HeadGroupSpec.Template.Spec.Containers[0].Image = "rayproject/ray:latest"
 		},

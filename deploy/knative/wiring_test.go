@@ -35,7 +35,7 @@ func TestSettingsNameThisDeployment(t *testing.T) {
 		t.Errorf("RAY_EXECUTOR_CALLBACK_URL is %s, want the Broker's ingress %s", got, wantCallback)
 	}
 	rc := loadRayCluster(t)
-	wantRay := "http://" + rc.Metadata.Name + "-head-svc." + d.namespace + ".svc.cluster.local:8265"
+	wantRay := dashboardAddress(t, rc, d.namespace)
 	if got := value("RAY_ADDRESS"); got != wantRay {
 		t.Errorf("RAY_ADDRESS is %s, want the RayCluster's dashboard %s", got, wantRay)
 	}

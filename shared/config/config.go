@@ -68,6 +68,13 @@ type Ray struct {
 	Resources map[string]float64
 	// CallbackURL is where the job sends its finished wake-up; empty for none.
 	CallbackURL string
+	// DeployRunner makes the functions that dispatch put the deliberation runner they embed on
+	// the cluster at Address (RAY_SERVE_DEPLOY): true by default in the serve dispatch when
+	// Address is set, false otherwise.
+	DeployRunner bool
+	// RunnerRedisURL is the Redis the runner's replicas read, as the Ray pods reach it
+	// (RAY_RUNNER_REDIS_URL); Load sets it to RedisURL when not given.
+	RunnerRedisURL string
 }
 
 // Options say what the caller needs of the environment.
@@ -85,6 +92,9 @@ type Options struct {
 func Load(getenv func(string) string, opts Options) (Config, error) {
 	var c Config
 	var errs Error
+	// serveDeploy is RAY_SERVE_DEPLOY as parsed ("true", "false", or "" for the default), which
+	// depends on RAY_DISPATCH and RAY_ADDRESS and so is settled after the loop.
+	var serveDeploy string
 	given := map[string]bool{}
 	for _, v := range variables {
 		raw := trimmed(getenv(v.Name))
@@ -94,6 +104,12 @@ func Load(getenv func(string) string, opts Options) (Config, error) {
 		}
 		if msg := unresolvedPlaceholder(v.Name, raw); msg != "" {
 			errs.add(v.Name, msg)
+			continue
+		}
+		if v.Name == "RAY_SERVE_DEPLOY" {
+			if msg := parseOptionalBool(raw, &serveDeploy); msg != "" {
+				errs.add(v.Name, msg)
+			}
 			continue
 		}
 		if msg := v.set(&c, raw); msg != "" {
@@ -106,6 +122,14 @@ func Load(getenv func(string) string, opts Options) (Config, error) {
 	if !given["RAY_ADDRESS"] && opts.NeedsRay && c.Ray.Dispatch == DispatchJobs && !opts.Local {
 		errs.add("RAY_ADDRESS", "is required")
 	}
+	if c.Ray.RunnerRedisURL == "" {
+		c.Ray.RunnerRedisURL = c.RedisURL
+	}
+	deploy := c.Ray.Dispatch == DispatchServe && serveDeploy != "false"
+	if serveDeploy == "true" && deploy && !given["RAY_ADDRESS"] && !opts.Local {
+		errs.add("RAY_SERVE_DEPLOY", "is true, which needs RAY_ADDRESS: the dashboard the runner is deployed through")
+	}
+	c.Ray.DeployRunner = deploy && c.Ray.Address != ""
 	if len(errs.Problems) > 0 {
 		return Config{}, &errs
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -92,7 +93,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"PENDING_LIMIT": "soon", "NATS_URL": "http://nats", "NATS_SUBJECT_PREFIX": "a.*",
 		"NATS_STREAM": "a.b", "API_TOKEN": "tab\there", "VLLM_URL_ALLOWLIST": "http://ok:1,,http://x/path",
 		"MAX_AGENTS": "-1", "MAX_ACTIVE_DELIBERATIONS": "many", "MAX_ANSWER_BYTES": "0", "MAX_BODY_BYTES": "10", "LOG_LEVEL": "loud",
-		"LOG_FORMAT": "xml", "RAY_DISPATCH": "actors",
+		"LOG_FORMAT": "xml", "RAY_DISPATCH": "actors", "RAY_SERVE_DEPLOY": "maybe", "RAY_RUNNER_REDIS_URL": "http://redis",
 	}
 	_, err := Load(env(bad), Options{NeedsRay: true})
 	var cerr *Error
@@ -227,4 +228,62 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 			t.Errorf("docs/configuration.md does not document %s", name)
 		}
 	}
+}
+
+// TestServeDeploy: the functions deploy the runner by default in the serve dispatch when they
+// know the dashboard, never in the jobs dispatch, and RAY_SERVE_DEPLOY turns it off or demands it.
+func TestServeDeploy(t *testing.T) {
+	t.Parallel()
+	const ray = "http://ray:8265"
+	for _, c := range []struct {
+		env     map[string]string
+		want    bool
+		problem bool
+	}{
+		{map[string]string{"RAY_ADDRESS": ray}, true, false},
+		{map[string]string{"RAY_ADDRESS": ray, "RAY_DISPATCH": "SERVE"}, true, false},
+		{map[string]string{}, false, false},
+		{map[string]string{"RAY_ADDRESS": ray, "RAY_DISPATCH": "jobs"}, false, false},
+		{map[string]string{"RAY_ADDRESS": ray, "RAY_DISPATCH": "jobs", "RAY_SERVE_DEPLOY": "true"}, false, false},
+		{map[string]string{"RAY_ADDRESS": ray, "RAY_SERVE_DEPLOY": "false"}, false, false},
+		{map[string]string{"RAY_ADDRESS": ray, "RAY_SERVE_DEPLOY": "0"}, false, false},
+		{map[string]string{"RAY_ADDRESS": ray, "RAY_SERVE_DEPLOY": "true"}, true, false},
+		{map[string]string{"RAY_SERVE_DEPLOY": "true"}, false, true},
+		{map[string]string{"RAY_ADDRESS": ray, "RAY_SERVE_DEPLOY": "sometimes"}, false, true},
+	} {
+		cfg, err := Load(env(withRedis(c.env)), Options{NeedsRay: true})
+		var cerr *Error
+		if c.problem {
+			if !errors.As(err, &cerr) || cerr.Problems[0].Variable != "RAY_SERVE_DEPLOY" {
+				t.Errorf("%v: got %v, want a problem with RAY_SERVE_DEPLOY", c.env, err)
+			}
+			continue
+		}
+		if err != nil || cfg.Ray.DeployRunner != c.want {
+			t.Errorf("%v: DeployRunner %v (%v), want %v", c.env, cfg.Ray.DeployRunner, err, c.want)
+		}
+	}
+}
+
+// TestRunnerRedisURL: the runner reads the functions' Redis unless the Ray pods reach it by
+// another address.
+func TestRunnerRedisURL(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load(env(withRedis(nil)), Options{})
+	if err != nil || cfg.Ray.RunnerRedisURL != cfg.RedisURL || cfg.RedisURL == "" {
+		t.Errorf("default: %q for REDIS_URL %q (%v), want the same", cfg.Ray.RunnerRedisURL, cfg.RedisURL, err)
+	}
+	cfg, err = Load(env(withRedis(map[string]string{"RAY_RUNNER_REDIS_URL": "redis://10.0.0.5:6379/2"})), Options{})
+	if err != nil || cfg.Ray.RunnerRedisURL != "redis://10.0.0.5:6379/2" {
+		t.Errorf("given: %q (%v)", cfg.Ray.RunnerRedisURL, err)
+	}
+	if _, err := Load(env(withRedis(map[string]string{"RAY_RUNNER_REDIS_URL": "http://redis"})), Options{}); err == nil {
+		t.Error("a RAY_RUNNER_REDIS_URL that is no Redis URL was accepted")
+	}
+}
+
+func withRedis(m map[string]string) map[string]string {
+	out := map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}
+	maps.Copy(out, m)
+	return out
 }

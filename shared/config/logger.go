@@ -26,6 +26,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("ray_auth_token_set", c.Ray.AuthToken != ""),
 		slog.Bool("ray_job_entrypoint_set", c.Ray.Entrypoint != ""),
 		slog.String("callback_url", redact(c.Ray.CallbackURL)),
+		slog.Bool("ray_serve_deploy", c.Ray.DeployRunner),
+		slog.String("ray_runner_redis_url", redact(c.Ray.RunnerRedisURL)),
 		slog.String("reconcile_interval", c.ReconcileInterval.String()),
 		slog.String("pending_limit", c.PendingLimit.String()),
 		slog.String("nats_url", redact(c.NATSURL)),

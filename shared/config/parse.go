@@ -227,6 +227,20 @@ func parseDispatch(v string, dst *string) string {
 	return "must be serve or jobs, got " + quoted(v)
 }
 
+// parseOptionalBool keeps "true", "false" or "" (not given), so the caller can tell a default
+// from an explicit value.
+func parseOptionalBool(v string, dst *string) string {
+	if v == "" {
+		return ""
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return "must be true or false, got " + quoted(v)
+	}
+	*dst = strconv.FormatBool(b)
+	return ""
+}
+
 func parseLogFormat(v string, dst *string) string {
 	switch f := strings.ToLower(v); f {
 	case "json", "text":

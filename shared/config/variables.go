@@ -25,6 +25,9 @@ var variables = []variable{
 	{"RAY_JOB_ENTRYPOINT", "", func(c *Config, v string) string { return parseEntrypoint(v, &c.Ray.Entrypoint) }},
 	{"RAY_JOB_NUM_CPUS", "", func(c *Config, v string) string { return parseNumCPUs(v, &c.Ray.NumCPUs) }},
 	{"RAY_JOB_RESOURCES", "", func(c *Config, v string) string { return parseResources(v, &c.Ray.Resources) }},
+	// RAY_SERVE_DEPLOY's default depends on RAY_DISPATCH and RAY_ADDRESS: Load settles it.
+	{"RAY_SERVE_DEPLOY", "", nil},
+	{"RAY_RUNNER_REDIS_URL", "", func(c *Config, v string) string { return parseRedisURL(v, &c.Ray.RunnerRedisURL) }},
 	{"RAY_EXECUTOR_CALLBACK_URL", "", func(c *Config, v string) string { return parseHTTPURL(v, &c.Ray.CallbackURL) }},
 	{"RECONCILE_INTERVAL", "30s", func(c *Config, v string) string { return parseDuration(v, &c.ReconcileInterval) }},
 	{"PENDING_LIMIT", "15m", func(c *Config, v string) string { return parseDuration(v, &c.PendingLimit) }},

@@ -52,6 +52,11 @@ const Entrypoint = "python " + ScriptName
 // RunnerImportPath is the runner's application builder, as a Serve config names it.
 const RunnerImportPath = "deliberation_runner:app"
 
+// RunnerRedisPin is what the runner needs beyond a stock Ray image (rayproject/ray has no
+// redis-py): its Redis client, pinned as deploy/local/requirements.txt pins it for the tests (a
+// test of deploy/knative keeps the two equal).
+const RunnerRedisPin = "redis==8.2.0"
+
 // zipEpoch is the fixed modification time of every entry: a timestamp would change the bytes,
 // and so the package name, on every build.
 var zipEpoch = time.Date(1980, time.January, 1, 0, 0, 0, 0, time.UTC)

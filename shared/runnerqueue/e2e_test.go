@@ -17,13 +17,13 @@ import (
 
 	"github.com/rayexecutor/functions/internal/fakes/modelserver"
 	"github.com/rayexecutor/functions/internal/launcher"
-	"github.com/rayexecutor/functions/internal/rayserve"
 	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/natsevents"
 	rayjob "github.com/rayexecutor/functions/shared/rayjob"
+	"github.com/rayexecutor/functions/shared/rayserve"
 	"github.com/rayexecutor/functions/shared/redisstore"
 	"github.com/rayexecutor/functions/shared/runnerqueue"
 )
@@ -34,21 +34,25 @@ import (
 const runnerPrefix = "serve-e2e"
 
 var runnerFixture struct {
-	once  sync.Once
-	url   string
-	addr  string
-	redis *launcher.Process
-	err   error
+	once   sync.Once
+	url    string
+	addr   string
+	redis  *launcher.Process
+	unlock func()
+	err    error
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if f := &runnerFixture; f.redis != nil {
-		c, err := rayserve.NewClient(f.addr, 30*time.Second)
+		c, err := rayserve.NewClient(f.addr, "", 30*time.Second)
 		if err == nil {
 			_ = c.DeleteAll(context.Background())
 		}
 		f.redis.Stop(time.Second)
+	}
+	if f := &runnerFixture; f.unlock != nil {
+		f.unlock()
 	}
 	os.Exit(code)
 }
@@ -61,6 +65,11 @@ func sharedRunner(t *testing.T) string {
 	f := &runnerFixture
 	f.once.Do(func() {
 		f.addr = addr
+		// Other packages deploy on the same head (shared/wiring's test): the runner stays ours
+		// until TestMain ends.
+		if f.unlock, f.err = raytest.LockServe(addr); f.err != nil {
+			return
+		}
 		port, err := testenv.LoopbackPort()
 		if err != nil {
 			f.err = err
@@ -76,7 +85,7 @@ func sharedRunner(t *testing.T) string {
 			return
 		}
 		f.url = "redis://" + hostPort
-		client, err := rayserve.NewClient(addr, 30*time.Second)
+		client, err := rayserve.NewClient(addr, "", 30*time.Second)
 		if err != nil {
 			f.err = err
 			return

@@ -27,8 +27,9 @@ var _ Wire = Adapters
 
 // Adapters builds the backend of a function from its configuration and the ports its catalogue
 // entry lists. Ray is wired only into the functions that talk to it: in the serve dispatch through
-// the runners' queue in Redis, in the jobs dispatch through the Jobs API at RAY_ADDRESS. The
-// read-only functions get a read side (readside.go) instead.
+// the runners' queue in Redis (and, with RAY_ADDRESS, they put the runner on the cluster:
+// runner.go), in the jobs dispatch through the Jobs API at RAY_ADDRESS. The read-only functions
+// get a read side (readside.go) instead.
 func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Context) error, error) {
 	cfg := env.Config
 	opt, err := redis.ParseURL(cfg.RedisURL)
@@ -48,12 +49,17 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisKeyPrefix, Retention: cfg.Retention,
 		Outbox: cfg.NATSURL != ""})
 	var cluster app.RayCluster
+	// stopRunnerDeploy ends the runner's deployment (runner.go) when the function stops.
+	stopRunnerDeploy := func() {}
 	switch {
 	case !env.Ports.Ray:
 		return readSide(store), func(context.Context) error { return rdb.Close() }, nil
 	case cfg.Ray.Dispatch == config.DispatchServe:
 		cluster, err = runnerqueue.New(rdb, runnerqueue.Config{Prefix: cfg.RedisKeyPrefix, CallbackURL: cfg.Ray.CallbackURL,
 			Policy: limits(cfg).JobPolicy()})
+		if err == nil && cfg.Ray.DeployRunner {
+			stopRunnerDeploy, err = startRunnerDeploy(cfg, env.Log, env.Metrics)
+		}
 	case cfg.Ray.Address != "":
 		cluster, err = newRayCluster(cfg.Ray, cfg.RedisKeyPrefix, limits(cfg).JobPolicy(), env.Metrics)
 	}
@@ -67,6 +73,7 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	if cfg.NATSURL != "" && env.Ports.Events && cluster != nil {
 		p, err := natsevents.New(natsevents.Options{URL: cfg.NATSURL, SubjectPrefix: cfg.NATSSubjectPrefix, Stream: cfg.NATSStream}, store, env.Log)
 		if err != nil {
+			stopRunnerDeploy()
 			_ = rdb.Close()
 			return transport.Backend{}, nil, fmt.Errorf("nats: %w", err)
 		}
@@ -80,6 +87,7 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 			return err
 		})}
 	return backend, func(ctx context.Context) error {
+		stopRunnerDeploy()
 		// The use cases' unfinished bookkeeping first, then events: both still need Redis.
 		return errors.Join(svc.Wait(ctx), closeEvents(ctx), rdb.Close())
 	}, nil

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rayexecutor/functions/internal/rayserve"
 	"github.com/rayexecutor/functions/shared/rayjob"
+	"github.com/rayexecutor/functions/shared/rayserve"
 )
 
 // runnerDeployTimeout bounds the runner's deployment: a fresh head starts Serve's controller and
@@ -17,7 +17,7 @@ const runnerDeployTimeout = 3 * time.Minute
 // stack's Redis under the functions' key prefix. Serve's config is one document per cluster: on a
 // head the user gave, this replaces the Serve applications there.
 func (s *stack) deployRunner(ctx context.Context, rayURL, redisURL, prefix string) error {
-	client, err := rayserve.NewClient(rayURL, 30*time.Second)
+	client, err := rayserve.NewClient(rayURL, "", 30*time.Second)
 	if err != nil {
 		return err
 	}

@@ -66,7 +66,10 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 	// The functions get the user's whole environment (their other docs/configuration.md settings,
 	// PATH, HOME) with the stack's addresses on top; exec keeps the last of duplicate variables.
 	env := append(environ[:len(environ):len(environ)], "REDIS_URL="+redis.url, "NATS_URL="+nats.url,
-		"RAY_ADDRESS="+ray.url, "RAY_EXECUTOR_CALLBACK_URL="+callback)
+		"RAY_ADDRESS="+ray.url, "RAY_EXECUTOR_CALLBACK_URL="+callback,
+		// The stack deployed the runner for its one local machine (one replica, the head's own
+		// Python); the functions must not replace it with the cluster's (docs/ray.md).
+		"RAY_SERVE_DEPLOY=false")
 	models := endpoint{"model servers", strings.Join(cfg.Allowlist.Origins(), ","), "from VLLM_URL_ALLOWLIST"}
 	if models.url == "" {
 		models.url, models.note = localModelServers, "make run's default VLLM_URL_ALLOWLIST: this machine only"

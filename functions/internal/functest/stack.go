@@ -42,6 +42,8 @@ const ModelServer = "http://127.0.0.1:8000"
 // Env is the environment that points a function at the stack, with extra settings on top.
 func (s *Stack) Env(extra map[string]string) map[string]string {
 	env := map[string]string{"REDIS_URL": s.Redis.URL(), "RAY_DISPATCH": "jobs", "RAY_ADDRESS": s.Ray.URL(), "LOG_LEVEL": "debug",
+		// The fake Jobs API has no Serve: a function in the serve dispatch must not deploy there.
+		"RAY_SERVE_DEPLOY":   "false",
 		"VLLM_URL_ALLOWLIST": ModelServer}
 	maps.Copy(env, extra)
 	return env

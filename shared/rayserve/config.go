@@ -1,11 +1,9 @@
-// Package rayserve writes the deliberation runner's Ray Serve config and deploys it through Ray's
-// Serve REST API. The product never deploys the runner: its users are the tests, `make run`, the
-// bench, the fault suite and the RayService manifest's test, so it lives with test support.
 package rayserve
 
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 )
 
 // RunnerApplication is the deliberation runner as a Ray Serve application: what `serve deploy`,
@@ -22,7 +20,17 @@ type RunnerApplication struct {
 	Args map[string]any
 	// Replicas is how many runner replicas Serve keeps (default 1).
 	Replicas int
+	// Pip lists the packages the replicas install over the image's (the runner's Redis client on
+	// an image without it); empty on a head whose Python already has them.
+	Pip []string
+	// Revision orders runner packages (rayjob.RunnerRevision): a function deploys over a runner
+	// of a lower revision, never over a higher one (ensure.go). Zero writes none.
+	Revision int
 }
+
+// RevisionVariable is the runtime_env variable that carries the runner's revision in its config:
+// Serve keeps the config as deployed, so the next function to look reads it back.
+const RevisionVariable = "RAYEXEC_RUNNER_REVISION"
 
 func (a RunnerApplication) name() string {
 	if a.Name == "" {
@@ -66,8 +74,18 @@ func (a RunnerApplication) Config() ([]byte, error) {
 		Deployments: []serveDeploymentConf{{Name: RunnerDeployment, NumReplicas: max(a.Replicas, 1),
 			// The runner's work is HTTP to the model server: it reserves no CPU of its own.
 			RayActorOptions: map[string]any{"num_cpus": 0}}}}
+	env := map[string]any{}
 	if a.WorkingDir != "" {
-		app.RuntimeEnv = map[string]any{"working_dir": a.WorkingDir}
+		env["working_dir"] = a.WorkingDir
+	}
+	if len(a.Pip) > 0 {
+		env["pip"] = a.Pip
+	}
+	if a.Revision > 0 {
+		env["env_vars"] = map[string]string{RevisionVariable: strconv.Itoa(a.Revision)}
+	}
+	if len(env) > 0 {
+		app.RuntimeEnv = env
 	}
 	return json.Marshal(serveConfig{ProxyLocation: "Disabled", Applications: []serveAppConfig{app}})
 }
