@@ -3,6 +3,7 @@ package testenv
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -15,36 +16,75 @@ import (
 
 // Redis is a redis-server process owned by one test.
 type Redis struct {
-	Addr string
-	Dir  string
-	port int
-	args []string
-	cmd  *exec.Cmd
+	Addr   string
+	Dir    string
+	port   int
+	extra  []string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once cmd has exited
+	output *Buffer
 }
+
+// serverPorts is how many free ports StartRedis and StartNATS try: a port free a moment ago may be
+// taken before the server binds it (parallel tests, Ray's workers), and then the server exits.
+const serverPorts = 5
+
+// errServerExited is a server that exited while it was awaited.
+var errServerExited = errors.New("the server exited")
 
 // StartRedis starts redis-server on a free port in a temporary directory; extra arguments (such as
 // "--appendonly", "yes") are passed on. It is killed when the test ends.
 func StartRedis(t testing.TB, extra ...string) *Redis {
 	t.Helper()
 	bin := Require(t, "redis-server")
-	r := &Redis{Dir: t.TempDir(), port: FreePort(t)}
-	r.Addr = hostPort(r.port)
-	r.args = append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--dir", r.Dir, "--protected-mode", "no"}, extra...)
-	r.start(t, bin)
+	r := &Redis{Dir: t.TempDir(), extra: extra}
 	t.Cleanup(func() { r.Kill() })
+	var err error
+	for range serverPorts {
+		r.port = FreePort(t)
+		r.Addr = hostPort(r.port)
+		if err = r.launch(bin); err == nil || !errors.Is(err, errServerExited) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("redis-server: %v", err)
+	}
 	return r
 }
 
-func (r *Redis) start(t testing.TB, bin string) {
-	t.Helper()
-	r.cmd = exec.Command(bin, r.args...)
+// launch starts the server on r.port and waits until it answers PING, or exits, or 10 s pass.
+func (r *Redis) launch(bin string) error {
+	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--dir", r.Dir, "--protected-mode", "no"}, r.extra...)
+	r.output = &Buffer{}
+	r.cmd = exec.Command(bin, args...)
+	r.cmd.Stdout, r.cmd.Stderr = r.output, r.output
 	if err := r.cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
+		return fmt.Errorf("start: %w", err)
 	}
-	if err := WaitRedis(r.Addr, 10*time.Second); err != nil {
-		r.Kill()
-		t.Fatalf("redis-server on %s: %v", r.Addr, err)
+	exited, cmd := make(chan struct{}), r.cmd
+	r.exited = exited
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := ping(r.Addr)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			r.cmd = nil
+			return fmt.Errorf("%w on %s: %s", errServerExited, r.Addr, lastLine(r.output.String()))
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			r.Kill()
+			return fmt.Errorf("on %s not ready: %w", r.Addr, err)
+		}
 	}
 }
 
@@ -52,7 +92,7 @@ func (r *Redis) start(t testing.TB, bin string) {
 func (r *Redis) Kill() {
 	if r.cmd != nil && r.cmd.Process != nil {
 		_ = r.cmd.Process.Signal(syscall.SIGKILL)
-		_ = r.cmd.Wait()
+		<-r.exited
 		r.cmd = nil
 	}
 }
@@ -60,7 +100,15 @@ func (r *Redis) Kill() {
 // Restart starts the server again on the same port and directory after Kill.
 func (r *Redis) Restart(t testing.TB) {
 	t.Helper()
-	r.start(t, Require(t, "redis-server"))
+	if err := r.launch(Require(t, "redis-server")); err != nil {
+		t.Fatalf("redis-server restart: %v", err)
+	}
+}
+
+// lastLine is the last non-empty line of a server's output, for an error.
+func lastLine(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return lines[len(lines)-1]
 }
 
 // URL is the redis:// URL of the server.
