@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"bufio"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -126,14 +127,7 @@ func TestEventTypesAreDocumented(t *testing.T) {
 		documented[transport.FunctionCombined] = append(documented[transport.FunctionCombined], typ)
 	}
 	for f, e := range transport.Catalogue {
-		var got []string
-		for typ := range e.Events {
-			got = append(got, typ)
-		}
-		slices.Sort(got)
-		want := slices.Clone(documented[f])
-		slices.Sort(want)
-		if !slices.Equal(got, want) {
+		if got, want := slices.Sorted(maps.Keys(e.Events)), slices.Sorted(slices.Values(documented[f])); !slices.Equal(got, want) {
 			t.Errorf("%s: catalogue event types %v, docs/api.md %v", f, got, want)
 		}
 	}
@@ -154,14 +148,7 @@ func TestProceduresAreDocumented(t *testing.T) {
 		}
 	}
 	for f, e := range transport.Catalogue {
-		var got []string
-		for p := range e.Procedures {
-			got = append(got, p)
-		}
-		slices.Sort(got)
-		want := slices.Clone(documented[f])
-		slices.Sort(want)
-		if !slices.Equal(got, want) {
+		if got, want := slices.Sorted(maps.Keys(e.Procedures)), slices.Sorted(slices.Values(documented[f])); !slices.Equal(got, want) {
 			t.Errorf("%s: catalogue procedures %v, docs/grpc.md %v", f, got, want)
 		}
 	}
