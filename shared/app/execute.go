@@ -42,6 +42,9 @@ func (s *Service) Execute(ctx context.Context, cmd ExecuteCommand) (Submission, 
 		}
 		id = deliberation.IDFromKey(cmd.IdempotencyKey)
 	}
+	if err := s.admit(ctx); err != nil && !s.replays(ctx, cmd, id) {
+		return Submission{}, err
+	}
 	d, created, err := s.accept(ctx, id, req)
 	if err != nil {
 		return Submission{}, err
@@ -59,6 +62,16 @@ func (s *Service) Execute(ctx context.Context, cmd ExecuteCommand) (Submission, 
 	// or RUNNING.
 	s.later(ctx, func(ctx context.Context) { _, _ = s.afterSubmit(ctx, d) })
 	return submission(d, false, true), nil
+}
+
+// replays reports whether cmd names a deliberation already accepted: a refused execute still
+// answers its replay (or its key's conflict), as the store's active limit does.
+func (s *Service) replays(ctx context.Context, cmd ExecuteCommand, id string) bool {
+	if cmd.IdempotencyKey == "" {
+		return false
+	}
+	_, err := s.Store.Get(ctx, id)
+	return err == nil
 }
 
 // submission is execute's answer for d; onRay tells whether Ray is known to hold its job.

@@ -83,6 +83,13 @@ type RayCluster interface {
 	List(ctx context.Context) ([]Attempt, error)
 }
 
+// RunnerBacklog tells how far behind the Serve runners are: Lag counts the attempts waiting in
+// their queue that no runner has taken yet. Only the serve dispatch has one (the jobs dispatch
+// has no queue); execute refuses new deliberations while it is at Settings.MaxQueueLag.
+type RunnerBacklog interface {
+	Lag(ctx context.Context) (int64, error)
+}
+
 // Attempt is one of this service's attempts as the Ray side holds it.
 type Attempt struct {
 	SubmissionID   string

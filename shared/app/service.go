@@ -14,6 +14,12 @@ type Settings struct {
 	Limits deliberation.Limits
 	// MaxActive refuses new deliberations while this many are active.
 	MaxActive int
+	// MaxQueueLag refuses new deliberations while the runners' queue holds this many attempts no
+	// runner has taken (0: no bound). Only a service with a Backlog checks it.
+	MaxQueueLag int64
+	// LagFresh is how long one reading of the queue's lag answers the executes of this instance,
+	// so a burst of executes costs Redis one read per period, not one each.
+	LagFresh time.Duration
 	// SubmitTimeout bounds execute's attempt to reach Ray; past it the deliberation waits queued.
 	SubmitTimeout time.Duration
 	// CheckPeriod is the least time between two Ray status checks of one deliberation.
@@ -44,7 +50,7 @@ type Settings struct {
 func DefaultSettings() Settings {
 	return Settings{
 		Limits:    deliberation.Limits{MaxAgents: deliberation.DefaultMaxAgents},
-		MaxActive: 100, SubmitTimeout: 3 * time.Second, CheckPeriod: time.Second,
+		MaxActive: 100, MaxQueueLag: 10000, LagFresh: 250 * time.Millisecond, SubmitTimeout: 3 * time.Second, CheckPeriod: time.Second,
 		PendingLimit: 15 * time.Minute, RepairAge: 5 * time.Second, DeadlineGrace: 5 * time.Second,
 		ReconcileBudget: 20 * time.Second, ReconcileWorkers: 8, WakeWait: 10 * time.Second,
 		WakePoll: time.Second, DeleteTimeout: 2 * time.Second,
@@ -55,9 +61,11 @@ func DefaultSettings() Settings {
 // its ports; every change of a deliberation goes through the lifecycle steps (lifecycle.go).
 // Events may be nil. Its fields are set once, before the first call.
 type Service struct {
-	Store    StateStore
-	Ray      RayCluster
-	Events   EventPublisher
+	Store  StateStore
+	Ray    RayCluster
+	Events EventPublisher
+	// Backlog is the runners' queue in the serve dispatch; nil where there is none (jobs).
+	Backlog  RunnerBacklog
 	Clock    Clock
 	IDs      IDSource
 	Settings Settings
@@ -65,6 +73,8 @@ type Service struct {
 
 	// pending counts the work started after an answer (later, followWake), which Wait lets finish.
 	pending sync.WaitGroup
+	// lag is the last reading of Backlog, reused for LagFresh.
+	lag lagReading
 }
 
 // later runs f once the caller has its answer: detached from the request's cancellation, bounded

@@ -20,6 +20,7 @@ import (
 // queueContract is shared/rayjob/contract/runner_queue.json, the one definition of the queue the
 // Python runner reads too.
 type queueContract struct {
+	Group         string            `json:"group"`
 	Keys          map[string]string `json:"keys"`
 	EntryFields   []string          `json:"entry_fields"`
 	AttemptFields []string          `json:"attempt_fields"`
@@ -62,6 +63,9 @@ func TestQueueFollowsItsContract(t *testing.T) {
 	const id = "delib-x-a1"
 	expand := func(name string) string {
 		return strings.NewReplacer("<prefix>", "px", "<attempt>", id).Replace(c.Keys[name])
+	}
+	if c.Group != runnerGroup {
+		t.Errorf("Lag reads the group %q, the contract names %q", runnerGroup, c.Group)
 	}
 	keys := map[string]string{"queue": q.queueKey(), "attempt": q.attemptKey(id), "result": q.resultKey(id), "index": q.indexKey()}
 	if len(keys) != len(c.Keys) {
