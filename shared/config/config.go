@@ -35,6 +35,9 @@ type Config struct {
 
 	MaxAgents              int
 	MaxActiveDeliberations int
+	// MaxRunnerQueueLag bounds the attempts waiting in the runners' queue (serve dispatch) before
+	// execute refuses; 0 means no bound.
+	MaxRunnerQueueLag int
 	// MaxAnswerBytes bounds each model answer the job keeps.
 	MaxAnswerBytes int
 	MaxBodyBytes   int64

@@ -40,6 +40,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"stream", c.NATSStream, "RAY_EXECUTOR"},
 		{"max agents", c.MaxAgents, 16},
 		{"max active", c.MaxActiveDeliberations, 100},
+		{"max runner queue lag", c.MaxRunnerQueueLag, 10000},
 		{"max body", c.MaxBodyBytes, int64(256 << 10)},
 		{"log level", c.LogLevel, slog.LevelInfo},
 		{"log format", c.LogFormat, "json"},
@@ -64,7 +65,7 @@ func TestLoadValues(t *testing.T) {
 		"NATS_SUBJECT_PREFIX": "team.a", "NATS_STREAM": "TEAM_A", "API_TOKEN": "s3cret",
 		"VLLM_URL_ALLOWLIST": "http://vllm:8000, https://models.example", "MAX_AGENTS": " 4 ",
 		"MAX_ACTIVE_DELIBERATIONS": "1000", "MAX_BODY_BYTES": "1048576", "LOG_LEVEL": "DEBUG", "LOG_FORMAT": "text",
-		"MAX_ANSWER_BYTES": "4096",
+		"MAX_ANSWER_BYTES": "4096", "MAX_RUNNER_QUEUE_LAG": "0",
 	}), Options{NeedsRay: true})
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +79,7 @@ func TestLoadValues(t *testing.T) {
 	if c.MaxAnswerBytes != 4096 {
 		t.Errorf("max answer bytes = %d", c.MaxAnswerBytes)
 	}
-	if c.MaxActiveDeliberations != 1000 || c.PendingLimit != 2*time.Minute {
+	if c.MaxActiveDeliberations != 1000 || c.PendingLimit != 2*time.Minute || c.MaxRunnerQueueLag != 0 {
 		t.Errorf("limits not parsed: %+v", c)
 	}
 }
@@ -92,7 +93,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"RAY_JOB_RESOURCES": "[1]", "RAY_EXECUTOR_CALLBACK_URL": "status", "RECONCILE_INTERVAL": "0s",
 		"PENDING_LIMIT": "soon", "NATS_URL": "http://nats", "NATS_SUBJECT_PREFIX": "a.*",
 		"NATS_STREAM": "a.b", "API_TOKEN": "tab\there", "VLLM_URL_ALLOWLIST": "http://ok:1,,http://x/path",
-		"MAX_AGENTS": "-1", "MAX_ACTIVE_DELIBERATIONS": "many", "MAX_ANSWER_BYTES": "0", "MAX_BODY_BYTES": "10", "LOG_LEVEL": "loud",
+		"MAX_AGENTS": "-1", "MAX_ACTIVE_DELIBERATIONS": "many", "MAX_RUNNER_QUEUE_LAG": "-1", "MAX_ANSWER_BYTES": "0", "MAX_BODY_BYTES": "10", "LOG_LEVEL": "loud",
 		"LOG_FORMAT": "xml", "RAY_DISPATCH": "actors", "RAY_SERVE_DEPLOY": "maybe", "RAY_RUNNER_REDIS_URL": "http://redis",
 	}
 	_, err := Load(env(bad), Options{NeedsRay: true})
@@ -111,6 +112,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	for _, want := range []string{
 		"REDIS_URL: must be a redis:// or rediss:// URL",
 		`MAX_AGENTS: must be a positive integer, got "-1"`,
+		`MAX_RUNNER_QUEUE_LAG: must be 0 (no bound) or a positive integer, got "-1"`,
 		`RETENTION: must be a positive duration such as 30s, 15m or 168h, got "-1h"`,
 		"VLLM_URL_ALLOWLIST: entry 2 is empty; entry 3:",
 	} {
@@ -286,4 +288,20 @@ func withRedis(m map[string]string) map[string]string {
 	out := map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}
 	maps.Copy(out, m)
 	return out
+}
+
+// TestRunnerQueueLagBound: 0 turns the bound off; anything else is a positive count.
+func TestRunnerQueueLagBound(t *testing.T) {
+	t.Parallel()
+	for v, want := range map[string]int{"0": 0, "1": 1, " 250 ": 250} {
+		c, err := Load(env(withRedis(map[string]string{"MAX_RUNNER_QUEUE_LAG": v})), Options{})
+		if err != nil || c.MaxRunnerQueueLag != want {
+			t.Errorf("MAX_RUNNER_QUEUE_LAG=%q: %d (%v), want %d", v, c.MaxRunnerQueueLag, err, want)
+		}
+	}
+	for _, v := range []string{"-1", "1073741825", "lots", "1e3"} {
+		if _, err := Load(env(withRedis(map[string]string{"MAX_RUNNER_QUEUE_LAG": v})), Options{}); err == nil {
+			t.Errorf("MAX_RUNNER_QUEUE_LAG=%q was accepted", v)
+		}
+	}
 }

@@ -37,6 +37,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("vllm_url_allowlist", c.Allowlist.Origins()),
 		slog.Int("max_agents", c.MaxAgents),
 		slog.Int("max_active_deliberations", c.MaxActiveDeliberations),
+		slog.Int("max_runner_queue_lag", c.MaxRunnerQueueLag),
 		slog.Int("max_answer_bytes", c.MaxAnswerBytes),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
 	)

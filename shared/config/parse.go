@@ -149,6 +149,18 @@ func parsePositive(v string, limit int, dst *int) string {
 	return ""
 }
 
+// parseBound is parsePositive for a limit that 0 turns off.
+func parseBound(v string, limit int, dst *int) string {
+	if n, err := strconv.Atoi(v); err == nil && n == 0 {
+		*dst = 0
+		return ""
+	}
+	if msg := parsePositive(v, limit, dst); msg != "" {
+		return "must be 0 (no bound) or a positive integer, got " + quoted(v)
+	}
+	return ""
+}
+
 func parseBodyBytes(v string, dst *int64) string {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < minBodyBytes || n > maxBodyBytes {

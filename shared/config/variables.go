@@ -38,6 +38,7 @@ var variables = []variable{
 	{"VLLM_URL_ALLOWLIST", "", func(c *Config, v string) string { return parseAllowlist(v, &c.Allowlist) }},
 	{"MAX_AGENTS", strconv.Itoa(deliberation.DefaultMaxAgents), func(c *Config, v string) string { return parsePositive(v, 1<<20, &c.MaxAgents) }},
 	{"MAX_ACTIVE_DELIBERATIONS", "100", func(c *Config, v string) string { return parsePositive(v, 1<<30, &c.MaxActiveDeliberations) }},
+	{"MAX_RUNNER_QUEUE_LAG", "10000", func(c *Config, v string) string { return parseBound(v, 1<<30, &c.MaxRunnerQueueLag) }},
 	{"MAX_ANSWER_BYTES", strconv.Itoa(deliberation.DefaultMaxAnswerBytes), func(c *Config, v string) string { return parsePositive(v, 1<<20, &c.MaxAnswerBytes) }},
 	{"MAX_BODY_BYTES", strconv.Itoa(256 << 10), func(c *Config, v string) string { return parseBodyBytes(v, &c.MaxBodyBytes) }},
 	{"LOG_LEVEL", "info", func(c *Config, v string) string { return parseLogLevel(v, &c.LogLevel) }},

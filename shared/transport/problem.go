@@ -44,7 +44,7 @@ var codeProblems = map[deliberation.Code]codeProblem{
 	deliberation.CodeUnauthorized: {http.StatusUnauthorized, "unauthorized", "Unauthorized", 0},
 	deliberation.CodeNotFound:     {http.StatusNotFound, "not-found", "Not found", 0},
 	deliberation.CodeConflict:     {http.StatusUnprocessableEntity, "conflict", "Idempotency key reused with another request", 0},
-	deliberation.CodeTooMany:      {http.StatusTooManyRequests, "too-many", "Too many active deliberations", 10 * time.Second},
+	deliberation.CodeTooMany:      {http.StatusTooManyRequests, "too-many", "Too many deliberations", 10 * time.Second},
 	deliberation.CodeUnavailable:  {http.StatusServiceUnavailable, "unavailable", "Service unavailable", 5 * time.Second},
 	deliberation.CodeInternal:     {http.StatusInternalServerError, "internal", "Internal error", 0},
 }

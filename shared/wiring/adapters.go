@@ -49,14 +49,18 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisKeyPrefix, Retention: cfg.Retention,
 		Outbox: cfg.NATSURL != ""})
 	var cluster app.RayCluster
+	// backlog is the runners' queue, which execute watches for backpressure (serve dispatch only).
+	var backlog app.RunnerBacklog
 	// stopRunnerDeploy ends the runner's deployment (runner.go) when the function stops.
 	stopRunnerDeploy := func() {}
 	switch {
 	case !env.Ports.Ray:
 		return readSide(store), func(context.Context) error { return rdb.Close() }, nil
 	case cfg.Ray.Dispatch == config.DispatchServe:
-		cluster, err = runnerqueue.New(rdb, runnerqueue.Config{Prefix: cfg.RedisKeyPrefix, CallbackURL: cfg.Ray.CallbackURL,
+		var queue *runnerqueue.Queue
+		queue, err = runnerqueue.New(rdb, runnerqueue.Config{Prefix: cfg.RedisKeyPrefix, CallbackURL: cfg.Ray.CallbackURL,
 			Policy: limits(cfg).JobPolicy()})
+		cluster, backlog = queue, queue
 		if err == nil && cfg.Ray.DeployRunner {
 			stopRunnerDeploy, err = startRunnerDeploy(cfg, env.Log, env.Metrics)
 		}
@@ -80,6 +84,7 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 		events, closeEvents = p, p.Close
 	}
 	svc := app.NewService(store, cluster, events, settings(cfg), env.Log)
+	svc.Backlog = backlog
 	backend := transport.Backend{Execute: svc, Status: svc, Cancel: svc, Stats: svc, Jobs: svc, Wake: svc,
 		Reconcile: transport.ReconcileFunc(func(ctx context.Context) error {
 			// The pass logs what it did; the PingSource only needs to know whether to retry.

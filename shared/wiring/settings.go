@@ -24,6 +24,7 @@ func settings(c config.Config) app.Settings {
 	s := app.DefaultSettings()
 	s.Limits = limits(c)
 	s.MaxActive = c.MaxActiveDeliberations
+	s.MaxQueueLag = int64(c.MaxRunnerQueueLag)
 	s.PendingLimit = c.PendingLimit
 	if c.Ray.Dispatch == config.DispatchServe {
 		// A status check reads the runner's record in Redis, not Ray: it can be frequent.
