@@ -179,6 +179,31 @@ func TestTooManyActive(t *testing.T) {
 	}
 }
 
+// TestRunnerQueueLagBound: in the serve dispatch, with MAX_RUNNER_QUEUE_LAG attempts waiting in
+// the runners' queue (no runner reads it here), execute answers 429 with Retry-After, as JSON and
+// to a CloudEvent, and enqueues and counts nothing more.
+func TestRunnerQueueLagBound(t *testing.T) {
+	t.Parallel()
+	stack := functest.NewStack(t)
+	fn := functest.Start(t, functest.Build(t), stack.Env(map[string]string{"RAY_DISPATCH": "serve", "MAX_RUNNER_QUEUE_LAG": "2"}))
+	for range 2 {
+		if got := functest.Call(t, http.MethodPost, fn.URL+"/", functest.ValidRequest); got.Status != http.StatusAccepted {
+			t.Fatalf("submit: %d %s", got.Status, got.Body)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the instance's lag reading, taken before the queue filled, expires
+	got := functest.Call(t, http.MethodPost, fn.URL+"/", functest.ValidRequest)
+	got.Problem(t, http.StatusTooManyRequests)
+	if got.Header.Get("Retry-After") != "10" || !strings.Contains(string(got.Body), "runners' queue") {
+		t.Errorf("429: Retry-After %q, body %s", got.Header.Get("Retry-After"), got.Body)
+	}
+	functest.Do(t, functest.Binary(t, fn.URL+"/", transport.TypeExecuteRequested, "e-lag", functest.ValidRequest)).
+		Problem(t, http.StatusTooManyRequests)
+	if queued, total := stack.Queued(t), stack.Total(t); queued != 2 || total != 2 {
+		t.Errorf("%d queued and %d counted after the refusals, want 2 and 2", queued, total)
+	}
+}
+
 // TestRedisDown: with Redis gone, execute answers 503 at once (nothing is recorded) and recovers
 // when Redis is back; readiness never depends on Redis.
 func TestRedisDown(t *testing.T) {

@@ -60,7 +60,8 @@ func retryDelay(err error) time.Duration {
 
 // TestGRPCErrors: the error answers of the combined binary over native gRPC, read as a grpc-go
 // caller reads them (status.FromError(err).Details()): every field problem, the token, the
-// idempotency key, the active limit and a Redis outage, each with its status code and details.
+// idempotency key, the active limit, the runners' queue lag and a Redis outage, each with its
+// status code and details.
 func TestGRPCErrors(t *testing.T) {
 	t.Parallel()
 	const token = "grpc-token-7"
@@ -266,5 +267,26 @@ func TestGRPCErrors(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 			}
 		})
+	})
+
+	t.Run("runner queue lag", func(t *testing.T) {
+		t.Parallel()
+		stack := NewStack(t)
+		conn := dial(t, rpcProcess(t, stack, combined, map[string]string{"RAY_DISPATCH": "serve", "MAX_RUNNER_QUEUE_LAG": "1", "LOG_LEVEL": "info"}))
+		ctx := t.Context()
+		if err := invoke(ctx, conn, executorv1connect.RayExecutorServiceExecuteDeliberationProcedure, executeRequest("task-1"), &executorv1.ExecuteDeliberationResponse{}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // the lag reading taken before the queue filled expires
+		for _, req := range []proto.Message{executeRequest("task-2"), backlogRequest("task-3")} {
+			err := invoke(ctx, conn, procedureOf(req), req, &executorv1.ExecuteDeliberationResponse{})
+			if status.Code(err) != codes.ResourceExhausted || retryDelay(err) != 10*time.Second {
+				t.Errorf("%s with the queue at its bound: %v with retry delay %s, want RESOURCE_EXHAUSTED and RetryInfo of 10 s",
+					procedureOf(req), err, retryDelay(err))
+			}
+		}
+		if queued, total := stack.Queued(t), stack.Total(t); queued != 1 || total != 1 {
+			t.Errorf("%d queued and %d counted after the refusals, want 1 and 1", queued, total)
+		}
 	})
 }
