@@ -19,8 +19,8 @@ type lagReading struct {
 // admit refuses a new deliberation (too_many) while the runners' queue holds MaxQueueLag attempts
 // or more that no runner has taken: one accepted now would wait behind all of them, maybe past its
 // deadline, while a caller told to come back later can. It changes nothing but this instance's lag
-// reading. A lag that cannot be read admits: the bound protects the runners,
-// and an unreachable Redis fails the accept step right after with its own answer.
+// reading. A lag that cannot be read admits: the bound protects the runners, and an unreachable
+// Redis fails the accept step right after with its own answer.
 func (s *Service) admit(ctx context.Context) error {
 	if s.Backlog == nil || s.Settings.MaxQueueLag <= 0 {
 		return nil

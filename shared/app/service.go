@@ -50,7 +50,8 @@ type Settings struct {
 func DefaultSettings() Settings {
 	return Settings{
 		Limits:    deliberation.Limits{MaxAgents: deliberation.DefaultMaxAgents},
-		MaxActive: 100, MaxQueueLag: 10000, LagFresh: 250 * time.Millisecond, SubmitTimeout: 3 * time.Second, CheckPeriod: time.Second,
+		MaxActive: 100, MaxQueueLag: 10000, LagFresh: 250 * time.Millisecond,
+		SubmitTimeout: 3 * time.Second, CheckPeriod: time.Second,
 		PendingLimit: 15 * time.Minute, RepairAge: 5 * time.Second, DeadlineGrace: 5 * time.Second,
 		ReconcileBudget: 20 * time.Second, ReconcileWorkers: 8, WakeWait: 10 * time.Second,
 		WakePoll: time.Second, DeleteTimeout: 2 * time.Second,
