@@ -43,7 +43,7 @@ def desired_replicas(lag: float, in_flight: float, capacity: float) -> int:
 
 
 def queue_policy(ctx: Context) -> tuple[int, dict[str, Any]]:
-    """Serve's policy function (autoscaling_config.policy.policy_function "autoscaling:queue_policy").
+    """The policy for one deployment (the runner's): how many replicas it needs.
 
     The lag is the group's, which every replica reads alike: the largest report counts once, not
     their sum. The in-flight work is each replica's own: summed. Until a replica reports (none
@@ -57,3 +57,15 @@ def queue_policy(ctx: Context) -> tuple[int, dict[str, Any]]:
     lag = max((metrics.get(QUEUE_LAG) or {}).values(), default=0.0)
     per_replica = min(capacity.values())
     return desired_replicas(lag, sum(in_flight.values()), per_replica), {}
+
+
+def queue_app_policy(contexts: Mapping[Any, Context]) -> tuple[dict[Any, int | float], dict[Any, dict[Any, Any]]]:
+    """The same policy at the application's level (the Serve config's autoscaling_policy
+    "autoscaling:queue_app_policy"), for each deployment of the runner's application.
+
+    This is the form a config deployed through the REST API can name: Serve's dashboard validates
+    a deployment's autoscaling_config.policy by importing it, in its own process, where the
+    runner's working_dir is not; an application's policy is imported only in the application's
+    runtime_env.
+    """
+    return {deployment: queue_policy(ctx)[0] for deployment, ctx in contexts.items()}, {}

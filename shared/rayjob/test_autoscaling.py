@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 from ray.serve._private.common import DeploymentID, ReplicaID
-from ray.serve.autoscaling_policy import _apply_autoscaling_config
+from ray.serve.autoscaling_policy import _apply_app_level_autoscaling_config, _apply_autoscaling_config
 from ray.serve.config import AutoscalingConfig, AutoscalingContext, AutoscalingPolicy
 
-from autoscaling import CAPACITY, IN_FLIGHT, QUEUE_LAG, queue_policy
+from autoscaling import CAPACITY, IN_FLIGHT, QUEUE_LAG, queue_app_policy, queue_policy
 
 DEPLOYMENT = DeploymentID(name="DeliberationRunner", app_name="deliberation-runner")
 
@@ -84,16 +84,27 @@ def test_the_smallest_capacity_plans() -> None:
     assert desired == 2  # 40 / (25 * 0.8)
 
 
+def test_the_application_policy_decides_per_deployment() -> None:
+    # The form the Serve config names (Serve's dashboard cannot import a deployment's policy).
+    config = AutoscalingConfig(min_replicas=1, max_replicas=4, upscale_delay_s=0, downscale_delay_s=0)
+    ctx = context(1, 1, stats([50], lag=100), config)
+    decisions, _ = _apply_app_level_autoscaling_config(queue_app_policy)({DEPLOYMENT: ctx})
+    assert decisions == {DEPLOYMENT: 4}  # 150 at 40 a replica
+    held, _ = queue_app_policy({DEPLOYMENT: context(2, 2, None)})
+    assert held == {DEPLOYMENT: 2}
+
+
 def test_ships_by_value_to_a_process_without_the_module() -> None:
     # As the Serve config names it; Serve's build task serializes it the same way.
-    policy = AutoscalingPolicy(policy_function="autoscaling:queue_policy")  # type: ignore[no-untyped-call]
+    policy = AutoscalingPolicy(policy_function="autoscaling:queue_app_policy")  # type: ignore[no-untyped-call]
     shipped = policy.get_serialized_policy_def()
     assert shipped
     probe = ("import sys, types\nfrom ray import cloudpickle\n"
              "assert 'autoscaling' not in sys.modules\n"
              "policy = cloudpickle.loads(sys.stdin.buffer.read())\n"
              "m = {'runner_in_flight': {'a': 50.0}, 'runner_queue_lag': {'a': 150.0}, 'runner_capacity': {'a': 50.0}}\n"
-             "print(policy(types.SimpleNamespace(target_num_replicas=1, aggregated_metrics=m))[0])\n"
+             "ctx = types.SimpleNamespace(target_num_replicas=1, aggregated_metrics=m)\n"
+             "print(policy({'runner': ctx})[0]['runner'])\n"
              "try:\n    import autoscaling\nexcept ImportError:\n    print('not importable')\n")
     out = subprocess.run([sys.executable, "-I", "-c", probe], input=shipped, capture_output=True, check=True,
                          cwd="/")

@@ -17,10 +17,12 @@ type Autoscaling struct {
 	UpscaleDelay, DownscaleDelay time.Duration
 }
 
-// PolicyFunction is the runner's policy as a Serve config names it: Serve imports it in the
-// application's runtime_env (the working_dir package holds autoscaling.py at its root) and
-// pickles it by value into its controller.
-const PolicyFunction = "autoscaling:queue_policy"
+// PolicyFunction is the runner's policy as a Serve config names it, at the application's level:
+// Serve imports it in the application's runtime_env (the working_dir package holds autoscaling.py
+// at its root) and pickles it by value into its controller. Not in the deployment's
+// autoscaling_config: Serve's dashboard imports a deployment's policy when it validates the
+// config, in its own process, which has no working_dir (Ray 2.60: ModuleNotFoundError, HTTP 500).
+const PolicyFunction = "autoscaling:queue_app_policy"
 
 // How often a replica reports its figures, and over how long Serve keeps the highest of them: a
 // burst shows in the policy within about a second, and one quiet report does not end it. Serve
@@ -40,14 +42,13 @@ const DefaultDrain = 20 * time.Second
 const drainMargin = 10 * time.Second
 
 type autoscalingConfig struct {
-	MinReplicas         int            `json:"min_replicas"`
-	MaxReplicas         int            `json:"max_replicas"`
-	UpscaleDelayS       float64        `json:"upscale_delay_s"`
-	DownscaleDelayS     float64        `json:"downscale_delay_s"`
-	MetricsIntervalS    float64        `json:"metrics_interval_s"`
-	LookBackPeriodS     float64        `json:"look_back_period_s"`
-	AggregationFunction string         `json:"aggregation_function"`
-	Policy              map[string]any `json:"policy"`
+	MinReplicas         int     `json:"min_replicas"`
+	MaxReplicas         int     `json:"max_replicas"`
+	UpscaleDelayS       float64 `json:"upscale_delay_s"`
+	DownscaleDelayS     float64 `json:"downscale_delay_s"`
+	MetricsIntervalS    float64 `json:"metrics_interval_s"`
+	LookBackPeriodS     float64 `json:"look_back_period_s"`
+	AggregationFunction string  `json:"aggregation_function"`
 }
 
 func (a Autoscaling) config() (autoscalingConfig, error) {
@@ -56,8 +57,7 @@ func (a Autoscaling) config() (autoscalingConfig, error) {
 	}
 	return autoscalingConfig{MinReplicas: a.MinReplicas, MaxReplicas: a.MaxReplicas,
 		UpscaleDelayS: a.UpscaleDelay.Seconds(), DownscaleDelayS: a.DownscaleDelay.Seconds(),
-		MetricsIntervalS: metricsInterval.Seconds(), LookBackPeriodS: lookBack.Seconds(), AggregationFunction: "max",
-		Policy: map[string]any{"policy_function": PolicyFunction}}, nil
+		MetricsIntervalS: metricsInterval.Seconds(), LookBackPeriodS: lookBack.Seconds(), AggregationFunction: "max"}, nil
 }
 
 // shutdownTimeout is Serve's graceful_shutdown_timeout_s for a replica: its drain (the drain_s

@@ -55,6 +55,8 @@ type serveAppConfig struct {
 	RuntimeEnv  map[string]any        `json:"runtime_env,omitempty"`
 	Args        map[string]any        `json:"args,omitempty"`
 	Deployments []serveDeploymentConf `json:"deployments"`
+	// AutoscalingPolicy is the runner's policy at the application's level (autoscaling.go).
+	AutoscalingPolicy map[string]any `json:"autoscaling_policy,omitempty"`
 }
 
 type serveDeploymentConf struct {
@@ -88,6 +90,9 @@ func (a RunnerApplication) Config() ([]byte, error) {
 		deployment.NumReplicas = max(a.Replicas, 1)
 	}
 	app := serveAppConfig{Name: a.name(), ImportPath: a.ImportPath, Args: a.Args, Deployments: []serveDeploymentConf{deployment}}
+	if a.Autoscaling != nil {
+		app.AutoscalingPolicy = map[string]any{"policy_function": PolicyFunction}
+	}
 	env := map[string]any{}
 	if a.WorkingDir != "" {
 		env["working_dir"] = a.WorkingDir

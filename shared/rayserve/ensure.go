@@ -63,8 +63,9 @@ type deployedApp struct {
 		Pip        []string          `json:"pip"`
 		EnvVars    map[string]string `json:"env_vars"`
 	} `json:"runtime_env"`
-	Args        map[string]any `json:"args"`
-	Deployments []struct {
+	Args              map[string]any `json:"args"`
+	AutoscalingPolicy map[string]any `json:"autoscaling_policy"`
+	Deployments       []struct {
 		NumReplicas              int            `json:"num_replicas"`
 		AutoscalingConfig        map[string]any `json:"autoscaling_config"`
 		GracefulShutdownTimeoutS float64        `json:"graceful_shutdown_timeout_s"`
@@ -101,7 +102,8 @@ func (a deployedApp) revision() int {
 
 func (a deployedApp) comparable() map[string]any {
 	c := map[string]any{"working_dir": a.RuntimeEnv.WorkingDir, "pip": fmt.Sprint(a.RuntimeEnv.Pip), "args": a.Args,
-		"num_replicas": 0, "autoscaling_config": map[string]any(nil), "graceful_shutdown_timeout_s": 0.0}
+		"num_replicas": 0, "autoscaling_config": map[string]any(nil), "graceful_shutdown_timeout_s": 0.0,
+		"autoscaling_policy": a.AutoscalingPolicy}
 	if len(a.Deployments) > 0 {
 		d := a.Deployments[0]
 		c["num_replicas"], c["autoscaling_config"], c["graceful_shutdown_timeout_s"] = d.NumReplicas, d.AutoscalingConfig, d.GracefulShutdownTimeoutS

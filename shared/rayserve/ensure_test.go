@@ -115,7 +115,8 @@ func TestConfigOfAnAutoscaledRunner(t *testing.T) {
 	}
 	var c struct {
 		Applications []struct {
-			Deployments []map[string]any `json:"deployments"`
+			AutoscalingPolicy map[string]any   `json:"autoscaling_policy"`
+			Deployments       []map[string]any `json:"deployments"`
 		} `json:"applications"`
 	}
 	if err := json.Unmarshal(raw, &c); err != nil {
@@ -123,9 +124,9 @@ func TestConfigOfAnAutoscaledRunner(t *testing.T) {
 	}
 	d := c.Applications[0].Deployments[0]
 	scaling, _ := d["autoscaling_config"].(map[string]any)
-	policy, _ := scaling["policy"].(map[string]any)
+	policy := c.Applications[0].AutoscalingPolicy
 	if _, fixed := d["num_replicas"]; fixed || scaling["min_replicas"] != 1.0 || scaling["max_replicas"] != 4.0 ||
-		scaling["downscale_delay_s"] != 30.0 || policy["policy_function"] != "autoscaling:queue_policy" {
+		scaling["downscale_delay_s"] != 30.0 || policy["policy_function"] != "autoscaling:queue_app_policy" || scaling["policy"] != nil {
 		t.Errorf("deployment = %v", d)
 	}
 	if d["graceful_shutdown_timeout_s"] != 15.5 {
