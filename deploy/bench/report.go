@@ -36,6 +36,8 @@ type report struct {
 	dispatch *dispatchResult
 	// capacity is nil when the capacity scenario did not run.
 	capacity *capacityResult
+	// autoscale is nil when the autoscaling scenario did not run.
+	autoscale *autoscaleResult
 }
 
 // row is one line of the table; verdict is "pass", "FAIL" or "" (a figure with no target).
@@ -198,6 +200,10 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(w)
 		printTable(w, r.capacity.header(), r.capacity.rows(), r.capacity.notes())
 	}
+	if r.autoscale != nil {
+		fmt.Fprintln(w)
+		printTable(w, r.autoscale.header(), r.autoscale.rows(), r.autoscale.notes())
+	}
 }
 
 // printTable writes a table of cells, aligned, and the notes under it.
@@ -242,6 +248,9 @@ func (r *report) markdown() string {
 	}
 	if r.capacity != nil {
 		markdownTable(&b, r.capacity.header(), r.capacity.rows(), r.capacity.notes())
+	}
+	if r.autoscale != nil {
+		markdownTable(&b, r.autoscale.header(), r.autoscale.rows(), r.autoscale.notes())
 	}
 	return b.String()
 }

@@ -121,6 +121,11 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 			return err
 		}
 	}
+	if opts.only == nil || opts.only["autoscale"] {
+		if rep.autoscale, err = runAutoscale(ctx, log, opts, bin, redis.url()); err != nil {
+			return err
+		}
+	}
 	rep.scenarios, rep.loadAfter = scenarios, loadAverage()
 	rep.print(os.Stdout)
 	if opts.out == "" {

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
@@ -61,6 +62,7 @@ type runnerWant struct {
 	maxActive   int                          // the functions' MAX_ACTIVE_DELIBERATIONS
 	settings    map[string]string            // the runner's settings (its args) and their defaults
 	clusterName string                       // the RayCluster of deploy/ray/raycluster.yaml
+	scaling     rayserve.Autoscaling         // the functions' RAY_RUNNER_* bounds and delays
 }
 
 func loadRunnerWant(t *testing.T) runnerWant {
@@ -75,6 +77,17 @@ func loadRunnerWant(t *testing.T) runnerWant {
 	if w.maxActive, err = strconv.Atoi(functionSetting(t, d, "MAX_ACTIVE_DELIBERATIONS")); err != nil {
 		t.Fatal(err)
 	}
+	c, err := config.Load(func(k string) string {
+		if strings.HasPrefix(k, "RAY_RUNNER_") && k != "RAY_RUNNER_REDIS_URL" {
+			return functionSetting(t, d, k)
+		}
+		return ""
+	}, config.Options{Local: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.scaling = rayserve.Autoscaling{MinReplicas: c.Ray.RunnerMinReplicas, MaxReplicas: c.Ray.RunnerMaxReplicas,
+		UpscaleDelay: c.Ray.RunnerUpscaleDelay, DownscaleDelay: c.Ray.RunnerDownscaleDelay}
 	reqs, err := os.ReadFile(filepath.Join("..", "local", "requirements.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +215,13 @@ func serveConfigProblems(doc string, w runnerWant) []string {
 			} `json:"runtime_env"`
 			Args        map[string]any `json:"args"`
 			Deployments []struct {
-				NumReplicas int `json:"num_replicas"`
+				NumReplicas       int `json:"num_replicas"`
+				AutoscalingConfig *struct {
+					MinReplicas     int     `json:"min_replicas"`
+					MaxReplicas     int     `json:"max_replicas"`
+					UpscaleDelayS   float64 `json:"upscale_delay_s"`
+					DownscaleDelayS float64 `json:"downscale_delay_s"`
+				} `json:"autoscaling_config"`
 			} `json:"deployments"`
 		} `json:"applications"`
 	}
@@ -217,6 +236,12 @@ func serveConfigProblems(doc string, w runnerWant) []string {
 	}
 	app := typed.Applications[0]
 	replicas := app.Deployments[0].NumReplicas
+	var scaling *rayserve.Autoscaling
+	if a := app.Deployments[0].AutoscalingConfig; a != nil {
+		scaling = &rayserve.Autoscaling{MinReplicas: a.MinReplicas, MaxReplicas: a.MaxReplicas,
+			UpscaleDelay: time.Duration(a.UpscaleDelayS * float64(time.Second)), DownscaleDelay: time.Duration(a.DownscaleDelayS * float64(time.Second))}
+		replicas = a.MaxReplicas
+	}
 
 	// The expected args: the functions' key prefix, redis_url as given (checked below), and the
 	// tuning args the runner's Settings know; any other arg shows up as not in the runner's config.
@@ -231,7 +256,7 @@ func serveConfigProblems(doc string, w runnerWant) []string {
 		return []string{err.Error()}
 	}
 	raw, err := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: app.RuntimeEnv.WorkingDir,
-		Args: args, Replicas: replicas, Pip: []string{rayjob.RunnerRedisPin}, Revision: revision}.Config()
+		Args: args, Replicas: replicas, Autoscaling: scaling, Pip: []string{rayjob.RunnerRedisPin}, Revision: revision}.Config()
 	if err != nil {
 		return []string{"serveConfigV2: " + err.Error()}
 	}
@@ -240,6 +265,9 @@ func serveConfigProblems(doc string, w runnerWant) []string {
 		return []string{err.Error()}
 	}
 	p := configDiff("serveConfigV2", got, want)
+	if scaling == nil || *scaling != w.scaling {
+		p = append(p, fmt.Sprintf("the runner's autoscaling %+v is not the functions' RAY_RUNNER_* settings %+v", scaling, w.scaling))
+	}
 	if rayjob.RunnerRedisPin != w.redisPin {
 		p = append(p, fmt.Sprintf("rayjob.RunnerRedisPin %s is not the redis of deploy/local/requirements.txt (%s)", rayjob.RunnerRedisPin, w.redisPin))
 	}
@@ -263,7 +291,7 @@ func serveConfigProblems(doc string, w runnerWant) []string {
 	}
 	perReplica, err := strconv.ParseFloat(perReplicaText, 64)
 	if err != nil || float64(replicas)*perReplica < float64(w.maxActive) {
-		p = append(p, fmt.Sprintf("%d replicas of %v deliberations each run fewer than MAX_ACTIVE_DELIBERATIONS (%d) at once",
+		p = append(p, fmt.Sprintf("%d replicas at most, of %v deliberations each, run fewer than MAX_ACTIVE_DELIBERATIONS (%d) at once",
 			replicas, perReplica, w.maxActive))
 	}
 	return p
@@ -360,7 +388,12 @@ func TestRayServiceChecksCatchMistakes(t *testing.T) {
 		"requirements pin another redis": func(_ *rayService, w *runnerWant) { w.redisPin = "redis==5.0.0" },
 		"package over http":              serve(`working_dir: https://`, "working_dir: http://"),
 		"no package":                     serve(`(?m)^[ \t]*working_dir: .*\n`, ""),
-		"too few replicas":               serve(`num_replicas: \d+`, "num_replicas: 1"),
+		"too few replicas":               serve(`max_replicas: \d+`, "max_replicas: 1"),
+		"fixed replicas":                 serve(`(?s)autoscaling_config:.*?aggregation_function: \S+\n`, "num_replicas: 8\n"),
+		"another downscale delay":        serve(`downscale_delay_s: \d+`, "downscale_delay_s: 1"),
+		"settings of another maximum":    func(_ *rayService, w *runnerWant) { w.scaling.MaxReplicas++ },
+		"no application policy":          serve(`(?m)^[ \t]*autoscaling_policy:\n[ \t]*policy_function: \S+\n`, ""),
+		"a short graceful shutdown":      serve(`graceful_shutdown_timeout_s: \d+`, "graceful_shutdown_timeout_s: 5"),
 		"floating image tag": func(rs *rayService, _ *runnerWant) {
 			rs.Spec.RayClusterConfig.HeadGroupSpec.Template.Spec.Containers[0].Image = "rayproject/ray:latest"
 		},

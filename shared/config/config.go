@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -78,6 +79,14 @@ type Ray struct {
 	// RunnerRedisURL is the Redis the runner's replicas read, as the Ray pods reach it
 	// (RAY_RUNNER_REDIS_URL); Load sets it to RedisURL when not given.
 	RunnerRedisURL string
+	// RunnerMinReplicas and RunnerMaxReplicas bound the runner's replicas, which Serve scales
+	// with the queue between them (RAY_RUNNER_MIN_REPLICAS, RAY_RUNNER_MAX_REPLICAS); equal
+	// bounds keep that many replicas, without autoscaling. The minimum is at least 1: Serve
+	// cannot start a queue consumer's first replica on the queue alone (docs/ray.md).
+	RunnerMinReplicas, RunnerMaxReplicas int
+	// RunnerUpscaleDelay and RunnerDownscaleDelay are how long Serve's wish for more, or fewer,
+	// runner replicas must last before it acts (RAY_RUNNER_UPSCALE_DELAY, RAY_RUNNER_DOWNSCALE_DELAY).
+	RunnerUpscaleDelay, RunnerDownscaleDelay time.Duration
 }
 
 // Options say what the caller needs of the environment.
@@ -127,6 +136,9 @@ func Load(getenv func(string) string, opts Options) (Config, error) {
 	}
 	if c.Ray.RunnerRedisURL == "" {
 		c.Ray.RunnerRedisURL = c.RedisURL
+	}
+	if c.Ray.RunnerMinReplicas > 0 && c.Ray.RunnerMaxReplicas > 0 && c.Ray.RunnerMaxReplicas < c.Ray.RunnerMinReplicas {
+		errs.add("RAY_RUNNER_MAX_REPLICAS", fmt.Sprintf("is %d, below RAY_RUNNER_MIN_REPLICAS (%d)", c.Ray.RunnerMaxReplicas, c.Ray.RunnerMinReplicas))
 	}
 	deploy := c.Ray.Dispatch == DispatchServe && serveDeploy != "false"
 	if serveDeploy == "true" && deploy && !given["RAY_ADDRESS"] && !opts.Local {

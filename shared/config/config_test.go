@@ -95,6 +95,8 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"NATS_STREAM": "a.b", "API_TOKEN": "tab\there", "VLLM_URL_ALLOWLIST": "http://ok:1,,http://x/path",
 		"MAX_AGENTS": "-1", "MAX_ACTIVE_DELIBERATIONS": "many", "MAX_RUNNER_QUEUE_LAG": "-1", "MAX_ANSWER_BYTES": "0", "MAX_BODY_BYTES": "10", "LOG_LEVEL": "loud",
 		"LOG_FORMAT": "xml", "RAY_DISPATCH": "actors", "RAY_SERVE_DEPLOY": "maybe", "RAY_RUNNER_REDIS_URL": "http://redis",
+		"RAY_RUNNER_MIN_REPLICAS": "0", "RAY_RUNNER_MAX_REPLICAS": "1001", "RAY_RUNNER_UPSCALE_DELAY": "-1s",
+		"RAY_RUNNER_DOWNSCALE_DELAY": "later",
 	}
 	_, err := Load(env(bad), Options{NeedsRay: true})
 	var cerr *Error
@@ -115,6 +117,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		`MAX_RUNNER_QUEUE_LAG: must be 0 (no bound) or a positive integer, got "-1"`,
 		`RETENTION: must be a positive duration such as 30s, 15m or 168h, got "-1h"`,
 		"VLLM_URL_ALLOWLIST: entry 2 is empty; entry 3:",
+		"RAY_RUNNER_MIN_REPLICAS: must be at least 1: Serve cannot start the runner's first replica on the queue alone",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message lacks %q:\n%s", want, msg)
@@ -303,5 +306,25 @@ func TestRunnerQueueLagBound(t *testing.T) {
 		if _, err := Load(env(withRedis(map[string]string{"MAX_RUNNER_QUEUE_LAG": v})), Options{}); err == nil {
 			t.Errorf("MAX_RUNNER_QUEUE_LAG=%q was accepted", v)
 		}
+	}
+}
+
+// TestRunnerReplicaBounds: the runner scales between its bounds, 1 to 8 by default; a maximum
+// below the minimum is refused, naming both.
+func TestRunnerReplicaBounds(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{"REDIS_URL": "redis://r:6379"}), Options{})
+	if err != nil || c.Ray.RunnerMinReplicas != 1 || c.Ray.RunnerMaxReplicas != 8 ||
+		c.Ray.RunnerUpscaleDelay != 2*time.Second || c.Ray.RunnerDownscaleDelay != time.Minute {
+		t.Fatalf("defaults: %+v, %v", c.Ray, err)
+	}
+	c, err = Load(env(map[string]string{"REDIS_URL": "redis://r:6379", "RAY_RUNNER_MIN_REPLICAS": "3", "RAY_RUNNER_MAX_REPLICAS": "3",
+		"RAY_RUNNER_UPSCALE_DELAY": "0s"}), Options{})
+	if err != nil || c.Ray.RunnerMinReplicas != 3 || c.Ray.RunnerMaxReplicas != 3 || c.Ray.RunnerUpscaleDelay != 0 {
+		t.Fatalf("fixed replicas: %+v, %v", c.Ray, err)
+	}
+	_, err = Load(env(map[string]string{"REDIS_URL": "redis://r:6379", "RAY_RUNNER_MIN_REPLICAS": "4", "RAY_RUNNER_MAX_REPLICAS": "2"}), Options{})
+	if err == nil || !strings.Contains(err.Error(), "RAY_RUNNER_MAX_REPLICAS: is 2, below RAY_RUNNER_MIN_REPLICAS (4)") {
+		t.Fatalf("max below min: %v", err)
 	}
 }

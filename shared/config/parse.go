@@ -137,6 +137,28 @@ func parseDuration(v string, dst *time.Duration) string {
 	return ""
 }
 
+// maxRunnerReplicas bounds the runner's replicas: each is a Python process of about 125 MiB.
+const maxRunnerReplicas = 1000
+
+// parseMinReplicas is the runner's minimum: 0 would let Serve scale the runner to zero, from where
+// nothing would start it again (its replicas report the queue; none is left to report).
+func parseMinReplicas(v string, dst *int) string {
+	if n, err := strconv.Atoi(v); err == nil && n == 0 {
+		return "must be at least 1: Serve cannot start the runner's first replica on the queue alone (docs/ray.md, Replicas follow the queue)"
+	}
+	return parsePositive(v, maxRunnerReplicas, dst)
+}
+
+// parseDelay is a duration that may be zero (act at once).
+func parseDelay(v string, dst *time.Duration) string {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return "must be a duration of zero or more such as 0s, 2s or 1m, got " + quoted(v)
+	}
+	*dst = d
+	return ""
+}
+
 func parsePositive(v string, limit int, dst *int) string {
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {

@@ -28,6 +28,10 @@ var variables = []variable{
 	// RAY_SERVE_DEPLOY's default depends on RAY_DISPATCH and RAY_ADDRESS: Load settles it.
 	{"RAY_SERVE_DEPLOY", "", nil},
 	{"RAY_RUNNER_REDIS_URL", "", func(c *Config, v string) string { return parseRedisURL(v, &c.Ray.RunnerRedisURL) }},
+	{"RAY_RUNNER_MIN_REPLICAS", "1", func(c *Config, v string) string { return parseMinReplicas(v, &c.Ray.RunnerMinReplicas) }},
+	{"RAY_RUNNER_MAX_REPLICAS", "8", func(c *Config, v string) string { return parsePositive(v, maxRunnerReplicas, &c.Ray.RunnerMaxReplicas) }},
+	{"RAY_RUNNER_UPSCALE_DELAY", "2s", func(c *Config, v string) string { return parseDelay(v, &c.Ray.RunnerUpscaleDelay) }},
+	{"RAY_RUNNER_DOWNSCALE_DELAY", "60s", func(c *Config, v string) string { return parseDelay(v, &c.Ray.RunnerDownscaleDelay) }},
 	{"RAY_EXECUTOR_CALLBACK_URL", "", func(c *Config, v string) string { return parseHTTPURL(v, &c.Ray.CallbackURL) }},
 	{"RECONCILE_INTERVAL", "30s", func(c *Config, v string) string { return parseDuration(v, &c.ReconcileInterval) }},
 	{"PENDING_LIMIT", "15m", func(c *Config, v string) string { return parseDuration(v, &c.PendingLimit) }},

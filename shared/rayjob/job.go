@@ -35,7 +35,7 @@ var RunnerSource string
 // out; TestPackageHoldsEveryModule keeps the list complete).
 //
 //go:embed deliberation_job.py deliberation_runner.py
-//go:embed agent.py deliberation.py fields.py judge.py messages.py model_client.py policy.py
+//go:embed agent.py autoscaling.py deliberation.py fields.py judge.py messages.py model_client.py policy.py
 //go:embed prompts.py queue_contract.py request.py result.py wakeup.py
 //go:embed contract/runner_queue.json
 var packageFiles embed.FS

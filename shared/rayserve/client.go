@@ -86,6 +86,29 @@ type Status struct {
 	Message string `json:"message"`
 	// Config is the application's part of the Serve config deployed (serveAppConfig's fields).
 	Config json.RawMessage `json:"deployed_app_config"`
+	// Deployments are the application's deployments by name (the runner has one).
+	Deployments map[string]DeploymentStatus `json:"deployments"`
+}
+
+// DeploymentStatus is what Serve says of one deployment: the replicas it aims at (the
+// autoscaler's decision, within the bounds) and those it has.
+type DeploymentStatus struct {
+	Status            string `json:"status"`
+	TargetNumReplicas int    `json:"target_num_replicas"`
+	Replicas          []struct {
+		State string `json:"state"`
+	} `json:"replicas"`
+}
+
+// Running counts the replicas in the RUNNING state.
+func (d DeploymentStatus) Running() int {
+	n := 0
+	for _, r := range d.Replicas {
+		if r.State == "RUNNING" {
+			n++
+		}
+	}
+	return n
 }
 
 // Applications returns the status of every Serve application on the cluster.

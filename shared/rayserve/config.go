@@ -18,8 +18,10 @@ type RunnerApplication struct {
 	WorkingDir string
 	// Args are the runner's settings (redis_url, key_prefix, max_deliberations, ...).
 	Args map[string]any
-	// Replicas is how many runner replicas Serve keeps (default 1).
+	// Replicas is how many runner replicas Serve keeps (default 1) when Autoscaling is nil.
 	Replicas int
+	// Autoscaling, when set, has Serve scale the replicas with the queue instead.
+	Autoscaling *Autoscaling
 	// Pip lists the packages the replicas install over the image's (the runner's Redis client on
 	// an image without it); empty on a head whose Python already has them.
 	Pip []string
@@ -53,12 +55,17 @@ type serveAppConfig struct {
 	RuntimeEnv  map[string]any        `json:"runtime_env,omitempty"`
 	Args        map[string]any        `json:"args,omitempty"`
 	Deployments []serveDeploymentConf `json:"deployments"`
+	// AutoscalingPolicy is the runner's policy at the application's level (autoscaling.go).
+	AutoscalingPolicy map[string]any `json:"autoscaling_policy,omitempty"`
 }
 
 type serveDeploymentConf struct {
-	Name            string         `json:"name"`
-	NumReplicas     int            `json:"num_replicas"`
-	RayActorOptions map[string]any `json:"ray_actor_options"`
+	Name string `json:"name"`
+	// NumReplicas is absent when AutoscalingConfig is set: Serve refuses both.
+	NumReplicas              int                `json:"num_replicas,omitempty"`
+	AutoscalingConfig        *autoscalingConfig `json:"autoscaling_config,omitempty"`
+	GracefulShutdownTimeoutS float64            `json:"graceful_shutdown_timeout_s"`
+	RayActorOptions          map[string]any     `json:"ray_actor_options"`
 }
 
 // RunnerDeployment is the runner's Serve deployment name (the class in deliberation_runner.py).
@@ -70,10 +77,22 @@ func (a RunnerApplication) Config() ([]byte, error) {
 	if a.ImportPath == "" || a.Args["redis_url"] == nil {
 		return nil, errors.New("the runner application needs its import path and a redis_url")
 	}
-	app := serveAppConfig{Name: a.name(), ImportPath: a.ImportPath, Args: a.Args,
-		Deployments: []serveDeploymentConf{{Name: RunnerDeployment, NumReplicas: max(a.Replicas, 1),
-			// The runner's work is HTTP to the model server: it reserves no CPU of its own.
-			RayActorOptions: map[string]any{"num_cpus": 0}}}}
+	deployment := serveDeploymentConf{Name: RunnerDeployment, GracefulShutdownTimeoutS: a.shutdownTimeout().Seconds(),
+		// The runner's work is HTTP to the model server: it reserves no CPU of its own.
+		RayActorOptions: map[string]any{"num_cpus": 0}}
+	if a.Autoscaling != nil {
+		c, err := a.Autoscaling.config()
+		if err != nil {
+			return nil, err
+		}
+		deployment.AutoscalingConfig = &c
+	} else {
+		deployment.NumReplicas = max(a.Replicas, 1)
+	}
+	app := serveAppConfig{Name: a.name(), ImportPath: a.ImportPath, Args: a.Args, Deployments: []serveDeploymentConf{deployment}}
+	if a.Autoscaling != nil {
+		app.AutoscalingPolicy = map[string]any{"policy_function": PolicyFunction}
+	}
 	env := map[string]any{}
 	if a.WorkingDir != "" {
 		env["working_dir"] = a.WorkingDir

@@ -23,8 +23,9 @@ type Decision struct {
 //     newer one back (a failed newer runner is for the newer binary, or a person, to fix);
 //   - a runner Serve reports DEPLOY_FAILED or UNHEALTHY is deployed again;
 //   - a runner of a lower revision is replaced;
-//   - at the same revision, a different package, args, pip or replica count is replaced: the
-//     settings changed (a new ConfigMap restarts every function with the same new values). Two
+//   - at the same revision, a different package, args, pip, replica count, autoscaling or
+//     shutdown timeout is replaced: the settings changed (a new ConfigMap restarts every
+//     function with the same new values). Two
 //     function deployments with different settings against one cluster would replace each
 //     other's runner on every start; that is a misconfiguration, and the log names both values.
 func Decide(apps map[string]Status, want RunnerApplication) Decision {
@@ -62,9 +63,12 @@ type deployedApp struct {
 		Pip        []string          `json:"pip"`
 		EnvVars    map[string]string `json:"env_vars"`
 	} `json:"runtime_env"`
-	Args        map[string]any `json:"args"`
-	Deployments []struct {
-		NumReplicas int `json:"num_replicas"`
+	Args              map[string]any `json:"args"`
+	AutoscalingPolicy map[string]any `json:"autoscaling_policy"`
+	Deployments       []struct {
+		NumReplicas              int            `json:"num_replicas"`
+		AutoscalingConfig        map[string]any `json:"autoscaling_config"`
+		GracefulShutdownTimeoutS float64        `json:"graceful_shutdown_timeout_s"`
 	} `json:"deployments"`
 }
 
@@ -97,12 +101,14 @@ func (a deployedApp) revision() int {
 }
 
 func (a deployedApp) comparable() map[string]any {
-	replicas := 0
+	c := map[string]any{"working_dir": a.RuntimeEnv.WorkingDir, "pip": fmt.Sprint(a.RuntimeEnv.Pip), "args": a.Args,
+		"num_replicas": 0, "autoscaling_config": map[string]any(nil), "graceful_shutdown_timeout_s": 0.0,
+		"autoscaling_policy": a.AutoscalingPolicy}
 	if len(a.Deployments) > 0 {
-		replicas = a.Deployments[0].NumReplicas
+		d := a.Deployments[0]
+		c["num_replicas"], c["autoscaling_config"], c["graceful_shutdown_timeout_s"] = d.NumReplicas, d.AutoscalingConfig, d.GracefulShutdownTimeoutS
 	}
-	return map[string]any{"working_dir": a.RuntimeEnv.WorkingDir, "pip": fmt.Sprint(a.RuntimeEnv.Pip),
-		"args": a.Args, "num_replicas": replicas}
+	return c
 }
 
 // show writes a compared config for the log, with any password in redis_url masked.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // deployed is how Serve shows an application deployed with a.
@@ -26,6 +27,7 @@ func TestDecideConvergesOnTheNewestRunner(t *testing.T) {
 	t.Parallel()
 	ours := RunnerApplication{ImportPath: "deliberation_runner:app", WorkingDir: "gcs://_ray_pkg_b.zip", Revision: 5,
 		Args: map[string]any{"redis_url": "redis://:secret@redis:6379/0", "key_prefix": "rayexec"}, Replicas: 4, Pip: []string{"redis==8.2.0"}}
+	scaling := Autoscaling{MinReplicas: 1, MaxReplicas: 4, UpscaleDelay: 2 * time.Second, DownscaleDelay: time.Minute}
 	with := func(edit func(*RunnerApplication)) RunnerApplication {
 		a := ours
 		a.Args = map[string]any{"redis_url": ours.Args["redis_url"], "key_prefix": ours.Args["key_prefix"]}
@@ -51,6 +53,8 @@ func TestDecideConvergesOnTheNewestRunner(t *testing.T) {
 		{"same revision, other prefix", deployed(t, with(func(a *RunnerApplication) { a.Args["key_prefix"] = "x" }), "RUNNING"), true},
 		{"same revision, an extra arg", deployed(t, with(func(a *RunnerApplication) { a.Args["heartbeat_s"] = 2 }), "RUNNING"), true},
 		{"same revision, fewer replicas", deployed(t, with(func(a *RunnerApplication) { a.Replicas = 1 }), "RUNNING"), true},
+		{"same revision, autoscaling", deployed(t, with(func(a *RunnerApplication) { a.Autoscaling = &scaling }), "RUNNING"), true},
+		{"same revision, a longer drain", deployed(t, with(func(a *RunnerApplication) { a.Args["drain_s"] = 40 }), "RUNNING"), true},
 		{"same revision, no pip", deployed(t, with(func(a *RunnerApplication) { a.Pip = nil }), "RUNNING"), true},
 		{"unreadable config", map[string]Status{"deliberation-runner": {Status: "RUNNING", Config: json.RawMessage(`[`)}}, true},
 	} {
@@ -60,6 +64,78 @@ func TestDecideConvergesOnTheNewestRunner(t *testing.T) {
 		}
 		if strings.Contains(d.Reason, "secret") {
 			t.Errorf("%s: the reason shows the Redis password: %s", c.name, d.Reason)
+		}
+	}
+}
+
+// TestDecideOnAnAutoscaledRunner: a runner deployed with autoscaling is current for the same
+// settings, and replaced for other bounds, delays, or fixed replicas.
+func TestDecideOnAnAutoscaledRunner(t *testing.T) {
+	t.Parallel()
+	ours := RunnerApplication{ImportPath: "deliberation_runner:app", WorkingDir: "gcs://_ray_pkg_b.zip", Revision: 5,
+		Args:        map[string]any{"redis_url": "redis://redis:6379/0", "key_prefix": "rayexec"},
+		Autoscaling: &Autoscaling{MinReplicas: 1, MaxReplicas: 8, UpscaleDelay: 2 * time.Second, DownscaleDelay: time.Minute}}
+	with := func(edit func(*Autoscaling)) RunnerApplication {
+		a, s := ours, *ours.Autoscaling
+		edit(&s)
+		a.Autoscaling = &s
+		return a
+	}
+	fixed := ours
+	fixed.Autoscaling, fixed.Replicas = nil, 8
+	for _, c := range []struct {
+		name   string
+		have   RunnerApplication
+		deploy bool
+	}{
+		{"the same", ours, false},
+		{"another maximum", with(func(s *Autoscaling) { s.MaxReplicas = 4 }), true},
+		{"another minimum", with(func(s *Autoscaling) { s.MinReplicas = 2 }), true},
+		{"another downscale delay", with(func(s *Autoscaling) { s.DownscaleDelay = time.Second }), true},
+		{"fixed replicas", fixed, true},
+	} {
+		if d := Decide(deployed(t, c.have, "RUNNING"), ours); d.Deploy != c.deploy {
+			t.Errorf("%s: got %+v, want deploy %v", c.name, d, c.deploy)
+		}
+	}
+	if d := Decide(deployed(t, fixed, "RUNNING"), fixed); d.Deploy {
+		t.Errorf("fixed replicas over the same: %+v", d)
+	}
+}
+
+// TestConfigOfAnAutoscaledRunner: Serve takes num_replicas or an autoscaling_config, never both;
+// the policy is the runner's; the shutdown gives the drain its time; impossible bounds are refused.
+func TestConfigOfAnAutoscaledRunner(t *testing.T) {
+	t.Parallel()
+	a := RunnerApplication{ImportPath: "deliberation_runner:app", Args: map[string]any{"redis_url": "redis://r:6379/0", "drain_s": 5.5},
+		Autoscaling: &Autoscaling{MinReplicas: 1, MaxReplicas: 4, UpscaleDelay: 0, DownscaleDelay: 30 * time.Second}}
+	raw, err := a.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Applications []struct {
+			AutoscalingPolicy map[string]any   `json:"autoscaling_policy"`
+			Deployments       []map[string]any `json:"deployments"`
+		} `json:"applications"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatal(err)
+	}
+	d := c.Applications[0].Deployments[0]
+	scaling, _ := d["autoscaling_config"].(map[string]any)
+	policy := c.Applications[0].AutoscalingPolicy
+	if _, fixed := d["num_replicas"]; fixed || scaling["min_replicas"] != 1.0 || scaling["max_replicas"] != 4.0 ||
+		scaling["downscale_delay_s"] != 30.0 || policy["policy_function"] != "autoscaling:queue_app_policy" || scaling["policy"] != nil {
+		t.Errorf("deployment = %v", d)
+	}
+	if d["graceful_shutdown_timeout_s"] != 15.5 {
+		t.Errorf("graceful_shutdown_timeout_s = %v, want drain_s 5.5 + 10", d["graceful_shutdown_timeout_s"])
+	}
+	for _, bounds := range [][2]int{{0, 4}, {3, 2}} {
+		a.Autoscaling = &Autoscaling{MinReplicas: bounds[0], MaxReplicas: bounds[1]}
+		if _, err := a.Config(); err == nil {
+			t.Errorf("replicas between %d and %d accepted", bounds[0], bounds[1])
 		}
 	}
 }

@@ -14,10 +14,6 @@ import (
 	"github.com/rayexecutor/functions/shared/rayserve"
 )
 
-// runnerPerReplica is the runner's own max_deliberations default (deliberation_runner.py's
-// Settings): enough replicas of it run every admitted deliberation at once.
-const runnerPerReplica = 32
-
 // Bounds of the runner's deployment: a Ray head that is still starting (pods come up together)
 // is waited for, a cluster that never answers is given up on, logged and counted.
 const (
@@ -38,10 +34,15 @@ func runnerApplication(c config.Config) (rayserve.RunnerApplication, string, []b
 	if err != nil {
 		return rayserve.RunnerApplication{}, "", nil, err
 	}
-	return rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: "gcs://" + name, Revision: rev,
+	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: "gcs://" + name, Revision: rev,
 		Args:     map[string]any{"redis_url": c.Ray.RunnerRedisURL, "key_prefix": c.RedisKeyPrefix},
-		Replicas: (c.MaxActiveDeliberations + runnerPerReplica - 1) / runnerPerReplica,
-		Pip:      []string{rayjob.RunnerRedisPin}}, name, zip, nil
+		Replicas: c.Ray.RunnerMinReplicas, Pip: []string{rayjob.RunnerRedisPin}}
+	// Equal bounds are a fixed count; otherwise Serve follows the queue between them.
+	if c.Ray.RunnerMaxReplicas > c.Ray.RunnerMinReplicas {
+		app.Autoscaling = &rayserve.Autoscaling{MinReplicas: c.Ray.RunnerMinReplicas, MaxReplicas: c.Ray.RunnerMaxReplicas,
+			UpscaleDelay: c.Ray.RunnerUpscaleDelay, DownscaleDelay: c.Ray.RunnerDownscaleDelay}
+	}
+	return app, name, zip, nil
 }
 
 // startRunnerDeploy makes sure, in the background, that the cluster runs this binary's runner

@@ -225,3 +225,31 @@ func TestRunnerDeployNeverBlocksStart(t *testing.T) {
 		}
 	}
 }
+
+// TestRunnerApplicationScalesBetweenTheBounds: the runner the functions deploy autoscales between
+// RAY_RUNNER_MIN_REPLICAS and RAY_RUNNER_MAX_REPLICAS with their delays; equal bounds are that
+// many replicas, without autoscaling.
+func TestRunnerApplicationScalesBetweenTheBounds(t *testing.T) {
+	t.Parallel()
+	load := func(vars map[string]string) config.Config {
+		t.Helper()
+		vars["REDIS_URL"] = "redis://127.0.0.1:1"
+		c, err := config.Load(func(k string) string { return vars[k] }, config.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	app, _, _, err := runnerApplication(load(map[string]string{"RAY_RUNNER_MAX_REPLICAS": "5", "RAY_RUNNER_DOWNSCALE_DELAY": "90s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := rayserve.Autoscaling{MinReplicas: 1, MaxReplicas: 5, UpscaleDelay: 2 * time.Second, DownscaleDelay: 90 * time.Second}
+	if app.Autoscaling == nil || *app.Autoscaling != want {
+		t.Errorf("autoscaling = %+v, want %+v", app.Autoscaling, want)
+	}
+	app, _, _, err = runnerApplication(load(map[string]string{"RAY_RUNNER_MIN_REPLICAS": "3", "RAY_RUNNER_MAX_REPLICAS": "3"}))
+	if err != nil || app.Autoscaling != nil || app.Replicas != 3 {
+		t.Errorf("equal bounds: autoscaling %+v, replicas %d (%v); want 3 fixed", app.Autoscaling, app.Replicas, err)
+	}
+}
