@@ -39,7 +39,8 @@ func runnerApplication(c config.Config) (rayserve.RunnerApplication, string, []b
 		return rayserve.RunnerApplication{}, "", nil, err
 	}
 	return rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: "gcs://" + name, Revision: rev,
-		Args:     map[string]any{"redis_url": c.Ray.RunnerRedisURL, "key_prefix": c.RedisKeyPrefix},
+		Args: map[string]any{"redis_url": c.Ray.RunnerRedisURL, "redis_mode": c.RedisMode,
+			"key_prefix": c.RedisKeyPrefix},
 		Replicas: (c.MaxActiveDeliberations + runnerPerReplica - 1) / runnerPerReplica,
 		Pip:      []string{rayjob.RunnerRedisPin}}, name, zip, nil
 }
