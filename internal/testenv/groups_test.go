@@ -61,7 +61,28 @@ func TestSentinelGroupFailsOver(t *testing.T) {
 	if err != nil || got != "v1" {
 		t.Fatalf("after failover: %q, %v; want the replicated v1", got, err)
 	}
+	// The sentinels turn a restarted old primary into a replica, but only some 15 s later (they
+	// wait for it to settle): not waited for here.
 	s.Restart(t, primary)
+}
+
+// waitRole waits until the node at addr reports role (INFO replication: master or slave) with its
+// link to a primary up when it is a replica.
+func waitRole(t *testing.T, addr, role string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+		info, err := c.Info(context.Background(), "replication").Result()
+		c.Close()
+		if err == nil && infoField(info, "role") == role && (role != "slave" || infoField(info, "master_link_status") == "up") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not a %s within %s: %v %s", addr, role, within, err, infoField(info, "role"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // TestClusterSpreadsSlots: the cluster's URL is go-redis's cluster form, keys in different slots
@@ -135,4 +156,7 @@ func TestClusterWithReplicasFailsOver(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	c.Restart(t, victim)
+	restarted := time.Now()
+	waitRole(t, victim, "slave", 30*time.Second)
+	t.Logf("the old primary rejoined as a replica %s after its restart", time.Since(restarted).Round(time.Millisecond))
 }

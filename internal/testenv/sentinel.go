@@ -90,7 +90,8 @@ func (s *Sentinel) Primary(t testing.TB) string {
 func (s *Sentinel) Kill(t testing.TB, addr string) { s.node(t, addr).Kill() }
 
 // Restart starts the data node or sentinel at addr again, same port and directory, after Kill;
-// a restarted old primary is turned into a replica by the sentinels.
+// the sentinels turn a restarted old primary into a replica, some 15 s later (measured on Redis
+// 7.0: they wait for it to settle).
 func (s *Sentinel) Restart(t testing.TB, addr string) { s.node(t, addr).Restart(t) }
 
 func (s *Sentinel) node(t testing.TB, addr string) *Redis {
