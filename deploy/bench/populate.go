@@ -61,7 +61,7 @@ func benchResult() (deliberation.Result, error) {
 // seeder writes deliberations through the Redis store itself, so the keyspace is exactly what the
 // functions would have written.
 type seeder struct {
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	req deliberation.Request
 	res deliberation.Result
 }

@@ -19,6 +19,7 @@ type Redis struct {
 	Addr   string
 	Dir    string
 	port   int
+	conf   string // a config file given before the arguments (a sentinel's), or ""
 	extra  []string
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once cmd has exited
@@ -36,13 +37,21 @@ var errServerExited = errors.New("the server exited")
 // "--appendonly", "yes") are passed on. It is killed when the test ends.
 func StartRedis(t testing.TB, extra ...string) *Redis {
 	t.Helper()
+	return startRedis(t, "", func() []string { return extra })
+}
+
+// startRedis is StartRedis with a config file (conf, "" for none) and extra arguments chosen per
+// try (they may name more ports, such as a cluster's bus port).
+func startRedis(t testing.TB, conf string, extra func() []string) *Redis {
+	t.Helper()
 	bin := Require(t, "redis-server")
-	r := &Redis{Dir: t.TempDir(), extra: extra}
+	r := &Redis{Dir: t.TempDir(), conf: conf}
 	t.Cleanup(func() { r.Kill() })
 	var err error
 	for range serverPorts {
 		r.port = FreePort(t)
 		r.Addr = hostPort(r.port)
+		r.extra = extra()
 		if err = r.launch(bin); err == nil || !errors.Is(err, errServerExited) {
 			break
 		}
@@ -55,8 +64,12 @@ func StartRedis(t testing.TB, extra ...string) *Redis {
 
 // launch starts the server on r.port and waits until it answers PING, or exits, or 10 s pass.
 func (r *Redis) launch(bin string) error {
-	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--dir", r.Dir, "--protected-mode", "no"}, r.extra...)
+	var args []string
+	if r.conf != "" {
+		args = append(args, r.conf)
+	}
+	args = append(append(args, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--dir", r.Dir, "--protected-mode", "no"), r.extra...)
 	r.output = &Buffer{}
 	r.cmd = exec.Command(bin, args...)
 	r.cmd.Stdout, r.cmd.Stderr = r.output, r.output

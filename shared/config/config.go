@@ -13,8 +13,10 @@ import (
 // Config is the validated configuration of a function. It is a value: Load builds it once and
 // nothing mutates it afterwards.
 type Config struct {
-	// RedisURL is the redis:// or rediss:// URL of the primary; empty only under Options.Local,
-	// where the caller embeds a Redis of its own.
+	// RedisMode is the shape of the Redis deployment (RedisStandalone, RedisSentinel, RedisCluster);
+	// RedisURL is in go-redis's URL form for it, empty only under Options.Local in standalone
+	// mode, where the caller embeds a Redis of its own. NewRedisClient connects to them.
+	RedisMode      string
 	RedisURL       string
 	RedisKeyPrefix string
 	Retention      time.Duration
@@ -128,8 +130,12 @@ func Load(getenv func(string) string, opts Options) (Config, error) {
 			errs.add(v.Name, msg)
 		}
 	}
-	if !given["REDIS_URL"] && !opts.Local {
+	switch {
+	case given["REDIS_URL"]:
+	case !opts.Local:
 		errs.add("REDIS_URL", "is required")
+	case c.RedisMode != RedisStandalone && c.RedisMode != "":
+		errs.add("REDIS_URL", "is required with REDIS_MODE="+c.RedisMode+": the embedded Redis is a standalone server")
 	}
 	if !given["RAY_ADDRESS"] && opts.NeedsRay && c.Ray.Dispatch == DispatchJobs && !opts.Local {
 		errs.add("RAY_ADDRESS", "is required")

@@ -88,7 +88,7 @@ func TestLoadValues(t *testing.T) {
 func TestLoadReportsEveryProblem(t *testing.T) {
 	t.Parallel()
 	bad := map[string]string{
-		"REDIS_URL": "bogus", "REDIS_KEY_PREFIX": "a b", "RETENTION": "-1h", "RAY_ADDRESS": "ftp://ray",
+		"REDIS_MODE": "replicated", "REDIS_URL": "bogus", "REDIS_KEY_PREFIX": "a b", "RETENTION": "-1h", "RAY_ADDRESS": "ftp://ray",
 		"RAY_AUTH_TOKEN": "has space", "RAY_JOB_ENTRYPOINT": "a\nb", "RAY_JOB_NUM_CPUS": "-1",
 		"RAY_JOB_RESOURCES": "[1]", "RAY_EXECUTOR_CALLBACK_URL": "status", "RECONCILE_INTERVAL": "0s",
 		"PENDING_LIMIT": "soon", "NATS_URL": "http://nats", "NATS_SUBJECT_PREFIX": "a.*",
@@ -113,6 +113,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	msg := err.Error()
 	for _, want := range []string{
 		"REDIS_URL: must be a redis:// or rediss:// URL",
+		`REDIS_MODE: must be standalone, sentinel or cluster, got "replicated"`,
 		`MAX_AGENTS: must be a positive integer, got "-1"`,
 		`MAX_RUNNER_QUEUE_LAG: must be 0 (no bound) or a positive integer, got "-1"`,
 		`RETENTION: must be a positive duration such as 30s, 15m or 168h, got "-1h"`,

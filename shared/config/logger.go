@@ -18,6 +18,7 @@ func (c Config) Logger(w io.Writer) *slog.Logger {
 // reported as set or not, URLs lose their user information.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
+		slog.String("redis_mode", c.RedisMode),
 		slog.String("redis_url", redact(c.RedisURL)),
 		slog.String("redis_key_prefix", c.RedisKeyPrefix),
 		slog.String("retention", c.Retention.String()),

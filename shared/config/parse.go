@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
@@ -30,17 +28,13 @@ func quoted(v string) string {
 	return strconv.Quote(deliberation.Shorten(v, 64))
 }
 
-func parseRedisURL(v string, dst *string) string {
+// parseRedisURL checks a Redis URL against the REDIS_MODE already read (redis.go).
+func parseRedisURL(mode, v string, dst *string) string {
 	if v == "" {
 		return ""
 	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-		return "must be a redis:// or rediss:// URL"
-	}
-	// go-redis decides what the client will accept (database number, query options).
-	if _, err := redis.ParseURL(v); err != nil {
-		return "must be a redis:// or rediss:// URL the Redis client accepts"
+	if msg := redisURLProblem(mode, v); msg != "" {
+		return msg
 	}
 	*dst = v
 	return ""

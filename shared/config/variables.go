@@ -16,7 +16,9 @@ type variable struct {
 
 // variables are those of docs/configuration.md, in the order problems are reported.
 var variables = []variable{
-	{"REDIS_URL", "", func(c *Config, v string) string { return parseRedisURL(v, &c.RedisURL) }},
+	// REDIS_MODE comes first: the URLs are read in its form.
+	{"REDIS_MODE", RedisStandalone, func(c *Config, v string) string { return parseRedisMode(v, &c.RedisMode) }},
+	{"REDIS_URL", "", func(c *Config, v string) string { return parseRedisURL(c.RedisMode, v, &c.RedisURL) }},
 	{"REDIS_KEY_PREFIX", "rayexec", func(c *Config, v string) string { return parseKeyPrefix(v, &c.RedisKeyPrefix) }},
 	{"RETENTION", "168h", func(c *Config, v string) string { return parseDuration(v, &c.Retention) }},
 	{"RAY_DISPATCH", DispatchServe, func(c *Config, v string) string { return parseDispatch(v, &c.Ray.Dispatch) }},
@@ -27,7 +29,7 @@ var variables = []variable{
 	{"RAY_JOB_RESOURCES", "", func(c *Config, v string) string { return parseResources(v, &c.Ray.Resources) }},
 	// RAY_SERVE_DEPLOY's default depends on RAY_DISPATCH and RAY_ADDRESS: Load settles it.
 	{"RAY_SERVE_DEPLOY", "", nil},
-	{"RAY_RUNNER_REDIS_URL", "", func(c *Config, v string) string { return parseRedisURL(v, &c.Ray.RunnerRedisURL) }},
+	{"RAY_RUNNER_REDIS_URL", "", func(c *Config, v string) string { return parseRedisURL(c.RedisMode, v, &c.Ray.RunnerRedisURL) }},
 	{"RAY_RUNNER_MIN_REPLICAS", "1", func(c *Config, v string) string { return parseMinReplicas(v, &c.Ray.RunnerMinReplicas) }},
 	{"RAY_RUNNER_MAX_REPLICAS", "8", func(c *Config, v string) string { return parsePositive(v, maxRunnerReplicas, &c.Ray.RunnerMaxReplicas) }},
 	{"RAY_RUNNER_UPSCALE_DELAY", "2s", func(c *Config, v string) string { return parseDelay(v, &c.Ray.RunnerUpscaleDelay) }},

@@ -49,7 +49,7 @@ return 1
 `)
 
 // queueHarness is the queue on rdb, its attempts driven by writing the keys as the runner does.
-func queueHarness(rdb *redis.Client) raycontract.Harness {
+func queueHarness(rdb redis.UniversalClient) raycontract.Harness {
 	return raycontract.Harness{Within: 5 * time.Second, New: func(t *testing.T) raycontract.Adapter {
 		prefix := uniqueID("contract")
 		q, err := runnerqueue.New(rdb, runnerqueue.Config{Prefix: prefix, Policy: raycontract.Limits.JobPolicy()})

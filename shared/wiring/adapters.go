@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/natsevents"
@@ -32,20 +30,11 @@ var _ Wire = Adapters
 // get a read side (readside.go) instead.
 func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Context) error, error) {
 	cfg := env.Config
-	opt, err := redis.ParseURL(cfg.RedisURL)
+	rdb, err := config.NewRedisClient(cfg.RedisMode, cfg.RedisURL,
+		config.RedisTimeouts{Dial: redisDialTimeout, Read: redisIOTimeout, Write: redisIOTimeout})
 	if err != nil {
 		return transport.Backend{}, nil, fmt.Errorf("redis: %w", err)
 	}
-	if opt.DialTimeout == 0 {
-		opt.DialTimeout = redisDialTimeout
-	}
-	if opt.ReadTimeout == 0 {
-		opt.ReadTimeout = redisIOTimeout
-	}
-	if opt.WriteTimeout == 0 {
-		opt.WriteTimeout = redisIOTimeout
-	}
-	rdb := redis.NewClient(opt)
 	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisKeyPrefix, Retention: cfg.Retention,
 		Outbox: cfg.NATSURL != ""})
 	var cluster app.RayCluster

@@ -35,7 +35,8 @@ func runnerApplication(c config.Config) (rayserve.RunnerApplication, string, []b
 		return rayserve.RunnerApplication{}, "", nil, err
 	}
 	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: "gcs://" + name, Revision: rev,
-		Args:     map[string]any{"redis_url": c.Ray.RunnerRedisURL, "key_prefix": c.RedisKeyPrefix},
+		Args: map[string]any{"redis_url": c.Ray.RunnerRedisURL, "redis_mode": c.RedisMode,
+			"key_prefix": c.RedisKeyPrefix},
 		Replicas: c.Ray.RunnerMinReplicas, Pip: []string{rayjob.RunnerRedisPin}}
 	// Equal bounds are a fixed count; otherwise Serve follows the queue between them.
 	if c.Ray.RunnerMaxReplicas > c.Ray.RunnerMinReplicas {

@@ -49,7 +49,7 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 	}
 	if cfg.Ray.Dispatch == config.DispatchServe {
 		ray.note += "; the deliberation runner on Ray Serve"
-		if err := s.deployRunner(ctx, ray.url, redis.url, cfg.RedisKeyPrefix); err != nil {
+		if err := s.deployRunner(ctx, ray.url, cfg.RedisMode, redis.url, cfg.RedisKeyPrefix); err != nil {
 			return err
 		}
 	}

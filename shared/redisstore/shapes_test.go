@@ -1,0 +1,49 @@
+package redisstore
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rayexecutor/functions/internal/storetest"
+	"github.com/rayexecutor/functions/internal/testenv"
+	"github.com/rayexecutor/functions/shared/config"
+)
+
+// TestContractSentinel runs the store's contract on a Sentinel group (a primary, two replicas,
+// three sentinels), through the client REDIS_MODE=sentinel builds from the group's URL. The group
+// starts once for every subtest.
+func TestContractSentinel(t *testing.T) {
+	t.Parallel()
+	group := testenv.StartSentinel(t)
+	rdb := shapeClient(t, config.RedisSentinel, group.URL())
+	var n atomic.Int32
+	t.Run("contract", func(t *testing.T) {
+		t.Parallel()
+		storetest.Run(t, func(t *testing.T, events bool) storetest.Subject {
+			s := New(rdb, Options{Prefix: fmt.Sprintf("contract%d", n.Add(1)), Outbox: events})
+			return storetest.Subject{Store: s, Outbox: s}
+		})
+	})
+	t.Run("expiry", func(t *testing.T) {
+		t.Parallel()
+		storetest.RunExpiry(t, func(t *testing.T, retention time.Duration) storetest.Subject {
+			s := New(rdb, Options{Prefix: fmt.Sprintf("expiry%d", n.Add(1)), Retention: retention})
+			return storetest.Subject{Store: s, Outbox: s}
+		})
+	})
+}
+
+// shapeClient is the client the functions would build for mode and url (config.NewRedisClient).
+func shapeClient(t *testing.T, mode, url string) redis.UniversalClient {
+	t.Helper()
+	rdb, err := config.NewRedisClient(mode, url, config.RedisTimeouts{Dial: 2 * time.Second, Read: 2 * time.Second, Write: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
