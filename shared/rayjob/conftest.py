@@ -10,23 +10,27 @@ otherwise; every other test runs anyway.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 JOB_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(JOB_DIR))
 
+from agent import run_agent  # noqa: E402 - needs the path above
 from fakemodel_client import FakeModelServer, FakeUnavailableError, build  # noqa: E402 - path above
+from judge import Scoring, score_proposals  # noqa: E402 - needs the path above
+from model_client import ModelClient, call_with_retries  # noqa: E402 - needs the path above
 from request import Agent, Request, parse_request  # noqa: E402 - needs the path above
 from result import RESULT_PREFIX  # noqa: E402 - needs the path above
 
@@ -99,6 +103,39 @@ def request_of(server_url: str = "http://127.0.0.1:9", **overrides: Any) -> Requ
 
 def agent(agent_id: str = "a1", role: str = "DEV", template: str = "") -> Agent:
     return Agent(agent_id, role, "m1", template)
+
+
+T = TypeVar("T")
+
+
+def on_client(use: Callable[[ModelClient], Awaitable[T]], client: ModelClient | None = None) -> T:
+    """Runs use on a fresh event loop with a model client (a new one unless given), closed after."""
+
+    async def run() -> T:
+        used = client or ModelClient()
+        try:
+            return await use(used)
+        finally:
+            await used.close()
+
+    return asyncio.run(run())
+
+
+def agent_outcome(request: Request, one: Agent, until: float, **kwargs: Any) -> dict[str, Any]:
+    return on_client(lambda client: run_agent(client, request, one, until, **kwargs))
+
+
+def judge_scoring(request: Request, proposals: list[tuple[Agent, str]], until: float) -> Scoring:
+    return on_client(lambda client: score_proposals(client, request, proposals, until))
+
+
+def call(url: str, body: dict[str, Any], until: float, max_retries: int, api_key: str,
+         **kwargs: Any) -> dict[str, Any]:
+    return on_client(lambda client: call_with_retries(client, url, body, until, max_retries, api_key, **kwargs))
+
+
+async def no_sleep(_: float) -> None:
+    return None
 
 
 def success(agent_id: str, proposal: str = "p") -> dict[str, Any]:

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 import redis
-import redis.client
+import redis.asyncio
+import redis.asyncio.client
 
 from conftest import make_request
 from deliberation_runner import GROUP, Runner, Settings
@@ -311,11 +312,11 @@ def test_the_runner_refuses_a_contract_without_its_names(tmp_path: Path) -> None
         load(path)
 
 
-class FailingResultWrites(redis.Redis):
+class FailingResultWrites(redis.asyncio.Redis):
     """A client whose SET fails (the runner writes only results with it): Redis went away between
     the run and its store."""
 
-    def set(self, *args: Any, **kwargs: Any) -> Any:
+    async def set(self, *args: Any, **kwargs: Any) -> Any:
         raise redis.ConnectionError("injected: the result write failed")
 
 
@@ -324,15 +325,15 @@ def test_an_attempt_whose_result_is_not_stored_stays_pending_for_another_replica
     server.set_model("m1", Behaviour(answer="p"))
     enqueue(client, "delib-s", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
     settings = Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=1.0, heartbeat_s=0.2)
-    pool = redis.ConnectionPool.from_url(redis_url, protocol=2)
+    pool = redis.asyncio.ConnectionPool.from_url(redis_url, protocol=2)
     failing = Runner(settings, FailingResultWrites(connection_pool=pool))
     failing.start()
     runners.append(failing)
     until = time.time() + 10
-    while not (server.judge_requests() and not failing.running) and time.time() < until:
+    while not (server.judge_requests() and not failing.held) and time.time() < until:
         time.sleep(0.02)
     failing.stop()
-    assert server.judge_requests() and not failing.running, "the run ended"
+    assert server.judge_requests() and not failing.held, "the run ended"
     queue = f"{PREFIX}:runner:queue"
     assert client.get(f"{PREFIX}:runner:result:delib-s") is None
     assert client.xpending(queue, GROUP)["pending"] == 1, "not stored, so not acked"
@@ -342,26 +343,26 @@ def test_an_attempt_whose_result_is_not_stored_stays_pending_for_another_replica
     assert queue_is_empty(client)
 
 
-class RecordingPipeline(redis.client.Pipeline):
+class RecordingPipeline(redis.asyncio.client.Pipeline):
     events: list[str]
 
-    def execute(self, raise_on_error: bool = True) -> list[Any]:
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
         if any(args[0] == "XACK" for args, _ in self.command_stack):
             self.events.append("ack")
-        return super().execute(raise_on_error)
+        return await super().execute(raise_on_error)
 
 
-class RecordingClient(redis.Redis):
+class RecordingClient(redis.asyncio.Redis):
     """Records when the result is stored (its SET answered) and when the entry's XACK is sent."""
 
     events: list[str]
 
-    def set(self, *args: Any, **kwargs: Any) -> Any:
-        answer = super().set(*args, **kwargs)
+    async def set(self, *args: Any, **kwargs: Any) -> Any:
+        answer = await super().set(*args, **kwargs)
         self.events.append("stored")
         return answer
 
-    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> redis.client.Pipeline:
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> redis.asyncio.client.Pipeline:
         pipe = RecordingPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
         pipe.events = self.events
         return pipe
@@ -371,7 +372,7 @@ def test_the_result_is_stored_before_the_entry_is_acked(client: redis.Redis, run
                                                         redis_url: str, server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(answer="p"))
     enqueue(client, "delib-o", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
-    recording = RecordingClient(connection_pool=redis.ConnectionPool.from_url(redis_url, protocol=2))
+    recording = RecordingClient(connection_pool=redis.asyncio.ConnectionPool.from_url(redis_url, protocol=2))
     recording.events = []
     runner = Runner(Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=1.0, heartbeat_s=0.2),
                     recording)

@@ -63,7 +63,7 @@ func TestQueueFollowsItsContract(t *testing.T) {
 	expand := func(name string) string {
 		return strings.NewReplacer("<prefix>", "px", "<attempt>", id).Replace(c.Keys[name])
 	}
-	keys := map[string]string{"queue": q.queueKey(), "attempt": q.attemptKey(id), "result": q.resultKey(id), "index": q.indexKey()}
+	keys := map[string]string{"queue": q.queueKey(), "attempt": q.attemptKey(id), "result": q.resultKey(id), "index": q.indexKey(), "replicas": q.replicasKey()}
 	if len(keys) != len(c.Keys) {
 		t.Fatalf("the adapter has keys %v, the contract %v", keys, c.Keys)
 	}
