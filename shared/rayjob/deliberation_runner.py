@@ -82,6 +82,9 @@ LAG_PROBE_S = 0.05
 LAG_WINDOW = 1200
 QUEUE_LAG_EVERY_S = 1.0
 STOP_TIMEOUT_S = 10.0
+# Connections of a replica to Redis, and how long a command waits for one.
+REDIS_CONNECTIONS = 64
+REDIS_WAIT_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,10 @@ class Runner:
     def __init__(self, settings: Settings, client: redis.asyncio.Redis | None = None) -> None:
         self.settings = settings
         # RESP2: what every Redis 7.0 server and miniredis (make run's embedded Redis) answer alike.
-        self.redis = client or redis.asyncio.Redis.from_url(settings.redis_url, protocol=2)
+        # A bounded pool that waits for a free connection: a thousand deliberations share a few
+        # dozen connections instead of failing once the pool's limit is reached.
+        self.redis = client or redis.asyncio.Redis(connection_pool=redis.asyncio.BlockingConnectionPool.from_url(
+            settings.redis_url, protocol=2, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT_S))
         self.consumer = f"runner-{uuid.uuid4().hex[:12]}"
         self.start_attempt = self.redis.register_script(START_SCRIPT)
         self.held: dict[str, Held] = {}  # entry id -> what runs it

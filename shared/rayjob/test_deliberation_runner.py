@@ -6,6 +6,7 @@ head with Serve are the Go side's (shared/ray).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -23,7 +24,7 @@ import redis.asyncio
 import redis.asyncio.client
 
 from conftest import make_request
-from deliberation_runner import GROUP, Runner, Settings
+from deliberation_runner import GROUP, DeliberationRunner, Runner, Settings
 from fakemodel_client import Behaviour, FakeModelServer
 from queue_contract import ContractError, load
 
@@ -394,3 +395,110 @@ def test_the_runner_caps_answers_in_bytes(client: redis.Redis, runners: list[Run
     assert len(best["proposal"].encode()) <= 1000 and best["proposal"] != answer
     assert best["proposal"].startswith("\u20ac" * 100)
     assert best["metadata"]["truncated"] == "true"
+
+
+def pending_of(client: redis.Redis) -> int:
+    return int(client.xpending(f"{PREFIX}:runner:queue", GROUP)["pending"])
+
+
+def test_a_runner_takes_as_many_entries_as_it_has_free_slots_and_none_when_full(
+        client: redis.Redis, runners: list[Runner], redis_url: str, server: FakeModelServer) -> None:
+    server.set_model("slow", Behaviour(answer="p", delay=3.0))
+    for i in range(5):
+        enqueue(client, f"delib-{i}", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "slow"}]))
+    runner = start_runner(redis_url, runners, max_deliberations=3)
+    until = time.time() + 5
+    while len(server.agent_requests()) < 3 and time.time() < until:
+        time.sleep(0.02)
+    time.sleep(1.5)  # more than a read's block: a runner reading while full would show here
+    assert pending_of(client) == 3, "three slots, three entries taken"
+    assert client.xlen(f"{PREFIX}:runner:queue") == 5
+    assert len(server.agent_requests()) == 3
+    runner.stats()  # the first call asks for the queue's lag; the answer is cached
+    time.sleep(0.3)
+    stats = runner.stats()
+    assert sorted(stats) == ["runner_capacity", "runner_in_flight", "runner_loop_lag_p99_ms", "runner_queue_lag"]
+    assert (stats["runner_in_flight"], stats["runner_queue_lag"], stats["runner_capacity"]) == (3.0, 2.0, 3.0)
+    assert 0 <= stats["runner_loop_lag_p99_ms"] < 1000
+    for i in range(5):
+        assert wait_result(client, f"delib-{i}", within=20)["state"] == "SUCCEEDED"
+    assert queue_is_empty(client)
+
+
+def test_every_free_slot_is_filled_in_one_read(client: redis.Redis, runners: list[Runner], redis_url: str,
+                                               server: FakeModelServer) -> None:
+    server.set_model("slow", Behaviour(answer="p", delay=2.0))
+    for i in range(40):
+        enqueue(client, f"delib-{i}", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "slow"}]))
+    start_runner(redis_url, runners, max_deliberations=30)
+    until = time.time() + 5
+    while len(server.agent_requests()) < 30 and time.time() < until:
+        time.sleep(0.02)
+    starts = sorted(r.started for r in server.agent_requests())
+    assert len(starts) == 30 and pending_of(client) == 30
+    assert starts[-1] - starts[0] < 0.5, "taken together, not one read at a time"
+
+
+def test_the_replica_writes_its_figures_and_removes_them_on_a_clean_stop(
+        client: redis.Redis, runners: list[Runner], redis_url: str, server: FakeModelServer) -> None:
+    server.set_model("m1", Behaviour(answer="p", delay=0.5))
+    enqueue(client, "delib-r", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
+    runner = start_runner(redis_url, runners)
+    wait_result(client, "delib-r")
+    time.sleep(0.5)  # a heartbeat (0.2 s) after the run
+    figures = json.loads(client.hget(contract_key("replicas"), runner.consumer) or b"{}")
+    assert set(figures) == {"in_flight", "peak_calls", "loop_lag_p99_ms", "updated_ms"}
+    assert figures["peak_calls"] == 2, "the agent, then the judge: one at a time, both counted"
+    assert figures["in_flight"] == 0 and figures["loop_lag_p99_ms"] >= 0
+    runner.stop()
+    assert client.hget(contract_key("replicas"), runner.consumer) is None
+
+
+def deliveries_of(client: redis.Redis) -> list[tuple[str, int, int]]:
+    return [(str(p["consumer"], "utf-8") if isinstance(p["consumer"], bytes) else str(p["consumer"]),
+             int(p["times_delivered"]), int(p["time_since_delivered"]))
+            for p in client.xpending_range(f"{PREFIX}:runner:queue", GROUP, "-", "+", 10)]
+
+
+def test_a_draining_replica_hands_back_what_it_cannot_finish(
+        client: redis.Redis, runners: list[Runner], redis_url: str, server: FakeModelServer) -> None:
+    server.set_model("slow", Behaviour(answer="p", delay=6.0))
+    enqueue(client, "delib-h", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "slow"}]))
+    settings = Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=3.0, heartbeat_s=0.2, drain_s=0.5)
+    replica = DeliberationRunner(settings)  # the Serve deployment's class, as Serve drives it
+    until = time.time() + 5
+    while not server.agent_requests() and time.time() < until:
+        time.sleep(0.02)
+    began = time.time()
+    asyncio.run(replica.__del__())  # what Serve awaits on scale-down
+    assert time.time() - began < 3.0, "the drain waits drain_s, then hands back"
+    [(consumer, delivered, idle_ms)] = deliveries_of(client)
+    assert consumer == replica.runner.consumer and delivered == 1, "handed back, no delivery counted"
+    assert idle_ms >= 3000, "idle as long as a dead replica's entry: claimable at once"
+    assert client.get(f"{PREFIX}:runner:result:delib-h") is None
+    assert client.hget(contract_key("replicas"), replica.runner.consumer) is None
+    taken = time.time()
+    start_runner(redis_url, runners, claim_idle_s=3.0)
+    record = wait_result(client, "delib-h", within=15)
+    assert record["state"] == "SUCCEEDED"
+    assert time.time() - taken < 1.0 + 6.0 + 2.0, "claimed at the other replica's first reclaim (claim_idle_s / 3)"
+    assert len(server.agent_requests()) == 2
+    assert queue_is_empty(client)
+
+
+def test_a_draining_replica_finishes_what_it_can_within_drain_s(
+        client: redis.Redis, redis_url: str, server: FakeModelServer) -> None:
+    server.set_model("m1", Behaviour(answer="p", delay=1.0))
+    enqueue(client, "delib-f", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
+    replica = DeliberationRunner(Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=3.0, heartbeat_s=0.2,
+                                          drain_s=10.0))
+    until = time.time() + 5
+    while not server.agent_requests() and time.time() < until:
+        time.sleep(0.02)
+    enqueue(client, "delib-later", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
+    asyncio.run(replica.__del__())
+    assert wait_result(client, "delib-f", within=0.1)["state"] == "SUCCEEDED"
+    assert pending_of(client) == 0, "nothing left held by the drained replica"
+    # The later entry was either read by the last read and finished too, or never read.
+    later = client.get(f"{PREFIX}:runner:result:delib-later")
+    assert later is not None or client.xlen(f"{PREFIX}:runner:queue") == 1

@@ -16,7 +16,7 @@ import (
 
 // runnerPerReplica is the runner's own max_deliberations default (deliberation_runner.py's
 // Settings): enough replicas of it run every admitted deliberation at once.
-const runnerPerReplica = 32
+const runnerPerReplica = 1000
 
 // Bounds of the runner's deployment: a Ray head that is still starting (pods come up together)
 // is waited for, a cluster that never answers is given up on, logged and counted.
