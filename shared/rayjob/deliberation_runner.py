@@ -41,6 +41,7 @@ from typing import Any
 import aiohttp
 import redis
 import redis.asyncio
+import redis.asyncio.client
 from ray import serve
 from ray.serve import Application
 from redis.typing import StreamIdT
@@ -70,6 +71,18 @@ if state ~= ARGV[4] and state ~= ARGV[5] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[5])
 redis.call('HSETNX', KEYS[1], ARGV[3], ARGV[1])
 return 1
+"""
+
+# Which of the attempts a replica runs are stopped (marker STOPPED) or gone (deleted): the indices
+# (from 1) of KEYS. One call for all of them, answering only the few that stopped, instead of a
+# reply per attempt to parse every CANCEL_POLL_S. ARGV = state field, STOPPED.
+STOPPED_SCRIPT = """
+local stopped = {}
+for i, key in ipairs(KEYS) do
+  local state = redis.call('HGET', key, ARGV[1])
+  if not state or state == ARGV[2] then stopped[#stopped + 1] = i end
+end
+return stopped
 """
 
 # The most entries one read or claim takes, however many slots are free.
@@ -231,7 +244,6 @@ class Runner:
         self.redis = client or redis.asyncio.Redis(connection_pool=redis.asyncio.BlockingConnectionPool.from_url(
             settings.redis_url, protocol=2, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT_S))
         self.consumer = f"runner-{uuid.uuid4().hex[:12]}"
-        self.start_attempt = self.redis.register_script(START_SCRIPT)
         self.held: dict[str, Held] = {}  # entry id -> what runs it
         self.reading = True
         self.lags: collections.deque[float] = collections.deque(maxlen=LAG_WINDOW)
@@ -428,13 +440,12 @@ class Runner:
         watched = [held for held in self.held.values() if held.running and not held.cancel.is_set()]
         if not watched:
             return
-        pipe = self.redis.pipeline(transaction=False)
-        for held in watched:
-            pipe.hget(self.settings.attempt_key(held.attempt), STATE_FIELD)
-        for held, state in zip(watched, await pipe.execute(), strict=True):
-            if state is None or state == STATE_STOPPED.encode():
-                log("info", f"attempt {held.attempt} stopped: cancelling its run", "")
-                held.cancel.set()
+        keys = [self.settings.attempt_key(held.attempt) for held in watched]
+        stopped = await self.redis.eval(STOPPED_SCRIPT, len(keys), *keys, STATE_FIELD, STATE_STOPPED)
+        for index in stopped if isinstance(stopped, list) else []:
+            held = watched[int(index) - 1]
+            log("info", f"attempt {held.attempt} stopped: cancelling its run", "")
+            held.cancel.set()
 
     async def watch_lag(self) -> None:
         """The event loop's lag: how late a short sleep wakes up."""
@@ -476,10 +487,12 @@ class Runner:
             return
         # One round trip: a result already stored means the attempt ran (its marker is RUNNING or
         # STOPPED, which the script leaves as it is).
+        # EVAL, not a Script in a pipeline: that one asks SCRIPT EXISTS first, every time; the
+        # server caches the compiled script by its hash anyway.
         pipe = self.redis.pipeline(transaction=False)
         pipe.exists(result_key)
-        await self.start_attempt(keys=[attempt_key], client=pipe,
-                                 args=[started_ms, STATE_FIELD, STARTED_AT_FIELD, STATE_PENDING, STATE_RUNNING])
+        pipe.eval(START_SCRIPT, 1, attempt_key, started_ms, STATE_FIELD, STARTED_AT_FIELD, STATE_PENDING,
+                  STATE_RUNNING)
         stored, started = await pipe.execute()
         if stored or not started:
             # Finished elsewhere, stopped, or no longer wanted: running it again changes nothing.
@@ -505,17 +518,24 @@ class Runner:
             "result": result,
         }
         stored_record = json.dumps(record, separators=(",", ":"), allow_nan=False)
-        await self.redis.set(result_key, stored_record, ex=settings.result_ttl_s, nx=True)
-        await self.done(message)
+        # Stored and acked in one MULTI: never acked without the result (a write Redis refuses,
+        # out of memory, aborts the whole transaction), and one round trip instead of two.
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(result_key, stored_record, ex=settings.result_ttl_s, nx=True)
+        self.ack(pipe, message)
+        await pipe.execute()
         if self.wakeups is not None:
             await send_wakeup_async(self.wakeups, message.callback, deliberation_id)
 
     async def done(self, message: Message) -> None:
-        # Acked and deleted: the stream holds only what is still to do, so it never needs trimming.
         pipe = self.redis.pipeline(transaction=True)
+        self.ack(pipe, message)
+        await pipe.execute()
+
+    def ack(self, pipe: redis.asyncio.client.Pipeline, message: Message) -> None:
+        # Acked and deleted: the stream holds only what is still to do, so it never needs trimming.
         pipe.xack(self.settings.queue(), GROUP, message.entry_id)
         pipe.xdel(self.settings.queue(), message.entry_id)
-        await pipe.execute()
 
 
 class DeliberationRunner:
@@ -534,10 +554,11 @@ class DeliberationRunner:
     def record_autoscaling_stats(self) -> dict[str, float]:
         return self.runner.stats()
 
-    async def __del__(self) -> None:
-        # Serve awaits this on its own loop; the drain runs on the runner's, on a thread so
-        # neither loop waits on the other.
-        await asyncio.to_thread(self.runner.drain)
+    def __del__(self) -> None:
+        # Serve calls this once when it stops the replica (on its user-code thread, within
+        # graceful_shutdown_timeout_s); the drain runs on the runner's own loop. A second call
+        # (the garbage collector's) finds the runner closed and returns at once.
+        self.runner.drain()
 
 
 # Made a deployment by a call, not as a class decorator: the name stays the class's

@@ -12,6 +12,7 @@ cancel check as arguments."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import os
@@ -102,10 +103,7 @@ class ModelClient:
             await self._session.close()
 
     def origin_slots(self, url: str) -> asyncio.Semaphore:
-        try:
-            origin = canonical_origin(url)
-        except ValueError:
-            origin = url
+        origin = origin_of(url)
         slots = self._origins.get(origin)
         if slots is None:
             slots = self._origins[origin] = asyncio.Semaphore(self.max_calls_per_origin)
@@ -116,18 +114,20 @@ class ModelClient:
         """One attempt, started once there is room on the wire for it (in all and at its origin),
         ending by until (unix seconds) whatever the server does."""
         origin = self.origin_slots(url)
-        try:
-            await asyncio.wait_for(_acquire_both(self._calls, origin), until - time.time())
-        except asyncio.TimeoutError:
-            raise AttemptError("no room for the call before the deadline", True) from None
+        if origin.locked() or self._calls.locked():
+            try:
+                await asyncio.wait_for(_acquire_both(self._calls, origin), until - time.time())
+            except asyncio.TimeoutError:
+                raise AttemptError("no room for the call before the deadline", True) from None
+        else:  # room at once: no timer (wait_for costs a task per call)
+            await _acquire_both(self._calls, origin)
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             left = until - time.time()
             if left <= 0:
                 raise AttemptError("model server timed out", True)
-            return await asyncio.wait_for(
-                self._attempt(url, body, api_key, max_answer_bytes), left)
+            return await self._attempt(url, body, api_key, max_answer_bytes, left)
         except asyncio.TimeoutError:
             raise AttemptError("model server timed out", True) from None
         finally:
@@ -136,15 +136,18 @@ class ModelClient:
             self._calls.release()
 
     async def _attempt(self, url: str, body: dict[str, Any], api_key: str,
-                       max_answer_bytes: int) -> dict[str, Any]:
+                       max_answer_bytes: int, timeout: float) -> dict[str, Any]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         try:
             # allow_redirects=False: a 3xx is the answer, refused below, never followed (a
-            # redirect would carry the Authorization header to wherever it points).
+            # redirect would carry the Authorization header to wherever it points). The total
+            # timeout covers connecting, sending and reading the body: a body still dripping in
+            # at the deadline is a timeout.
             async with self.session().post(url, data=json.dumps(body).encode(), headers=headers,
-                                           allow_redirects=False) as response:
+                                           allow_redirects=False,
+                                           timeout=aiohttp.ClientTimeout(total=timeout)) as response:
                 if response.status >= 300:
                     raise await http_error(response)
                 payload = await read_bounded(response, read_limit(max_answer_bytes))
@@ -161,6 +164,16 @@ class ModelClient:
         if not isinstance(answer, dict):
             raise AttemptError("model server answered invalid JSON", False)
         return answer
+
+
+@functools.lru_cache(maxsize=1024)
+def origin_of(url: str) -> str:
+    """The origin a call's limit is counted at; cached: a run's calls share a few URLs, and the
+    canonical form (IDNA, ports) costs a quarter of a millisecond."""
+    try:
+        return canonical_origin(url)
+    except ValueError:
+        return url
 
 
 async def _acquire_both(calls: asyncio.Semaphore, origin: asyncio.Semaphore) -> None:

@@ -6,7 +6,6 @@ head with Serve are the Go side's (shared/ray).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -77,8 +76,8 @@ def runners(redis_url: str) -> Iterator[list[Runner]]:
 
 
 def start_runner(redis_url: str, runners: list[Runner], **overrides: Any) -> Runner:
-    settings = Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=1.0, heartbeat_s=0.2,
-                        **overrides)
+    values: dict[str, Any] = {"claim_idle_s": 1.0, "heartbeat_s": 0.2, **overrides}
+    settings = Settings(redis_url=redis_url, key_prefix=PREFIX, **values)
     runner = Runner(settings)
     runner.start()
     runners.append(runner)
@@ -313,12 +312,23 @@ def test_the_runner_refuses_a_contract_without_its_names(tmp_path: Path) -> None
         load(path)
 
 
-class FailingResultWrites(redis.asyncio.Redis):
-    """A client whose SET fails (the runner writes only results with it): Redis went away between
-    the run and its store."""
+def commands(pipe: redis.asyncio.client.Pipeline) -> list[str]:
+    return [str(args[0]).upper() for args, _ in pipe.command_stack]
 
-    async def set(self, *args: Any, **kwargs: Any) -> Any:
-        raise redis.ConnectionError("injected: the result write failed")
+
+class FailingResultPipeline(redis.asyncio.client.Pipeline):
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        if "SET" in commands(self):
+            raise redis.ConnectionError("injected: the result write failed")
+        return await super().execute(raise_on_error)
+
+
+class FailingResultWrites(redis.asyncio.Redis):
+    """A client whose result write fails (the runner writes SET only for results): Redis went
+    away between the run and its store."""
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> redis.asyncio.client.Pipeline:
+        return FailingResultPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
 
 
 def test_an_attempt_whose_result_is_not_stored_stays_pending_for_another_replica(
@@ -345,23 +355,21 @@ def test_an_attempt_whose_result_is_not_stored_stays_pending_for_another_replica
 
 
 class RecordingPipeline(redis.asyncio.client.Pipeline):
-    events: list[str]
+    events: list[tuple[bool, list[str]]]
 
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
-        if any(args[0] == "XACK" for args, _ in self.command_stack):
-            self.events.append("ack")
+        self.events.append((self.is_transaction, commands(self)))
         return await super().execute(raise_on_error)
 
 
 class RecordingClient(redis.asyncio.Redis):
-    """Records when the result is stored (its SET answered) and when the entry's XACK is sent."""
+    """Records every pipeline the runner sends: whether it is a MULTI, and its commands."""
 
-    events: list[str]
+    events: list[tuple[bool, list[str]]]
 
     async def set(self, *args: Any, **kwargs: Any) -> Any:
-        answer = await super().set(*args, **kwargs)
-        self.events.append("stored")
-        return answer
+        self.events.append((False, ["SET"]))
+        return await super().set(*args, **kwargs)
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> redis.asyncio.client.Pipeline:
         pipe = RecordingPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
@@ -369,8 +377,8 @@ class RecordingClient(redis.asyncio.Redis):
         return pipe
 
 
-def test_the_result_is_stored_before_the_entry_is_acked(client: redis.Redis, runners: list[Runner],
-                                                        redis_url: str, server: FakeModelServer) -> None:
+def test_the_result_is_stored_and_the_entry_acked_in_one_transaction(
+        client: redis.Redis, runners: list[Runner], redis_url: str, server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(answer="p"))
     enqueue(client, "delib-o", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
     recording = RecordingClient(connection_pool=redis.asyncio.ConnectionPool.from_url(redis_url, protocol=2))
@@ -381,7 +389,8 @@ def test_the_result_is_stored_before_the_entry_is_acked(client: redis.Redis, run
     runners.append(runner)
     wait_result(client, "delib-o")
     assert queue_is_empty(client)
-    assert recording.events == ["stored", "ack"]
+    writes = [(multi, cmds) for multi, cmds in recording.events if "SET" in cmds or "XACK" in cmds]
+    assert writes == [(True, ["SET", "XACK", "XDEL"])], "never acked without the result, nor apart from it"
 
 
 def test_the_runner_caps_answers_in_bytes(client: redis.Redis, runners: list[Runner], redis_url: str,
@@ -442,13 +451,14 @@ def test_every_free_slot_is_filled_in_one_read(client: redis.Redis, runners: lis
 def test_the_replica_writes_its_figures_and_removes_them_on_a_clean_stop(
         client: redis.Redis, runners: list[Runner], redis_url: str, server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(answer="p", delay=0.5))
-    enqueue(client, "delib-r", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
+    enqueue(client, "delib-r", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"},
+                                                         {"agent_id": "a2", "role": "QA", "model": "m1"}]))
     runner = start_runner(redis_url, runners)
     wait_result(client, "delib-r")
     time.sleep(0.5)  # a heartbeat (0.2 s) after the run
     figures = json.loads(client.hget(contract_key("replicas"), runner.consumer) or b"{}")
     assert set(figures) == {"in_flight", "peak_calls", "loop_lag_p99_ms", "updated_ms"}
-    assert figures["peak_calls"] == 2, "the agent, then the judge: one at a time, both counted"
+    assert figures["peak_calls"] == 2, "the two agents at once, then the judge alone"
     assert figures["in_flight"] == 0 and figures["loop_lag_p99_ms"] >= 0
     runner.stop()
     assert client.hget(contract_key("replicas"), runner.consumer) is None
@@ -470,7 +480,7 @@ def test_a_draining_replica_hands_back_what_it_cannot_finish(
     while not server.agent_requests() and time.time() < until:
         time.sleep(0.02)
     began = time.time()
-    asyncio.run(replica.__del__())  # what Serve awaits on scale-down
+    replica.__del__()  # what Serve calls on scale-down
     assert time.time() - began < 3.0, "the drain waits drain_s, then hands back"
     [(consumer, delivered, idle_ms)] = deliveries_of(client)
     assert consumer == replica.runner.consumer and delivered == 1, "handed back, no delivery counted"
@@ -496,7 +506,7 @@ def test_a_draining_replica_finishes_what_it_can_within_drain_s(
     while not server.agent_requests() and time.time() < until:
         time.sleep(0.02)
     enqueue(client, "delib-later", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
-    asyncio.run(replica.__del__())
+    replica.__del__()
     assert wait_result(client, "delib-f", within=0.1)["state"] == "SUCCEEDED"
     assert pending_of(client) == 0, "nothing left held by the drained replica"
     # The later entry was either read by the last read and finished too, or never read.
