@@ -151,6 +151,9 @@ class ModelClient:
                 if response.status >= 300:
                     raise await http_error(response)
                 payload = await read_bounded(response, read_limit(max_answer_bytes))
+        except asyncio.TimeoutError:
+            # First: aiohttp's timeouts are ClientErrors too, and TimeoutError is an OSError.
+            raise AttemptError("model server timed out", True) from None
         except aiohttp.ClientConnectorError as err:
             raise AttemptError(f"cannot reach model server ({_reason(err.os_error)})", True) from None
         except (aiohttp.ClientError, OSError) as err:
