@@ -512,3 +512,14 @@ def test_a_draining_replica_finishes_what_it_can_within_drain_s(
     # The later entry was either read by the last read and finished too, or never read.
     later = client.get(f"{PREFIX}:runner:result:delib-later")
     assert later is not None or client.xlen(f"{PREFIX}:runner:queue") == 1
+
+
+def test_settings_defaults_are_sized_for_a_model_server_and_read_the_old_name() -> None:
+    settings = Settings.from_args({"redis_url": "redis://x"})
+    assert (settings.max_deliberations, settings.max_calls, settings.max_calls_per_origin, settings.drain_s) == (
+        1000, 2048, 512, 20.0)
+    assert Settings.from_args({"redis_url": "redis://x", "max_agent_calls": 300}).max_calls == 300
+    with pytest.raises(ValueError, match="max_calls_per_origin"):
+        Settings.from_args({"redis_url": "redis://x", "max_calls_per_origin": 0})
+    with pytest.raises(ValueError, match="drain_s"):
+        Settings.from_args({"redis_url": "redis://x", "drain_s": -1})
