@@ -360,7 +360,7 @@ func TestRayServiceChecksCatchMistakes(t *testing.T) {
 		"requirements pin another redis": func(_ *rayService, w *runnerWant) { w.redisPin = "redis==5.0.0" },
 		"package over http":              serve(`working_dir: https://`, "working_dir: http://"),
 		"no package":                     serve(`(?m)^[ \t]*working_dir: .*\n`, ""),
-		"too few replicas":               serve(`num_replicas: \d+`, "num_replicas: 1"),
+		"too few replicas":               serve(`num_replicas: \d+`, "num_replicas: 0"),
 		"floating image tag": func(rs *rayService, _ *runnerWant) {
 			rs.Spec.RayClusterConfig.HeadGroupSpec.Template.Spec.Containers[0].Image = "rayproject/ray:latest"
 		},
