@@ -1,7 +1,8 @@
 """Fixtures of the deliberation job's tests: the fake model server (the Go fake, built once per
-session: fakemodel_client), the Ray head to run the job on, and a runner that starts the job as a
-real Ray driver (`python deliberation_job.py`); and the helpers the job's test modules share
-(make_request, request_of, agent, success).
+session: fakemodel_client), a redis-server per test module (redis_url), the Ray head to run
+the job on, and a runner that starts the job as a real Ray driver (`python deliberation_job.py`);
+and the helpers the job's test modules share (make_request, request_of, agent, success, and
+on_client and its wrappers, which run the async client's coroutines on a loop of their own).
 
 The Ray head is found through RAY_TEST_GCS_ADDRESS (its GCS address, e.g. 127.0.0.1:6381, as
 started by the Makefile). Without it, the tests that need Ray fail under CI=true and are skipped
@@ -13,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import redis
 
 JOB_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(JOB_DIR))
@@ -70,6 +74,35 @@ def ray_gcs_address() -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
 
 
 def make_request(server_url: str, agents: list[dict[str, str]], **overrides: Any) -> dict[str, Any]:
