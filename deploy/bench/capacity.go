@@ -21,6 +21,7 @@ import (
 	"github.com/rayexecutor/functions/internal/fakes/modelserver"
 	"github.com/rayexecutor/functions/shared/rayserve"
 	"github.com/rayexecutor/functions/shared/redisstore"
+	"github.com/rayexecutor/functions/shared/runnerqueue"
 )
 
 // The capacity scenario: a burst of N deliberations of executeBody (three agents, then the judge)
@@ -36,6 +37,15 @@ const prefixCapacity = "bench-capacity"
 // capacitySubmitters is how many executes are in flight at once while the burst is submitted.
 const capacitySubmitters = 64
 
+// capacityRunnerSettings lets one replica put every call of the burst on the wire: the fake is one
+// origin standing in for a pool of model servers, which the default max_calls_per_origin (512,
+// one vLLM server's batch) would hold back.
+var capacityRunnerSettings = map[string]any{"max_calls": 4096, "max_calls_per_origin": 4096}
+
+// capacityFiguresWait bounds the wait for every replica's figures written after the burst (the
+// runner writes them every heartbeat_s, 5 s by default).
+const capacityFiguresWait = 15 * time.Second
+
 // capacityTimeout bounds one way's burst: the threaded runner took 129 s for 1,000 at 2 s.
 const capacityTimeout = 10 * time.Minute
 
@@ -47,6 +57,9 @@ type capacityWay struct {
 	// peakCalls is the most model calls the fake model server had in flight at once.
 	peakCalls int
 	extraRSS  int64
+	// loopLagP99 is the runner replicas' event-loop lag p99 (the most of any replica), read from
+	// the replicas hash after the burst; negative where there is no runner.
+	loopLagP99 time.Duration
 }
 
 // capacityResult is the scenario's outcome, for the report.
@@ -87,7 +100,7 @@ func runCapacity(ctx context.Context, log *slog.Logger, opts options, bin func(s
 	if err != nil {
 		return nil, err
 	}
-	if err := deployRunner(ctx, log, client, redisURL, prefixCapacity); err != nil {
+	if err := deployRunner(ctx, log, client, redisURL, prefixCapacity, capacityRunnerSettings); err != nil {
 		return nil, err
 	}
 	body := []byte(strings.Replace(executeBody, "http://127.0.0.1:8000", model.URL(), 1))
@@ -104,13 +117,13 @@ func runCapacity(ctx context.Context, log *slog.Logger, opts options, bin func(s
 	}
 	res.ways = append(res.ways, serve)
 	log.Info("capacity", "way", serve.name, "wall", serve.wall.String(), "peak_calls", serve.peakCalls,
-		"completed", serve.completed, "failed", serve.failed)
+		"completed", serve.completed, "failed", serve.failed, "loop_lag_p99", serve.loopLagP99.String())
 	return res, nil
 }
 
 // capacityFloor runs capacity_floor.py once and reads its answer.
 func capacityFloor(ctx context.Context, model *modelserver.Server, mem *headMemory, opts options) (capacityWay, error) {
-	w := capacityWay{name: "one asyncio process (floor)"}
+	w := capacityWay{name: "one asyncio process (floor)", loopLagP99: -1}
 	cmd := exec.CommandContext(ctx, filepath.Join(".venv", "bin", "python"), filepath.Join("deploy", "bench", "capacity_floor.py"),
 		model.URL(), strconv.Itoa(opts.capacityN), "m1", "m2", "m3", "--judge", "judge")
 	var stdout, stderr bytes.Buffer
@@ -181,7 +194,45 @@ func capacityServe(ctx context.Context, fns *functions, model *modelserver.Serve
 	}
 	w.extraRSS = max(stop()-base, 0)
 	w.peakCalls = peakInFlight(model.Requests(), start, opts.capacityLatency)
+	lag, err := runnerLoopLag(ctx, rdb, time.Now())
+	if err != nil {
+		return w, err
+	}
+	w.loopLagP99 = lag
 	return w, nil
+}
+
+// runnerLoopLag waits until every runner replica has written its figures after since, then
+// answers the highest event-loop lag p99 among them.
+func runnerLoopLag(ctx context.Context, rdb *redis.Client, since time.Time) (time.Duration, error) {
+	q, err := runnerqueue.New(rdb, runnerqueue.Config{Prefix: prefixCapacity})
+	if err != nil {
+		return 0, err
+	}
+	until := time.Now().Add(capacityFiguresWait)
+	for {
+		replicas, err := q.Replicas(ctx)
+		if err != nil {
+			return 0, err
+		}
+		var worst float64
+		fresh := len(replicas) > 0
+		for _, f := range replicas {
+			fresh = fresh && f.UpdatedMs >= since.UnixMilli()
+			worst = max(worst, f.LoopLagP99Ms)
+		}
+		if fresh || time.Now().After(until) {
+			if len(replicas) == 0 {
+				return 0, errors.New("no runner replica wrote its figures")
+			}
+			return time.Duration(worst * float64(time.Millisecond)), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // submitBurst posts n executes, capacitySubmitters at a time.

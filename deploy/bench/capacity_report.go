@@ -15,7 +15,7 @@ const (
 
 func (c *capacityResult) header() []string {
 	return []string{"way (" + thousands(c.n) + " deliberations x 3 agents, model latency " + c.latency.String() + ")",
-		"wall", "x of 2 L", "deliberations/s", "model calls in flight, peak", "peak extra RSS", "completed"}
+		"wall", "x of 2 L", "deliberations/s", "model calls in flight, peak", "runner event-loop lag p99", "peak extra RSS", "completed"}
 }
 
 // rows are each way's figures; the serve way's wall also as a ratio to the floor's, and a last row
@@ -29,7 +29,7 @@ func (c *capacityResult) rows() [][]string {
 			wall += fmt.Sprintf(" (×%s of the asyncio floor)", ratio(w.wall.Seconds()/c.ways[0].wall.Seconds()))
 		}
 		rows = append(rows, []string{w.name, wall, "×" + ratio(w.wall.Seconds()/floor),
-			fmt.Sprintf("%.1f", float64(w.completed)/w.wall.Seconds()), thousands(w.peakCalls), memory(w.extraRSS),
+			fmt.Sprintf("%.1f", float64(w.completed)/w.wall.Seconds()), thousands(w.peakCalls), loopLag(w.loopLagP99), memory(w.extraRSS),
 			fmt.Sprintf("%s of %s", thousands(w.completed), thousands(c.n))})
 	}
 	if len(c.ways) < 2 {
@@ -38,18 +38,26 @@ func (c *capacityResult) rows() [][]string {
 	s := c.ways[len(c.ways)-1]
 	return append(rows, []string{"target of the functions + runner",
 		"≤ " + (time.Duration(targetCapacityFactor * 2 * float64(c.latency))).String() + ": " + met(s.wall.Seconds() <= targetCapacityFactor*floor), "", "",
-		"≥ " + thousands(targetCapacityCalls) + ": " + met(s.peakCalls >= targetCapacityCalls),
+		"≥ " + thousands(targetCapacityCalls) + ": " + met(s.peakCalls >= targetCapacityCalls), "",
 		"≤ 1 GiB: " + met(s.extraRSS <= targetCapacityRSS), "all: " + met(s.completed == c.n)})
+}
+
+func loopLag(d time.Duration) string {
+	if d < 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 }
 
 func (c *capacityResult) notes() []string {
 	return []string{
 		fmt.Sprintf("Capacity: a burst of %s deliberations of 3 agents and a judge call, against the fake model server of internal/fakes/modelserver (in the bench process) "+
 			"answering every call after %s, so the least a burst can take is 2 L = %s. The functions + Serve runner way: %d callers POST the burst to execute-deliberation "+
-			"(serve dispatch, one runner replica on a local Ray head started for the scenario), timed from the first POST until Redis counts every deliberation finished. "+
+			"(serve dispatch, one runner replica on a local Ray head started for the scenario, max_calls and max_calls_per_origin 4,096: the fake is one origin standing in for a pool), timed from the first POST until Redis counts every deliberation finished. "+
 			"The floor: deploy/bench/capacity_floor.py, one asyncio process (aiohttp, no connection limit) making the same calls with no Redis, Ray or queue, in the same run.",
 			thousands(c.n), c.latency, 2*c.latency, capacitySubmitters),
 		fmt.Sprintf("Model calls in flight: the most calls the fake had begun and not yet answered at one instant (each takes L). Peak extra RSS: the highest summed RSS, sampled every %d ms, "+
-			"of the head's processes plus the functions or the floor's process, minus the same sum before the burst.", rssSample.Milliseconds()),
+			"of the head's processes plus the functions or the floor's process, minus the same sum before the burst. Runner event-loop lag p99: how late a 50 ms sleep on the runner's loop woke, "+
+			"p99 over its last 1,200 probes, the most of any replica, as the replicas wrote it to the runner's replicas hash after the burst.", rssSample.Milliseconds()),
 	}
 }

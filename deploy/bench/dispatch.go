@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -102,7 +103,7 @@ func runDispatch(ctx context.Context, log *slog.Logger, opts options, bin func(s
 		after func()
 	}{
 		{"serve", func() (way, error) {
-			if err := deployRunner(ctx, log, client, redisURL, prefixServe); err != nil {
+			if err := deployRunner(ctx, log, client, redisURL, prefixServe, nil); err != nil {
 				return nil, err
 			}
 			return startFunctions(ctx, bin, env("serve", prefixServe), body)
@@ -165,13 +166,15 @@ func measureWay(ctx context.Context, log *slog.Logger, name string, w way, mem *
 
 // deployRunner puts the deliberation runner on the head as make run does (deploy/local/stack),
 // reading the bench's Redis under the functions' key prefix.
-func deployRunner(ctx context.Context, log *slog.Logger, client *rayserve.Client, redisURL, prefix string) error {
+func deployRunner(ctx context.Context, log *slog.Logger, client *rayserve.Client, redisURL, prefix string, settings map[string]any) error {
 	name, zip, err := rayjob.Package()
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: map[string]any{"redis_url": redisURL, "key_prefix": prefix}}
+	args := map[string]any{"redis_url": redisURL, "key_prefix": prefix}
+	maps.Copy(args, settings)
+	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: args}
 	if err := client.DeployRunner(ctx, app, name, zip, runnerDeployTimeout); err != nil {
 		return fmt.Errorf("deliberation runner: %w", err)
 	}

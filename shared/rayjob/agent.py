@@ -1,15 +1,24 @@
-"""One agent's work: a plain function returning a plain dict, so it runs the same as a Ray task
-(the job) and on a thread of the runner."""
+"""One agent's work: a coroutine returning a plain dict, so it runs the same in a Ray task of the
+job (run_agent_in_task) and on the runner's event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from messages import log
-from model_client import CallError, api_key, call_with_retries, cap_answer, first_message, never_cancelled
+from model_client import (
+    CallError,
+    ModelClient,
+    api_key,
+    call_with_retries,
+    cap_answer,
+    first_message,
+    never_cancelled,
+)
 from prompts import chat_body, system_prompt, user_prompt
 from request import Agent, Request
 
@@ -25,10 +34,10 @@ def agent_failure(agent_id: str, error: str) -> dict[str, Any]:
     return {"agent_id": agent_id, "ok": False, "error": error}
 
 
-def run_agent(request: Request, agent: Agent, until: float,
-              cancelled: Callable[[], bool] = never_cancelled) -> dict[str, Any]:
-    """One agent's work: a plain function returning a plain dict, so it runs the same as a Ray
-    task and in a unit test. It never raises: every failure becomes a short message."""
+async def run_agent(client: ModelClient, request: Request, agent: Agent, until: float,
+                    cancelled: Callable[[], bool] = never_cancelled) -> dict[str, Any]:
+    """One agent's work. It never raises (but for its task's cancellation): every failure becomes
+    a short message."""
     started = time.monotonic()
     body = chat_body(agent.model, system_prompt(agent.role), user_prompt(request, agent))
 
@@ -37,7 +46,7 @@ def run_agent(request: Request, agent: Agent, until: float,
             request.deliberation_id)
 
     try:
-        answer = call_with_retries(request.chat_url, body, until, request.max_retries,
+        answer = await call_with_retries(client, request.chat_url, body, until, request.max_retries,
                                    api_key(), on_retry,
                                    max_answer_bytes=request.max_answer_bytes, cancelled=cancelled)
         proposal, reasoning = split_reasoning(first_message(answer))
@@ -62,6 +71,19 @@ def run_agent(request: Request, agent: Agent, until: float,
         "reasoning": reasoning,
         "metadata": metadata,
     }
+
+
+def run_agent_in_task(request: Request, agent: Agent, until: float) -> dict[str, Any]:
+    """The job's Ray task: one agent on an event loop and a client of its own."""
+
+    async def run() -> dict[str, Any]:
+        client = ModelClient()
+        try:
+            return await run_agent(client, request, agent, until)
+        finally:
+            await client.close()
+
+    return asyncio.run(run())
 
 
 def split_reasoning(message: dict[str, Any]) -> tuple[str, str]:

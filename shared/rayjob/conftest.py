@@ -1,7 +1,8 @@
 """Fixtures of the deliberation job's tests: the fake model server (the Go fake, built once per
-session: fakemodel_client), the Ray head to run the job on, and a runner that starts the job as a
-real Ray driver (`python deliberation_job.py`); and the helpers the job's test modules share
-(make_request, request_of, agent, success).
+session: fakemodel_client), a redis-server per test module (redis_url), the Ray head to run
+the job on, and a runner that starts the job as a real Ray driver (`python deliberation_job.py`);
+and the helpers the job's test modules share (make_request, request_of, agent, success, and
+on_client and its wrappers, which run the async client's coroutines on a loop of their own).
 
 The Ray head is found through RAY_TEST_GCS_ADDRESS (its GCS address, e.g. 127.0.0.1:6381, as
 started by the Makefile). Without it, the tests that need Ray fail under CI=true and are skipped
@@ -10,23 +11,30 @@ otherwise; every other test runs anyway.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+import redis
 
 JOB_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(JOB_DIR))
 
+from agent import run_agent  # noqa: E402 - needs the path above
 from fakemodel_client import FakeModelServer, FakeUnavailableError, build  # noqa: E402 - path above
+from judge import Scoring, score_proposals  # noqa: E402 - needs the path above
+from model_client import ModelClient, call_with_retries  # noqa: E402 - needs the path above
 from request import Agent, Request, parse_request  # noqa: E402 - needs the path above
 from result import RESULT_PREFIX  # noqa: E402 - needs the path above
 
@@ -68,6 +76,35 @@ def ray_gcs_address() -> str:
     pytest.skip(message)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed")
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
 def make_request(server_url: str, agents: list[dict[str, str]], **overrides: Any) -> dict[str, Any]:
     constraints = {"story_id": "story-1", "plan_id": "plan-1", "timeout_seconds": 60,
                    "max_retries": 1, "metadata": {"repo": "functions", "lang": "go"}}
@@ -99,6 +136,39 @@ def request_of(server_url: str = "http://127.0.0.1:9", **overrides: Any) -> Requ
 
 def agent(agent_id: str = "a1", role: str = "DEV", template: str = "") -> Agent:
     return Agent(agent_id, role, "m1", template)
+
+
+T = TypeVar("T")
+
+
+def on_client(use: Callable[[ModelClient], Awaitable[T]], client: ModelClient | None = None) -> T:
+    """Runs use on a fresh event loop with a model client (a new one unless given), closed after."""
+
+    async def run() -> T:
+        used = client or ModelClient()
+        try:
+            return await use(used)
+        finally:
+            await used.close()
+
+    return asyncio.run(run())
+
+
+def agent_outcome(request: Request, one: Agent, until: float, **kwargs: Any) -> dict[str, Any]:
+    return on_client(lambda client: run_agent(client, request, one, until, **kwargs))
+
+
+def judge_scoring(request: Request, proposals: list[tuple[Agent, str]], until: float) -> Scoring:
+    return on_client(lambda client: score_proposals(client, request, proposals, until))
+
+
+def call(url: str, body: dict[str, Any], until: float, max_retries: int, api_key: str,
+         **kwargs: Any) -> dict[str, Any]:
+    return on_client(lambda client: call_with_retries(client, url, body, until, max_retries, api_key, **kwargs))
+
+
+async def no_sleep(_: float) -> None:
+    return None
 
 
 def success(agent_id: str, proposal: str = "p") -> dict[str, Any]:

@@ -1,21 +1,22 @@
 """One deliberation's run, shared by the job and the runner: the deadline budget, the progress a
-deadline can read at any moment, the agents (as Ray tasks here; the runner passes its own way),
-then the judge."""
+deadline can read at any moment, the agents (coroutines on the run's loop in the runner, Ray tasks
+in the job), then the judge."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import ray
 
-from agent import agent_failure, run_agent
+from agent import agent_failure, run_agent, run_agent_in_task
 from judge import Scoring, failed_scoring, score_proposals
-from model_client import MIN_CALL_S, never_cancelled
+from model_client import MIN_CALL_S, ModelClient, never_cancelled
 from request import Agent, Request
 from result import build_result
 
@@ -72,20 +73,20 @@ class Progress:
             return build_result(self._agents, dict(self._outcomes), scoring, pending_error)
 
 
-# How a run gets its agents' outcomes into progress: as Ray tasks (the job) or as threads of a
-# long-lived process (the runner). Everything else about a deliberation is the same code.
-AgentRunner = Callable[[Request, Budget, Progress], None]
+# How a run gets its agents' outcomes into progress: as coroutines on the run's event loop (the
+# runner) or as Ray tasks (the job). Everything else about a deliberation is the same code.
+AgentRunner = Callable[[ModelClient, Request, Budget, Progress, Callable[[], bool]], Awaitable[None]]
 
 
-def run_deliberation(request: Request, budget: Budget, progress: Progress,
-                     run_agents: AgentRunner | None = None,
-                     cancelled: Callable[[], bool] = never_cancelled) -> None:
+async def run_deliberation(client: ModelClient, request: Request, budget: Budget, progress: Progress,
+                           run_agents: AgentRunner | None = None,
+                           cancelled: Callable[[], bool] = never_cancelled) -> None:
     if time.time() + MIN_CALL_S > budget.agents_until:
         return  # no time left for any call: every agent is reported as pending
-    (run_agents or run_agents_as_ray_tasks)(request, budget, progress)
+    await (run_agents or run_agents_as_coroutines)(client, request, budget, progress, cancelled)
     proposals = progress.proposals()
     if proposals and not cancelled():
-        progress.set_scoring(score_proposals(request, proposals, budget.judge_until, cancelled))
+        progress.set_scoring(await score_proposals(client, request, proposals, budget.judge_until, cancelled))
 
 
 def agents_wait_until(budget: Budget) -> float:
@@ -94,35 +95,62 @@ def agents_wait_until(budget: Budget) -> float:
     return min(budget.agents_until + AGENT_GRACE_S, budget.print_by)
 
 
-def run_agents_as_ray_tasks(request: Request, budget: Budget, progress: Progress) -> None:
+async def run_agents_as_coroutines(client: ModelClient, request: Request, budget: Budget,
+                                   progress: Progress, cancelled: Callable[[], bool]) -> None:
+    """Each agent a task of the run's loop, recorded as it finishes; one still running after the
+    wait is cancelled and reported pending."""
+    tasks: dict[asyncio.Task[dict[str, Any]], str] = {}
+    for agent in request.agents:
+        task = asyncio.ensure_future(run_agent(client, request, agent, budget.agents_until, cancelled))
+        tasks[task] = agent.agent_id
+        task.add_done_callback(lambda done: record_task(done, tasks[done], progress))
+    try:
+        await asyncio.wait(tasks, timeout=max(0.0, agents_wait_until(budget) - time.time()))
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+def record_task(task: asyncio.Task[dict[str, Any]], agent_id: str, progress: Progress) -> None:
+    if task.cancelled():
+        return  # pending: the result reports it so
+    err = task.exception()
+    if err is not None:
+        progress.record(agent_failure(agent_id, f"agent call failed ({type(err).__name__})"))
+    else:
+        progress.record(task.result())
+
+
+async def run_agents_as_ray_tasks(client: ModelClient, request: Request, budget: Budget,
+                                  progress: Progress, cancelled: Callable[[], bool]) -> None:
+    """The job's way: one Ray task per agent (each its own loop and client, run_agent_in_task),
+    awaited here. ray.init blocks the loop while it joins the cluster: nothing else runs on the
+    job's loop yet, and the watchdog is a thread."""
     # RAY_ADDRESS (set by Ray for a job's driver) says which cluster to join.
     ray.init()
-    remote_agent = ray.remote(num_cpus=0, max_retries=0)(run_agent)
+    remote_agent = ray.remote(num_cpus=0, max_retries=0)(run_agent_in_task)
     refs = {remote_agent.remote(request, agent, budget.agents_until): agent.agent_id
             for agent in request.agents}
-    collect_outcomes(refs, agents_wait_until(budget), progress)
+    futures = {asyncio.wrap_future(ref.future()): ref for ref in refs}
+    waiting = True  # an agent cancelled after the wait stays pending, not failed
 
+    def record(future: asyncio.Future[Any]) -> None:
+        if waiting:
+            progress.record(task_outcome(future, refs[futures[future]]))
 
-def collect_outcomes(refs: dict[Any, str], wait_until: float, progress: Progress) -> None:
-    """Records each agent as it finishes. Tasks stop on their own at the agents' deadline; one
-    still running after the grace is cancelled and reported by the caller as pending."""
-    pending = list(refs)
-    while pending:
-        left = wait_until - time.time()
-        if left <= 0:
-            break
-        ready, pending = ray.wait(pending, num_returns=1, timeout=left)
-        for ref in ready:
-            progress.record(task_outcome(ref, refs[ref]))
-    for ref in pending:
+    for future in futures:
+        future.add_done_callback(record)
+    _, pending = await asyncio.wait(futures, timeout=max(0.0, agents_wait_until(budget) - time.time()))
+    waiting = False
+    for future in pending:
         # Cancelling is a courtesy; the result does not wait for it.
         with contextlib.suppress(Exception):
-            ray.cancel(ref, force=True)
+            ray.cancel(futures[future], force=True)
 
 
-def task_outcome(ref: Any, agent_id: str) -> dict[str, Any]:
+def task_outcome(future: asyncio.Future[Any], agent_id: str) -> dict[str, Any]:
     try:
-        outcome: dict[str, Any] = ray.get(ref)
-    except Exception as err:  # noqa: BLE001 - a crashed worker is this agent's failure
+        outcome: dict[str, Any] = future.result()
+    except BaseException as err:  # noqa: BLE001 - a crashed worker is this agent's failure
         return agent_failure(agent_id, f"agent task failed ({type(err).__name__})")
     return outcome

@@ -1,10 +1,11 @@
 """Deliberation job: the program a Ray job runs for one deliberation.
 
-N agents answer the same task in parallel (one Ray task each) against an OpenAI-compatible model
-server, one judge call scores their proposals, and the job prints one line
-``RAY_EXECUTOR_RESULT v1 <json>`` that the Ray executor functions read back from the job's logs.
-The line is printed in every case (also when every agent failed or the job broke), before the
-deadline the functions gave the job, so a failure is recorded with its reasons.
+N agents answer the same task in parallel (one Ray task each, its call a coroutine of the shared
+async model client) against an OpenAI-compatible model server, one judge call scores their
+proposals, and the job prints one line ``RAY_EXECUTOR_RESULT v1 <json>`` that the Ray executor
+functions read back from the job's logs. The line is printed in every case (also when every agent
+failed or the job broke), before the deadline the functions gave the job, so a failure is recorded
+with its reasons.
 
 Inputs (environment): RAY_EXECUTOR_REQUEST (the validated request as JSON, with its optional
 ``policy``: ``allowed_origins`` and ``max_answer_bytes``), RAY_EXECUTOR_DEADLINE_UNIX (unix
@@ -22,20 +23,23 @@ it reports.
 This file is the entry point Ray runs (``python deliberation_job.py``) from the working_dir package
 of shared/rayjob: the request (request.py, policy.py), the model client (model_client.py), the
 prompts (prompts.py), the agents (agent.py), the judge (judge.py), the result (result.py) and the
-run (deliberation.py) are the modules beside it. Standard library, ``ray`` and ``idna`` (which Ray's
-own ``requests`` requires) only, Python >= 3.10, so a stock Ray image runs it.
+run (deliberation.py) are the modules beside it. Standard library, ``ray``, ``aiohttp`` (which
+``ray[default]`` ships for the dashboard) and ``idna`` (which Ray's own ``requests`` requires) only,
+Python >= 3.10, so a stock Ray image runs it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import threading
 import time
 import traceback
 
-from deliberation import Progress, plan_budget, run_deliberation
+from deliberation import Budget, Progress, plan_budget, run_agents_as_ray_tasks, run_deliberation
 from messages import log
+from model_client import ModelClient
 from request import (
     ENV_DEADLINE,
     ENV_REQUEST,
@@ -71,6 +75,15 @@ def start_watchdog(request: Request, deadline: float, printer: ResultPrinter,
     return timer
 
 
+async def run(request: Request, budget: Budget, progress: Progress) -> None:
+    """The agents as Ray tasks, then the judge from here, on one client closed at the end."""
+    client = ModelClient()
+    try:
+        await run_deliberation(client, request, budget, progress, run_agents_as_ray_tasks)
+    finally:
+        await client.close()
+
+
 def main() -> int:
     started = time.time()
     printer = ResultPrinter(sys.stdout)
@@ -90,7 +103,7 @@ def main() -> int:
     watchdog = start_watchdog(request, deadline, printer, progress)
     pending_error = "deadline reached"
     try:
-        run_deliberation(request, plan_budget(time.time(), deadline), progress)
+        asyncio.run(run(request, plan_budget(time.time(), deadline), progress))
     except Exception as err:  # noqa: BLE001 - the result line must come out whatever broke
         traceback.print_exc(file=sys.stderr)
         pending_error = f"job error ({type(err).__name__})"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from messages import log, one_line
-from model_client import CallError, api_key, call_with_retries, first_message, never_cancelled
+from model_client import CallError, ModelClient, api_key, call_with_retries, first_message, never_cancelled
 from prompts import judge_body
 from request import Agent, Request
 
@@ -78,8 +78,8 @@ def _rationale(item: dict[str, Any]) -> str:
     return one_line(rationale) if isinstance(rationale, str) else ""
 
 
-def score_proposals(request: Request, proposals: list[tuple[Agent, str]],
-                    until: float, cancelled: Callable[[], bool] = never_cancelled) -> Scoring:
+async def score_proposals(client: ModelClient, request: Request, proposals: list[tuple[Agent, str]],
+                          until: float, cancelled: Callable[[], bool] = never_cancelled) -> Scoring:
     """One judge call for all proposals; any failure zeroes every score and says why."""
     ids = [agent.agent_id for agent, _ in proposals]
 
@@ -87,9 +87,9 @@ def score_proposals(request: Request, proposals: list[tuple[Agent, str]],
         log("warning", f"judge: {problem}; retrying in {delay:.1f} s", request.deliberation_id)
 
     try:
-        answer = call_with_retries(request.chat_url, judge_body(request, proposals), until,
-                                   request.max_retries, api_key(), on_retry,
-                                   max_answer_bytes=request.max_answer_bytes, cancelled=cancelled)
+        answer = await call_with_retries(client, request.chat_url, judge_body(request, proposals),
+                                         until, request.max_retries, api_key(), on_retry,
+                                         max_answer_bytes=request.max_answer_bytes, cancelled=cancelled)
         return parse_scores(first_message(answer)["content"], ids)
     except CallError as err:
         return failed_scoring(f"judge failed: {err}")

@@ -2,22 +2,27 @@
 transient and time is left. It never follows a redirect (so the key never leaves the allowed
 origin), reads a bounded part of an answer, and caps what it keeps at max_answer_bytes of UTF-8.
 
-post_json is the one blocking call; everything around it (retries, backoff, bounds) takes the
-sleep, the randomness and the cancel check as arguments."""
+Calls are coroutines on one aiohttp session per ModelClient (one per process and event loop):
+thousands wait on the model server at once at the cost of a socket each, not a thread each. A
+ModelClient bounds the calls on the wire, in all and per model-server origin, so one busy server
+does not starve another; a call holds its places only while on the wire, never during backoff.
+Everything around the call (retries, backoff, bounds) takes the sleep, the randomness and the
+cancel check as arguments."""
 
 from __future__ import annotations
 
-import http.client
+import asyncio
+import functools
 import json
 import math
 import os
 import random
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+import aiohttp
 
 from messages import one_line
 from policy import DEFAULT_MAX_ANSWER_BYTES, canonical_origin
@@ -35,7 +40,13 @@ BACKOFF_CAP_S = 8.0
 # JSON envelope. A body beyond the read bound is not read further: the call fails.
 ANSWER_ENVELOPE_BYTES = 64 * 1024
 READ_CHUNK_BYTES = 64 * 1024
+ERROR_DETAIL_BYTES = 4096
 ANSWER_TRUNCATION_MARKER = "\n[... truncated by the deliberation job: {cut} of {total} bytes omitted]"
+
+# Calls on the wire at once: per ModelClient (a runner replica, a job's process) and per model
+# server origin. Sized for a vLLM server, which batches hundreds of sequences at once.
+DEFAULT_MAX_CALLS = 2048
+DEFAULT_MAX_CALLS_PER_ORIGIN = 512
 
 # The error of a call the run's cancel kept from starting.
 CANCELLED = "cancelled"
@@ -59,81 +70,143 @@ class CallError(Exception):
     """A call failed for good; the message is short, secret-free and says what happened."""
 
 
-class RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    """Never follows a redirect. urllib would follow a 301, 302 or 303 to any host, as a GET that
-    keeps the Authorization header, and use that host's answer; declining hands the 3xx on to the
-    default handler, which raises it as an HTTPError that http_error reports."""
-
-    def http_error_302(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
-                       headers: Any) -> None:
-        return None
-
-    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
-
-
-# The opener of every model server call (the wake-up is no model server call and carries no key).
-MODEL_OPENER = urllib.request.build_opener(RefuseRedirects)
-
-
 def read_limit(max_answer_bytes: int) -> int:
     return 2 * max_answer_bytes + ANSWER_ENVELOPE_BYTES
 
 
-def post_json(url: str, body: dict[str, Any], timeout: float, api_key: str,
-              max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> dict[str, Any]:
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers,
-                                     method="POST")
-    try:
-        with MODEL_OPENER.open(request, timeout=timeout) as response:
-            payload = read_bounded(response, read_limit(max_answer_bytes),
-                                   time.monotonic() + timeout)
-    except urllib.error.HTTPError as err:
-        raise http_error(err) from None
-    except TimeoutError:
-        raise AttemptError("model server timed out", True) from None
-    except urllib.error.URLError as err:
-        if isinstance(err.reason, TimeoutError):
+class ModelClient:
+    """One process's (one event loop's) calls to model servers: a shared session and the limits
+    of calls on the wire. Made and closed on the loop that uses it."""
+
+    def __init__(self, max_calls: int = DEFAULT_MAX_CALLS,
+                 max_calls_per_origin: int = DEFAULT_MAX_CALLS_PER_ORIGIN) -> None:
+        if min(max_calls, max_calls_per_origin) < 1:
+            raise ValueError("max_calls and max_calls_per_origin must be >= 1")
+        self.max_calls = max_calls
+        self.max_calls_per_origin = max_calls_per_origin
+        self._calls = asyncio.Semaphore(max_calls)
+        self._origins: dict[str, asyncio.Semaphore] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # The semaphores bound the calls; the pool only has to hold that many connections.
+            # No proxy from the environment: the model server is called where the policy says.
+            connector = aiohttp.TCPConnector(limit=self.max_calls, limit_per_host=0)
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    def origin_slots(self, url: str) -> asyncio.Semaphore:
+        origin = origin_of(url)
+        slots = self._origins.get(origin)
+        if slots is None:
+            slots = self._origins[origin] = asyncio.Semaphore(self.max_calls_per_origin)
+        return slots
+
+    async def post_json(self, url: str, body: dict[str, Any], until: float, api_key: str,
+                        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> dict[str, Any]:
+        """One attempt, started once there is room on the wire for it (in all and at its origin),
+        ending by until (unix seconds) whatever the server does."""
+        origin = self.origin_slots(url)
+        if origin.locked() or self._calls.locked():
+            try:
+                await asyncio.wait_for(_acquire_both(self._calls, origin), until - time.time())
+            except asyncio.TimeoutError:
+                raise AttemptError("no room for the call before the deadline", True) from None
+        else:  # room at once: no timer (wait_for costs a task per call)
+            await _acquire_both(self._calls, origin)
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            left = until - time.time()
+            if left <= 0:
+                raise AttemptError("model server timed out", True)
+            return await self._attempt(url, body, api_key, max_answer_bytes, left)
+        except asyncio.TimeoutError:
             raise AttemptError("model server timed out", True) from None
-        raise AttemptError(f"cannot reach model server ({_reason(err.reason)})", True) from None
-    except (OSError, http.client.HTTPException) as err:
-        raise AttemptError(f"connection to model server failed ({_reason(err)})", True) from None
+        finally:
+            self.in_flight -= 1
+            origin.release()
+            self._calls.release()
+
+    async def _attempt(self, url: str, body: dict[str, Any], api_key: str,
+                       max_answer_bytes: int, timeout: float) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        try:
+            # allow_redirects=False: a 3xx is the answer, refused below, never followed (a
+            # redirect would carry the Authorization header to wherever it points). The total
+            # timeout covers connecting, sending and reading the body: a body still dripping in
+            # at the deadline is a timeout.
+            async with self.session().post(url, data=json.dumps(body).encode(), headers=headers,
+                                           allow_redirects=False,
+                                           timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                if response.status >= 300:
+                    raise await http_error(response)
+                payload = await read_bounded(response, read_limit(max_answer_bytes))
+        except asyncio.TimeoutError:
+            # First: aiohttp's timeouts are ClientErrors too, and TimeoutError is an OSError.
+            raise AttemptError("model server timed out", True) from None
+        except aiohttp.ClientConnectorError as err:
+            raise AttemptError(f"cannot reach model server ({_reason(err.os_error)})", True) from None
+        except (aiohttp.ClientError, OSError) as err:
+            raise AttemptError(f"connection to model server failed ({_reason(err)})", True) from None
+        try:
+            # At most read_limit (about 2 x max_answer_bytes) of JSON: parsed on the loop, a
+            # millisecond or so at the default cap, which a thread hop would cost as much as.
+            answer = json.loads(payload)
+        except ValueError:
+            raise AttemptError("model server answered invalid JSON", False) from None
+        if not isinstance(answer, dict):
+            raise AttemptError("model server answered invalid JSON", False)
+        return answer
+
+
+@functools.lru_cache(maxsize=1024)
+def origin_of(url: str) -> str:
+    """The origin a call's limit is counted at; cached: a run's calls share a few URLs, and the
+    canonical form (IDNA, ports) costs a quarter of a millisecond."""
     try:
-        answer = json.loads(payload)
+        return canonical_origin(url)
     except ValueError:
-        raise AttemptError("model server answered invalid JSON", False) from None
-    if not isinstance(answer, dict):
-        raise AttemptError("model server answered invalid JSON", False)
-    return answer
+        return url
 
 
-def read_bounded(response: http.client.HTTPResponse, limit: int, until: float) -> bytes:
+async def _acquire_both(calls: asyncio.Semaphore, origin: asyncio.Semaphore) -> None:
+    # The origin first: a call waiting on a busy origin holds no place another origin could use.
+    await origin.acquire()
+    try:
+        await calls.acquire()
+    except BaseException:
+        origin.release()
+        raise
+
+
+async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
     """The body, up to limit bytes. A longer one is refused as soon as it shows (its announced
-    length, or the first byte past the limit) and never read to its end; a body still dripping
-    in at until (monotonic seconds) is a timeout, so a call never outlives its budget."""
-    if _content_length(response.headers.get("Content-Length")) > limit:
+    length, or the first byte past the limit) and never read to its end: the connection is
+    closed. The caller's timeout ends a body still dripping in."""
+    if (response.content_length or -1) > limit:
+        response.close()
         raise answer_too_large(limit)
     chunks: list[bytes] = []
     size = 0
     while True:
-        if time.monotonic() > until:
-            raise AttemptError("model server timed out", True)
-        chunk = response.read(min(READ_CHUNK_BYTES, limit + 1 - size))
+        chunk = await response.content.read(min(READ_CHUNK_BYTES, limit + 1 - size))
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
         size += len(chunk)
         if size > limit:
+            response.close()
             raise answer_too_large(limit)
-
-
-def _content_length(value: str | None) -> int:
-    try:
-        return int(value) if value else -1
-    except ValueError:
-        return -1
 
 
 def answer_too_large(limit: int) -> AttemptError:
@@ -141,26 +214,35 @@ def answer_too_large(limit: int) -> AttemptError:
     return AttemptError(f"model server answer larger than {limit} bytes", False)
 
 
-def http_error(err: urllib.error.HTTPError) -> AttemptError:
-    code = err.code
+async def http_error(response: aiohttp.ClientResponse) -> AttemptError:
+    code = response.status
     if 300 <= code < 400:
-        return AttemptError(redirect_problem(err), False)
+        response.close()
+        return AttemptError(redirect_problem(code, str(response.url), response.headers.get("Location")),
+                            False)
     transient = code in (408, 429) or code >= 500
     problem = f"model server answered {code}"
     if not transient:
         # A 4xx is final, and its message (unknown model, context too long) is what a caller
         # needs to fix the request; it is cut short and kept on one line.
-        detail = _error_detail(err)
+        detail = await _error_detail(response)
         if detail:
             problem = f"{problem}: {detail}"
-    return AttemptError(problem, transient, _retry_after(err.headers.get("Retry-After")))
+    response.close()
+    return AttemptError(problem, transient, _retry_after(response.headers.get("Retry-After")))
 
 
-def _error_detail(err: urllib.error.HTTPError) -> str:
+async def _error_detail(response: aiohttp.ClientResponse) -> str:
+    data = b""
     try:
-        raw = err.read(4096).decode("utf-8", "replace")
-    except (OSError, http.client.HTTPException):
+        while len(data) < ERROR_DETAIL_BYTES:
+            chunk = await response.content.read(ERROR_DETAIL_BYTES - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except (aiohttp.ClientError, OSError):
         return ""
+    raw = data.decode("utf-8", "replace")
     try:
         doc = json.loads(raw)
     except ValueError:
@@ -173,18 +255,17 @@ def _error_detail(err: urllib.error.HTTPError) -> str:
     return one_line(raw)
 
 
-def redirect_problem(err: urllib.error.HTTPError) -> str:
+def redirect_problem(code: int, url: str, location: str | None) -> str:
     """Names where the server wanted to send the call by origin only: the location's path and
     query may hold tokens, and the key is never part of it."""
-    location = err.headers.get("Location") if err.headers is not None else None
     if not location:
         target = "without a location"
     else:
         try:
-            target = "to " + canonical_origin(urllib.parse.urljoin(err.url or "", location))
+            target = "to " + canonical_origin(urllib.parse.urljoin(url, location))
         except ValueError:
             target = "to an unusable location"
-    return one_line(f"model server redirected ({err.code}) {target}; redirects are not followed")
+    return one_line(f"model server redirected ({code}) {target}; redirects are not followed")
 
 
 def _reason(reason: object) -> str:
@@ -219,12 +300,13 @@ def deadline_message(attempts: int, last: AttemptError | None) -> str:
     return f"deadline reached {attempts_phrase(attempts)} (last: {last.problem})"
 
 
-def call_with_retries(url: str, body: dict[str, Any], until: float, max_retries: int,
-                      api_key: str, on_retry: Callable[[str, float], None] = lambda p, d: None,
-                      sleep: Callable[[float], None] = time.sleep,
-                      rng: Callable[[], float] = random.random,
-                      max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
-                      cancelled: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+async def call_with_retries(client: ModelClient, url: str, body: dict[str, Any], until: float,
+                            max_retries: int, api_key: str,
+                            on_retry: Callable[[str, float], None] = lambda p, d: None,
+                            sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                            rng: Callable[[], float] = random.random,
+                            max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+                            cancelled: Callable[[], bool] = never_cancelled) -> dict[str, Any]:
     """Posts body until it succeeds, a failure is not transient, 1 + max_retries attempts were
     made, until (unix seconds) comes, or the run is cancelled: each attempt's timeout is the time
     left, and no attempt starts once cancelled() is true."""
@@ -233,24 +315,23 @@ def call_with_retries(url: str, body: dict[str, Any], until: float, max_retries:
     while True:
         if cancelled():
             raise CallError(CANCELLED)
-        left = until - time.time()
-        if left < MIN_CALL_S:
+        if until - time.time() < MIN_CALL_S:
             raise CallError(deadline_message(attempts, last))
         attempts += 1
         try:
-            return post_json(url, body, left, api_key, max_answer_bytes)
+            return await client.post_json(url, body, until, api_key, max_answer_bytes)
         except AttemptError as err:
             last = err
         if not last.transient:
             raise CallError(last.problem if attempts == 1
-                             else f"{last.problem} {attempts_phrase(attempts)}")
+                            else f"{last.problem} {attempts_phrase(attempts)}")
         if attempts > max_retries:
             raise CallError(f"{last.problem} {attempts_phrase(attempts)}")
         delay = backoff_delay(attempts, last.retry_after, rng)
         if time.time() + delay + MIN_CALL_S > until:
             raise CallError(deadline_message(attempts, last))
         on_retry(last.problem, delay)
-        sleep(delay)
+        await sleep(delay)
 
 
 def first_message(answer: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ ATTEMPT_FIELDS = ("state", "started_at")
 ATTEMPT_STATES = ("PENDING", "RUNNING", "STOPPED")
 RESULT_FIELDS = ("state", "infrastructure", "start_time", "end_time", "result")
 RESULT_STATES = ("SUCCEEDED", "FAILED")
-KEYS = ("queue", "attempt", "result")
+KEYS = ("queue", "attempt", "result", "replicas")
 
 
 class ContractError(ValueError):

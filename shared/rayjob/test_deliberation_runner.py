@@ -7,11 +7,7 @@ head with Serve are the Go side's (shared/ray).
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,43 +15,15 @@ from typing import Any
 
 import pytest
 import redis
-import redis.client
+import redis.asyncio
+import redis.asyncio.client
 
 from conftest import make_request
-from deliberation_runner import GROUP, Runner, Settings
+from deliberation_runner import GROUP, DeliberationRunner, Runner, Settings
 from fakemodel_client import Behaviour, FakeModelServer
 from queue_contract import ContractError, load
 
 PREFIX = "rt"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server is not installed")
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -75,8 +43,8 @@ def runners(redis_url: str) -> Iterator[list[Runner]]:
 
 
 def start_runner(redis_url: str, runners: list[Runner], **overrides: Any) -> Runner:
-    settings = Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=1.0, heartbeat_s=0.2,
-                        **overrides)
+    values: dict[str, Any] = {"claim_idle_s": 1.0, "heartbeat_s": 0.2, **overrides}
+    settings = Settings(redis_url=redis_url, key_prefix=PREFIX, **values)
     runner = Runner(settings)
     runner.start()
     runners.append(runner)
@@ -311,12 +279,23 @@ def test_the_runner_refuses_a_contract_without_its_names(tmp_path: Path) -> None
         load(path)
 
 
-class FailingResultWrites(redis.Redis):
-    """A client whose SET fails (the runner writes only results with it): Redis went away between
-    the run and its store."""
+def commands(pipe: redis.asyncio.client.Pipeline) -> list[str]:
+    return [str(args[0]).upper() for args, _ in pipe.command_stack]
 
-    def set(self, *args: Any, **kwargs: Any) -> Any:
-        raise redis.ConnectionError("injected: the result write failed")
+
+class FailingResultPipeline(redis.asyncio.client.Pipeline):
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        if "SET" in commands(self):
+            raise redis.ConnectionError("injected: the result write failed")
+        return await super().execute(raise_on_error)
+
+
+class FailingResultWrites(redis.asyncio.Redis):
+    """A client whose result write fails (the runner writes SET only for results): Redis went
+    away between the run and its store."""
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> redis.asyncio.client.Pipeline:
+        return FailingResultPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
 
 
 def test_an_attempt_whose_result_is_not_stored_stays_pending_for_another_replica(
@@ -324,15 +303,15 @@ def test_an_attempt_whose_result_is_not_stored_stays_pending_for_another_replica
     server.set_model("m1", Behaviour(answer="p"))
     enqueue(client, "delib-s", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
     settings = Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=1.0, heartbeat_s=0.2)
-    pool = redis.ConnectionPool.from_url(redis_url, protocol=2)
+    pool = redis.asyncio.ConnectionPool.from_url(redis_url, protocol=2)
     failing = Runner(settings, FailingResultWrites(connection_pool=pool))
     failing.start()
     runners.append(failing)
     until = time.time() + 10
-    while not (server.judge_requests() and not failing.running) and time.time() < until:
+    while not (server.judge_requests() and not failing.held) and time.time() < until:
         time.sleep(0.02)
     failing.stop()
-    assert server.judge_requests() and not failing.running, "the run ended"
+    assert server.judge_requests() and not failing.held, "the run ended"
     queue = f"{PREFIX}:runner:queue"
     assert client.get(f"{PREFIX}:runner:result:delib-s") is None
     assert client.xpending(queue, GROUP)["pending"] == 1, "not stored, so not acked"
@@ -342,36 +321,34 @@ def test_an_attempt_whose_result_is_not_stored_stays_pending_for_another_replica
     assert queue_is_empty(client)
 
 
-class RecordingPipeline(redis.client.Pipeline):
-    events: list[str]
+class RecordingPipeline(redis.asyncio.client.Pipeline):
+    events: list[tuple[bool, list[str]]]
 
-    def execute(self, raise_on_error: bool = True) -> list[Any]:
-        if any(args[0] == "XACK" for args, _ in self.command_stack):
-            self.events.append("ack")
-        return super().execute(raise_on_error)
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        self.events.append((self.is_transaction, commands(self)))
+        return await super().execute(raise_on_error)
 
 
-class RecordingClient(redis.Redis):
-    """Records when the result is stored (its SET answered) and when the entry's XACK is sent."""
+class RecordingClient(redis.asyncio.Redis):
+    """Records every pipeline the runner sends: whether it is a MULTI, and its commands."""
 
-    events: list[str]
+    events: list[tuple[bool, list[str]]]
 
-    def set(self, *args: Any, **kwargs: Any) -> Any:
-        answer = super().set(*args, **kwargs)
-        self.events.append("stored")
-        return answer
+    async def set(self, *args: Any, **kwargs: Any) -> Any:
+        self.events.append((False, ["SET"]))
+        return await super().set(*args, **kwargs)
 
-    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> redis.client.Pipeline:
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> redis.asyncio.client.Pipeline:
         pipe = RecordingPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
         pipe.events = self.events
         return pipe
 
 
-def test_the_result_is_stored_before_the_entry_is_acked(client: redis.Redis, runners: list[Runner],
-                                                        redis_url: str, server: FakeModelServer) -> None:
+def test_the_result_is_stored_and_the_entry_acked_in_one_transaction(
+        client: redis.Redis, runners: list[Runner], redis_url: str, server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(answer="p"))
     enqueue(client, "delib-o", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
-    recording = RecordingClient(connection_pool=redis.ConnectionPool.from_url(redis_url, protocol=2))
+    recording = RecordingClient(connection_pool=redis.asyncio.ConnectionPool.from_url(redis_url, protocol=2))
     recording.events = []
     runner = Runner(Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=1.0, heartbeat_s=0.2),
                     recording)
@@ -379,7 +356,8 @@ def test_the_result_is_stored_before_the_entry_is_acked(client: redis.Redis, run
     runners.append(runner)
     wait_result(client, "delib-o")
     assert queue_is_empty(client)
-    assert recording.events == ["stored", "ack"]
+    writes = [(multi, cmds) for multi, cmds in recording.events if "SET" in cmds or "XACK" in cmds]
+    assert writes == [(True, ["SET", "XACK", "XDEL"])], "never acked without the result, nor apart from it"
 
 
 def test_the_runner_caps_answers_in_bytes(client: redis.Redis, runners: list[Runner], redis_url: str,
@@ -393,3 +371,122 @@ def test_the_runner_caps_answers_in_bytes(client: redis.Redis, runners: list[Run
     assert len(best["proposal"].encode()) <= 1000 and best["proposal"] != answer
     assert best["proposal"].startswith("\u20ac" * 100)
     assert best["metadata"]["truncated"] == "true"
+
+
+def pending_of(client: redis.Redis) -> int:
+    return int(client.xpending(f"{PREFIX}:runner:queue", GROUP)["pending"])
+
+
+def test_a_runner_takes_as_many_entries_as_it_has_free_slots_and_none_when_full(
+        client: redis.Redis, runners: list[Runner], redis_url: str, server: FakeModelServer) -> None:
+    server.set_model("slow", Behaviour(answer="p", delay=3.0))
+    for i in range(5):
+        enqueue(client, f"delib-{i}", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "slow"}]))
+    runner = start_runner(redis_url, runners, max_deliberations=3)
+    until = time.time() + 5
+    while len(server.agent_requests()) < 3 and time.time() < until:
+        time.sleep(0.02)
+    time.sleep(1.5)  # more than a read's block: a runner reading while full would show here
+    assert pending_of(client) == 3, "three slots, three entries taken"
+    assert client.xlen(f"{PREFIX}:runner:queue") == 5
+    assert len(server.agent_requests()) == 3
+    runner.stats()  # the first call asks for the queue's lag; the answer is cached
+    time.sleep(0.3)
+    stats = runner.stats()
+    assert sorted(stats) == ["runner_capacity", "runner_in_flight", "runner_loop_lag_p99_ms", "runner_queue_lag"]
+    assert (stats["runner_in_flight"], stats["runner_queue_lag"], stats["runner_capacity"]) == (3.0, 2.0, 3.0)
+    assert 0 <= stats["runner_loop_lag_p99_ms"] < 1000
+    for i in range(5):
+        assert wait_result(client, f"delib-{i}", within=20)["state"] == "SUCCEEDED"
+    assert queue_is_empty(client)
+
+
+def test_every_free_slot_is_filled_in_one_read(client: redis.Redis, runners: list[Runner], redis_url: str,
+                                               server: FakeModelServer) -> None:
+    server.set_model("slow", Behaviour(answer="p", delay=2.0))
+    for i in range(40):
+        enqueue(client, f"delib-{i}", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "slow"}]))
+    start_runner(redis_url, runners, max_deliberations=30)
+    until = time.time() + 5
+    while len(server.agent_requests()) < 30 and time.time() < until:
+        time.sleep(0.02)
+    starts = sorted(r.started for r in server.agent_requests())
+    assert len(starts) == 30 and pending_of(client) == 30
+    assert starts[-1] - starts[0] < 0.5, "taken together, not one read at a time"
+
+
+def test_the_replica_writes_its_figures_and_removes_them_on_a_clean_stop(
+        client: redis.Redis, runners: list[Runner], redis_url: str, server: FakeModelServer) -> None:
+    server.set_model("m1", Behaviour(answer="p", delay=0.5))
+    enqueue(client, "delib-r", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"},
+                                                         {"agent_id": "a2", "role": "QA", "model": "m1"}]))
+    runner = start_runner(redis_url, runners)
+    wait_result(client, "delib-r")
+    time.sleep(0.5)  # a heartbeat (0.2 s) after the run
+    figures = json.loads(client.hget(contract_key("replicas"), runner.consumer) or b"{}")
+    assert set(figures) == {"in_flight", "peak_calls", "loop_lag_p99_ms", "updated_ms"}
+    assert figures["peak_calls"] == 2, "the two agents at once, then the judge alone"
+    assert figures["in_flight"] == 0 and figures["loop_lag_p99_ms"] >= 0
+    runner.stop()
+    assert client.hget(contract_key("replicas"), runner.consumer) is None
+
+
+def deliveries_of(client: redis.Redis) -> list[tuple[str, int, int]]:
+    return [(str(p["consumer"], "utf-8") if isinstance(p["consumer"], bytes) else str(p["consumer"]),
+             int(p["times_delivered"]), int(p["time_since_delivered"]))
+            for p in client.xpending_range(f"{PREFIX}:runner:queue", GROUP, "-", "+", 10)]
+
+
+def test_a_draining_replica_hands_back_what_it_cannot_finish(
+        client: redis.Redis, runners: list[Runner], redis_url: str, server: FakeModelServer) -> None:
+    server.set_model("slow", Behaviour(answer="p", delay=6.0))
+    enqueue(client, "delib-h", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "slow"}]))
+    settings = Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=3.0, heartbeat_s=0.2, drain_s=0.5)
+    replica = DeliberationRunner(settings)  # the Serve deployment's class, as Serve drives it
+    until = time.time() + 5
+    while not server.agent_requests() and time.time() < until:
+        time.sleep(0.02)
+    began = time.time()
+    replica.__del__()  # what Serve calls on scale-down
+    assert time.time() - began < 3.0, "the drain waits drain_s, then hands back"
+    [(consumer, delivered, idle_ms)] = deliveries_of(client)
+    assert consumer == replica.runner.consumer and delivered == 1, "handed back, no delivery counted"
+    assert idle_ms >= 3000, "idle as long as a dead replica's entry: claimable at once"
+    assert client.get(f"{PREFIX}:runner:result:delib-h") is None
+    assert client.hget(contract_key("replicas"), replica.runner.consumer) is None
+    taken = time.time()
+    start_runner(redis_url, runners, claim_idle_s=3.0)
+    record = wait_result(client, "delib-h", within=15)
+    assert record["state"] == "SUCCEEDED"
+    assert time.time() - taken < 1.0 + 6.0 + 2.0, "claimed at the other replica's first reclaim (claim_idle_s / 3)"
+    assert len(server.agent_requests()) == 2
+    assert queue_is_empty(client)
+
+
+def test_a_draining_replica_finishes_what_it_can_within_drain_s(
+        client: redis.Redis, redis_url: str, server: FakeModelServer) -> None:
+    server.set_model("m1", Behaviour(answer="p", delay=1.0))
+    enqueue(client, "delib-f", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
+    replica = DeliberationRunner(Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=3.0, heartbeat_s=0.2,
+                                          drain_s=10.0))
+    until = time.time() + 5
+    while not server.agent_requests() and time.time() < until:
+        time.sleep(0.02)
+    enqueue(client, "delib-later", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
+    replica.__del__()
+    assert wait_result(client, "delib-f", within=0.1)["state"] == "SUCCEEDED"
+    assert pending_of(client) == 0, "nothing left held by the drained replica"
+    # The later entry was either read by the last read and finished too, or never read.
+    later = client.get(f"{PREFIX}:runner:result:delib-later")
+    assert later is not None or client.xlen(f"{PREFIX}:runner:queue") == 1
+
+
+def test_settings_defaults_are_sized_for_a_model_server_and_read_the_old_name() -> None:
+    settings = Settings.from_args({"redis_url": "redis://x"})
+    assert (settings.max_deliberations, settings.max_calls, settings.max_calls_per_origin, settings.drain_s) == (
+        1000, 2048, 512, 20.0)
+    assert Settings.from_args({"redis_url": "redis://x", "max_agent_calls": 300}).max_calls == 300
+    with pytest.raises(ValueError, match="max_calls_per_origin"):
+        Settings.from_args({"redis_url": "redis://x", "max_calls_per_origin": 0})
+    with pytest.raises(ValueError, match="drain_s"):
+        Settings.from_args({"redis_url": "redis://x", "drain_s": -1})

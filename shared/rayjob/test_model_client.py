@@ -4,6 +4,7 @@ oversized bodies) and error texts cleaned of terminal escapes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -11,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from agent import run_agent, split_reasoning
-from conftest import API_KEY, agent, request_of
+from agent import split_reasoning
+from conftest import API_KEY, agent, agent_outcome, call, judge_scoring, no_sleep, on_client, request_of
 from fakemodel_client import Behaviour, FakeModelServer, streamed_completion
-from judge import score_proposals
 from messages import clean_text
 from model_client import (
     BACKOFF_CAP_S,
     ENV_API_KEY,
     CallError,
+    ModelClient,
     backoff_delay,
     call_with_retries,
     cap_answer,
@@ -54,8 +55,8 @@ def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
 
 def test_retries_transient_failures_then_succeeds(server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(fail_status=503, fail_times=2))
-    answer = call_with_retries(server.url + CHAT_PATH, {"model": "m1"}, time.time() + 10,
-                                   3, "", sleep=lambda _: None)
+    answer = call(server.url + CHAT_PATH, {"model": "m1"}, time.time() + 10,
+                                   3, "", sleep=no_sleep)
     assert first_message(answer)["content"] == "proposal from m1"
     assert len(server.chat_requests("m1")) == 3
 
@@ -63,30 +64,30 @@ def test_retries_transient_failures_then_succeeds(server: FakeModelServer) -> No
 def test_gives_up_after_max_retries(server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(fail_status=429))
     with pytest.raises(CallError, match=r"^model server answered 429 after 3 attempts$"):
-        call_with_retries(server.url + CHAT_PATH, {"model": "m1"}, time.time() + 10, 2,
-                              "", sleep=lambda _: None)
+        call(server.url + CHAT_PATH, {"model": "m1"}, time.time() + 10, 2,
+                              "", sleep=no_sleep)
     assert len(server.chat_requests("m1")) == 3
 
 
 def test_client_errors_fail_at_once(server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(fail_status=404))
     with pytest.raises(CallError, match=r"^model server answered 404: fake failure of m1$"):
-        call_with_retries(server.url + CHAT_PATH, {"model": "m1"}, time.time() + 10, 3,
-                              "", sleep=lambda _: None)
+        call(server.url + CHAT_PATH, {"model": "m1"}, time.time() + 10, 3,
+                              "", sleep=no_sleep)
     assert len(server.chat_requests("m1")) == 1
 
 
 def test_unreachable_server_is_transient() -> None:
     with pytest.raises(CallError, match=r"^cannot reach model server .* after 2 attempts$"):
-        call_with_retries("http://127.0.0.1:9/v1/chat/completions", {}, time.time() + 10, 1,
-                              "", sleep=lambda _: None)
+        call("http://127.0.0.1:9/v1/chat/completions", {}, time.time() + 10, 1,
+                              "", sleep=no_sleep)
 
 
 def test_a_stalled_call_stops_at_the_deadline(server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(stall=True))
     started = time.time()
     with pytest.raises(CallError) as err:
-        call_with_retries(server.url + CHAT_PATH, {"model": "m1"}, started + 1.0, 3, "")
+        call(server.url + CHAT_PATH, {"model": "m1"}, started + 1.0, 3, "")
     assert time.time() - started < 1.5
     assert str(err.value) == "deadline reached after 1 attempt (last: model server timed out)"
 
@@ -94,9 +95,13 @@ def test_a_stalled_call_stops_at_the_deadline(server: FakeModelServer) -> None:
 def test_no_retry_sleeps_past_the_deadline(server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(fail_status=503))
     slept: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        slept.append(delay)
+
     with pytest.raises(CallError, match=r"^deadline reached after 1 attempt"):
-        call_with_retries(server.url + CHAT_PATH, {"model": "m1"}, time.time() + 0.5, 5,
-                              "", sleep=slept.append, rng=lambda: 1.0)
+        call(server.url + CHAT_PATH, {"model": "m1"}, time.time() + 0.5, 5,
+                              "", sleep=sleep, rng=lambda: 1.0)
     assert slept == []
 
 
@@ -105,7 +110,7 @@ def test_run_agent_sends_the_key_and_reports_metadata_as_strings(
     monkeypatch.setenv(ENV_API_KEY, API_KEY)
     server.set_model("m1", Behaviour(answer="<think>hmm</think>use a backoff", total_tokens=812))
     request = request_of(server.url)
-    outcome = run_agent(request, request.agents[0], time.time() + 10)
+    outcome = agent_outcome(request, request.agents[0], time.time() + 10)
     assert outcome["ok"] is True
     assert (outcome["proposal"], outcome["reasoning"]) == ("use a backoff", "hmm")
     assert outcome["metadata"]["model"] == "m1"
@@ -130,7 +135,7 @@ def test_a_redirect_is_never_followed_and_the_key_stays_home(
     server.set_model("m1", Behaviour(redirect_status=status,
                                      redirect_to=other.url + CHAT_PATH + "?token=s3cret"))
     request = request_of(server.url, constraints={"max_retries": 3})
-    outcome = run_agent(request, request.agents[0], time.time() + 10)
+    outcome = agent_outcome(request, request.agents[0], time.time() + 10)
     assert outcome == {"agent_id": "a1", "ok": False, "error": (
         f"model server redirected ({status}) to {other.url}; redirects are not followed")}
     assert not any("authorization" in r.headers for r in other.requests())
@@ -141,7 +146,7 @@ def test_a_redirect_is_never_followed_and_the_key_stays_home(
 def test_a_relative_redirect_names_the_same_origin(server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(redirect_status=302, redirect_to="/elsewhere?key=s3cret"))
     request = request_of(server.url)
-    outcome = run_agent(request, request.agents[0], time.time() + 10)
+    outcome = agent_outcome(request, request.agents[0], time.time() + 10)
     assert outcome["error"] == (
         f"model server redirected (302) to {server.url}; redirects are not followed")
     assert [r.path for r in server.requests()] == [CHAT_PATH]
@@ -151,7 +156,7 @@ def test_the_judge_never_follows_a_redirect(server: FakeModelServer, other: Fake
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_API_KEY, API_KEY)
     server.set_model("judge-model", Behaviour(redirect_status=302, redirect_to=other.url + "/x"))
-    scoring = score_proposals(request_of(server.url), [(agent("a1"), "p")], time.time() + 10)
+    scoring = judge_scoring(request_of(server.url), [(agent("a1"), "p")], time.time() + 10)
     assert scoring.error == (f"judge failed: model server redirected (302) to {other.url}; "
                              "redirects are not followed")
     assert other.requests() == []
@@ -168,7 +173,7 @@ def test_a_huge_answer_is_cut_on_a_character_boundary_and_marked(
         limit: int) -> None:
     server.set_model("m1", Behaviour(answer=answer, reasoning=reasoning))
     request = request_of(server.url, **({"policy": policy} if policy else {}))
-    outcome = run_agent(request, request.agents[0], time.time() + 10)
+    outcome = agent_outcome(request, request.agents[0], time.time() + 10)
     assert outcome["ok"] is True, outcome
     for text, full in ((outcome["proposal"], answer), (outcome["reasoning"], reasoning.strip())):
         assert len(text.encode()) <= limit
@@ -191,7 +196,7 @@ def test_the_cap_counts_bytes_not_characters(text: str) -> None:
 def test_an_answer_within_the_cap_is_whole_and_unmarked(server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(answer="\u20ac" * 333, reasoning="r"))
     request = request_of(server.url, policy={"max_answer_bytes": 999})
-    outcome = run_agent(request, request.agents[0], time.time() + 10)
+    outcome = agent_outcome(request, request.agents[0], time.time() + 10)
     assert outcome["proposal"] == "\u20ac" * 333
     assert "truncated" not in outcome["metadata"]
 
@@ -202,7 +207,7 @@ def test_an_oversized_body_fails_the_agent_without_being_read(
     server.set_model("m1", Behaviour(stream_bytes=HUGE_BODY, announce_length=announce_length))
     request = request_of(server.url, policy={"max_answer_bytes": 1000},
                          constraints={"max_retries": 3})
-    outcome = run_agent(request, request.agents[0], time.time() + 30)
+    outcome = agent_outcome(request, request.agents[0], time.time() + 30)
     bound = 2 * 1000 + 64 * 1024
     assert outcome == {"agent_id": "a1", "ok": False,
                        "error": f"model server answer larger than {bound} bytes"}
@@ -214,7 +219,7 @@ def test_an_oversized_body_fails_the_agent_without_being_read(
 def test_the_judge_answer_has_the_same_bound(server: FakeModelServer) -> None:
     server.set_model("judge-model", Behaviour(stream_bytes=HUGE_BODY))
     request = request_of(server.url, policy={"max_answer_bytes": 1000})
-    scoring = score_proposals(request, [(agent("a1"), "p")], time.time() + 30)
+    scoring = judge_scoring(request, [(agent("a1"), "p")], time.time() + 30)
     assert scoring.error == f"judge failed: model server answer larger than {2000 + 65536} bytes"
     assert not server.streams()[0].completed
 
@@ -238,7 +243,7 @@ def test_error_text_loses_terminal_escapes_and_control_characters(
         server: FakeModelServer, body: bytes) -> None:
     server.set_model("m1", Behaviour(fail_status=400, error_body=body))
     request = request_of(server.url)
-    outcome = run_agent(request, request.agents[0], time.time() + 10)
+    outcome = agent_outcome(request, request.agents[0], time.time() + 10)
     assert outcome["error"] == "model server answered 400: red second line"
 
 
@@ -266,5 +271,56 @@ def test_run_agent_turns_failures_into_messages(server: FakeModelServer, behavio
                                                 error: str) -> None:
     server.set_model("m1", behaviour)
     request = request_of(server.url)
-    outcome = run_agent(request, request.agents[0], time.time() + 10)
+    outcome = agent_outcome(request, request.agents[0], time.time() + 10)
     assert outcome == {"agent_id": "a1", "ok": False, "error": error}
+
+
+def peak_overlap(starts: list[float], latency: float) -> int:
+    """The most calls in flight at once, each taking latency from its start."""
+    events = sorted([(t, 1) for t in starts] + [(t + latency, -1) for t in starts], key=lambda e: (e[0], e[1]))
+    peak = now = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return peak
+
+
+def test_a_busy_origin_holds_its_own_limit_and_never_starves_another(
+        server: FakeModelServer, other: FakeModelServer) -> None:
+    server.set_model("slow", Behaviour(answer="a", delay=1.0))
+    other.set_model("quick", Behaviour(answer="b"))
+    limits = ModelClient(max_calls=100, max_calls_per_origin=3)
+    quick_done: list[float] = []
+
+    async def burst(client: ModelClient) -> float:
+        async def quick() -> None:
+            await asyncio.sleep(0.1)  # once the slow origin is full
+            await call_with_retries(client, other.url + CHAT_PATH, {"model": "quick"}, time.time() + 10, 0, "")
+            quick_done.append(time.monotonic())
+
+        began = time.monotonic()
+        await asyncio.gather(*(call_with_retries(client, server.url + CHAT_PATH, {"model": "slow"},
+                                                 time.time() + 10, 0, "") for _ in range(9)),
+                             *(quick() for _ in range(5)))
+        return began
+
+    began = on_client(burst, limits)
+    slow = [r.started for r in server.chat_requests("slow")]
+    assert len(slow) == 9 and peak_overlap(slow, 1.0) <= 3, "at most 3 at the slow origin at once"
+    assert peak_overlap(slow, 1.0) == 3
+    assert len(other.chat_requests("quick")) == 5
+    assert max(quick_done) - began < 0.9, "the other origin's calls went while the slow one was full"
+    assert limits.peak_in_flight > 3, "quick calls in flight beside the slow origin's three"
+
+
+def test_calls_in_flight_are_bounded_per_client(server: FakeModelServer) -> None:
+    server.set_model("slow", Behaviour(answer="a", delay=0.5))
+    limits = ModelClient(max_calls=4, max_calls_per_origin=100)
+
+    async def burst(client: ModelClient) -> None:
+        await asyncio.gather(*(call_with_retries(client, server.url + CHAT_PATH, {"model": "slow"},
+                                                 time.time() + 10, 0, "") for _ in range(10)))
+
+    on_client(burst, limits)
+    assert peak_overlap([r.started for r in server.chat_requests("slow")], 0.5) == 4
+    assert limits.peak_in_flight == 4

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from conftest import BRACES_TEMPLATE, agent, request_of, success
+from conftest import BRACES_TEMPLATE, agent, judge_scoring, request_of, success
 from fakemodel_client import Behaviour, FakeModelServer
-from judge import ScoringError, parse_scores, score_proposals
+from judge import ScoringError, parse_scores
 from prompts import (
     JUDGE_PROMPT_BUDGET,
     TASK_LIMIT,
@@ -163,7 +163,7 @@ def test_parse_scores_refuses_what_it_cannot_trust(content: str, message: str) -
 def test_judge_failure_zeroes_scores_with_the_reason(server: FakeModelServer) -> None:
     server.set_model("judge-model", Behaviour(fail_status=500))
     request = request_of(server.url, constraints={"max_retries": 1})
-    scoring = score_proposals(request, [(agent("a1"), "p")], time.time() + 10)
+    scoring = judge_scoring(request, [(agent("a1"), "p")], time.time() + 10)
     assert scoring.error == "judge failed: model server answered 500 after 2 attempts"
     result = build_result((agent("a1"),), {"a1": success("a1")}, scoring, "")
     assert result["agent_results"][0]["score"] == 0.0

@@ -13,8 +13,7 @@ import pytest
 import ray
 
 import deliberation_job as job
-from agent import run_agent
-from conftest import make_request, request_of
+from conftest import agent_outcome, make_request, request_of
 from fakemodel_client import FakeModelServer
 from policy import DEFAULT_MAX_ANSWER_BYTES
 from request import (
@@ -97,7 +96,7 @@ def test_the_chat_url_is_the_base_plus_the_chat_path(url: str, chat_url: str) ->
 
 def test_run_agent_calls_the_chat_path_under_the_base(server: FakeModelServer) -> None:
     request = request_of(server.url + "/base/")
-    run_agent(request, request.agents[0], time.time() + 10)
+    agent_outcome(request, request.agents[0], time.time() + 10)
     assert [r.path for r in server.requests()] == ["/base/v1/chat/completions"]
 
 

@@ -19,6 +19,7 @@ from deliberation import Budget, Progress, plan_budget, run_deliberation
 from fakemodel_client import FakeModelServer
 from judge import Scoring, failed_scoring
 from messages import ERROR_MESSAGE_LIMIT
+from model_client import ModelClient
 from request import ENV_DEADLINE, ENV_REQUEST, Request
 from result import (
     EXIT_NO_PROPOSAL,
@@ -139,7 +140,8 @@ def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 
 def test_main_reports_an_unexpected_error_as_the_agents_failure(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    def broken(request: Request, budget: Budget, progress: Progress) -> None:
+    async def broken(client: ModelClient, request: Request, budget: Budget, progress: Progress,
+                     run_agents: Any) -> None:
         raise RuntimeError("cluster exploded")
 
     code, result = run_main(monkeypatch, capsys, broken)
@@ -150,7 +152,8 @@ def test_main_reports_an_unexpected_error_as_the_agents_failure(
 
 def test_main_keeps_finished_agents_when_scoring_never_happened(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    def half(request: Request, budget: Budget, progress: Progress) -> None:
+    async def half(client: ModelClient, request: Request, budget: Budget, progress: Progress,
+                   run_agents: Any) -> None:
         progress.record(success("a2"))
         raise KeyError("bug")
 

@@ -6,6 +6,8 @@ import json
 import urllib.error
 import urllib.request
 
+import aiohttp
+
 from messages import log
 
 CALLBACK_TIMEOUT_S = 2.0
@@ -13,24 +15,47 @@ FINISHED_EVENT_TYPE = "dev.rayexecutor.deliberation.finished.v1"
 FINISHED_EVENT_SOURCE = "/ray-executor/job"
 
 
-def send_wakeup(url: str, deliberation_id: str) -> None:
-    """Best-effort binary-mode CloudEvent telling the status function to look now rather than on
-    its next poll; it carries no authority, so losing it only delays the status."""
-    if not url or not deliberation_id:
-        return
-    headers = {
+def wakeup_headers(deliberation_id: str) -> dict[str, str]:
+    return {
         "ce-specversion": "1.0",
         "ce-type": FINISHED_EVENT_TYPE,
         "ce-source": FINISHED_EVENT_SOURCE,
         "ce-id": f"{deliberation_id}.finished",
         "Content-Type": "application/json",
     }
-    body = json.dumps({"deliberation_id": deliberation_id}).encode()
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+
+
+def wakeup_body(deliberation_id: str) -> bytes:
+    return json.dumps({"deliberation_id": deliberation_id}).encode()
+
+
+def send_wakeup(url: str, deliberation_id: str) -> None:
+    """Best-effort binary-mode CloudEvent telling the status function to look now rather than on
+    its next poll; it carries no authority, so losing it only delays the status. Blocking: the
+    job's, sent once its result is out (also from its watchdog thread)."""
+    if not url or not deliberation_id:
+        return
+    request = urllib.request.Request(url, data=wakeup_body(deliberation_id),
+                                     headers=wakeup_headers(deliberation_id), method="POST")
     try:
         with urllib.request.urlopen(request, timeout=CALLBACK_TIMEOUT_S) as response:
             response.read()
     except urllib.error.HTTPError as err:
         log("warning", f"wake-up answered {err.code}", deliberation_id)
+    except Exception as err:  # noqa: BLE001 - best effort: never changes the outcome
+        log("warning", f"wake-up failed ({type(err).__name__})", deliberation_id)
+
+
+async def send_wakeup_async(session: aiohttp.ClientSession, url: str, deliberation_id: str) -> None:
+    """The same wake-up on an event loop (the runner's): it never holds up the loop."""
+    if not url or not deliberation_id:
+        return
+    try:
+        async with session.post(url, data=wakeup_body(deliberation_id), headers=wakeup_headers(deliberation_id),
+                                timeout=aiohttp.ClientTimeout(total=CALLBACK_TIMEOUT_S),
+                                allow_redirects=False) as response:
+            await response.read()
+            if response.status >= 400:
+                log("warning", f"wake-up answered {response.status}", deliberation_id)
     except Exception as err:  # noqa: BLE001 - best effort: never changes the outcome
         log("warning", f"wake-up failed ({type(err).__name__})", deliberation_id)

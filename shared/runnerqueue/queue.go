@@ -31,6 +31,7 @@ var _ app.RayCluster = (*Queue)(nil)
 //   - <prefix>:runner:queue         the stream the runners' consumer group "runners" reads.
 //   - <prefix>:runner:attempts      the index of attempts: a sorted set of submission ids scored
 //     by their marker's expiry (unix ms), so List reads only live attempts and stays bounded.
+//   - <prefix>:runner:replicas      a hash the runner replicas write their figures to (Replicas).
 type Queue struct {
 	rdb      redis.UniversalClient
 	prefix   string
@@ -79,6 +80,7 @@ func (r *Queue) queueKey() string                { return r.prefix + ":runner:qu
 func (r *Queue) attemptKey(id string) string     { return r.prefix + ":runner:attempt:" + id }
 func (r *Queue) resultKey(id string) string      { return r.prefix + ":runner:result:" + id }
 func (r *Queue) indexKey() string                { return r.prefix + ":runner:attempts" }
+func (r *Queue) replicasKey() string             { return r.prefix + ":runner:replicas" }
 func runnerLabel(op, submissionID string) string { return op + " deliberation attempt " + submissionID }
 
 //go:embed enqueue.lua

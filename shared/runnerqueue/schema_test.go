@@ -67,7 +67,7 @@ func TestQueueFollowsItsContract(t *testing.T) {
 	if c.Group != runnerGroup {
 		t.Errorf("Lag reads the group %q, the contract names %q", runnerGroup, c.Group)
 	}
-	keys := map[string]string{"queue": q.queueKey(), "attempt": q.attemptKey(id), "result": q.resultKey(id), "index": q.indexKey()}
+	keys := map[string]string{"queue": q.queueKey(), "attempt": q.attemptKey(id), "result": q.resultKey(id), "index": q.indexKey(), "replicas": q.replicasKey()}
 	if len(keys) != len(c.Keys) {
 		t.Fatalf("the adapter has keys %v, the contract %v", keys, c.Keys)
 	}
