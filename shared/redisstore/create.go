@@ -17,8 +17,14 @@ var createLua string
 var createScript = redis.NewScript(createLua)
 
 // Create stores a new entry with its request and idempotency record, counts it and records its
-// submitted event in the outbox (when enabled), in one script. The three keys expire together,
-// the retention after the entry's deadline, unless the entry finishes first (update.lua).
+// submitted event in the outbox (when enabled), in one script on the deliberation's shard. The
+// three keys expire together, the retention after the entry's deadline, unless the entry finishes
+// first (update.lua).
+//
+// With a limit, the other shards' active counts are read first (one pipelined round trip) and the
+// script adds its own shard's, read inside it: the limit is exact for creations that do not
+// overlap, and creations racing on other shards may each see the others' counts from before and
+// pass together (docs/state.md, the admission limit).
 func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive int) (deliberation.Deliberation, bool, error) {
 	entry, err := encodeEntry(d)
 	if err != nil {
@@ -34,11 +40,18 @@ func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req del
 	}
 	// Relative to the creation, not an absolute deadline: Redis's clock need not be the caller's.
 	lifetime := max(d.Deadline.Sub(d.SubmittedAt), 0) + s.retention
+	var others int64
+	if maxActive > 0 {
+		if others, err = s.activeElsewhere(ctx, shardOf(d.ID)); err != nil {
+			return d, false, err
+		}
+	}
 	args := append([]any{entry, reqJSON, req.Fingerprint(), d.SubmittedAt.UnixMilli(), d.ID, maxActive,
-		s.retention.Milliseconds(), lifetime.Milliseconds()}, records...)
+		s.retention.Milliseconds(), lifetime.Milliseconds(), others}, records...)
+	shard := shardOf(d.ID)
 	res, err := createScript.Run(ctx, s.rdb,
-		[]string{s.keys.entry(d.ID), s.keys.request(d.ID), s.keys.idem(d.ID), s.keys.active(), s.keys.stats(),
-			s.keys.outbox(d.ID), s.keys.outboxIndex()},
+		[]string{s.keys.entry(d.ID), s.keys.request(d.ID), s.keys.idem(d.ID), s.keys.active(shard), s.keys.stats(shard),
+			s.keys.outbox(d.ID), s.keys.outboxIndex(shard)},
 		args...,
 	).StringSlice()
 	if err != nil {
@@ -56,4 +69,21 @@ func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req del
 		return d, false, deliberation.Errorf(deliberation.CodeTooMany, "more than %d deliberations are active", maxActive)
 	}
 	return d, false, fmt.Errorf("create script answered %q", res[0])
+}
+
+// activeElsewhere sums the active counters of every shard but skip, in one pipelined round trip.
+func (s *Store) activeElsewhere(ctx context.Context, skip int) (int64, error) {
+	cmds, err := everyShard(ctx, s.rdb, func(p redis.Pipeliner, shard int) *redis.SliceCmd {
+		return p.HMGet(ctx, s.keys.stats(shard), "active")
+	})
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	var sum int64
+	for shard, c := range cmds {
+		if shard != skip {
+			sum += counter(c.Val()[0])
+		}
+	}
+	return sum, nil
 }

@@ -1,8 +1,10 @@
--- Creates a deliberation atomically. KEYS: entry, request, idempotency record, active index, stats,
--- outbox of the deliberation, outbox index. ARGV: entry JSON, request JSON, request fingerprint,
+-- Creates a deliberation atomically. KEYS (all in the deliberation's shard, one slot): entry,
+-- request, idempotency record, the shard's active index, the shard's stats, outbox of the
+-- deliberation, the shard's outbox index. ARGV: entry JSON, request JSON, request fingerprint,
 -- submitted-at ms, id, max active (<= 0: no limit), retention ms, lifetime ms of an active entry
--- (its timeout plus the retention), then the outbox records of the events the creation causes
--- (none when events are off). Answers {"created"}, {"exists", entry}, {"conflict"} or {"too_many"}.
+-- (its timeout plus the retention), the active count of every other shard as read just before,
+-- then the outbox records of the events the creation causes (none when events are off). Answers
+-- {"created"}, {"exists", entry}, {"conflict"} or {"too_many"}.
 -- The entry, its request and its idempotency record share one expiry: an abandoned entry ends
 -- some time after its deadline, and a key never outlives, or is outlived by, what it names.
 local fingerprint = redis.call('GET', KEYS[3])
@@ -14,7 +16,7 @@ if existing then
   return {'exists', existing}
 end
 local maxActive = tonumber(ARGV[6])
-if maxActive > 0 and tonumber(redis.call('HGET', KEYS[5], 'active') or '0') >= maxActive then
+if maxActive > 0 and tonumber(ARGV[9]) + tonumber(redis.call('HGET', KEYS[5], 'active') or '0') >= maxActive then
   return {'too_many'}
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[8])
@@ -24,8 +26,8 @@ redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
 redis.call('HINCRBY', KEYS[5], 'total', 1)
 redis.call('HINCRBY', KEYS[5], 'active', 1)
 redis.call('HSETNX', KEYS[5], 'since_ms', ARGV[4])
-if #ARGV > 8 then
-  redis.call('RPUSH', KEYS[6], unpack(ARGV, 9))
+if #ARGV > 9 then
+  redis.call('RPUSH', KEYS[6], unpack(ARGV, 10))
   redis.call('PEXPIRE', KEYS[6], ARGV[7])
   redis.call('ZADD', KEYS[7], 0, ARGV[5])
 end

@@ -3,7 +3,9 @@
 // atomic step: creation is a Lua script, updates are optimistic compare-and-set scripts that
 // apply the entry, its counter delta and its events together, so `total = active + completed +
 // failed` holds at every instant a reader can observe and an event exists exactly when its
-// transition does.
+// transition does. The keyspace is split into Shards shards, each under one hash tag (shards.go):
+// every script touches one shard, so one Redis Cluster slot; reads of the whole visit every shard
+// in one pipeline.
 package redisstore
 
 import (
@@ -52,22 +54,6 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 	}
 	return &Store{rdb: rdb, keys: keys{opt.Prefix}, retention: opt.Retention, outbox: opt.Outbox}
 }
-
-// keys lays out the keyspace: one entry and one request per deliberation, an idempotency record
-// with the request's fingerprint, the active index (a sorted set by submission time), the counters
-// (one hash), the status-check markers, and the outbox: a list of pending events per deliberation
-// and the index of deliberations with pending events (a sorted set ordered by id).
-type keys struct{ prefix string }
-
-func (k keys) entry(id string) string   { return k.prefix + ":d:" + id }
-func (k keys) request(id string) string { return k.prefix + ":r:" + id }
-func (k keys) idem(id string) string    { return k.prefix + ":idem:" + id }
-func (k keys) check(id string) string   { return k.prefix + ":check:" + id }
-func (k keys) active() string           { return k.prefix + ":active" }
-func (k keys) stats() string            { return k.prefix + ":stats" }
-func (k keys) outbox(id string) string  { return k.prefix + ":outbox:" + id }
-func (k keys) outboxIndex() string      { return k.prefix + ":outbox" }
-func (k keys) stopping() string         { return k.prefix + ":stopping" }
 
 // ClaimCheck takes the status-check marker of id for period.
 func (s *Store) ClaimCheck(ctx context.Context, id string, period time.Duration) (bool, error) {

@@ -41,9 +41,9 @@ func TestFunctionOnSentinel(t *testing.T) {
 	}
 }
 
-// TestReadSideOnCluster wires get-stats from REDIS_MODE=cluster and the cluster's URL: its reads
-// touch one key each, so they work on the current key layout (the writes' scripts do not yet:
-// they span hash slots).
+// TestReadSideOnCluster wires get-stats from REDIS_MODE=cluster and the cluster's URL: stats and
+// active jobs visit every shard of the store through the cluster client. The store's writes on a
+// cluster are redisstore's TestContractCluster.
 func TestReadSideOnCluster(t *testing.T) {
 	t.Parallel()
 	cluster := testenv.StartCluster(t, 0)
