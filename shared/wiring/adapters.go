@@ -37,6 +37,7 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	}
 	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisKeyPrefix, Retention: cfg.Retention,
 		Outbox: cfg.NATSURL != ""})
+	warnOfLegacyKeys(rdb, cfg.RedisKeyPrefix, env.Log)
 	var cluster app.RayCluster
 	// backlog is the runners' queue, which execute watches for backpressure (serve dispatch only).
 	var backlog app.RunnerBacklog
