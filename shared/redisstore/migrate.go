@@ -60,7 +60,7 @@ func Migrate(ctx context.Context, rdb redis.UniversalClient, prefix string) (Mig
 	if prefix == "" {
 		prefix = "rayexec"
 	}
-	old, now := legacy{prefix}, keys{prefix}
+	old, now := legacy{prefix}, newKeys(prefix)
 	ids, err := legacyIDs(ctx, rdb, old)
 	if err != nil {
 		return m, err

@@ -27,23 +27,34 @@ func shardOf(id string) int { return int(crc32.ChecksumIEEE([]byte(id)) % Shards
 //	<p>:{s07}:idem:<id>   idempotency record     <p>:{s07}:outbox    ids with pending events
 //	<p>:{s07}:outbox:<id> pending events         <p>:{s07}:stopping  cancelled, Ray side to stop
 //	<p>:check:<id>        status-check marker (one key per command, so no tag)
-type keys struct{ prefix string }
+type keys struct {
+	prefix string
+	heads  [Shards]string // "<p>:{sNN}" of every shard, built once: keys are built on every call
+}
+
+func newKeys(prefix string) keys {
+	k := keys{prefix: prefix}
+	for s := range Shards {
+		k.heads[s] = fmt.Sprintf("%s:{s%02d}", prefix, s)
+	}
+	return k
+}
 
 // shard is the common head of shard s's keys.
-func (k keys) shard(s int) string { return fmt.Sprintf("%s:{s%02d}", k.prefix, s) }
+func (k *keys) shard(s int) string { return k.heads[s] }
 
-func (k keys) of(id string) string { return k.shard(shardOf(id)) }
+func (k *keys) of(id string) string { return k.shard(shardOf(id)) }
 
-func (k keys) entry(id string) string   { return k.of(id) + ":d:" + id }
-func (k keys) request(id string) string { return k.of(id) + ":r:" + id }
-func (k keys) idem(id string) string    { return k.of(id) + ":idem:" + id }
-func (k keys) outbox(id string) string  { return k.of(id) + ":outbox:" + id }
-func (k keys) check(id string) string   { return k.prefix + ":check:" + id }
+func (k *keys) entry(id string) string   { return k.of(id) + ":d:" + id }
+func (k *keys) request(id string) string { return k.of(id) + ":r:" + id }
+func (k *keys) idem(id string) string    { return k.of(id) + ":idem:" + id }
+func (k *keys) outbox(id string) string  { return k.of(id) + ":outbox:" + id }
+func (k *keys) check(id string) string   { return k.prefix + ":check:" + id }
 
-func (k keys) active(s int) string      { return k.shard(s) + ":active" }
-func (k keys) stats(s int) string       { return k.shard(s) + ":stats" }
-func (k keys) outboxIndex(s int) string { return k.shard(s) + ":outbox" }
-func (k keys) stopping(s int) string    { return k.shard(s) + ":stopping" }
+func (k *keys) active(s int) string      { return k.shard(s) + ":active" }
+func (k *keys) stats(s int) string       { return k.shard(s) + ":stats" }
+func (k *keys) outboxIndex(s int) string { return k.shard(s) + ":outbox" }
+func (k *keys) stopping(s int) string    { return k.shard(s) + ":stopping" }
 
 // everyShard queues one command per shard in one pipeline: one round trip on a single server; on
 // a cluster, one per node, sent in parallel.

@@ -52,7 +52,7 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 	if opt.Retention <= 0 {
 		opt.Retention = 168 * time.Hour
 	}
-	return &Store{rdb: rdb, keys: keys{opt.Prefix}, retention: opt.Retention, outbox: opt.Outbox}
+	return &Store{rdb: rdb, keys: newKeys(opt.Prefix), retention: opt.Retention, outbox: opt.Outbox}
 }
 
 // ClaimCheck takes the status-check marker of id for period.
