@@ -26,15 +26,21 @@ func benchStore(b *testing.B, prefix string) (*Store, *redis.Client) {
 	return New(rdb, Options{Prefix: prefix}), rdb
 }
 
+// BenchmarkCreate is one creation: the script alone without a limit; with one (as execute runs,
+// MAX_ACTIVE_DELIBERATIONS), the read of the other shards' active counts before it.
 func BenchmarkCreate(b *testing.B) {
-	s, _ := benchStore(b, "bench")
-	req := storetest.Request(b, "task")
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, created, err := s.Create(ctx, deliberation.New(deliberation.NewID(), req, storetest.Epoch), req, 0); err != nil || !created {
-			b.Fatal(created, err)
-		}
+	for _, limit := range []int{0, 1 << 30} {
+		b.Run(fmt.Sprintf("limit=%v", limit > 0), func(b *testing.B) {
+			s, _ := benchStore(b, "bench")
+			req := storetest.Request(b, "task")
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, created, err := s.Create(ctx, deliberation.New(deliberation.NewID(), req, storetest.Epoch), req, limit); err != nil || !created {
+					b.Fatal(created, err)
+				}
+			}
+		})
 	}
 }
 
