@@ -1,11 +1,14 @@
 package wiring_test
 
 import (
+	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/config"
@@ -38,6 +41,60 @@ func TestFunctionOnSentinel(t *testing.T) {
 	stats, err := b.Stats.Stats(t.Context())
 	if err != nil || stats.Stats.TotalDeliberations != 1 || stats.Stats.ActiveDeliberations != 1 {
 		t.Fatalf("stats after one execute: %+v, %v", stats.Stats, err)
+	}
+}
+
+// TestFunctionOnCluster wires the combined function (jobs dispatch, against the fake Ray Jobs
+// API) from REDIS_MODE=cluster and a 3-primary cluster's URL, as a deployment would: executes are
+// accepted and counted, one completes through status, one is cancelled, and stats and the active
+// jobs page read every shard back. Before the sharded layout, execute answered 503 here
+// (CROSSSLOT).
+func TestFunctionOnCluster(t *testing.T) {
+	t.Parallel()
+	cluster := testenv.StartCluster(t, 0)
+	ray := raytest.New()
+	t.Cleanup(ray.Close)
+	ray.SetDefaultOutcome(raytest.Succeeds(0, `RAY_EXECUTOR_RESULT v1 {"agent_results":[{"agent_id":"dev-1","proposal":"p","reasoning":"r","score":0.9}],"failures":[],"total_agents":1,"completed_agents":1,"failed_agents":0,"scoring_error":""}`))
+	b := wireOn(t, transport.FunctionCombined, map[string]string{"REDIS_MODE": "cluster", "REDIS_URL": cluster.URL(),
+		"RAY_DISPATCH": "jobs", "RAY_ADDRESS": ray.URL(), "VLLM_URL_ALLOWLIST": "http://127.0.0.1:8000"})
+	timeout := 60
+	var ids []string
+	for i := range 6 {
+		in := deliberation.RequestInput{TaskID: fmt.Sprintf("t-%d:story-1:role-DEV", i), TaskDescription: "Write a rate limiter", Role: "DEV",
+			Constraints: deliberation.ConstraintsInput{StoryID: "story-1", TimeoutSeconds: &timeout},
+			Agents:      []deliberation.AgentConfig{{AgentID: "dev-1", Role: "DEV", Model: "m-dev"}},
+			VLLMURL:     "http://127.0.0.1:8000", VLLMModel: "judge-model"}
+		sub, err := b.Execute.Execute(t.Context(), app.ExecuteCommand{Input: in})
+		if err != nil {
+			t.Fatalf("execute %d on a cluster: %v", i, err)
+		}
+		ids = append(ids, sub.DeliberationID)
+	}
+	if _, err := b.Cancel.Cancel(t.Context(), ids[1], "not needed"); err != nil {
+		t.Fatalf("cancel on a cluster: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		report, err := b.Status.Status(t.Context(), ids[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if report.Status == deliberation.StatusCompleted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status of %s: %s, want completed", ids[0], report.Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stats, err := b.Stats.Stats(t.Context())
+	if st := stats.Stats; err != nil || st.TotalDeliberations != 6 || st.CompletedDeliberations != 1 || st.CancelledDeliberations != 1 ||
+		st.ActiveDeliberations != 4 {
+		t.Fatalf("stats on a cluster: %+v, %v", stats.Stats, err)
+	}
+	page, err := b.Jobs.ActiveJobs(t.Context(), 10, "")
+	if err != nil || len(page.Jobs) != 4 {
+		t.Fatalf("active jobs on a cluster: %d, %v; want the 4 active", len(page.Jobs), err)
 	}
 }
 
