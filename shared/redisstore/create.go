@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 
 	json "github.com/goccy/go-json"
@@ -73,16 +74,19 @@ func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req del
 
 // activeElsewhere sums the active counters of every shard but skip, in one pipelined round trip.
 func (s *Store) activeElsewhere(ctx context.Context, skip int) (int64, error) {
-	cmds, err := everyShard(ctx, s.rdb, func(p redis.Pipeliner, shard int) *redis.SliceCmd {
-		return p.HMGet(ctx, s.keys.stats(shard), "active")
+	cmds, err := everyShard(ctx, s.rdb, func(p redis.Pipeliner, shard int) *redis.StringCmd {
+		return p.HGet(ctx, s.keys.stats(shard), "active")
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, redis.Nil) { // a shard without counters yet answers nil
 		return 0, unavailable(err)
 	}
 	var sum int64
 	for shard, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return 0, unavailable(err)
+		}
 		if shard != skip {
-			sum += counter(c.Val()[0])
+			sum += counter(c.Val())
 		}
 	}
 	return sum, nil
