@@ -63,3 +63,27 @@ func TestActivePagesOverUnevenShards(t *testing.T) {
 		})
 	}
 }
+
+// TestActivePageAfterScriptFlush: the shards' scripts run as EVALSHA in one pipeline, which cannot
+// fall back to EVAL command by command; a server that lost its scripts (a restart, a replica
+// promoted by a failover) gets them loaded and the page read again.
+func TestActivePageAfterScriptFlush(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := realClient(t)
+	s := New(rdb, Options{Prefix: "flush"})
+	req := storetest.Request(t, "task")
+	d := storetest.Entry(deliberation.IDFromKey("flush"), req, 0)
+	if _, _, err := s.Create(ctx, d, req, 0); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		page, _, err := s.Active(ctx, "", 10)
+		if err != nil || len(page) != 1 || page[0].ID != d.ID {
+			t.Fatalf("active page after SCRIPT FLUSH: %d entries, %v", len(page), err)
+		}
+	}
+}
