@@ -17,15 +17,20 @@ var createLua string
 
 var createScript = redis.NewScript(createLua)
 
+// createOwnKeys is how many keys of the deliberation's shard create.lua is given first.
+const createOwnKeys = 7
+
 // Create stores a new entry with its request and idempotency record, counts it and records its
 // submitted event in the outbox (when enabled), in one script on the deliberation's shard. The
 // three keys expire together, the retention after the entry's deadline, unless the entry finishes
 // first (update.lua).
 //
-// With a limit, the other shards' active counts are read first (one pipelined round trip) and the
-// script adds its own shard's, read inside it: the limit is exact for creations that do not
-// overlap, and creations racing on other shards may each see the others' counts from before and
-// pass together (docs/state.md, the admission limit).
+// With a limit on one primary (standalone, Sentinel), the script is also given the other shards'
+// stats keys and sums every shard's active count itself: the check and the insert are one atomic
+// step, so the limit is exact under any race. On Redis Cluster a script must stay in one slot: the
+// other shards' active counts are read first (one pipelined round trip) and the script adds its own
+// shard's, so creations racing on other shards may each see the others' counts from before and pass
+// together (docs/state.md, the admission limit).
 func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive int) (deliberation.Deliberation, bool, error) {
 	entry, err := encodeEntry(d)
 	if err != nil {
@@ -41,20 +46,27 @@ func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req del
 	}
 	// Relative to the creation, not an absolute deadline: Redis's clock need not be the caller's.
 	lifetime := max(d.Deadline.Sub(d.SubmittedAt), 0) + s.retention
+	shard := shardOf(d.ID)
+	exact := maxActive > 0 && !s.cluster
+	size := createOwnKeys
+	if exact {
+		size += Shards - 1
+	}
+	keys := make([]string, 0, size)
+	keys = append(keys, s.keys.entry(d.ID), s.keys.request(d.ID), s.keys.idem(d.ID), s.keys.active(shard),
+		s.keys.stats(shard), s.keys.outbox(d.ID), s.keys.outboxIndex(shard))
 	var others int64
-	if maxActive > 0 {
-		if others, err = s.activeElsewhere(ctx, shardOf(d.ID)); err != nil {
+	switch {
+	case exact:
+		keys = append(keys, s.keys.otherStats[shard]...)
+	case maxActive > 0: // on Redis Cluster
+		if others, err = s.activeElsewhere(ctx, shard); err != nil {
 			return d, false, err
 		}
 	}
 	args := append([]any{entry, reqJSON, req.Fingerprint(), d.SubmittedAt.UnixMilli(), d.ID, maxActive,
 		s.retention.Milliseconds(), lifetime.Milliseconds(), others}, records...)
-	shard := shardOf(d.ID)
-	res, err := createScript.Run(ctx, s.rdb,
-		[]string{s.keys.entry(d.ID), s.keys.request(d.ID), s.keys.idem(d.ID), s.keys.active(shard), s.keys.stats(shard),
-			s.keys.outbox(d.ID), s.keys.outboxIndex(shard)},
-		args...,
-	).StringSlice()
+	res, err := createScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {
 		return d, false, unavailable(err)
 	}

@@ -1,10 +1,12 @@
--- Creates a deliberation atomically. KEYS (all in the deliberation's shard, one slot): entry,
--- request, idempotency record, the shard's active index, the shard's stats, outbox of the
--- deliberation, the shard's outbox index. ARGV: entry JSON, request JSON, request fingerprint,
--- submitted-at ms, id, max active (<= 0: no limit), retention ms, lifetime ms of an active entry
--- (its timeout plus the retention), the active count of every other shard as read just before,
--- then the outbox records of the events the creation causes (none when events are off). Answers
--- {"created"}, {"exists", entry}, {"conflict"} or {"too_many"}.
+-- Creates a deliberation atomically. KEYS (the first seven in the deliberation's shard, one slot):
+-- entry, request, idempotency record, the shard's active index, the shard's stats, outbox of the
+-- deliberation, the shard's outbox index; then, on one primary with a limit, the stats of every
+-- other shard (read only, for their active count: the limit is then exact; on Redis Cluster they
+-- are not given, so the script stays in one slot). ARGV: entry JSON, request JSON, request
+-- fingerprint, submitted-at ms, id, max active (<= 0: no limit), retention ms, lifetime ms of an
+-- active entry (its timeout plus the retention), the active count of the other shards as read just
+-- before (on Redis Cluster; else 0), then the outbox records of the events the creation causes
+-- (none when events are off). Answers {"created"}, {"exists", entry}, {"conflict"} or {"too_many"}.
 -- The entry, its request and its idempotency record share one expiry: an abandoned entry ends
 -- some time after its deadline, and a key never outlives, or is outlived by, what it names.
 local fingerprint = redis.call('GET', KEYS[3])
@@ -16,8 +18,14 @@ if existing then
   return {'exists', existing}
 end
 local maxActive = tonumber(ARGV[6])
-if maxActive > 0 and tonumber(ARGV[9]) + tonumber(redis.call('HGET', KEYS[5], 'active') or '0') >= maxActive then
-  return {'too_many'}
+if maxActive > 0 then
+  local active = tonumber(ARGV[9]) + tonumber(redis.call('HGET', KEYS[5], 'active') or '0')
+  for i = 8, #KEYS do
+    active = active + tonumber(redis.call('HGET', KEYS[i], 'active') or '0')
+  end
+  if active >= maxActive then
+    return {'too_many'}
+  end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[8])
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[8])

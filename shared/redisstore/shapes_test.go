@@ -35,6 +35,11 @@ func TestContractSentinel(t *testing.T) {
 			return storetest.Subject{Store: s, Outbox: s}
 		})
 	})
+	t.Run("admission", func(t *testing.T) {
+		t.Parallel()
+		// One primary: the limit is exact however the creations race (TestAdmissionAcrossShards).
+		checkAdmission(t, func(prefix string) *Store { return New(rdb, Options{Prefix: prefix}) }, true)
+	})
 }
 
 // shapeClient is the client the functions would build for mode and url (config.NewRedisClient).
@@ -80,5 +85,11 @@ func TestContractCluster(t *testing.T) {
 			s := New(rdb, Options{Prefix: fmt.Sprintf("expiry%d", n.Add(1)), Retention: retention})
 			return storetest.Subject{Store: s, Outbox: s}
 		})
+	})
+	t.Run("admission", func(t *testing.T) {
+		t.Parallel()
+		// Options.Cluster left off: New sees the cluster client, so no script leaves its slot and
+		// the limit is the soft one (TestAdmissionAcrossShards).
+		checkAdmission(t, func(prefix string) *Store { return New(rdb, Options{Prefix: prefix}) }, false)
 	})
 }

@@ -30,12 +30,22 @@ func shardOf(id string) int { return int(crc32.ChecksumIEEE([]byte(id)) % Shards
 type keys struct {
 	prefix string
 	heads  [Shards]string // "<p>:{sNN}" of every shard, built once: keys are built on every call
+	// otherStats[s] are the stats keys of every shard but s: what create.lua reads, on one primary,
+	// to count the active deliberations of the whole store.
+	otherStats [Shards][]string
 }
 
 func newKeys(prefix string) keys {
 	k := keys{prefix: prefix}
 	for s := range Shards {
 		k.heads[s] = fmt.Sprintf("%s:{s%02d}", prefix, s)
+	}
+	for s := range Shards {
+		for o := range Shards {
+			if o != s {
+				k.otherStats[s] = append(k.otherStats[s], k.stats(o))
+			}
+		}
 	}
 	return k
 }

@@ -110,48 +110,111 @@ func TestKeySlot(t *testing.T) {
 	}
 }
 
-// TestEveryScriptCallIsOneSlot runs the whole store contract on a redis-server and fails when any
+// TestEveryScriptCallIsOneSlot runs the whole store contract on a redis-server with the store in
+// its Redis Cluster variant (Options.Cluster, as REDIS_MODE=cluster builds it) and fails when any
 // script call (or multi-key command) was given keys in two hash slots: Redis Cluster would refuse
 // it with CROSSSLOT. Every script must have been called, so none escapes the check.
+//
+// On one primary (standalone, Sentinel) one call may span slots, and only one: create.lua with a
+// limit is also given the other shards' stats keys, to count every shard's active deliberations
+// in the same step (an exact limit). The one-primary variant runs the contract too and checks
+// exactly that: every call's own keys in one slot, and the only keys beyond them those of
+// create.lua, which are the stats keys of the 15 other shards of the same store.
 func TestEveryScriptCallIsOneSlot(t *testing.T) {
 	t.Parallel()
+	t.Run("cluster", func(t *testing.T) {
+		t.Parallel()
+		rec := recordContract(t, true)
+		for _, script := range []string{"create.lua", "update.lua", "active.lua", "pending.lua", "ack.lua"} {
+			if len(rec.calls[script]) == 0 {
+				t.Errorf("the contract never called %s: its keys went unchecked", script)
+			}
+		}
+		for _, name := range rec.names() {
+			for _, keys := range rec.calls[name] {
+				if slots := slotsOf(keys); len(slots) > 1 {
+					t.Fatalf("%s was given keys in %d hash slots (Redis Cluster answers CROSSSLOT): %v", name, len(slots), slots)
+				}
+			}
+			t.Logf("%s: %d calls, each within one slot", name, len(rec.calls[name]))
+		}
+	})
+	t.Run("one-primary", func(t *testing.T) {
+		t.Parallel()
+		rec := recordContract(t, false)
+		counted := 0
+		for _, name := range rec.names() {
+			for _, keys := range rec.calls[name] {
+				own := keys
+				if name == "create.lua" && len(keys) > createOwnKeys {
+					own = keys[:createOwnKeys]
+					if want := otherShardsStats(keys[0]); !slices.Equal(keys[createOwnKeys:], want) {
+						t.Fatalf("create.lua was given, beyond its shard's keys, %v; want the other shards' stats %v", keys[createOwnKeys:], want)
+					}
+					counted++
+				}
+				if slots := slotsOf(own); len(slots) > 1 {
+					t.Fatalf("%s was given keys of its own in %d hash slots: %v", name, len(slots), slots)
+				}
+			}
+		}
+		if counted == 0 {
+			t.Fatal("no create.lua call counted the other shards: the contract's admission went unchecked")
+		}
+		t.Logf("create.lua: %d calls counted the other shards' stats; every other call within one slot", counted)
+	})
+}
+
+// recordContract runs the store contract (and the expiry contract) on a redis-server of its own,
+// the store in its cluster variant or not, and records the keys of every call.
+func recordContract(t *testing.T, cluster bool) *slotRecorder {
 	rec := &slotRecorder{calls: map[string][][]string{}}
 	rdb := realClient(t)
 	rdb.AddHook(rec)
 	var n atomic.Int32
 	t.Run("contract", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T, events bool) storetest.Subject {
-			s := New(rdb, Options{Prefix: fmt.Sprintf("slots%d", n.Add(1)), Outbox: events})
+			s := New(rdb, Options{Prefix: fmt.Sprintf("slots%d", n.Add(1)), Outbox: events, Cluster: cluster})
 			return storetest.Subject{Store: s, Outbox: s}
 		})
 	})
 	t.Run("expiry", func(t *testing.T) {
 		storetest.RunExpiry(t, func(t *testing.T, retention time.Duration) storetest.Subject {
-			s := New(rdb, Options{Prefix: fmt.Sprintf("slots%d", n.Add(1)), Retention: retention})
+			s := New(rdb, Options{Prefix: fmt.Sprintf("slots%d", n.Add(1)), Retention: retention, Cluster: cluster})
 			return storetest.Subject{Store: s, Outbox: s}
 		})
 	})
-	names := make([]string, 0, len(rec.calls))
-	for name := range rec.calls {
+	return rec
+}
+
+func (r *slotRecorder) names() []string {
+	names := make([]string, 0, len(r.calls))
+	for name := range r.calls {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	for _, script := range []string{"create.lua", "update.lua", "active.lua", "pending.lua", "ack.lua"} {
-		if len(rec.calls[script]) == 0 {
-			t.Errorf("the contract never called %s: its keys went unchecked", script)
+	return names
+}
+
+// slotsOf groups keys by hash slot.
+func slotsOf(keys []string) map[int][]string {
+	slots := map[int][]string{}
+	for _, k := range keys {
+		slots[keySlot(k)] = append(slots[keySlot(k)], k)
+	}
+	return slots
+}
+
+// otherShardsStats spells, from a key of shard NN ("<p>:{sNN}:..."), the stats keys of the 15
+// other shards of the same prefix, in shard order.
+func otherShardsStats(key string) []string {
+	open := strings.Index(key, ":{s")
+	prefix, shard := key[:open], key[open+3:open+5]
+	var out []string
+	for s := range Shards {
+		if tag := fmt.Sprintf("%02d", s); tag != shard {
+			out = append(out, prefix+":{s"+tag+"}:stats")
 		}
 	}
-	for _, name := range names {
-		calls := rec.calls[name]
-		for _, keys := range calls {
-			slots := map[int][]string{}
-			for _, k := range keys {
-				slots[keySlot(k)] = append(slots[keySlot(k)], k)
-			}
-			if len(slots) > 1 {
-				t.Fatalf("%s was given keys in %d hash slots (Redis Cluster answers CROSSSLOT): %v", name, len(slots), slots)
-			}
-		}
-		t.Logf("%s: %d calls, each within one slot", name, len(calls))
-	}
+	return out
 }

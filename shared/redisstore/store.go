@@ -4,8 +4,9 @@
 // apply the entry, its counter delta and its events together, so `total = active + completed +
 // failed` holds at every instant a reader can observe and an event exists exactly when its
 // transition does. The keyspace is split into Shards shards, each under one hash tag (shards.go):
-// every script touches one shard, so one Redis Cluster slot; reads of the whole visit every shard
-// in one pipeline.
+// every script touches one shard, so one Redis Cluster slot (on one primary, the creation also
+// reads the other shards' counts, for an exact admission limit); reads of the whole visit every
+// shard in one pipeline.
 package redisstore
 
 import (
@@ -34,6 +35,11 @@ type Options struct {
 	// Outbox records the lifecycle events of every transition, for an event publisher to deliver.
 	// Off (the default) when events are off, so that nothing accumulates.
 	Outbox bool
+	// Cluster says the server is Redis Cluster (REDIS_MODE=cluster), where every script must touch
+	// one slot, so the admission limit is soft (create.go). Off: one primary (standalone,
+	// Sentinel), where create.lua reads every shard's count itself and the limit is exact. New
+	// turns it on for a *redis.ClusterClient whatever it says.
+	Cluster bool
 }
 
 // Store is the Redis adapter of app.StateStore.
@@ -42,6 +48,7 @@ type Store struct {
 	keys      keys
 	retention time.Duration
 	outbox    bool
+	cluster   bool
 }
 
 // New returns a store over rdb.
@@ -52,7 +59,10 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 	if opt.Retention <= 0 {
 		opt.Retention = 168 * time.Hour
 	}
-	return &Store{rdb: rdb, keys: newKeys(opt.Prefix), retention: opt.Retention, outbox: opt.Outbox}
+	if _, ok := rdb.(*redis.ClusterClient); ok {
+		opt.Cluster = true
+	}
+	return &Store{rdb: rdb, keys: newKeys(opt.Prefix), retention: opt.Retention, outbox: opt.Outbox, cluster: opt.Cluster}
 }
 
 // ClaimCheck takes the status-check marker of id for period.
