@@ -3,6 +3,8 @@ package wiring_test
 import (
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,12 +21,14 @@ import (
 
 // TestFunctionOnSentinel wires the combined function (serve dispatch) from REDIS_MODE=sentinel
 // and the group's URL, as a deployment would: an execute is accepted, queued for the runner and
-// counted, and status and stats read it back through the sentinels' primary.
+// counted, and status and stats read it back through the sentinels' primary. With one primary the
+// store is wired for an exact admission limit: executes racing over every shard never pass
+// MAX_ACTIVE_DELIBERATIONS.
 func TestFunctionOnSentinel(t *testing.T) {
 	t.Parallel()
 	group := testenv.StartSentinel(t)
 	b := wireOn(t, transport.FunctionCombined, map[string]string{"REDIS_MODE": "sentinel", "REDIS_URL": group.URL(),
-		"VLLM_URL_ALLOWLIST": "http://127.0.0.1:8000"})
+		"VLLM_URL_ALLOWLIST": "http://127.0.0.1:8000", "MAX_ACTIVE_DELIBERATIONS": fmt.Sprint(sentinelLimit)})
 	timeout := 60
 	in := deliberation.RequestInput{TaskID: "t-1:story-1:role-DEV", TaskDescription: "Write a rate limiter", Role: "DEV",
 		Constraints: deliberation.ConstraintsInput{StoryID: "story-1", TimeoutSeconds: &timeout},
@@ -42,7 +46,31 @@ func TestFunctionOnSentinel(t *testing.T) {
 	if err != nil || stats.Stats.TotalDeliberations != 1 || stats.Stats.ActiveDeliberations != 1 {
 		t.Fatalf("stats after one execute: %+v, %v", stats.Stats, err)
 	}
+	var accepted atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 4 * sentinelLimit {
+		wg.Go(func() {
+			race := in
+			race.TaskID = fmt.Sprintf("t-race-%d:story-1:role-DEV", i)
+			<-start
+			_, err := b.Execute.Execute(t.Context(), app.ExecuteCommand{Input: race})
+			if err == nil {
+				accepted.Add(1)
+			} else if deliberation.ErrorCode(err) != deliberation.CodeTooMany {
+				t.Errorf("racing execute: %v, want accepted or too_many", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if n := accepted.Load(); n != sentinelLimit-1 {
+		t.Fatalf("%d executes racing with 1 active and a limit of %d: %d accepted, want exactly %d", 4*sentinelLimit, sentinelLimit, n, sentinelLimit-1)
+	}
 }
+
+// sentinelLimit is TestFunctionOnSentinel's MAX_ACTIVE_DELIBERATIONS.
+const sentinelLimit = 5
 
 // TestFunctionOnCluster wires the combined function (jobs dispatch, against the fake Ray Jobs
 // API) from REDIS_MODE=cluster and a 3-primary cluster's URL, as a deployment would: executes are
