@@ -77,6 +77,10 @@ proto-check: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-connect-go 
 	extra="$$(cd $(CURDIR)/shared/proto && find . -name '*.go' | sort | while read -r f; do [ -e "$$tmp/$$f" ] || echo "$$f"; done)"; \
 	if [ -n "$$extra" ]; then echo "shared/proto holds Go that make proto does not write: $$extra"; exit 1; fi
 
+.PHONY: migrate-keys
+migrate-keys: ## move a Redis keyspace of the store's layout before shards into the sharded one, in place (REDIS_MODE, REDIS_URL, REDIS_KEY_PREFIX as the functions read them; stop the functions first; docs/state.md)
+	go run ./deploy/migrate-keys
+
 .PHONY: test-faults fuzz
 test-faults: venv ## the fault suite, once per dispatch (jobs, then serve; 8-12 min): the functions under load on a Ray head of their own while Redis is SIGKILLed, Ray restarted, NATS cut and the runner killed; checks the invariants of docs/state.md
 	FAULTS_DISPATCH=jobs go test -tags faults -race -count=1 -v -timeout 20m -run '^TestFaults$$' ./deploy/faults

@@ -64,7 +64,8 @@ func storedEntries(t *testing.T, redisURL string) map[string]deliberation.Delibe
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	out := map[string]deliberation.Deliberation{}
-	iter := rdb.Scan(t.Context(), 0, keyPrefix+":d:*", 500).Iterator()
+	// Entries are <prefix>:{sNN}:d:<id>, one hash tag per shard (shared/redisstore/shards.go).
+	iter := rdb.Scan(t.Context(), 0, keyPrefix+":{s*}:d:*", 500).Iterator()
 	for iter.Next(t.Context()) {
 		raw, err := rdb.Get(t.Context(), iter.Val()).Bytes()
 		if err != nil {
@@ -74,7 +75,8 @@ func storedEntries(t *testing.T, redisURL string) map[string]deliberation.Delibe
 		if err := json.Unmarshal(raw, &d); err != nil {
 			t.Fatalf("decode %s: %v", iter.Val(), err)
 		}
-		out[strings.TrimPrefix(iter.Val(), keyPrefix+":d:")] = d
+		_, id, _ := strings.Cut(iter.Val(), "}:d:")
+		out[id] = d
 	}
 	if err := iter.Err(); err != nil {
 		t.Fatalf("scan entries: %v", err)

@@ -1,7 +1,7 @@
 -- Removes a published event, only if it is still the head of its outbox: a concurrent deliverer
 -- that removed it first must not make this one remove the next, unpublished event. KEYS: the
--- outbox, the outbox index. ARGV: the event's record as read, the deliberation id. Answers 1 when
--- removed, 0 otherwise. The last event takes the index entry with it.
+-- outbox, its shard's outbox index (one slot). ARGV: the event's record as read, the deliberation
+-- id. Answers 1 when removed, 0 otherwise. The last event takes the index entry with it.
 if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[1] then
   return 0
 end

@@ -1,9 +1,11 @@
--- One page of the active index, oldest first. KEYS: active index. ARGV: cursor score ('' for the
--- start), cursor id, limit, entry key prefix. The cursor's member is found by rank when it is still
--- active; when it finished meanwhile, by its score, skipping the members of that score that sort
--- before it. Cost: O(log n + page). Answers id, score, entry triples for up to limit+1 members
--- (the extra one tells the caller that a next page exists).
-local index, limit, prefix = KEYS[1], tonumber(ARGV[3]), ARGV[4]
+-- The head of one shard's active index after a cursor, oldest first. KEYS: the shard's active
+-- index. ARGV: cursor score ('' for the start), cursor id, count. The members after the cursor
+-- (a higher score, or the same score and a higher id: the index's own order) are found by the
+-- cursor's rank when it is a member of this index and still active; otherwise by its score,
+-- skipping the members of that score that sort before it. Cost: O(log n + count). Answers id,
+-- score pairs, up to count of them; the entries are read afterwards (active.go), so the script
+-- touches only the key it is given.
+local index, count = KEYS[1], tonumber(ARGV[3])
 local start = 0
 if ARGV[1] ~= '' then
   local rank = redis.call('ZRANK', index, ARGV[2])
@@ -18,14 +20,4 @@ if ARGV[1] ~= '' then
     end
   end
 end
-local members = redis.call('ZRANGE', index, start, start + limit, 'WITHSCORES')
-local out = {}
-for i = 1, #members, 2 do
-  local entry = redis.call('GET', prefix .. members[i])
-  if entry then
-    out[#out + 1] = members[i]
-    out[#out + 1] = members[i + 1]
-    out[#out + 1] = entry
-  end
-end
-return out
+return redis.call('ZRANGE', index, start, start + count - 1, 'WITHSCORES')

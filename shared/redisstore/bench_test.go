@@ -26,15 +26,28 @@ func benchStore(b *testing.B, prefix string) (*Store, *redis.Client) {
 	return New(rdb, Options{Prefix: prefix}), rdb
 }
 
+// BenchmarkCreate is one creation: the script alone without a limit; with one (as execute runs,
+// MAX_ACTIVE_DELIBERATIONS) on one primary, the same single script reading every shard's count;
+// in the Redis Cluster variant (on the same kind of server), the read of the other shards' active
+// counts before the script.
 func BenchmarkCreate(b *testing.B) {
-	s, _ := benchStore(b, "bench")
-	req := storetest.Request(b, "task")
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, created, err := s.Create(ctx, deliberation.New(deliberation.NewID(), req, storetest.Epoch), req, 0); err != nil || !created {
-			b.Fatal(created, err)
-		}
+	for _, c := range []struct {
+		name    string
+		limit   int
+		cluster bool
+	}{{"limit=false", 0, false}, {"limit=true", 1 << 30, false}, {"limit=true,cluster", 1 << 30, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			s, _ := benchStore(b, "bench")
+			s.cluster = c.cluster
+			req := storetest.Request(b, "task")
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, created, err := s.Create(ctx, deliberation.New(deliberation.NewID(), req, storetest.Epoch), req, c.limit); err != nil || !created {
+					b.Fatal(created, err)
+				}
+			}
+		})
 	}
 }
 

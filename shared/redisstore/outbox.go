@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"slices"
 
 	json "github.com/goccy/go-json"
 	"github.com/redis/go-redis/v9"
@@ -48,7 +49,7 @@ func (s *Store) outboxRecords(before, after deliberation.Deliberation) ([]any, e
 // Pending returns up to limit of id's undelivered events, oldest first. Reading an outbox that
 // expired drops its stale index entry.
 func (s *Store) Pending(ctx context.Context, id string, limit int) ([]app.PendingEvent, error) {
-	raw, err := pendingScript.Run(ctx, s.rdb, []string{s.keys.outbox(id), s.keys.outboxIndex()}, max(limit, 1), id).StringSlice()
+	raw, err := pendingScript.Run(ctx, s.rdb, []string{s.keys.outbox(id), s.keys.outboxIndex(shardOf(id))}, max(limit, 1), id).StringSlice()
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -65,50 +66,66 @@ func (s *Store) Pending(ctx context.Context, id string, limit int) ([]app.Pendin
 
 // Ack removes e if it is still the head of id's outbox, and the index entry with the last event.
 func (s *Store) Ack(ctx context.Context, id string, e app.PendingEvent) (bool, error) {
-	n, err := ackScript.Run(ctx, s.rdb, []string{s.keys.outbox(id), s.keys.outboxIndex()}, e.Receipt, id).Int()
+	n, err := ackScript.Run(ctx, s.rdb, []string{s.keys.outbox(id), s.keys.outboxIndex(shardOf(id))}, e.Receipt, id).Int()
 	if err != nil {
 		return false, unavailable(err)
 	}
 	return n == 1, nil
 }
 
-// PendingIDs pages through the outbox index by id, so a page costs O(log n + limit).
+// PendingIDs pages through the outbox indexes by id: a page costs O(log n + limit) per shard.
 func (s *Store) PendingIDs(ctx context.Context, after string, limit int) ([]string, error) {
-	return s.pageByID(ctx, s.keys.outboxIndex(), after, limit)
+	return s.pageByID(ctx, s.keys.outboxIndex, after, limit)
 }
 
-// pageByID reads up to limit ids of an index of ids after the id after, in id order (the index's
-// scores are all 0, so its lexical order is the ids'): a page costs O(log n + limit).
-func (s *Store) pageByID(ctx context.Context, key, after string, limit int) ([]string, error) {
+// pageByID reads up to limit ids after the id after, in id order, from one index of ids per shard
+// (each index's scores are all 0, so its lexical order is the ids'): every shard's first limit
+// ids after it, in one pipeline, merged. A page costs O(log n + limit) per shard.
+func (s *Store) pageByID(ctx context.Context, index func(shard int) string, after string, limit int) ([]string, error) {
 	start := "-"
 	if after != "" {
 		start = "(" + after
 	}
-	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: key, Start: start, Stop: "+", ByLex: true, Count: int64(max(limit, 1))}).Result()
+	limit = max(limit, 1)
+	cmds, err := everyShard(ctx, s.rdb, func(p redis.Pipeliner, shard int) *redis.StringSliceCmd {
+		return p.ZRangeArgs(ctx, redis.ZRangeArgs{Key: index(shard), Start: start, Stop: "+", ByLex: true, Count: int64(limit)})
+	})
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return ids, nil
+	var ids []string
+	for _, c := range cmds {
+		ids = append(ids, c.Val()...)
+	}
+	slices.Sort(ids)
+	return ids[:min(len(ids), limit)], nil
 }
 
-// OutboxDepth is the number of deliberations with events waiting, for a metric.
+// OutboxDepth is the number of deliberations with events waiting, for a metric: one ZCARD per
+// shard, in one pipeline.
 func (s *Store) OutboxDepth(ctx context.Context) (int64, error) {
-	n, err := s.rdb.ZCard(ctx, s.keys.outboxIndex()).Result()
+	cmds, err := everyShard(ctx, s.rdb, func(p redis.Pipeliner, shard int) *redis.IntCmd {
+		return p.ZCard(ctx, s.keys.outboxIndex(shard))
+	})
 	if err != nil {
 		return 0, unavailable(err)
+	}
+	var n int64
+	for _, c := range cmds {
+		n += c.Val()
 	}
 	return n, nil
 }
 
-// Stopping pages through the index of cancelled deliberations whose Ray side is still to be
-// stopped, by id: O(log n + limit).
+// Stopping pages through the indexes of cancelled deliberations whose Ray side is still to be
+// stopped, by id: O(log n + limit) per shard.
 func (s *Store) Stopping(ctx context.Context, after string, limit int) ([]string, error) {
-	return s.pageByID(ctx, s.keys.stopping(), after, limit)
+	return s.pageByID(ctx, s.keys.stopping, after, limit)
 }
 
-// Stopped removes id from the stop index once its Ray side is stopped.
+// Stopped removes id from its shard's stop index once its Ray side is stopped.
 func (s *Store) Stopped(ctx context.Context, id string) error {
-	if err := s.rdb.ZRem(ctx, s.keys.stopping(), id).Err(); err != nil {
+	if err := s.rdb.ZRem(ctx, s.keys.stopping(shardOf(id)), id).Err(); err != nil {
 		return unavailable(err)
 	}
 	return nil

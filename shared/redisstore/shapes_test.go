@@ -35,6 +35,11 @@ func TestContractSentinel(t *testing.T) {
 			return storetest.Subject{Store: s, Outbox: s}
 		})
 	})
+	t.Run("admission", func(t *testing.T) {
+		t.Parallel()
+		// One primary: the limit is exact however the creations race (TestAdmissionAcrossShards).
+		checkAdmission(t, func(prefix string) *Store { return New(rdb, Options{Prefix: prefix}) }, true)
+	})
 }
 
 // shapeClient is the client the functions would build for mode and url (config.NewRedisClient).
@@ -46,4 +51,45 @@ func shapeClient(t *testing.T, mode, url string) redis.UniversalClient {
 	}
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
+}
+
+// TestContractCluster runs the store's contract on a real 3-primary Redis Cluster, through the
+// client REDIS_MODE=cluster builds: a script given keys of two slots fails there with CROSSSLOT,
+// one that reads a key it was not given fails when that key lives on another slot. The slots
+// the slot test computes are checked against the cluster's own CLUSTER KEYSLOT first.
+func TestContractCluster(t *testing.T) {
+	t.Parallel()
+	cluster := testenv.StartCluster(t, 0)
+	rdb := shapeClient(t, config.RedisCluster, cluster.URL())
+	s := New(rdb, Options{Prefix: "keyslot"})
+	for _, key := range []string{"foo", "123456789", s.keys.entry("delib-aaaaaaaaaaaaaaaaaaaaaaaaaa"), s.keys.stats(7), s.keys.check("x")} {
+		want, err := rdb.ClusterKeySlot(t.Context(), key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := keySlot(key); int64(got) != want {
+			t.Fatalf("keySlot(%q) = %d, CLUSTER KEYSLOT says %d", key, got, want)
+		}
+	}
+	var n atomic.Int32
+	t.Run("contract", func(t *testing.T) {
+		t.Parallel()
+		storetest.Run(t, func(t *testing.T, events bool) storetest.Subject {
+			s := New(rdb, Options{Prefix: fmt.Sprintf("contract%d", n.Add(1)), Outbox: events})
+			return storetest.Subject{Store: s, Outbox: s}
+		})
+	})
+	t.Run("expiry", func(t *testing.T) {
+		t.Parallel()
+		storetest.RunExpiry(t, func(t *testing.T, retention time.Duration) storetest.Subject {
+			s := New(rdb, Options{Prefix: fmt.Sprintf("expiry%d", n.Add(1)), Retention: retention})
+			return storetest.Subject{Store: s, Outbox: s}
+		})
+	})
+	t.Run("admission", func(t *testing.T) {
+		t.Parallel()
+		// Options.Cluster left off: New sees the cluster client, so no script leaves its slot and
+		// the limit is the soft one (TestAdmissionAcrossShards).
+		checkAdmission(t, func(prefix string) *Store { return New(rdb, Options{Prefix: prefix}) }, false)
+	})
 }

@@ -3,7 +3,10 @@
 // atomic step: creation is a Lua script, updates are optimistic compare-and-set scripts that
 // apply the entry, its counter delta and its events together, so `total = active + completed +
 // failed` holds at every instant a reader can observe and an event exists exactly when its
-// transition does.
+// transition does. The keyspace is split into Shards shards, each under one hash tag (shards.go):
+// every script touches one shard, so one Redis Cluster slot (on one primary, the creation also
+// reads the other shards' counts, for an exact admission limit); reads of the whole visit every
+// shard in one pipeline.
 package redisstore
 
 import (
@@ -32,6 +35,11 @@ type Options struct {
 	// Outbox records the lifecycle events of every transition, for an event publisher to deliver.
 	// Off (the default) when events are off, so that nothing accumulates.
 	Outbox bool
+	// Cluster says the server is Redis Cluster (REDIS_MODE=cluster), where every script must touch
+	// one slot, so the admission limit is soft (create.go). Off: one primary (standalone,
+	// Sentinel), where create.lua reads every shard's count itself and the limit is exact. New
+	// turns it on for a *redis.ClusterClient whatever it says.
+	Cluster bool
 }
 
 // Store is the Redis adapter of app.StateStore.
@@ -40,6 +48,7 @@ type Store struct {
 	keys      keys
 	retention time.Duration
 	outbox    bool
+	cluster   bool
 }
 
 // New returns a store over rdb.
@@ -50,24 +59,11 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 	if opt.Retention <= 0 {
 		opt.Retention = 168 * time.Hour
 	}
-	return &Store{rdb: rdb, keys: keys{opt.Prefix}, retention: opt.Retention, outbox: opt.Outbox}
+	if _, ok := rdb.(*redis.ClusterClient); ok {
+		opt.Cluster = true
+	}
+	return &Store{rdb: rdb, keys: newKeys(opt.Prefix), retention: opt.Retention, outbox: opt.Outbox, cluster: opt.Cluster}
 }
-
-// keys lays out the keyspace: one entry and one request per deliberation, an idempotency record
-// with the request's fingerprint, the active index (a sorted set by submission time), the counters
-// (one hash), the status-check markers, and the outbox: a list of pending events per deliberation
-// and the index of deliberations with pending events (a sorted set ordered by id).
-type keys struct{ prefix string }
-
-func (k keys) entry(id string) string   { return k.prefix + ":d:" + id }
-func (k keys) request(id string) string { return k.prefix + ":r:" + id }
-func (k keys) idem(id string) string    { return k.prefix + ":idem:" + id }
-func (k keys) check(id string) string   { return k.prefix + ":check:" + id }
-func (k keys) active() string           { return k.prefix + ":active" }
-func (k keys) stats() string            { return k.prefix + ":stats" }
-func (k keys) outbox(id string) string  { return k.prefix + ":outbox:" + id }
-func (k keys) outboxIndex() string      { return k.prefix + ":outbox" }
-func (k keys) stopping() string         { return k.prefix + ":stopping" }
 
 // ClaimCheck takes the status-check marker of id for period.
 func (s *Store) ClaimCheck(ctx context.Context, id string, period time.Duration) (bool, error) {

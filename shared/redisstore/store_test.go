@@ -117,7 +117,7 @@ func TestRetentionTTL(t *testing.T) {
 					t.Fatalf("%s TTL = %v after finishing, want the retention", key, ttl)
 				}
 			}
-			if n := rdb.ZCard(ctx, s.keys.active()).Val(); n != 0 {
+			if n := rdb.ZCard(ctx, s.keys.active(shardOf(d.ID))).Val(); n != 0 {
 				t.Fatalf("active index holds %d after finishing", n)
 			}
 		})
@@ -159,9 +159,10 @@ func (r racyStore) Create(ctx context.Context, d deliberation.Deliberation, req 
 	p := r.rdb.Pipeline()
 	p.Set(ctx, r.keys.entry(d.ID), entry, 0)
 	p.Set(ctx, r.keys.request(d.ID), reqJSON, 0)
-	p.ZAdd(ctx, r.keys.active(), redis.Z{Score: float64(d.SubmittedAt.UnixMilli()), Member: d.ID})
-	p.HIncrBy(ctx, r.keys.stats(), "total", 1)
-	p.HIncrBy(ctx, r.keys.stats(), "active", 1)
+	shard := shardOf(d.ID)
+	p.ZAdd(ctx, r.keys.active(shard), redis.Z{Score: float64(d.SubmittedAt.UnixMilli()), Member: d.ID})
+	p.HIncrBy(ctx, r.keys.stats(shard), "total", 1)
+	p.HIncrBy(ctx, r.keys.stats(shard), "active", 1)
 	_, err := p.Exec(ctx)
 	return d, err == nil, err
 }

@@ -1,5 +1,6 @@
--- Applies one transition if the entry is still what the caller read: a compare-and-set. KEYS: entry,
--- active index, request, stats, outbox of the deliberation, outbox index, idempotency record, the
+-- Applies one transition if the entry is still what the caller read: a compare-and-set. KEYS (all
+-- in the deliberation's shard, one slot): entry, the shard's active index, request, the shard's
+-- stats, outbox of the deliberation, the shard's outbox index, idempotency record, the shard's
 -- index of cancelled deliberations whose Ray side is still to be stopped. ARGV: the entry as read,
 -- the new entry, "1" when the transition makes it terminal ("2": a cancel, whose id also joins the
 -- stop index), retention ms, id, the counter deltas (active, completed, failed, cancelled,

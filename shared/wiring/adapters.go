@@ -36,7 +36,8 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 		return transport.Backend{}, nil, fmt.Errorf("redis: %w", err)
 	}
 	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisKeyPrefix, Retention: cfg.Retention,
-		Outbox: cfg.NATSURL != ""})
+		Outbox: cfg.NATSURL != "", Cluster: cfg.RedisMode == config.RedisCluster})
+	warnOfLegacyKeys(rdb, cfg.RedisKeyPrefix, env.Log)
 	var cluster app.RayCluster
 	// backlog is the runners' queue, which execute watches for backpressure (serve dispatch only).
 	var backlog app.RunnerBacklog

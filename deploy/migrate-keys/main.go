@@ -1,0 +1,42 @@
+// Command migrate-keys moves a Redis keyspace written by the store's layout before shards (one
+// active index, one counters hash, keys without a hash tag) into the sharded layout, in place
+// (redisstore.Migrate). It reads REDIS_MODE, REDIS_URL and REDIS_KEY_PREFIX as the functions do.
+// Stop the functions first (scale them to zero), run it, then start the new version; a run that
+// stopped halfway is finished by running it again.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/rayexecutor/functions/shared/config"
+	"github.com/rayexecutor/functions/shared/redisstore"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "migrate-keys:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.Load(os.Getenv, config.Options{})
+	if err != nil {
+		return err
+	}
+	rdb, err := config.NewRedisClient(cfg.RedisMode, cfg.RedisURL, config.RedisTimeouts{Dial: 5 * time.Second, Read: 30 * time.Second, Write: 30 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	m, err := redisstore.Migrate(context.Background(), rdb, cfg.RedisKeyPrefix)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("migrate-keys: prefix %s: %d deliberations moved into %d shards (%d active), counters moved: %v\n",
+		cfg.RedisKeyPrefix, m.Deliberations, redisstore.Shards, m.Active, m.Counters)
+	return nil
+}
