@@ -95,6 +95,10 @@ def test_mixed_run_agents_ran_in_parallel(mixed_run: tuple[FakeModelServer, JobR
     assert max(starts) - min(starts) < SLOW_S
 
 
+# How late the test's reader thread may see a line the job printed.
+READER_SLACK_S = 0.25
+
+
 def test_mixed_run_sends_the_wakeup_after_the_result(
         mixed_run: tuple[FakeModelServer, JobRun]) -> None:
     server, run = mixed_run
@@ -108,7 +112,9 @@ def test_mixed_run_sends_the_wakeup_after_the_result(
     assert event.headers["ce-id"] == "delib-" + "a" * 26 + ".finished"
     assert event.headers["content-type"] == "application/json"
     assert event.body == {"deliberation_id": "delib-" + "a" * 26}
-    assert run.result_at is not None and run.result_at <= event.started
+    # The order itself is test_main_prints_the_result_before_the_wakeup's; here the line is read
+    # by a thread of the test, which may see it a moment after the fake server saw the wake-up.
+    assert run.result_at is not None and run.result_at <= event.started + READER_SLACK_S
 
 
 def test_mixed_run_sends_but_never_prints_the_api_key(

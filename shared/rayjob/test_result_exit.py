@@ -5,6 +5,7 @@ answers) printing it whatever happens."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from typing import Any
@@ -162,6 +163,26 @@ def test_main_keeps_finished_agents_when_scoring_never_happened(
     assert [r["agent_id"] for r in result["agent_results"]] == ["a2"]
     assert result["scoring_error"] == "job error (KeyError) before scoring"
     assert result["failures"] == [{"agent_id": "a1", "error": "job error (KeyError)"}]
+
+
+def test_main_prints_the_result_before_the_wakeup(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # What stdout held when the wake-up went out: the status function it wakes reads the result
+    # from the job's logs, so the line must be there first.
+    printed_at_wakeup: list[str] = []
+
+    def wakeup(url: str, deliberation_id: str) -> None:
+        printed_at_wakeup.append(capsys.readouterr().out)
+        sys.stdout.write(printed_at_wakeup[-1])  # put back for run_main's own check
+
+    async def one(client: ModelClient, request: Request, budget: Budget, progress: Progress,
+                  run_agents: Any) -> None:
+        progress.record(success("a1"))
+
+    monkeypatch.setattr(job, "send_wakeup", wakeup)
+    code, _ = run_main(monkeypatch, capsys, one)
+    assert code == EXIT_OK
+    assert len(printed_at_wakeup) == 1 and printed_at_wakeup[0].startswith(RESULT_PREFIX)
 
 
 def test_past_deadline_skips_ray_and_reports_every_agent(
