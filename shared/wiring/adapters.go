@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/extra/redisotel/v9"
+
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/natsevents"
@@ -34,6 +36,14 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 		config.RedisTimeouts{Dial: redisDialTimeout, Read: redisIOTimeout, Write: redisIOTimeout})
 	if err != nil {
 		return transport.Backend{}, nil, fmt.Errorf("redis: %w", err)
+	}
+	if cfg.Tracing.Enabled() {
+		// A span per command or script under the request's span; without the arguments, which
+		// carry whole requests and results.
+		if err := redisotel.InstrumentTracing(rdb, redisotel.WithDBStatement(false), redisotel.WithDialFilter(true)); err != nil {
+			_ = rdb.Close()
+			return transport.Backend{}, nil, fmt.Errorf("redis tracing: %w", err)
+		}
 	}
 	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisKeyPrefix, Retention: cfg.Retention,
 		Outbox: cfg.NATSURL != ""})
