@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/extra/redisotel/v9"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/config"
@@ -40,7 +41,8 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	if cfg.Tracing.Enabled() {
 		// A span per command or script under the request's span; without the arguments, which
 		// carry whole requests and results.
-		if err := redisotel.InstrumentTracing(rdb, redisotel.WithDBStatement(false), redisotel.WithDialFilter(true)); err != nil {
+		if err := redisotel.InstrumentTracing(rdb, redisotel.WithDBStatement(false), redisotel.WithDialFilter(true),
+			redisotel.WithCommandFilter(handshake), redisotel.WithCommandsFilter(handshakes)); err != nil {
 			_ = rdb.Close()
 			return transport.Backend{}, nil, fmt.Errorf("redis tracing: %w", err)
 		}
@@ -96,3 +98,15 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 		return errors.Join(svc.Wait(ctx), closeEvents(ctx), rdb.Close())
 	}, nil
 }
+
+// handshake tells the commands go-redis sends on each new connection (HELLO, CLIENT SETINFO,
+// AUTH, SELECT), which are no part of what a request asked of Redis: they make no span.
+func handshake(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "hello", "client", "auth", "select":
+		return true
+	}
+	return false
+}
+
+func handshakes(cmds []redis.Cmder) bool { return len(cmds) > 0 && handshake(cmds[0]) }

@@ -53,7 +53,7 @@ func (h *handlers) eventsHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.EventType, in.EventID = shown(e.Type()), shown(e.ID())
-	ctx, span := observe.EventSpan(r.Context(), eventTrace(e), e.Type(), e.ID(), e.Source())
+	ctx, span := observe.EventSpan(r.Context(), h.opts.Tracing, eventTrace(e), e.Type(), e.ID(), e.Source())
 	defer span.End()
 	r = r.WithContext(ctx)
 	in.Trace, _ = observe.TraceFrom(ctx)

@@ -35,8 +35,13 @@ func NameServerSpan(r *http.Request, in *Request) {
 
 // EventSpan starts the span of one CloudEvent. When the event carries a traceparent extension it
 // continues that trace (a Broker keeps it across hops, the HTTP header only names the last hop),
-// linked to the request's span; otherwise it is a child of the request's span.
-func EventSpan(ctx context.Context, ext Trace, eventType, id, source string) (context.Context, trace.Span) {
+// linked to the request's span; otherwise it is a child of the request's span. With tracing off
+// it only continues the extension's context, with no span of its own.
+func EventSpan(ctx context.Context, enabled bool, ext Trace, eventType, id, source string) (context.Context, trace.Span) {
+	if !enabled {
+		ctx = WithTrace(ctx, ext)
+		return ctx, trace.SpanFromContext(ctx)
+	}
 	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
 		attribute.String("cloudevents.event_type", eventType), attribute.String("cloudevents.event_id", id),
 		attribute.String("cloudevents.event_source", source))}
