@@ -76,8 +76,17 @@ func Tracer() trace.Tracer {
 // still carry it, without creating a span.
 func ServerSpans(h http.Handler, enabled bool) http.Handler {
 	if enabled {
-		return otelhttp.NewHandler(h, "request", otelhttp.WithPropagators(Propagator),
+		traced := otelhttp.NewHandler(h, "request", otelhttp.WithPropagators(Propagator),
 			otelhttp.WithMeterProvider(noopMeters))
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// otelhttp renames the span after an outer mux's pattern (func-go's "/") once the
+			// handler returns, which would undo NameServerSpan's route name.
+			if r.Pattern != "" {
+				r = r.WithContext(r.Context())
+				r.Pattern = ""
+			}
+			traced.ServeHTTP(w, r)
+		})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("traceparent") != "" {
