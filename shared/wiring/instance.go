@@ -88,7 +88,8 @@ func (i *Instance) Start(ctx context.Context, environ map[string]string) error {
 	logs := newLogBuffer(i.stderr, LogFlushEvery)
 	log := observe.WithTraceLogging(cfg.Logger(logs)).With("function", string(i.function))
 	stopTracing, err := observe.StartTracing(ctx, observe.TracingOptions{Enabled: cfg.Tracing.Enabled(),
-		Protocol: cfg.Tracing.Protocol, ServiceName: string(i.function)})
+		Protocol: cfg.Tracing.Protocol, ServiceName: string(i.function), Log: log,
+		Getenv: func(k string) string { return environ[k] }})
 	if err != nil {
 		log.Error("function not started: tracing", "error", err.Error())
 		logs.Close()
