@@ -74,10 +74,11 @@ func NewHandler(b transport.Backend, opts Options) (http.Handler, error) {
 	if err := h.mount(entry); err != nil {
 		return nil, err
 	}
-	h.rpc = rpc.Mount(h.mux, rpc.Config{Function: opts.Function, Backend: b, MaxBodyBytes: opts.MaxBodyBytes, Log: opts.Log})
+	h.rpc = rpc.Mount(h.mux, rpc.Config{Function: opts.Function, Backend: b, MaxBodyBytes: opts.MaxBodyBytes, Log: opts.Log,
+		Tracing: opts.Tracing})
 	h.mux.Handle("/metrics", methods{http.MethodGet: h.metricsHTTP})
 	h.mux.HandleFunc("/", notFound)
-	return observe.ServerSpans(h, opts.Tracing), nil
+	return observe.ServerSpans(h, opts.Tracing, h.rpc.TracesItself), nil
 }
 
 // ServeHTTP bounds the headers, checks the token of everything but CloudEvents (whose type decides

@@ -1,12 +1,14 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 
+	"connectrpc.com/connect"
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -104,5 +106,33 @@ func TestEventSpanContinuesTheExtension(t *testing.T) {
 	}
 	if got := logged(t, h.logs.String(), "stats"); got != want {
 		t.Errorf("log line traceparent %q, want the event span's %q", got, want)
+	}
+}
+
+// TestRPCSpanIsOtelconnects: with tracing on, an RPC is one server span, otelconnect's with the
+// RPC conventions, the caller's span its parent (no HTTP server span beside it), holding the
+// deliberation id; the request's log line names it.
+func TestRPCSpanIsOtelconnects(t *testing.T) {
+	h := newHarness(t, transport.FunctionExecute, withTracing())
+	const traceID = "22222222222222222222222222222222"
+	req := connect.NewRequest(validRPCRequest())
+	req.Header().Set("traceparent", "00-"+traceID+"-3333333333333333-01")
+	if _, err := h.rpc().ExecuteDeliberation(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	servers := spansOf(traceID)[trace.SpanKindServer]
+	if len(servers) != 1 {
+		t.Fatalf("server spans %v, want otelconnect's alone", servers)
+	}
+	s := servers[0]
+	attrs := map[string]string{}
+	for _, a := range s.Attributes() {
+		attrs[string(a.Key)] = a.Value.Emit()
+	}
+	if s.Parent().SpanID().String() != "3333333333333333" || attrs["rpc.system.name"] != "connectrpc" || attrs["rayexec.deliberation.id"] == "" {
+		t.Errorf("RPC span %q, parent %s, attributes %v", s.Name(), s.Parent().SpanID(), attrs)
+	}
+	if got := logged(t, h.logs.String(), "execute"); got != headerOf(s.SpanContext()) {
+		t.Errorf("log line traceparent %q, the RPC span is %q", got, headerOf(s.SpanContext()))
 	}
 }

@@ -33,6 +33,22 @@ func NameServerSpan(r *http.Request, in *Request) {
 	span.SetAttributes(attrs...)
 }
 
+// NameRPCSpan records what an RPC learnt on its span (otelconnect's, named after the procedure),
+// and makes the request's log line name that span.
+func NameRPCSpan(ctx context.Context, in *Request) {
+	if t, ok := TraceFrom(ctx); ok {
+		in.Trace = t
+	}
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(attribute.String(AttrRoute, in.Route), attribute.String("rayexec.transport", in.Transport))
+	if in.DeliberationID != "" {
+		span.SetAttributes(attribute.String(AttrDeliberationID, in.DeliberationID))
+	}
+}
+
 // EventSpan starts the span of one CloudEvent. When the event carries a traceparent extension it
 // continues that trace (a Broker keeps it across hops, the HTTP header only names the last hop),
 // linked to the request's span; otherwise it is a child of the request's span. With tracing off

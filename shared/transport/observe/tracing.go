@@ -103,12 +103,14 @@ func Tracer() trace.Tracer {
 }
 
 // ServerSpans wraps h so that every request has a server span continuing the caller's
-// traceparent. With tracing off it only extracts the caller's trace context, so logs and replies
-// still carry it, without creating a span.
-func ServerSpans(h http.Handler, enabled bool) http.Handler {
+// traceparent, but those tracedElsewhere says get theirs further in (the RPCs). With tracing off
+// it only extracts the caller's trace context, so logs and replies still carry it, without
+// creating a span.
+func ServerSpans(h http.Handler, enabled bool, tracedElsewhere func(*http.Request) bool) http.Handler {
 	if enabled {
 		traced := otelhttp.NewHandler(h, "request", otelhttp.WithPropagators(Propagator),
-			otelhttp.WithMeterProvider(noopMeters))
+			otelhttp.WithMeterProvider(noopMeters),
+			otelhttp.WithFilter(func(r *http.Request) bool { return tracedElsewhere == nil || !tracedElsewhere(r) }))
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// otelhttp renames the span after an outer mux's pattern (func-go's "/") once the
 			// handler returns, which would undo NameServerSpan's route name.

@@ -33,7 +33,7 @@ func TestTracingOffIsNoop(t *testing.T) {
 	h := observe.ServerSpans(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		seen, _ = observe.TraceFrom(r.Context())
 		recording = trace.SpanFromContext(r.Context()).IsRecording()
-	}), false)
+	}), false, nil)
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.Header.Set("traceparent", parent)
 	req.Header.Set("tracestate", "k=v")
