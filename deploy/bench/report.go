@@ -106,6 +106,11 @@ func (r *report) targetRows(sc *scenario, t *target, base **target) []row {
 	}
 	target, ok := "", errs == 0
 	switch {
+	case t.tracingOff != nil:
+		off := medianOf(t.tracingOff.open, func(o openResult) time.Duration { return o.p99 })
+		ratio := float64(p99) / float64(off)
+		measured += fmt.Sprintf(" (p99 ×%.2f of tracing off)", ratio)
+		target, ok = fmt.Sprintf("p99 within ×%.1f of tracing off", tracedTolerance), ok && ratio <= tracedTolerance
 	case t.fn == "execute-deliberation":
 		target, ok = "p99 < 5 ms", ok && p99 < targetExecuteP99
 	case t.floor:

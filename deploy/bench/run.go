@@ -86,9 +86,19 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 		rep.starts = append(rep.starts, s)
 	}
 
+	if opts.traced {
+		sink, err := startOTLPSink()
+		if err != nil {
+			return err
+		}
+		defer sink.close()
+		opts.otlpURL = sink.url
+		defer func() { log.Info("otlp receiver", "exports", sink.exports.Load(), "bytes", sink.bytes.Load()) }()
+	}
 	var procs []*process
 	scenarios, err := startScenarios(ctx, opts, w, func(t *target, prefix string) (*process, error) {
 		e := env(t.fn, prefix)
+		maps.Copy(e, t.env)
 		if opts.profileDir != "" {
 			e["CPU_PROFILE"] = filepath.Join(opts.profileDir, t.profileName(prefix))
 		}

@@ -23,6 +23,10 @@ type target struct {
 	open     []openResult
 	sat      []satResult
 	rssAfter int64
+	// env is added to the process's environment (the tracing-on target's OTLP settings);
+	// tracingOff is, for that target, the execute target it is compared with.
+	env        map[string]string
+	tracingOff *target
 }
 
 // scenario is one measured load: its targets, its requests, and its rate and counts.
@@ -107,6 +111,23 @@ func startScenarios(ctx context.Context, opts options, w world, start func(t *ta
 		return call{method: http.MethodPost, url: url + "/", body: []byte(executeBody), want: http.StatusAccepted}
 	}); err != nil {
 		return out, err
+	}
+	// The same execute with every request traced and exported, in the turns right after it.
+	if wanted("traced") && opts.otlpURL != "" {
+		t := &target{label: "execute, tracing on (sampling 1.0, local OTLP receiver)", fn: "execute-deliberation",
+			env: tracedEnv(opts.otlpURL)}
+		for _, sc := range out {
+			if sc.targets[0].fn == "execute-deliberation" && sc.targets[0].protocol == protoJSON {
+				t.tracingOff = sc.targets[0]
+			}
+		}
+		if err := launch(t, prefixExecute); err != nil {
+			return out, err
+		}
+		out = append(out, &scenario{targets: []*target{t}, rate: opts.rate, count: opts.requests, saturation: opts.saturation,
+			next: func(int) call {
+				return call{method: http.MethodPost, url: t.proc.url + "/", body: []byte(executeBody), want: http.StatusAccepted}
+			}})
 	}
 	if !wanted("jobs") {
 		return out, ctx.Err()

@@ -47,7 +47,22 @@ type Config struct {
 
 	LogLevel  slog.Level
 	LogFormat string
+
+	Tracing Tracing
 }
+
+// Tracing is what the functions need to know of the OpenTelemetry SDK's own variables: whether an
+// OTLP endpoint is set at all (without one, nothing is traced) and which protocol to speak. The
+// SDK reads the rest itself (OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, headers, timeouts).
+type Tracing struct {
+	// Endpoint is OTEL_EXPORTER_OTLP_ENDPOINT, TracesEndpoint OTEL_EXPORTER_OTLP_TRACES_ENDPOINT.
+	Endpoint, TracesEndpoint string
+	// Protocol is OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf" (the default) or "grpc".
+	Protocol string
+}
+
+// Enabled says whether spans are exported: only when an endpoint is set.
+func (t Tracing) Enabled() bool { return t.Endpoint != "" || t.TracesEndpoint != "" }
 
 // How deliberations reach Ray (RAY_DISPATCH).
 const (

@@ -96,7 +96,8 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"MAX_AGENTS": "-1", "MAX_ACTIVE_DELIBERATIONS": "many", "MAX_RUNNER_QUEUE_LAG": "-1", "MAX_ANSWER_BYTES": "0", "MAX_BODY_BYTES": "10", "LOG_LEVEL": "loud",
 		"LOG_FORMAT": "xml", "RAY_DISPATCH": "actors", "RAY_SERVE_DEPLOY": "maybe", "RAY_RUNNER_REDIS_URL": "http://redis",
 		"RAY_RUNNER_MIN_REPLICAS": "0", "RAY_RUNNER_MAX_REPLICAS": "1001", "RAY_RUNNER_UPSCALE_DELAY": "-1s",
-		"RAY_RUNNER_DOWNSCALE_DELAY": "later",
+		"RAY_RUNNER_DOWNSCALE_DELAY": "later", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318",
+		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "grpc://collector", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
 	}
 	_, err := Load(env(bad), Options{NeedsRay: true})
 	var cerr *Error

@@ -41,5 +41,6 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("max_runner_queue_lag", c.MaxRunnerQueueLag),
 		slog.Int("max_answer_bytes", c.MaxAnswerBytes),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
+		slog.Bool("tracing", c.Tracing.Enabled()),
 	)
 }

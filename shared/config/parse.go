@@ -52,6 +52,16 @@ func parseHTTPURL(v string, dst *string) string {
 	return ""
 }
 
+// parseOTLPProtocol accepts the OTLP protocols the Go SDK exports with (it has no http/json).
+func parseOTLPProtocol(v string, dst *string) string {
+	switch v {
+	case "http/protobuf", "grpc":
+		*dst = v
+		return ""
+	}
+	return "must be http/protobuf or grpc, got " + quoted(v)
+}
+
 func parseNATSURL(v string, dst *string) string {
 	if v == "" {
 		return ""

@@ -49,6 +49,9 @@ var variables = []variable{
 	{"MAX_BODY_BYTES", strconv.Itoa(256 << 10), func(c *Config, v string) string { return parseBodyBytes(v, &c.MaxBodyBytes) }},
 	{"LOG_LEVEL", "info", func(c *Config, v string) string { return parseLogLevel(v, &c.LogLevel) }},
 	{"LOG_FORMAT", "json", func(c *Config, v string) string { return parseLogFormat(v, &c.LogFormat) }},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", func(c *Config, v string) string { return parseHTTPURL(v, &c.Tracing.Endpoint) }},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", func(c *Config, v string) string { return parseHTTPURL(v, &c.Tracing.TracesEndpoint) }},
+	{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", func(c *Config, v string) string { return parseOTLPProtocol(v, &c.Tracing.Protocol) }},
 }
 
 // Variables lists the names of every variable Load reads, so deployment manifests can be checked

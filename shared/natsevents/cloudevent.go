@@ -21,29 +21,30 @@ const minKept = 64
 // encodeEvent renders e as a structured-mode CloudEvent (JSON) of at most limit bytes. When the
 // whole event does not fit, the proposals and reasonings of the result are cut, each ending with a
 // marker saying how much was kept, to the longest length that fits; failing that, the result is
-// left out. Either way the event carries the truncated extension.
-func encodeEvent(e deliberation.LifecycleEvent, source string, limit int) ([]byte, error) {
+// left out. Either way the event carries the truncated extension. The trace context, when given,
+// is the event's distributed-tracing extension (traceparent, tracestate).
+func encodeEvent(e deliberation.LifecycleEvent, source string, limit int, tc map[string]string) ([]byte, error) {
 	d := e.Deliberation
-	body, err := render(e, source, d, false)
+	body, err := render(e, source, d, false, tc)
 	if err != nil || len(body) <= limit {
 		return body, err
 	}
 	if r := e.Deliberation.Result; r != nil {
 		for keep := longestText(*r) / 2; keep >= minKept; keep /= 2 {
 			d.Result = truncateResult(*r, keep)
-			if body, err = render(e, source, d, true); err != nil || len(body) <= limit {
+			if body, err = render(e, source, d, true, tc); err != nil || len(body) <= limit {
 				return body, err
 			}
 		}
 	}
 	d.Result = nil
-	if body, err = render(e, source, d, true); err != nil || len(body) <= limit {
+	if body, err = render(e, source, d, true, tc); err != nil || len(body) <= limit {
 		return body, err
 	}
 	return nil, fmt.Errorf("event %s is %d bytes without its result, over the %d allowed", e.ID(), len(body), limit)
 }
 
-func render(e deliberation.LifecycleEvent, source string, d deliberation.Deliberation, truncated bool) ([]byte, error) {
+func render(e deliberation.LifecycleEvent, source string, d deliberation.Deliberation, truncated bool, tc map[string]string) ([]byte, error) {
 	ev := event.New(event.CloudEventsVersionV1)
 	ev.SetID(e.ID())
 	ev.SetSource(source)
@@ -52,6 +53,11 @@ func render(e deliberation.LifecycleEvent, source string, d deliberation.Deliber
 	ev.SetTime(d.UpdatedAt)
 	if truncated {
 		ev.SetExtension(TruncatedExtension, true)
+	}
+	for _, name := range []string{"traceparent", "tracestate"} {
+		if v := tc[name]; v != "" {
+			ev.SetExtension(name, v)
+		}
 	}
 	if err := ev.SetData(event.ApplicationJSON, app.ReportOf(d)); err != nil {
 		return nil, fmt.Errorf("event %s data: %w", e.ID(), err)

@@ -47,7 +47,7 @@ func decode(t *testing.T, body []byte) (event.Event, app.StatusReport) {
 
 func TestEncodeEventWhole(t *testing.T) {
 	e := completedEvent(t, "use a trie", 2)
-	body, err := encodeEvent(e, "/ray-executor", 1<<20)
+	body, err := encodeEvent(e, "/ray-executor", 1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestEncodeEventTruncatesProposals(t *testing.T) {
 	long := strings.Repeat("é", 10_000) // two bytes a character: cuts must fall between them
 	e := completedEvent(t, long, 3)
 	const limit = 8 << 10
-	body, err := encodeEvent(e, "/ray-executor", limit)
+	body, err := encodeEvent(e, "/ray-executor", limit, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestEncodeEventTruncatesProposals(t *testing.T) {
 
 func TestEncodeEventDropsTheResultLast(t *testing.T) {
 	e := completedEvent(t, strings.Repeat("x", 4000), 16)
-	body, err := encodeEvent(e, "/ray-executor", 1000)
+	body, err := encodeEvent(e, "/ray-executor", 1000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestEncodeEventDropsTheResultLast(t *testing.T) {
 	if v, _ := ev.Context.GetExtension(TruncatedExtension); v != true || r.Result != nil || r.Status != deliberation.StatusCompleted {
 		t.Fatalf("event %s with data %+v, want the result left out and said so", ev, r)
 	}
-	if _, err := encodeEvent(e, "/ray-executor", 100); err == nil {
+	if _, err := encodeEvent(e, "/ray-executor", 100, nil); err == nil {
 		t.Fatal("an event that cannot fit was encoded")
 	}
 }

@@ -65,18 +65,24 @@ func (p *Publisher) send(ctx context.Context, l *link, id string, batch []app.Pe
 	return len(batch), nil
 }
 
-// publish sends one event and waits, within PublishTimeout, for JetStream's acknowledgement.
-func (p *Publisher) publish(ctx context.Context, l *link, e deliberation.LifecycleEvent) error {
+// publish sends one event and waits, within PublishTimeout, for JetStream's acknowledgement. Its
+// span's trace context goes in the message headers and the event's traceparent extension.
+func (p *Publisher) publish(ctx context.Context, l *link, e deliberation.LifecycleEvent) (err error) {
+	subject := p.opt.subject(e.Name)
+	ctx, span := p.startPublishSpan(ctx, subject, e)
+	defer func() { endSpan(span, err) }()
 	limit := int(l.nc.MaxPayload())
 	if limit <= 0 {
 		limit = defaultMaxPayload
 	}
-	body, err := encodeEvent(e, p.opt.Source, limit-headerAllowance)
+	tc := traceOf(ctx)
+	body, err := encodeEvent(e, p.opt.Source, limit-headerAllowance, tc)
 	if err != nil {
 		return err
 	}
-	msg := &nats.Msg{Subject: p.opt.subject(e.Name), Data: body, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
 	msg.Header.Set("Content-Type", "application/cloudevents+json")
+	setHeaders(msg.Header, tc)
 	ctx, cancel := context.WithTimeout(ctx, p.opt.PublishTimeout)
 	defer cancel()
 	_, err = l.js.PublishMsg(ctx, msg, jetstream.WithMsgID(e.ID()), jetstream.WithExpectStream(p.opt.Stream))

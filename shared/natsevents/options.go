@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configure the publisher; zero values take the defaults.
@@ -37,6 +39,8 @@ type Options struct {
 	// ReconnectWait apart (default 1s).
 	ConnectTimeout time.Duration
 	ReconnectWait  time.Duration
+	// Tracing makes the publish spans; nil is the global provider (otel.GetTracerProvider).
+	Tracing trace.TracerProvider
 }
 
 // MinDuplicateWindow is the least duplicate window the spec allows.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rayexecutor/functions/shared/app"
 )
@@ -31,6 +32,7 @@ type Publisher struct {
 	link      atomic.Pointer[link]
 	stream    stream
 	scheduler *scheduler
+	origins   origins
 
 	mu         sync.Mutex
 	closed     bool
@@ -57,6 +59,7 @@ func New(opt Options, outbox app.Outbox, log *slog.Logger) (*Publisher, error) {
 	}
 	p := &Publisher{opt: opt, outbox: outbox, log: log, connecting: make(chan struct{})}
 	p.stream = stream{opt: opt, log: log}
+	p.origins = origins{max: opt.MaxQueued, spans: map[string]trace.SpanContext{}}
 	p.scheduler = newScheduler(opt.MaxDrains, opt.MaxQueued, p.drainInBackground, p.goBackground)
 	go p.connect()
 	return p, nil
@@ -117,15 +120,17 @@ func (p *Publisher) connected() *link {
 
 // Deliver drains id's outbox in the background. While NATS is down it does nothing: the events
 // wait for the catch-up that the reconnection starts, or for the next reconcile pass.
-func (p *Publisher) Deliver(_ context.Context, id string) {
+// The drain's publishes are children of ctx's span, the request's that recorded the events.
+func (p *Publisher) Deliver(ctx context.Context, id string) {
 	if p.connected() == nil {
 		return
 	}
+	p.origins.put(id, trace.SpanContextFromContext(ctx))
 	p.scheduler.enqueue(id)
 }
 
 func (p *Publisher) drainInBackground(id string) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.opt.DrainTimeout)
+	ctx, cancel := context.WithTimeout(p.origins.take(context.Background(), id), p.opt.DrainTimeout)
 	defer cancel()
 	switch err := p.drain(ctx, id); {
 	case errors.Is(err, errDisconnected):

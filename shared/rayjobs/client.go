@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ClientConfig configures a Client. Zero durations and counts take the defaults.
@@ -36,6 +38,8 @@ type ClientConfig struct {
 	MaxLogBytes int
 	// HTTPClient replaces the default HTTP client (its Timeout should stay 0: calls set their own).
 	HTTPClient *http.Client
+	// Tracing makes the spans of the calls and submits; nil is the global provider.
+	Tracing trace.TracerProvider
 }
 
 const (
@@ -86,6 +90,12 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		transport.MaxIdleConnsPerHost = 64
 		hc = &http.Client{Transport: transport}
 	}
+	if cfg.Tracing == nil {
+		cfg.Tracing = otel.GetTracerProvider()
+	}
+	traced := *hc
+	traced.Transport = tracedTransport(hc.Transport, cfg.Tracing)
+	hc = &traced
 	c := &Client{base: base, cfg: cfg, http: hc}
 	failures := uint32(cfg.BreakerFailures)
 	c.breaker = gobreaker.NewCircuitBreaker[response](gobreaker.Settings{

@@ -142,7 +142,9 @@ const (
 // Submit starts the job of d's current attempt under its deterministic submission id. A job Ray
 // already holds under that id is success; so is one Ray created although its answer was lost.
 // Nothing secret goes into the job: the model server's key comes from the cluster's environment.
-func (c *Cluster) Submit(ctx context.Context, d deliberation.Deliberation, req deliberation.Request) error {
+func (c *Cluster) Submit(ctx context.Context, d deliberation.Deliberation, req deliberation.Request) (err error) {
+	ctx, span := startSubmitSpan(ctx, c.client.cfg.Tracing, d)
+	defer func() { endSpan(span, err) }()
 	what := "submit " + jobLabel(d.SubmissionID)
 	if d.Deadline.IsZero() {
 		return deliberation.Errorf(deliberation.CodeInternal, "%s: the deliberation has no deadline", what)
@@ -158,6 +160,7 @@ func (c *Cluster) Submit(ctx context.Context, d deliberation.Deliberation, req d
 	if c.callback != "" {
 		env[envCallback] = c.callback
 	}
+	addTraceEnv(ctx, env)
 	sr := SubmitRequest{
 		Entrypoint: c.entrypoint, SubmissionID: d.SubmissionID, RuntimeEnv: &RuntimeEnv{EnvVars: env},
 		Metadata: map[string]string{

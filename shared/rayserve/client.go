@@ -11,6 +11,11 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Client talks to a Ray dashboard: Serve's declarative endpoint, and the package store the
@@ -31,7 +36,7 @@ func NewClient(address, authToken string, timeout time.Duration) (*Client, error
 	if strings.ContainsAny(authToken, "\r\n") {
 		return nil, errors.New("ray auth token: contains a line break")
 	}
-	return &Client{address: strings.TrimSuffix(address, "/"), token: authToken, http: &http.Client{Timeout: timeout}}, nil
+	return &Client{address: strings.TrimSuffix(address, "/"), token: authToken, http: &http.Client{Timeout: timeout, Transport: tracedTransport()}}, nil
 }
 
 // applicationsPath is Serve's declarative endpoint; like the Jobs API, it routes only WITH the
@@ -180,4 +185,14 @@ func (c *Client) PutRunner(ctx context.Context, a RunnerApplication, pkgName str
 		return err
 	}
 	return c.Deploy(ctx, config)
+}
+
+// tracedTransport makes a client span of every dashboard call made under a span, and sends
+// traceparent; the deploy at start runs under none, so it makes no lone root spans. otelhttp's
+// metrics stay off: the functions export Prometheus.
+func tracedTransport() http.RoundTripper {
+	return otelhttp.NewTransport(http.DefaultTransport, otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+		otelhttp.WithFilter(func(r *http.Request) bool { return trace.SpanContextFromContext(r.Context()).IsValid() }),
+		otelhttp.WithPropagators(propagation.TraceContext{}),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "ray dashboard " + r.Method }))
 }

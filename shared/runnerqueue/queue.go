@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
@@ -38,6 +40,7 @@ type Queue struct {
 	callback string
 	policy   deliberation.JobPolicy
 	linger   time.Duration
+	tracing  trace.TracerProvider
 }
 
 // Config configures a Queue.
@@ -51,6 +54,8 @@ type Config struct {
 	// Linger is how long an attempt's keys outlive its deadline (default 1 h): long enough for
 	// the status function and the reconcile pass to collect the outcome.
 	Linger time.Duration
+	// Tracing makes the enqueue spans; nil is the global provider (otel.GetTracerProvider).
+	Tracing trace.TracerProvider
 }
 
 // New returns the port on rdb, the Redis the runners read.
@@ -66,7 +71,11 @@ func New(rdb redis.UniversalClient, cfg Config) (*Queue, error) {
 	if cfg.Linger <= 0 {
 		cfg.Linger = time.Hour
 	}
-	return &Queue{rdb: rdb, prefix: cfg.Prefix, callback: cfg.CallbackURL, policy: cfg.Policy, linger: cfg.Linger}, nil
+	if cfg.Tracing == nil {
+		cfg.Tracing = otel.GetTracerProvider()
+	}
+	return &Queue{rdb: rdb, prefix: cfg.Prefix, callback: cfg.CallbackURL, policy: cfg.Policy, linger: cfg.Linger,
+		tracing: cfg.Tracing}, nil
 }
 
 // Attempt states the runner and this adapter write (Ray's words, so they map one to one).
@@ -91,8 +100,11 @@ var enqueueSource string
 // twice, and an attempt is never queued without being listed.
 var enqueueScript = redis.NewScript(enqueueSource)
 
-// Submit enqueues d's current attempt for the runners, at most once per submission id.
-func (r *Queue) Submit(ctx context.Context, d deliberation.Deliberation, req deliberation.Request) error {
+// Submit enqueues d's current attempt for the runners, at most once per submission id, with the
+// trace context of its enqueue span in the stream entry.
+func (r *Queue) Submit(ctx context.Context, d deliberation.Deliberation, req deliberation.Request) (err error) {
+	ctx, span := startEnqueueSpan(ctx, r.tracing, d)
+	defer func() { endSpan(span, err) }()
 	what := runnerLabel("enqueue", d.SubmissionID)
 	if d.Deadline.IsZero() {
 		return deliberation.Errorf(deliberation.CodeInternal, "%s: the deliberation has no deadline", what)
@@ -103,8 +115,10 @@ func (r *Queue) Submit(ctx context.Context, d deliberation.Deliberation, req del
 	}
 	ttl := time.Until(d.Deadline) + r.linger
 	deadline := strconv.FormatFloat(float64(d.Deadline.UnixMilli())/1000, 'f', 3, 64)
+	traceparent, tracestate := traceContext(ctx)
 	err = enqueueScript.Run(ctx, r.rdb, []string{r.attemptKey(d.SubmissionID), r.queueKey(), r.indexKey()},
-		d.ID, d.SubmissionID, payload, deadline, r.callback, ttl.Milliseconds(), time.Now().UnixMilli()).Err()
+		d.ID, d.SubmissionID, payload, deadline, r.callback, ttl.Milliseconds(), time.Now().UnixMilli(),
+		traceparent, tracestate).Err()
 	return redisError(err, what)
 }
 

@@ -23,6 +23,7 @@ type queueContract struct {
 	Group         string            `json:"group"`
 	Keys          map[string]string `json:"keys"`
 	EntryFields   []string          `json:"entry_fields"`
+	TraceFields   []string          `json:"entry_trace_fields"`
 	AttemptFields []string          `json:"attempt_fields"`
 	AttemptStates []string          `json:"attempt_states"`
 	ResultFields  []string          `json:"result_fields"`
@@ -87,7 +88,8 @@ func TestQueueFollowsItsContract(t *testing.T) {
 	}
 	d := deliberation.New("delib-x", req, time.Now().UTC())
 	d.SubmissionID = id
-	ctx := context.Background()
+	// Enqueued under a caller's trace, so the entry has every field it can have.
+	ctx := withRemoteTrace(context.Background(), "4bf92f3577b34da6a3ce929d0e0e4736", "vendor=x")
 	if err := q.Submit(ctx, d, req); err != nil {
 		t.Fatal(err)
 	}
@@ -99,8 +101,8 @@ func TestQueueFollowsItsContract(t *testing.T) {
 	if err != nil || len(entries) != 1 {
 		t.Fatalf("stream entries %v, %v", entries, err)
 	}
-	if got := sorted(slices.Collect(maps.Keys(entries[0].Values))); !slices.Equal(got, sorted(c.EntryFields)) {
-		t.Errorf("entry fields %v, the contract says %v", got, c.EntryFields)
+	if got, want := sorted(slices.Collect(maps.Keys(entries[0].Values))), sorted(append(c.EntryFields, c.TraceFields...)); !slices.Equal(got, want) {
+		t.Errorf("entry fields %v, the contract says %v", got, want)
 	}
 	marker, err := rdb.HGetAll(ctx, q.attemptKey(id)).Result()
 	if err != nil {

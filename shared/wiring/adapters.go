@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/extra/redisotel/v9"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/natsevents"
@@ -34,6 +37,16 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 		config.RedisTimeouts{Dial: redisDialTimeout, Read: redisIOTimeout, Write: redisIOTimeout})
 	if err != nil {
 		return transport.Backend{}, nil, fmt.Errorf("redis: %w", err)
+	}
+	if cfg.Tracing.Enabled() {
+		// A span per command or script under the request's span; without the arguments, which
+		// carry whole requests and results, nor the calling line, which costs a stack walk.
+		if err := redisotel.InstrumentTracing(rdb, redisotel.WithDBStatement(false), redisotel.WithDialFilter(true),
+			redisotel.WithCallerEnabled(false),
+			redisotel.WithCommandFilter(handshake), redisotel.WithCommandsFilter(handshakes)); err != nil {
+			_ = rdb.Close()
+			return transport.Backend{}, nil, fmt.Errorf("redis tracing: %w", err)
+		}
 	}
 	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisKeyPrefix, Retention: cfg.Retention,
 		Outbox: cfg.NATSURL != "", Cluster: cfg.RedisMode == config.RedisCluster})
@@ -87,3 +100,15 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 		return errors.Join(svc.Wait(ctx), closeEvents(ctx), rdb.Close())
 	}, nil
 }
+
+// handshake tells the commands go-redis sends on each new connection (HELLO, CLIENT SETINFO,
+// AUTH, SELECT), which are no part of what a request asked of Redis: they make no span.
+func handshake(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "hello", "client", "auth", "select":
+		return true
+	}
+	return false
+}
+
+func handshakes(cmds []redis.Cmder) bool { return len(cmds) > 0 && handshake(cmds[0]) }

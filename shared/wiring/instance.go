@@ -87,22 +87,34 @@ func (i *Instance) Start(ctx context.Context, environ map[string]string) error {
 	}
 	logs := newLogBuffer(i.stderr, LogFlushEvery)
 	log := observe.WithTraceLogging(cfg.Logger(logs)).With("function", string(i.function))
+	stopTracing, err := observe.StartTracing(ctx, observe.TracingOptions{Enabled: cfg.Tracing.Enabled(),
+		Protocol: cfg.Tracing.Protocol, ServiceName: string(i.function), Log: log,
+		Getenv: func(k string) string { return environ[k] }})
+	if err != nil {
+		log.Error("function not started: tracing", "error", err.Error())
+		logs.Close()
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	backend, closeBackend, err := i.wire(ctx, Env{Config: cfg, Ports: ports, Log: log, Metrics: reg})
 	if err != nil {
 		log.Error("function not started", "error", err.Error())
+		_ = stopTracing(ctx)
 		logs.Close()
 		return err
 	}
 	h, err := httpapi.NewHandler(backend, httpapi.Options{Function: i.function, APIToken: cfg.APIToken,
-		MaxBodyBytes: cfg.MaxBodyBytes, Log: log, Registry: reg})
+		MaxBodyBytes: cfg.MaxBodyBytes, Log: log, Registry: reg, Tracing: cfg.Tracing.Enabled()})
 	if err != nil {
 		_ = closeBackend(ctx)
+		_ = stopTracing(ctx)
 		logs.Close()
 		return err
 	}
-	i.running.Store(&running{handler: h, close: closeBackend, log: log, logs: logs})
+	// The spans of the backend's last work are flushed after it stopped.
+	closeAll := func(ctx context.Context) error { return errors.Join(closeBackend(ctx), stopTracing(ctx)) }
+	i.running.Store(&running{handler: h, close: closeAll, log: log, logs: logs})
 	log.Info("function ready", "config", cfg)
 	return nil
 }

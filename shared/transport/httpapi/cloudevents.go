@@ -53,10 +53,10 @@ func (h *handlers) eventsHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.EventType, in.EventID = shown(e.Type()), shown(e.ID())
-	if t := eventTrace(e); t.Parent != "" {
-		in.Trace = t
-		r = r.WithContext(observe.WithTrace(r.Context(), t))
-	}
+	ctx, span := observe.EventSpan(r.Context(), h.opts.Tracing, eventTrace(e), e.Type(), e.ID(), e.Source())
+	defer span.End()
+	r = r.WithContext(ctx)
+	in.Trace, _ = observe.TraceFrom(ctx)
 	// The wake-up carries no authority (it only makes the service look at Ray), so the job needs
 	// no token to send it; everything else does.
 	if !in.Authenticated && e.Type() != deliberation.TypeFinished {
@@ -119,7 +119,7 @@ func parseEvent(ctx context.Context, header http.Header, body []byte) (event.Eve
 func eventTrace(e event.Event) observe.Trace {
 	parent, _ := e.Extensions()["traceparent"].(string)
 	state, _ := e.Extensions()["tracestate"].(string)
-	return observe.NewTrace(parent, state)
+	return observe.Trace{Parent: parent, State: state}
 }
 
 // writeReply answers 200 with the reply event in binary mode (a Broker does not treat a 202 as a

@@ -27,6 +27,9 @@ type Options struct {
 	Log          *slog.Logger
 	// Registry receives the request metrics and is served at /metrics; nil makes a new one.
 	Registry *prometheus.Registry
+	// Tracing makes a server span of every request (observe.ServerSpans); off, the caller's trace
+	// context is still read, for the logs and the replies.
+	Tracing bool
 }
 
 type handlers struct {
@@ -71,18 +74,20 @@ func NewHandler(b transport.Backend, opts Options) (http.Handler, error) {
 	if err := h.mount(entry); err != nil {
 		return nil, err
 	}
-	h.rpc = rpc.Mount(h.mux, rpc.Config{Function: opts.Function, Backend: b, MaxBodyBytes: opts.MaxBodyBytes, Log: opts.Log})
+	h.rpc = rpc.Mount(h.mux, rpc.Config{Function: opts.Function, Backend: b, MaxBodyBytes: opts.MaxBodyBytes, Log: opts.Log,
+		Tracing: opts.Tracing})
 	h.mux.Handle("/metrics", methods{http.MethodGet: h.metricsHTTP})
 	h.mux.HandleFunc("/", notFound)
-	return h, nil
+	return observe.ServerSpans(h, opts.Tracing, h.rpc.TracesItself), nil
 }
 
 // ServeHTTP bounds the headers, checks the token of everything but CloudEvents (whose type decides
 // whether a token is needed, see events), and records metrics and one log line per request.
 func (h *handlers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	in := &observe.Request{Route: "unmatched", Transport: "http", Trace: observe.TraceFromHeader(r.Header)}
-	r = r.WithContext(observe.WithTrace(observe.WithRequest(r.Context(), in), in.Trace))
+	in := &observe.Request{Route: "unmatched", Transport: "http"}
+	in.Trace, _ = observe.TraceFrom(r.Context())
+	r = r.WithContext(observe.WithRequest(r.Context(), in))
 	rec := observe.NewStatusRecorder(w)
 	in.Authenticated = h.auth.allows(r)
 	isRPC := h.rpc.Calls(r)
@@ -105,6 +110,7 @@ func (h *handlers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = rpc.HTTPStatus(in.RPCCode)
 	}
 	h.metrics.Observe(in.Route, in.Transport, status, took)
+	observe.NameServerSpan(r, in)
 	observe.LogRequest(h.log, r, in, status, took)
 }
 

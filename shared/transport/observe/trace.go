@@ -2,77 +2,67 @@ package observe
 
 import (
 	"context"
+	"encoding/hex"
 	"log/slog"
-	"net/http"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
-// Trace is W3C trace context as it arrived: the traceparent and, when present, the tracestate.
-// Only a well-formed traceparent is kept, so nothing a caller invents reaches a log line or a reply.
+// Trace is W3C trace context in its header form: the traceparent and, when there is one, the
+// tracestate. It is read from the span context of a request (its server span when tracing is on,
+// the caller's context otherwise), so logs, replies and exported spans name the same span. Only
+// what the W3C propagator accepted is ever in a span context, so nothing a caller invents reaches
+// a log line or a reply.
 type Trace struct {
 	Parent string
 	State  string
 }
 
-type traceKey struct{}
+// maxTraceState bounds the tracestate repeated in logs and replies.
+const maxTraceState = 512
 
-// TraceFrom returns the trace context of a request, if it carried one.
+// TraceFrom returns the trace context of ctx's span, if it has one.
 func TraceFrom(ctx context.Context) (Trace, bool) {
-	t, ok := ctx.Value(traceKey{}).(Trace)
-	return t, ok
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return Trace{}, false
+	}
+	return TraceOf(sc), true
 }
 
-// WithTrace puts t in ctx, when t is a trace.
+// TraceOf renders a span context as traceparent and tracestate.
+func TraceOf(sc trace.SpanContext) Trace {
+	tid, sid, flags := sc.TraceID(), sc.SpanID(), [1]byte{byte(sc.TraceFlags())}
+	b := make([]byte, 0, 55)
+	b = append(b, "00-"...)
+	b = hex.AppendEncode(b, tid[:])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, sid[:])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, flags[:])
+	state := sc.TraceState().String()
+	if len(state) > maxTraceState {
+		state = ""
+	}
+	return Trace{Parent: string(b), State: state}
+}
+
+// WithTrace continues the trace context t in ctx, as a remote parent, when the W3C propagator
+// accepts it; otherwise ctx is returned as it is.
 func WithTrace(ctx context.Context, t Trace) context.Context {
 	if t.Parent == "" {
 		return ctx
 	}
-	return context.WithValue(ctx, traceKey{}, t)
-}
-
-// TraceFromHeader reads the W3C traceparent and tracestate headers.
-func TraceFromHeader(h http.Header) Trace {
-	return NewTrace(h.Get("traceparent"), h.Get("tracestate"))
-}
-
-// NewTrace keeps a traceparent and tracestate if they are well formed.
-func NewTrace(parent, state string) Trace {
-	if !validTraceparent(parent) {
-		return Trace{}
+	c := propagation.MapCarrier{"traceparent": t.Parent}
+	if t.State != "" {
+		c["tracestate"] = t.State
 	}
-	if len(state) > 512 || !onlyVisibleOrSpace(state) {
-		state = ""
-	}
-	return Trace{Parent: parent, State: state}
-}
-
-// validTraceparent checks `version-traceid-parentid-flags` of W3C Trace Context: lowercase hex of
-// 2-32-16-2 digits, version not ff, ids not all zeros.
-func validTraceparent(s string) bool {
-	if len(s) != 55 || s[2] != '-' || s[35] != '-' || s[52] != '-' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if i == 2 || i == 35 || i == 52 {
-			continue
-		}
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return s[:2] != "ff" && s[3:35] != "00000000000000000000000000000000" && s[36:52] != "0000000000000000"
-}
-
-func onlyVisibleOrSpace(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < ' ' || s[i] > '~' {
-			return false
-		}
-	}
-	return true
+	return Propagator.Extract(ctx, c)
 }
 
 // WithTraceLogging makes every record logged with a request's context carry its traceparent, so
-// the use cases' own log lines join the caller's trace without knowing about HTTP.
+// the use cases' own log lines join the request's span without knowing about HTTP.
 func WithTraceLogging(log *slog.Logger) *slog.Logger {
 	return slog.New(traceHandler{log.Handler()})
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -22,14 +21,15 @@ func TestTraceKeepsOnlyWellFormedContext(t *testing.T) {
 		want          observe.Trace
 	}{
 		{parent, "k=v", observe.Trace{Parent: parent, State: "k=v"}},
+		{parent, "k=" + strings.Repeat("v", 256) + ",l=" + strings.Repeat("w", 256), observe.Trace{Parent: parent}},
 		{parent, "k=\nv", observe.Trace{Parent: parent}},
 		{strings.ToUpper(parent), "", observe.Trace{}},
 		{"ff" + parent[2:], "", observe.Trace{}},
 		{"00-00000000000000000000000000000000-00f067aa0ba902b7-01", "", observe.Trace{}},
 		{parent[:54], "", observe.Trace{}},
 	} {
-		h := http.Header{"Traceparent": {tc.parent}, "Tracestate": {tc.state}}
-		if got := observe.TraceFromHeader(h); got != tc.want {
+		got, _ := observe.TraceFrom(observe.WithTrace(context.Background(), observe.Trace{Parent: tc.parent, State: tc.state}))
+		if got != tc.want {
 			t.Errorf("traceparent %q, tracestate %q: got %+v, want %+v", tc.parent, tc.state, got, tc.want)
 		}
 	}

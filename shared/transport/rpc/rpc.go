@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -26,6 +27,9 @@ type Config struct {
 	// MaxBodyBytes bounds a request message, as MAX_BODY_BYTES bounds a JSON body.
 	MaxBodyBytes int64
 	Log          *slog.Logger
+	// Tracing makes a server span of every RayExecutorService call (otelconnect), which the HTTP
+	// server spans then leave to it (TracesItself).
+	Tracing bool
 }
 
 // Surface serves RayExecutorService (gRPC, gRPC-Web and Connect, through connect-go) on the same
@@ -51,7 +55,11 @@ func Mount(mux *http.ServeMux, cfg Config) *Surface {
 	// Small answers go uncompressed: gzip costs more CPU than it saves bytes below a kilobyte, and
 	// connect-go would otherwise compress every answer a client accepts gzip for.
 	opts := []connect.HandlerOption{connect.WithReadMaxBytes(int(cfg.MaxBodyBytes)), connect.WithCompressMinBytes(1 << 10)}
-	mux.Handle(executorv1connect.NewRayExecutorServiceHandler(server{s}, opts...))
+	service := opts
+	if cfg.Tracing {
+		service = append(slices.Clone(opts), connect.WithInterceptors(tracingInterceptor()))
+	}
+	mux.Handle(executorv1connect.NewRayExecutorServiceHandler(server{s}, service...))
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(executorv1connect.RayExecutorServiceName), opts...))
 	reflector := grpcreflect.NewStaticReflector(executorv1connect.RayExecutorServiceName, grpchealth.HealthV1ServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts...))
@@ -108,6 +116,7 @@ func (s *Surface) Unauthenticated(w http.ResponseWriter, r *http.Request) {
 func call[Res any](ctx context.Context, s *Surface, procedure string, do func() (*Res, string, error)) (*connect.Response[Res], error) {
 	in := observe.RequestFrom(ctx)
 	in.RPC = true
+	defer observe.NameRPCSpan(ctx, in)
 	route, ok := s.owns[procedure]
 	if !ok {
 		in.RPCCode = connect.CodeUnimplemented
