@@ -128,14 +128,18 @@ func functionSetting(t *testing.T, d deployment, name string) string {
 }
 
 // runnerSettings reads the fields of the runner's Settings (its Serve args) and their defaults
-// from deliberation_runner.py, so the check knows every argument the runner takes.
+// from runner_settings.py, so the check knows every argument the runner takes.
 func runnerSettings(t *testing.T) map[string]string {
 	t.Helper()
-	src := rayjob.RunnerSource
+	files, err := rayjob.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := files["runner_settings.py"]
 	start := strings.Index(src, "\nclass Settings:")
 	end := strings.Index(src[max(start, 0):], "@staticmethod")
 	if start < 0 || end < 0 {
-		t.Fatal("deliberation_runner.py has no Settings dataclass")
+		t.Fatal("runner_settings.py has no Settings dataclass")
 	}
 	out := map[string]string{}
 	for _, m := range regexp.MustCompile(`(?m)^    ([a-z_]+): (?:str|int|float)(?: = ([^\s#]+))?`).FindAllStringSubmatch(src[start:start+end], -1) {

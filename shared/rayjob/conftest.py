@@ -2,7 +2,10 @@
 session: fakemodel_client), a redis-server per test module (redis_url), the Ray head to run
 the job on, and a runner that starts the job as a real Ray driver (`python deliberation_job.py`);
 and the helpers the job's test modules share (make_request, request_of, agent, success, and
-on_client and its wrappers, which run the async client's coroutines on a loop of their own).
+on_client and its wrappers, which run the async client's coroutines on a loop of their own); and
+the runner's tests' (test_runner_*.py) fixtures and helpers: a Redis client (client), the Runners
+a test starts, stopped after it (runners, start_runner), the Go side's enqueue, and waits on the
+queue and its results.
 
 The Ray head is found through RAY_TEST_GCS_ADDRESS (its GCS address, e.g. 127.0.0.1:6381, as
 started by the Makefile). Without it, the tests that need Ray fail under CI=true and are skipped
@@ -37,6 +40,9 @@ from judge import Scoring, score_proposals  # noqa: E402 - needs the path above
 from model_client import ModelClient, call_with_retries  # noqa: E402 - needs the path above
 from request import Agent, Request, parse_request  # noqa: E402 - needs the path above
 from result import RESULT_PREFIX  # noqa: E402 - needs the path above
+from runner_consumer import Runner  # noqa: E402 - needs the path above
+from runner_queue import GROUP  # noqa: E402 - needs the path above
+from runner_settings import Settings  # noqa: E402 - needs the path above
 
 GCS_ADDRESS_ENV = "RAY_TEST_GCS_ADDRESS"
 # Variables of the outer shell that would change what the job connects to or sends.
@@ -59,6 +65,15 @@ def fake_model_binary() -> Path:
 @pytest.fixture
 def server(fake_model_binary: Path) -> Iterator[FakeModelServer]:
     """A fresh fake per test: nothing one test set or sent reaches the next."""
+    fake = FakeModelServer()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def other() -> Iterator[FakeModelServer]:
+    """A second model server: where a redirect points, or a second origin, recording whatever
+    reaches it."""
     fake = FakeModelServer()
     yield fake
     fake.close()
@@ -242,3 +257,81 @@ def last_result(stdout: str) -> dict[str, Any] | None:
     """The last line with the prefix, as the Go side reads it (worker output may interleave)."""
     lines = [line for line in stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     return json.loads(lines[-1][len(RESULT_PREFIX):]) if lines else None
+
+
+# --- the runner's tests (test_runner_*.py): a Runner per test on the module's redis-server -------
+
+PREFIX = "rt"  # the runner tests' key prefix
+# The queue contract as the Go side reads it: the file itself, not the runner's reading of it.
+CONTRACT_FILE = JOB_DIR / "contract" / "runner_queue.json"
+CONTRACT: dict[str, Any] = json.loads(CONTRACT_FILE.read_text())
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(redis_url)
+    c.flushall()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def runners(redis_url: str) -> Iterator[list[Runner]]:
+    started: list[Runner] = []
+    yield started
+    for runner in started:
+        runner.stop()
+
+
+def start_runner(redis_url: str, runners: list[Runner], **overrides: Any) -> Runner:
+    values: dict[str, Any] = {"claim_idle_s": 1.0, "heartbeat_s": 0.2, **overrides}
+    settings = Settings(redis_url=redis_url, key_prefix=PREFIX, **values)
+    runner = Runner(settings)
+    runner.start()
+    runners.append(runner)
+    return runner
+
+
+def enqueue(client: redis.Redis, attempt: str, request: dict[str, Any], deadline_in: float = 30.0,
+            marker: bool = True) -> None:
+    """What the Go side's enqueue does: the attempt's marker, then the stream entry."""
+    if marker:
+        client.hset(f"{PREFIX}:runner:attempt:{attempt}", mapping={"state": "PENDING"})
+    client.xadd(f"{PREFIX}:runner:queue", {"attempt": attempt, "request": json.dumps(request),
+                                           "deadline": repr(time.time() + deadline_in), "callback": ""})
+
+
+def wait_result(client: redis.Redis, attempt: str, within: float = 15.0) -> dict[str, Any]:
+    until = time.time() + within
+    while time.time() < until:
+        raw = client.get(f"{PREFIX}:runner:result:{attempt}")
+        if raw is not None:
+            record: dict[str, Any] = json.loads(raw)
+            return record
+        time.sleep(0.02)
+    raise AssertionError(f"no result for {attempt} within {within} s")
+
+
+def queue_is_empty(client: redis.Redis, within: float = 5.0) -> bool:
+    until = time.time() + within
+    while time.time() < until:
+        queue = f"{PREFIX}:runner:queue"
+        if client.xlen(queue) == 0 and client.xpending(queue, GROUP)["pending"] == 0:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def contract_key(name: str, attempt: str = "") -> str:
+    template: str = CONTRACT["keys"][name]
+    return template.replace("<prefix>", PREFIX).replace("<attempt>", attempt)
+
+
+def pending_of(client: redis.Redis) -> int:
+    return int(client.xpending(f"{PREFIX}:runner:queue", GROUP)["pending"])
+
+
+def deliveries_of(client: redis.Redis) -> list[tuple[str, int, int]]:
+    return [(str(p["consumer"], "utf-8") if isinstance(p["consumer"], bytes) else str(p["consumer"]),
+             int(p["times_delivered"]), int(p["time_since_delivered"]))
+            for p in client.xpending_range(f"{PREFIX}:runner:queue", GROUP, "-", "+", 10)]

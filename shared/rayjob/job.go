@@ -1,8 +1,8 @@
 // Package rayjob carries what runs on Ray inside the Go binary: the deliberation job
-// (deliberation_job.py), the runner (deliberation_runner.py), the Python modules both import and
-// the runner queue's contract (contract/runner_queue.json). It packs them the way Ray's
-// working_dir expects, so the functions can upload them to any Ray cluster without an image of
-// their own.
+// (deliberation_job.py), the runner (deliberation_runner.py, its Serve entry point, and its
+// runner_*.py modules), the Python modules both import and the runner queue's contract
+// (contract/runner_queue.json). It packs them the way Ray's working_dir expects, so the functions
+// can upload them to any Ray cluster without an image of their own.
 package rayjob
 
 import (
@@ -35,8 +35,9 @@ var RunnerSource string
 // out; TestPackageHoldsEveryModule keeps the list complete).
 //
 //go:embed deliberation_job.py deliberation_runner.py
-//go:embed agent.py autoscaling.py deliberation.py fields.py judge.py messages.py model_client.py policy.py
+//go:embed agent.py autoscaling.py call_limits.py deliberation.py fields.py judge.py messages.py model_client.py policy.py
 //go:embed prompts.py queue_contract.py request.py result.py wakeup.py
+//go:embed runner_attempt.py runner_consumer.py runner_drain.py runner_figures.py runner_queue.py runner_settings.py
 //go:embed contract/runner_queue.json
 var packageFiles embed.FS
 

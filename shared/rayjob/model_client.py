@@ -4,15 +4,13 @@ origin), reads a bounded part of an answer, and caps what it keeps at max_answer
 
 Calls are coroutines on one aiohttp session per ModelClient (one per process and event loop):
 thousands wait on the model server at once at the cost of a socket each, not a thread each. A
-ModelClient bounds the calls on the wire, in all and per model-server origin, so one busy server
-does not starve another; a call holds its places only while on the wire, never during backoff.
+ModelClient bounds the calls on the wire, in all and per model-server origin (call_limits.py).
 Everything around the call (retries, backoff, bounds) takes the sleep, the randomness and the
 cancel check as arguments."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import math
 import os
@@ -24,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from call_limits import DEFAULT_MAX_CALLS, DEFAULT_MAX_CALLS_PER_ORIGIN, CallLimits
 from messages import one_line
 from policy import DEFAULT_MAX_ANSWER_BYTES, canonical_origin
 
@@ -42,11 +41,6 @@ ANSWER_ENVELOPE_BYTES = 64 * 1024
 READ_CHUNK_BYTES = 64 * 1024
 ERROR_DETAIL_BYTES = 4096
 ANSWER_TRUNCATION_MARKER = "\n[... truncated by the deliberation job: {cut} of {total} bytes omitted]"
-
-# Calls on the wire at once: per ModelClient (a runner replica, a job's process) and per model
-# server origin. Sized for a vLLM server, which batches hundreds of sequences at once.
-DEFAULT_MAX_CALLS = 2048
-DEFAULT_MAX_CALLS_PER_ORIGIN = 512
 
 # The error of a call the run's cancel kept from starting.
 CANCELLED = "cancelled"
@@ -80,21 +74,14 @@ class ModelClient:
 
     def __init__(self, max_calls: int = DEFAULT_MAX_CALLS,
                  max_calls_per_origin: int = DEFAULT_MAX_CALLS_PER_ORIGIN) -> None:
-        if min(max_calls, max_calls_per_origin) < 1:
-            raise ValueError("max_calls and max_calls_per_origin must be >= 1")
-        self.max_calls = max_calls
-        self.max_calls_per_origin = max_calls_per_origin
-        self._calls = asyncio.Semaphore(max_calls)
-        self._origins: dict[str, asyncio.Semaphore] = {}
+        self.limits = CallLimits(max_calls, max_calls_per_origin)
         self._session: aiohttp.ClientSession | None = None
-        self.in_flight = 0
-        self.peak_in_flight = 0
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             # The semaphores bound the calls; the pool only has to hold that many connections.
             # No proxy from the environment: the model server is called where the policy says.
-            connector = aiohttp.TCPConnector(limit=self.max_calls, limit_per_host=0)
+            connector = aiohttp.TCPConnector(limit=self.limits.max_calls, limit_per_host=0)
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
         return self._session
 
@@ -102,27 +89,14 @@ class ModelClient:
         if self._session is not None and not self._session.closed:
             await self._session.close()
 
-    def origin_slots(self, url: str) -> asyncio.Semaphore:
-        origin = origin_of(url)
-        slots = self._origins.get(origin)
-        if slots is None:
-            slots = self._origins[origin] = asyncio.Semaphore(self.max_calls_per_origin)
-        return slots
-
     async def post_json(self, url: str, body: dict[str, Any], until: float, api_key: str,
                         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> dict[str, Any]:
         """One attempt, started once there is room on the wire for it (in all and at its origin),
         ending by until (unix seconds) whatever the server does."""
-        origin = self.origin_slots(url)
-        if origin.locked() or self._calls.locked():
-            try:
-                await asyncio.wait_for(_acquire_both(self._calls, origin), until - time.time())
-            except asyncio.TimeoutError:
-                raise AttemptError("no room for the call before the deadline", True) from None
-        else:  # room at once: no timer (wait_for costs a task per call)
-            await _acquire_both(self._calls, origin)
-        self.in_flight += 1
-        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            origin = await self.limits.acquire(url, until)
+        except asyncio.TimeoutError:
+            raise AttemptError("no room for the call before the deadline", True) from None
         try:
             left = until - time.time()
             if left <= 0:
@@ -131,9 +105,7 @@ class ModelClient:
         except asyncio.TimeoutError:
             raise AttemptError("model server timed out", True) from None
         finally:
-            self.in_flight -= 1
-            origin.release()
-            self._calls.release()
+            self.limits.release(origin)
 
     async def _attempt(self, url: str, body: dict[str, Any], api_key: str,
                        max_answer_bytes: int, timeout: float) -> dict[str, Any]:
@@ -167,26 +139,6 @@ class ModelClient:
         if not isinstance(answer, dict):
             raise AttemptError("model server answered invalid JSON", False)
         return answer
-
-
-@functools.lru_cache(maxsize=1024)
-def origin_of(url: str) -> str:
-    """The origin a call's limit is counted at; cached: a run's calls share a few URLs, and the
-    canonical form (IDNA, ports) costs a quarter of a millisecond."""
-    try:
-        return canonical_origin(url)
-    except ValueError:
-        return url
-
-
-async def _acquire_both(calls: asyncio.Semaphore, origin: asyncio.Semaphore) -> None:
-    # The origin first: a call waiting on a busy origin holds no place another origin could use.
-    await origin.acquire()
-    try:
-        await calls.acquire()
-    except BaseException:
-        origin.release()
-        raise
 
 
 async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:

@@ -4,25 +4,21 @@ oversized bodies) and error texts cleaned of terminal escapes."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from agent import split_reasoning
-from conftest import API_KEY, agent, agent_outcome, call, judge_scoring, no_sleep, on_client, request_of
+from conftest import API_KEY, agent, agent_outcome, call, judge_scoring, no_sleep, request_of
 from fakemodel_client import Behaviour, FakeModelServer, streamed_completion
 from messages import clean_text
 from model_client import (
     BACKOFF_CAP_S,
     ENV_API_KEY,
     CallError,
-    ModelClient,
     backoff_delay,
-    call_with_retries,
     cap_answer,
     first_message,
 )
@@ -117,14 +113,6 @@ def test_run_agent_sends_the_key_and_reports_metadata_as_strings(
     assert outcome["metadata"]["tokens"] == "812"
     assert int(outcome["metadata"]["duration_ms"]) >= 0
     assert server.chat_requests()[0].headers["authorization"] == f"Bearer {API_KEY}"
-
-
-@pytest.fixture
-def other() -> Iterator[FakeModelServer]:
-    """A second model server: where a redirect points, recording whatever reaches it."""
-    fake = FakeModelServer()
-    yield fake
-    fake.close()
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
@@ -273,54 +261,3 @@ def test_run_agent_turns_failures_into_messages(server: FakeModelServer, behavio
     request = request_of(server.url)
     outcome = agent_outcome(request, request.agents[0], time.time() + 10)
     assert outcome == {"agent_id": "a1", "ok": False, "error": error}
-
-
-def peak_overlap(starts: list[float], latency: float) -> int:
-    """The most calls in flight at once, each taking latency from its start."""
-    events = sorted([(t, 1) for t in starts] + [(t + latency, -1) for t in starts], key=lambda e: (e[0], e[1]))
-    peak = now = 0
-    for _, step in events:
-        now += step
-        peak = max(peak, now)
-    return peak
-
-
-def test_a_busy_origin_holds_its_own_limit_and_never_starves_another(
-        server: FakeModelServer, other: FakeModelServer) -> None:
-    server.set_model("slow", Behaviour(answer="a", delay=1.0))
-    other.set_model("quick", Behaviour(answer="b"))
-    limits = ModelClient(max_calls=100, max_calls_per_origin=3)
-    quick_done: list[float] = []
-
-    async def burst(client: ModelClient) -> float:
-        async def quick() -> None:
-            await asyncio.sleep(0.1)  # once the slow origin is full
-            await call_with_retries(client, other.url + CHAT_PATH, {"model": "quick"}, time.time() + 10, 0, "")
-            quick_done.append(time.monotonic())
-
-        began = time.monotonic()
-        await asyncio.gather(*(call_with_retries(client, server.url + CHAT_PATH, {"model": "slow"},
-                                                 time.time() + 10, 0, "") for _ in range(9)),
-                             *(quick() for _ in range(5)))
-        return began
-
-    began = on_client(burst, limits)
-    slow = [r.started for r in server.chat_requests("slow")]
-    assert len(slow) == 9 and peak_overlap(slow, 1.0) <= 3, "at most 3 at the slow origin at once"
-    assert peak_overlap(slow, 1.0) == 3
-    assert len(other.chat_requests("quick")) == 5
-    assert max(quick_done) - began < 0.9, "the other origin's calls went while the slow one was full"
-    assert limits.peak_in_flight > 3, "quick calls in flight beside the slow origin's three"
-
-
-def test_calls_in_flight_are_bounded_per_client(server: FakeModelServer) -> None:
-    server.set_model("slow", Behaviour(answer="a", delay=0.5))
-    limits = ModelClient(max_calls=4, max_calls_per_origin=100)
-
-    async def burst(client: ModelClient) -> None:
-        await asyncio.gather(*(call_with_retries(client, server.url + CHAT_PATH, {"model": "slow"},
-                                                 time.time() + 10, 0, "") for _ in range(10)))
-
-    on_client(burst, limits)
-    assert peak_overlap([r.started for r in server.chat_requests("slow")], 0.5) == 4
-    assert limits.peak_in_flight == 4

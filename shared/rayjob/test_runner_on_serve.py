@@ -15,8 +15,10 @@ import redis
 from ray import serve
 
 import deliberation_runner as runner_module
+import runner_settings
 from conftest import make_request
 from fakemodel_client import Behaviour, FakeModelServer
+from runner_queue import GROUP
 
 APP = "runner-drain-test"
 PREFIX = "sd"
@@ -41,7 +43,7 @@ def test_a_replica_serve_stops_hands_back_its_attempt(on_ray: None, redis_url: s
     client.flushall()
     server.set_model("slow", Behaviour(answer="p", delay=30.0))
     serve.start(http_options={"location": "NoServer"})
-    settings = runner_module.Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=30.0, drain_s=2.0)
+    settings = runner_settings.Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=30.0, drain_s=2.0)
     serve.run(runner_module.RUNNER_DEPLOYMENT.options(graceful_shutdown_timeout_s=10).bind(settings),
               name=APP, route_prefix=None)
     client.hset(f"{PREFIX}:runner:attempt:d1", mapping={"state": "PENDING"})
@@ -55,7 +57,7 @@ def test_a_replica_serve_stops_hands_back_its_attempt(on_ray: None, redis_url: s
     began = time.time()
     serve.delete(APP)
     assert time.time() - began < 10.0, "drained within graceful_shutdown_timeout_s"
-    [pending] = client.xpending_range(f"{PREFIX}:runner:queue", runner_module.GROUP, "-", "+", 10)
+    [pending] = client.xpending_range(f"{PREFIX}:runner:queue", GROUP, "-", "+", 10)
     assert int(pending["times_delivered"]) == 1, "the hand-back counts no delivery"
     assert int(pending["time_since_delivered"]) >= 30_000, "idle as long as a dead replica's: claimable at once"
     assert client.get(f"{PREFIX}:runner:result:d1") is None

@@ -39,7 +39,7 @@ func runnerKey(t *testing.T, name, prefix, attempt string) string {
 }
 
 // startScript is what the runner runs when it takes an attempt (START_SCRIPT in
-// shared/rayjob/deliberation_runner.py).
+// shared/rayjob/runner_queue.py).
 var startScript = redis.NewScript(`
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'PENDING' and state ~= 'RUNNING' then return 0 end

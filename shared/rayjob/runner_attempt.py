@@ -1,0 +1,149 @@
+"""One attempt on a replica, from its entry to its stored result: whether it may run (the start
+script on its marker), its run by the job's own code (deliberate, which keeps the deadline and the
+cancel whatever the model servers do), the result of an attempt given up after max_deliveries
+(lost_result), the result stored and the entry acked in one transaction, and Held, what the
+replica keeps of an entry while it runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import redis.asyncio
+import redis.asyncio.client
+
+from deliberation import Progress, plan_budget, run_deliberation
+from judge import failed_scoring
+from messages import log
+from model_client import ModelClient
+from request import Agent, RequestError, best_effort_agent_ids, best_effort_deliberation_id, parse_request
+from result import EXIT_OK, build_result, exit_code, unusable_request_result
+from runner_queue import (
+    GROUP,
+    START_SCRIPT,
+    STARTED_AT_FIELD,
+    STATE_FAILED,
+    STATE_FIELD,
+    STATE_PENDING,
+    STATE_RUNNING,
+    STATE_SUCCEEDED,
+    Message,
+)
+from runner_settings import Settings
+from wakeup import send_wakeup_async
+
+
+async def deliberate(client: ModelClient, message: Message, cancel: asyncio.Event) -> dict[str, Any] | None:
+    """Runs one attempt like the job does and returns its result, by the deadline whatever
+    blocks: at print_by what is known is the result. A run cancelled meanwhile (cancel set)
+    returns None at once, its calls cancelled: it has no result."""
+    try:
+        request = parse_request(message.request)
+    except RequestError as err:
+        return unusable_request_result(message.request, str(err))
+    deadline = message.deadline or time.time() + request.timeout_seconds
+    budget = plan_budget(time.time(), deadline)
+    progress = Progress(request.agents)
+    run = asyncio.ensure_future(run_deliberation(client, request, budget, progress, cancelled=cancel.is_set))
+    stopped = asyncio.ensure_future(cancel.wait())
+    try:
+        await asyncio.wait({run, stopped}, timeout=max(0.0, budget.print_by - time.time()),
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        run.cancel()
+    if cancel.is_set():
+        return None
+    error = "deadline reached"
+    if run.done() and not run.cancelled() and run.exception() is not None:
+        error = f"runner error ({type(run.exception()).__name__})"
+        log("error", f"deliberation failed: {run.exception()!r}", request.deliberation_id)
+    return progress.result(error)
+
+
+def lost_result(message: Message, deliveries: int) -> dict[str, Any]:
+    """Every agent fails with the reason: the attempt broke its replicas too often to try again."""
+    why = f"the deliberation runner lost this attempt {deliveries} times"
+    ids = best_effort_agent_ids(message.request) or [""]
+    return build_result(tuple(Agent(agent_id, "", "") for agent_id in ids), {},
+                        failed_scoring(""), why)
+
+
+@dataclass
+class Held:
+    """An entry this replica holds: its attempt, its run, and the run's cancel."""
+    attempt: str
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    running: bool = False  # past the start script: its marker is watched for a stop
+    task: asyncio.Task[None] | None = None
+
+
+async def process(client: redis.asyncio.Redis, settings: Settings, model: ModelClient | None,
+                  wakeups: aiohttp.ClientSession | None, message: Message, deliveries: int, held: Held) -> None:
+    """Runs the attempt of a message unless it must not run (no marker, stopped, a result already
+    stored), gives it up past max_deliveries, then stores its result and acks its entry in one
+    transaction and sends the finished wake-up."""
+    deliberation_id = best_effort_deliberation_id(message.request)
+    attempt_key, result_key = settings.attempt_key(message.attempt), settings.result_key(message.attempt)
+    started_ms = int(time.time() * 1000)
+    if not message.attempt:
+        await done(client, settings, message)
+        return
+    # One round trip: a result already stored means the attempt ran (its marker is RUNNING or
+    # STOPPED, which the script leaves as it is).
+    # EVAL, not a Script in a pipeline: that one asks SCRIPT EXISTS first, every time; the
+    # server caches the compiled script by its hash anyway.
+    pipe = client.pipeline(transaction=False)
+    pipe.exists(result_key)
+    pipe.eval(START_SCRIPT, 1, attempt_key, started_ms, STATE_FIELD, STARTED_AT_FIELD, STATE_PENDING,
+              STATE_RUNNING)
+    stored, started = await pipe.execute()
+    if stored or not started:
+        # Finished elsewhere, stopped, or no longer wanted: running it again changes nothing.
+        await done(client, settings, message)
+        return
+    infrastructure = deliveries > settings.max_deliveries
+    result: dict[str, Any] | None
+    if infrastructure:
+        result = lost_result(message, deliveries - 1)
+    else:
+        assert model is not None
+        held.running = True
+        result = await deliberate(model, message, held.cancel)
+        if result is None:
+            # Cancelled: the functions recorded the outcome already; nothing is stored.
+            await done(client, settings, message)
+            return
+    record = {
+        "state": STATE_SUCCEEDED if exit_code(result) == EXIT_OK else STATE_FAILED,
+        "infrastructure": infrastructure,
+        "start_time": started_ms,
+        "end_time": int(time.time() * 1000),
+        "result": result,
+    }
+    stored_record = json.dumps(record, separators=(",", ":"), allow_nan=False)
+    # Stored and acked in one MULTI: never acked without the result (a write Redis refuses,
+    # out of memory, aborts the whole transaction), and one round trip instead of two.
+    pipe = client.pipeline(transaction=True)
+    pipe.set(result_key, stored_record, ex=settings.result_ttl_s, nx=True)
+    ack(pipe, settings, message)
+    await pipe.execute()
+    if wakeups is not None:
+        await send_wakeup_async(wakeups, message.callback, deliberation_id)
+
+
+async def done(client: redis.asyncio.Redis, settings: Settings, message: Message) -> None:
+    """Acks an entry that leaves no result."""
+    pipe = client.pipeline(transaction=True)
+    ack(pipe, settings, message)
+    await pipe.execute()
+
+
+def ack(pipe: redis.asyncio.client.Pipeline, settings: Settings, message: Message) -> None:
+    # Acked and deleted: the stream holds only what is still to do, so it never needs trimming.
+    pipe.xack(settings.queue(), GROUP, message.entry_id)
+    pipe.xdel(settings.queue(), message.entry_id)

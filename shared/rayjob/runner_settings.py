@@ -1,0 +1,61 @@
+"""The runner's settings: what a Serve config's args set (the Redis to read, the key prefix, the
+bounds of a replica, the claim, heartbeat and drain times), their defaults, the checks from_args
+makes before a replica starts, and the keys a replica reads under its prefix. deploy/knative's
+tests read the Settings dataclass below to know every argument the runner takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from call_limits import DEFAULT_MAX_CALLS, DEFAULT_MAX_CALLS_PER_ORIGIN
+from runner_queue import CONTRACT
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str
+    key_prefix: str = "rayexec"
+    max_deliberations: int = 1000  # per replica, at once
+    max_calls: int = DEFAULT_MAX_CALLS  # model calls on the wire per replica
+    max_calls_per_origin: int = DEFAULT_MAX_CALLS_PER_ORIGIN  # of them to one model server
+    claim_idle_s: float = 30.0
+    heartbeat_s: float = 5.0
+    max_deliveries: int = 3
+    result_ttl_s: int = 86400
+    drain_s: float = 20.0  # how long a stopping replica lets its deliberations finish
+
+    @staticmethod
+    def from_args(args: dict[str, Any]) -> Settings:
+        if not args.get("redis_url"):
+            raise ValueError("the runner needs redis_url")
+        args = dict(args)
+        if "max_agent_calls" in args:  # its name before the event loop
+            args.setdefault("max_calls", args.pop("max_agent_calls"))
+        defaults = Settings(redis_url="")
+        kinds = {"key_prefix": str, "max_deliberations": int, "max_calls": int, "max_calls_per_origin": int,
+                 "claim_idle_s": float, "heartbeat_s": float, "max_deliveries": int,
+                 "result_ttl_s": int, "drain_s": float}
+        values = {key: kind(args.get(key, getattr(defaults, key))) for key, kind in kinds.items()}
+        settings = Settings(redis_url=str(args["redis_url"]), **values)
+        if min(settings.max_deliberations, settings.max_calls, settings.max_calls_per_origin,
+               settings.max_deliveries) < 1:
+            raise ValueError("max_deliberations, max_calls, max_calls_per_origin and max_deliveries must be >= 1")
+        if not 0 < settings.heartbeat_s < settings.claim_idle_s:
+            raise ValueError("heartbeat_s must be positive and shorter than claim_idle_s")
+        if settings.drain_s < 0:
+            raise ValueError("drain_s must be >= 0")
+        return settings
+
+    def queue(self) -> str:
+        return CONTRACT.key("queue", self.key_prefix)
+
+    def attempt_key(self, attempt: str) -> str:
+        return CONTRACT.key("attempt", self.key_prefix, attempt)
+
+    def result_key(self, attempt: str) -> str:
+        return CONTRACT.key("result", self.key_prefix, attempt)
+
+    def replicas_key(self) -> str:
+        return CONTRACT.key("replicas", self.key_prefix)
+
