@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rayexecutor/functions/internal/slots"
 	"github.com/rayexecutor/functions/internal/storetest"
 	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/config"
@@ -67,8 +68,8 @@ func TestContractCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := keySlot(key); int64(got) != want {
-			t.Fatalf("keySlot(%q) = %d, CLUSTER KEYSLOT says %d", key, got, want)
+		if got := slots.Of(key); int64(got) != want {
+			t.Fatalf("slots.Of(%q) = %d, CLUSTER KEYSLOT says %d", key, got, want)
 		}
 	}
 	var n atomic.Int32
