@@ -19,17 +19,6 @@ var scriptNames = map[string]string{
 	createLua: "create.lua", updateLua: "update.lua", activeLua: "active.lua", pendingLua: "pending.lua", ackLua: "ack.lua",
 }
 
-// TestKeySlot checks the slot computation against values Redis answers to CLUSTER KEYSLOT.
-func TestKeySlot(t *testing.T) {
-	t.Parallel()
-	for key, want := range map[string]int{"foo": 12182, "123456789": 12739, "{user1000}.following": 3443,
-		"user1000": 3443, "foo{}{bar}": 8363, "foo{{bar}}zap": 4015, "{}": 15257} {
-		if got := slots.Of(key); got != want {
-			t.Errorf("keySlot(%q) = %d, want %d", key, got, want)
-		}
-	}
-}
-
 // TestEveryScriptCallIsOneSlot runs the whole store contract on a redis-server with the store in
 // its Redis Cluster variant (Options.Cluster, as REDIS_MODE=cluster builds it) and fails when any
 // script call (or multi-key command) was given keys in two hash slots: Redis Cluster would refuse
