@@ -68,6 +68,7 @@ type deployment struct {
 	secrets    []*corev1.Secret
 	k8sSvcs    []*corev1.Service
 	sets       []*appsv1.StatefulSet
+	policies   []*networkingv1.NetworkPolicy
 }
 
 // kinds maps apiVersion/kind to the Go type a document decodes into. A kind missing here fails the
@@ -241,6 +242,8 @@ func (d *deployment) addDoc(doc []byte, patches []patch) error {
 		d.k8sSvcs = append(d.k8sSvcs, o)
 	case *appsv1.StatefulSet:
 		d.sets = append(d.sets, o)
+	case *networkingv1.NetworkPolicy:
+		d.policies = append(d.policies, o)
 	}
 	return nil
 }
@@ -255,6 +258,7 @@ func (d *deployment) merge(o deployment) {
 	d.secrets = append(d.secrets, o.secrets...)
 	d.k8sSvcs = append(d.k8sSvcs, o.k8sSvcs...)
 	d.sets = append(d.sets, o.sets...)
+	d.policies = append(d.policies, o.policies...)
 }
 
 // setNamespace does what kustomize's namespace field does to the namespaced objects checked here.

@@ -21,26 +21,8 @@ func TestContractSentinel(t *testing.T) {
 	t.Parallel()
 	group := testenv.StartSentinel(t)
 	rdb := shapeClient(t, config.RedisSentinel, group.URL())
-	var n atomic.Int32
-	t.Run("contract", func(t *testing.T) {
-		t.Parallel()
-		storetest.Run(t, func(t *testing.T, events bool) storetest.Subject {
-			s := New(rdb, Options{Prefix: fmt.Sprintf("contract%d", n.Add(1)), Outbox: events})
-			return storetest.Subject{Store: s, Outbox: s}
-		})
-	})
-	t.Run("expiry", func(t *testing.T) {
-		t.Parallel()
-		storetest.RunExpiry(t, func(t *testing.T, retention time.Duration) storetest.Subject {
-			s := New(rdb, Options{Prefix: fmt.Sprintf("expiry%d", n.Add(1)), Retention: retention})
-			return storetest.Subject{Store: s, Outbox: s}
-		})
-	})
-	t.Run("admission", func(t *testing.T) {
-		t.Parallel()
-		// One primary: the limit is exact however the creations race (TestAdmissionAcrossShards).
-		checkAdmission(t, func(prefix string) *Store { return New(rdb, Options{Prefix: prefix}) }, true)
-	})
+	// One primary: the limit is exact however the creations race (TestAdmissionAcrossShards).
+	runShapeContract(t, rdb, true)
 }
 
 // shapeClient is the client the functions would build for mode and url (config.NewRedisClient).
@@ -72,6 +54,14 @@ func TestContractCluster(t *testing.T) {
 			t.Fatalf("slots.Of(%q) = %d, CLUSTER KEYSLOT says %d", key, got, want)
 		}
 	}
+	// Options.Cluster left off: New sees the cluster client, so no script leaves its slot and the
+	// limit is the soft one.
+	runShapeContract(t, rdb, false)
+}
+
+// runShapeContract runs the store's contract, its expiry contract and the admission race on rdb;
+// exact says whether the admission limit must hold exactly.
+func runShapeContract(t *testing.T, rdb redis.UniversalClient, exact bool) {
 	var n atomic.Int32
 	t.Run("contract", func(t *testing.T) {
 		t.Parallel()
@@ -89,8 +79,6 @@ func TestContractCluster(t *testing.T) {
 	})
 	t.Run("admission", func(t *testing.T) {
 		t.Parallel()
-		// Options.Cluster left off: New sees the cluster client, so no script leaves its slot and
-		// the limit is the soft one (TestAdmissionAcrossShards).
-		checkAdmission(t, func(prefix string) *Store { return New(rdb, Options{Prefix: prefix}) }, false)
+		checkAdmission(t, func(prefix string) *Store { return New(rdb, Options{Prefix: prefix}) }, exact)
 	})
 }

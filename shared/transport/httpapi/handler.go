@@ -99,6 +99,8 @@ func (h *handlers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		transport.ProtocolProblem(http.StatusRequestHeaderFieldsTooLarge, "headers-too-large", "request headers are too large").Write(rec)
 	case !in.Authenticated && isRPC && !rpc.Health(r):
 		h.rpc.Unauthenticated(rec, r)
+	case !in.Authenticated && rpc.Under(r) && !rpc.Health(r):
+		h.unauthorized(rec, r)
 	case !in.Authenticated && !isRPC && !(r.Method == http.MethodPost && isCloudEvent(r.Header)):
 		h.unauthorized(rec, r)
 	default:

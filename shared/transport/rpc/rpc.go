@@ -54,7 +54,9 @@ func Mount(mux *http.ServeMux, cfg Config) *Surface {
 	s := &Surface{cfg: cfg, owns: transport.Catalogue[cfg.Function].Procedures}
 	// Small answers go uncompressed: gzip costs more CPU than it saves bytes below a kilobyte, and
 	// connect-go would otherwise compress every answer a client accepts gzip for.
-	opts := []connect.HandlerOption{connect.WithReadMaxBytes(int(cfg.MaxBodyBytes)), connect.WithCompressMinBytes(1 << 10)}
+	// The read limit also bounds a gzip message's inflated size, checked while it inflates.
+	opts := []connect.HandlerOption{connect.WithReadMaxBytes(int(cfg.MaxBodyBytes)), connect.WithCompressMinBytes(1 << 10),
+		gzipCapped(cfg.MaxBodyBytes)}
 	service := opts
 	if cfg.Tracing {
 		service = append(slices.Clone(opts), connect.WithInterceptors(tracingInterceptor()))
@@ -89,16 +91,23 @@ var rpcServices = []string{
 	"/" + grpcreflect.ReflectV1ServiceName + "/", "/" + grpcreflect.ReflectV1AlphaServiceName + "/",
 }
 
+// Under reports whether the request's path is under an RPC service prefix, whatever its protocol
+// or content type: every such path but health needs the token, so the check does not depend on
+// how connect-go would classify the request.
+func Under(r *http.Request) bool {
+	for _, prefix := range rpcServices {
+		if strings.HasPrefix(r.URL.Path, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
 // Calls reports whether the request calls an RPC service in one of its protocols: it gets its
 // errors (401 included) in that protocol's framing rather than as problem+json. The path decides
 // first, since a plain JSON POST also looks like a Connect call.
 func (s *Surface) Calls(r *http.Request) bool {
-	for _, prefix := range rpcServices {
-		if strings.HasPrefix(r.URL.Path, prefix) {
-			return s.errors.IsSupported(r)
-		}
-	}
-	return false
+	return Under(r) && s.errors.IsSupported(r)
 }
 
 // Health reports whether the request calls gRPC health, which is open without a token.
