@@ -164,3 +164,24 @@ def test_runs_an_attempt_on_cluster(cluster_url: str, server: FakeModelServer) -
     [(host, port), *_] = runner_redis.parse("cluster", cluster_url).addrs
     client = redis.cluster.RedisCluster(host=host, port=port)
     _run_one_attempt("cluster", cluster_url, cast(redis.Redis, client), server)
+
+
+def test_stops_one_of_two_attempts_on_cluster(cluster_url: str, server: FakeModelServer) -> None:
+    # The stopped check reads every held attempt's marker in one script: with two held, its keys
+    # are two markers, in one slot only under the {runner} tag.
+    [(host, port), *_] = runner_redis.parse("cluster", cluster_url).addrs
+    client = cast(redis.Redis, redis.cluster.RedisCluster(host=host, port=port))
+    server.set_model("slow", Behaviour(answer="p", delay=2.0))
+    for attempt in ("delib-stop", "delib-keep"):
+        enqueue(client, attempt, make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "slow"}]))
+    runner = Runner(Settings(redis_url=cluster_url, redis_mode="cluster", key_prefix=PREFIX, claim_idle_s=1.0,
+                             heartbeat_s=0.2))
+    runner.start()
+    try:
+        _until(lambda: len(server.agent_requests()) >= 2, 10, "both attempts running")
+        client.hset(f"{PREFIX}:{{runner}}:attempt:delib-stop", "state", "STOPPED")
+        assert wait_result(client, "delib-keep")["state"] == "SUCCEEDED"
+        assert queue_is_empty(client), "both entries acked: the stopped one without a result"
+        assert client.get(f"{PREFIX}:{{runner}}:result:delib-stop") is None
+    finally:
+        runner.stop()
