@@ -118,7 +118,7 @@ func runAutoscale(ctx context.Context, log *slog.Logger, opts options, bin func(
 // replicas to return to the minimum, sampling all along.
 func driveAutoscale(ctx context.Context, log *slog.Logger, res *autoscaleResult, fns *functions, client *rayserve.Client, rdb *redis.Client) error {
 	store := redisstore.New(rdb, redisstore.Options{Prefix: prefixAutoscale})
-	queue, group := prefixAutoscale+":runner:queue", "runners"
+	queue, group := prefixAutoscale+":{runner}:queue", "runners"
 	redelivered := map[string]bool{}
 	start := time.Now().Add(autoscaleIdle)
 	sample := func() replicaSample {

@@ -99,7 +99,7 @@ func waitQueueDrained(ctx context.Context, redisURL string, within time.Duration
 	defer rdb.Close()
 	deadline := time.Now().Add(within)
 	for {
-		n, err := rdb.XLen(ctx, keyPrefix+":runner:queue").Result()
+		n, err := rdb.XLen(ctx, keyPrefix+":{runner}:queue").Result()
 		if (err == nil && n == 0) || time.Now().After(deadline) || ctx.Err() != nil {
 			return n, err
 		}

@@ -1,8 +1,9 @@
 // Command migrate-keys moves a Redis keyspace written by the store's layout before shards (one
 // active index, one counters hash, keys without a hash tag) into the sharded layout, in place
-// (redisstore.Migrate). It reads REDIS_MODE, REDIS_URL and REDIS_KEY_PREFIX as the functions do.
+// (redisstore.Migrate), and the runner queue's keys of the layout before their hash tag
+// (<prefix>:runner:...) to their names under it (runnerqueue.Migrate). It reads REDIS_MODE, REDIS_URL and REDIS_KEY_PREFIX as the functions do.
 // Stop the functions first (scale them to zero), run it, then start the new version; a run that
-// stopped halfway is finished by running it again.
+// stopped halfway is finished by running it again. Stop the Serve runners too: their queue moves.
 package main
 
 import (
@@ -13,6 +14,7 @@ import (
 
 	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/redisstore"
+	"github.com/rayexecutor/functions/shared/runnerqueue"
 )
 
 func main() {
@@ -38,5 +40,11 @@ func run() error {
 	}
 	fmt.Printf("migrate-keys: prefix %s: %d deliberations moved into %d shards (%d active), counters moved: %v\n",
 		cfg.RedisKeyPrefix, m.Deliberations, redisstore.Shards, m.Active, m.Counters)
+	r, err := runnerqueue.Migrate(context.Background(), rdb, cfg.RedisKeyPrefix)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("migrate-keys: prefix %s: %d runner keys moved under {runner}, %d old ones dropped for newer\n",
+		cfg.RedisKeyPrefix, r.Keys, r.Dropped)
 	return nil
 }

@@ -296,15 +296,15 @@ def enqueue(client: redis.Redis, attempt: str, request: dict[str, Any], deadline
             marker: bool = True) -> None:
     """What the Go side's enqueue does: the attempt's marker, then the stream entry."""
     if marker:
-        client.hset(f"{PREFIX}:runner:attempt:{attempt}", mapping={"state": "PENDING"})
-    client.xadd(f"{PREFIX}:runner:queue", {"attempt": attempt, "request": json.dumps(request),
+        client.hset(f"{PREFIX}:{{runner}}:attempt:{attempt}", mapping={"state": "PENDING"})
+    client.xadd(f"{PREFIX}:{{runner}}:queue", {"attempt": attempt, "request": json.dumps(request),
                                            "deadline": repr(time.time() + deadline_in), "callback": ""})
 
 
 def wait_result(client: redis.Redis, attempt: str, within: float = 15.0) -> dict[str, Any]:
     until = time.time() + within
     while time.time() < until:
-        raw = client.get(f"{PREFIX}:runner:result:{attempt}")
+        raw = client.get(f"{PREFIX}:{{runner}}:result:{attempt}")
         if raw is not None:
             record: dict[str, Any] = json.loads(raw)
             return record
@@ -315,7 +315,7 @@ def wait_result(client: redis.Redis, attempt: str, within: float = 15.0) -> dict
 def queue_is_empty(client: redis.Redis, within: float = 5.0) -> bool:
     until = time.time() + within
     while time.time() < until:
-        queue = f"{PREFIX}:runner:queue"
+        queue = f"{PREFIX}:{{runner}}:queue"
         if client.xlen(queue) == 0 and client.xpending(queue, GROUP)["pending"] == 0:
             return True
         time.sleep(0.02)
@@ -328,10 +328,10 @@ def contract_key(name: str, attempt: str = "") -> str:
 
 
 def pending_of(client: redis.Redis) -> int:
-    return int(client.xpending(f"{PREFIX}:runner:queue", GROUP)["pending"])
+    return int(client.xpending(f"{PREFIX}:{{runner}}:queue", GROUP)["pending"])
 
 
 def deliveries_of(client: redis.Redis) -> list[tuple[str, int, int]]:
     return [(str(p["consumer"], "utf-8") if isinstance(p["consumer"], bytes) else str(p["consumer"]),
              int(p["times_delivered"]), int(p["time_since_delivered"]))
-            for p in client.xpending_range(f"{PREFIX}:runner:queue", GROUP, "-", "+", 10)]
+            for p in client.xpending_range(f"{PREFIX}:{{runner}}:queue", GROUP, "-", "+", 10)]

@@ -34,7 +34,7 @@ class ContractError(ValueError):
 @dataclass(frozen=True)
 class QueueContract:
     group: str
-    keys: tuple[tuple[str, str], ...]  # name -> template, e.g. ("queue", "<prefix>:runner:queue")
+    keys: tuple[tuple[str, str], ...]  # name -> template, e.g. ("queue", "<prefix>:{runner}:queue")
     entry_fields: tuple[str, ...]
     attempt_fields: tuple[str, ...]
     attempt_states: tuple[str, ...]

@@ -21,6 +21,7 @@ import redis.asyncio
 import redis.asyncio.client
 from redis.typing import StreamIdT
 
+import runner_redis
 from messages import log
 from model_client import ModelClient
 from runner_attempt import Held, process
@@ -57,11 +58,10 @@ class Runner:
 
     def __init__(self, settings: Settings, client: redis.asyncio.Redis | None = None) -> None:
         self.settings = settings
-        # RESP2: what every Redis 7.0 server and miniredis (make run's embedded Redis) answer alike.
         # A bounded pool that waits for a free connection: a thousand deliberations share a few
         # dozen connections instead of failing once the pool's limit is reached.
-        self.redis = client or redis.asyncio.Redis(connection_pool=redis.asyncio.BlockingConnectionPool.from_url(
-            settings.redis_url, protocol=2, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT_S))
+        self.redis = client or runner_redis.connect(settings.redis_mode, settings.redis_url, REDIS_CONNECTIONS,
+                                                    REDIS_WAIT_S)
         self.consumer = f"runner-{uuid.uuid4().hex[:12]}"
         self.held: dict[str, Held] = {}  # entry id -> what runs it
         self.reading = True

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import runner_redis
 from call_limits import DEFAULT_MAX_CALLS, DEFAULT_MAX_CALLS_PER_ORIGIN
 from runner_queue import CONTRACT
 
@@ -15,6 +16,7 @@ from runner_queue import CONTRACT
 @dataclass(frozen=True)
 class Settings:
     redis_url: str
+    redis_mode: str = "standalone"  # standalone | sentinel | cluster: how redis_url is read (runner_redis)
     key_prefix: str = "rayexec"
     max_deliberations: int = 1000  # per replica, at once
     max_calls: int = DEFAULT_MAX_CALLS  # model calls on the wire per replica
@@ -33,11 +35,14 @@ class Settings:
         if "max_agent_calls" in args:  # its name before the event loop
             args.setdefault("max_calls", args.pop("max_agent_calls"))
         defaults = Settings(redis_url="")
-        kinds = {"key_prefix": str, "max_deliberations": int, "max_calls": int, "max_calls_per_origin": int,
+        kinds = {"redis_mode": str, "key_prefix": str, "max_deliberations": int, "max_calls": int,
+                 "max_calls_per_origin": int,
                  "claim_idle_s": float, "heartbeat_s": float, "max_deliveries": int,
                  "result_ttl_s": int, "drain_s": float}
         values = {key: kind(args.get(key, getattr(defaults, key))) for key, kind in kinds.items()}
+        values["redis_mode"] = values["redis_mode"].lower()
         settings = Settings(redis_url=str(args["redis_url"]), **values)
+        runner_redis.parse(settings.redis_mode, settings.redis_url)  # a URL that misfits its mode fails here
         if min(settings.max_deliberations, settings.max_calls, settings.max_calls_per_origin,
                settings.max_deliveries) < 1:
             raise ValueError("max_deliberations, max_calls, max_calls_per_origin and max_deliveries must be >= 1")

@@ -25,7 +25,7 @@ def test_a_runner_takes_as_many_entries_as_it_has_free_slots_and_none_when_full(
         time.sleep(0.02)
     time.sleep(1.5)  # more than a read's block: a runner reading while full would show here
     assert pending_of(client) == 3, "three slots, three entries taken"
-    assert client.xlen(f"{PREFIX}:runner:queue") == 5
+    assert client.xlen(f"{PREFIX}:{{runner}}:queue") == 5
     assert len(server.agent_requests()) == 3
     runner.stats()  # the first call asks for the queue's lag; the answer is cached
     time.sleep(0.3)
@@ -55,10 +55,10 @@ def test_every_free_slot_is_filled_in_one_read(client: redis.Redis, runners: lis
 def test_a_dead_replicas_attempt_is_taken_over(client: redis.Redis, runners: list[Runner],
                                                redis_url: str, server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(answer="p"))
-    client.xgroup_create(f"{PREFIX}:runner:queue", GROUP, id="0", mkstream=True)
+    client.xgroup_create(f"{PREFIX}:{{runner}}:queue", GROUP, id="0", mkstream=True)
     enqueue(client, "delib-t", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
     # A replica that read the entry and died: it stays pending under that consumer.
-    client.xreadgroup(GROUP, "dead-replica", {f"{PREFIX}:runner:queue": ">"}, count=1)
+    client.xreadgroup(GROUP, "dead-replica", {f"{PREFIX}:{{runner}}:queue": ">"}, count=1)
     taken = time.time()
     start_runner(redis_url, runners)
     record = wait_result(client, "delib-t")
@@ -82,7 +82,7 @@ def test_gives_up_after_max_deliveries(client: redis.Redis, runners: list[Runner
                                        server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(answer="p"))
     enqueue(client, "delib-x", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
-    queue = f"{PREFIX}:runner:queue"
+    queue = f"{PREFIX}:{{runner}}:queue"
     client.xgroup_create(queue, GROUP, id="0")
     client.xreadgroup(GROUP, "dead-1", {queue: ">"}, count=1)
     entry = client.xpending_range(queue, GROUP, "-", "+", 1)[0]["message_id"]

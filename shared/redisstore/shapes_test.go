@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rayexecutor/functions/internal/slots"
 	"github.com/rayexecutor/functions/internal/storetest"
 	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/config"
@@ -49,8 +50,8 @@ func TestContractCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := keySlot(key); int64(got) != want {
-			t.Fatalf("keySlot(%q) = %d, CLUSTER KEYSLOT says %d", key, got, want)
+		if got := slots.Of(key); int64(got) != want {
+			t.Fatalf("slots.Of(%q) = %d, CLUSTER KEYSLOT says %d", key, got, want)
 		}
 	}
 	// Options.Cluster left off: New sees the cluster client, so no script leaves its slot and the

@@ -1,113 +1,22 @@
 package redisstore
 
 import (
-	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/rayexecutor/functions/internal/slots"
 	"github.com/rayexecutor/functions/internal/storetest"
 )
-
-// keySlot is the Redis Cluster hash slot of key: CRC16 (XMODEM) of its hash tag (the text between
-// the first '{' and the next '}', when not empty) or of the whole key, modulo 16384.
-func keySlot(key string) int {
-	if open := strings.IndexByte(key, '{'); open >= 0 {
-		if end := strings.IndexByte(key[open+1:], '}'); end > 0 {
-			key = key[open+1 : open+1+end]
-		}
-	}
-	var crc uint16
-	for i := 0; i < len(key); i++ {
-		crc ^= uint16(key[i]) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return int(crc) % 16384
-}
-
-// slotRecorder records the keys of every multi-key command a client sends (scripts, MGET) and
-// which script each EVALSHA ran.
-type slotRecorder struct {
-	mu    sync.Mutex
-	calls map[string][][]string // script name or command -> the keys of each call
-}
 
 // scriptNames names the store's scripts by digest (EVALSHA) and by source (the EVAL that loads one).
 var scriptNames = map[string]string{
 	createScript.Hash(): "create.lua", updateScript.Hash(): "update.lua", activeScript.Hash(): "active.lua",
 	pendingScript.Hash(): "pending.lua", ackScript.Hash(): "ack.lua",
 	createLua: "create.lua", updateLua: "update.lua", activeLua: "active.lua", pendingLua: "pending.lua", ackLua: "ack.lua",
-}
-
-func (r *slotRecorder) record(cmd redis.Cmder) {
-	args := cmd.Args()
-	var name string
-	var keys []string
-	switch cmd.Name() {
-	case "evalsha", "eval", "evalsha_ro", "eval_ro":
-		n, _ := strconv.Atoi(fmt.Sprint(args[2]))
-		name = fmt.Sprint(args[1])
-		if s, ok := scriptNames[name]; ok {
-			name = s
-		} else {
-			name = "a script not of the store"
-		}
-		for _, k := range args[3 : 3+n] {
-			keys = append(keys, fmt.Sprint(k))
-		}
-	case "mget", "del", "exists", "unlink", "rename", "touch":
-		name = cmd.Name()
-		for _, k := range args[1:] {
-			keys = append(keys, fmt.Sprint(k))
-		}
-	default:
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls[name] = append(r.calls[name], keys)
-}
-
-func (r *slotRecorder) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (r *slotRecorder) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		r.record(cmd)
-		return next(ctx, cmd)
-	}
-}
-
-func (r *slotRecorder) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, c := range cmds {
-			r.record(c)
-		}
-		return next(ctx, cmds)
-	}
-}
-
-// TestKeySlot checks the slot computation against values Redis answers to CLUSTER KEYSLOT.
-func TestKeySlot(t *testing.T) {
-	t.Parallel()
-	for key, want := range map[string]int{"foo": 12182, "123456789": 12739, "{user1000}.following": 3443,
-		"user1000": 3443, "foo{}{bar}": 8363, "foo{{bar}}zap": 4015, "{}": 15257} {
-		if got := keySlot(key); got != want {
-			t.Errorf("keySlot(%q) = %d, want %d", key, got, want)
-		}
-	}
 }
 
 // TestEveryScriptCallIsOneSlot runs the whole store contract on a redis-server with the store in
@@ -126,25 +35,25 @@ func TestEveryScriptCallIsOneSlot(t *testing.T) {
 		t.Parallel()
 		rec := recordContract(t, true)
 		for _, script := range []string{"create.lua", "update.lua", "active.lua", "pending.lua", "ack.lua"} {
-			if len(rec.calls[script]) == 0 {
+			if len(rec.Calls(script)) == 0 {
 				t.Errorf("the contract never called %s: its keys went unchecked", script)
 			}
 		}
-		for _, name := range rec.names() {
-			for _, keys := range rec.calls[name] {
-				if slots := slotsOf(keys); len(slots) > 1 {
-					t.Fatalf("%s was given keys in %d hash slots (Redis Cluster answers CROSSSLOT): %v", name, len(slots), slots)
+		for _, name := range rec.Recorded() {
+			for _, keys := range rec.Calls(name) {
+				if spread := slots.Group(keys); len(spread) > 1 {
+					t.Fatalf("%s was given keys in %d hash slots (Redis Cluster answers CROSSSLOT): %v", name, len(spread), spread)
 				}
 			}
-			t.Logf("%s: %d calls, each within one slot", name, len(rec.calls[name]))
+			t.Logf("%s: %d calls, each within one slot", name, len(rec.Calls(name)))
 		}
 	})
 	t.Run("one-primary", func(t *testing.T) {
 		t.Parallel()
 		rec := recordContract(t, false)
 		counted := 0
-		for _, name := range rec.names() {
-			for _, keys := range rec.calls[name] {
+		for _, name := range rec.Recorded() {
+			for _, keys := range rec.Calls(name) {
 				own := keys
 				if name == "create.lua" && len(keys) > createOwnKeys {
 					own = keys[:createOwnKeys]
@@ -153,8 +62,8 @@ func TestEveryScriptCallIsOneSlot(t *testing.T) {
 					}
 					counted++
 				}
-				if slots := slotsOf(own); len(slots) > 1 {
-					t.Fatalf("%s was given keys of its own in %d hash slots: %v", name, len(slots), slots)
+				if spread := slots.Group(own); len(spread) > 1 {
+					t.Fatalf("%s was given keys of its own in %d hash slots: %v", name, len(spread), spread)
 				}
 			}
 		}
@@ -167,8 +76,8 @@ func TestEveryScriptCallIsOneSlot(t *testing.T) {
 
 // recordContract runs the store contract (and the expiry contract) on a redis-server of its own,
 // the store in its cluster variant or not, and records the keys of every call.
-func recordContract(t *testing.T, cluster bool) *slotRecorder {
-	rec := &slotRecorder{calls: map[string][][]string{}}
+func recordContract(t *testing.T, cluster bool) *slots.Recorder {
+	rec := slots.NewRecorder(scriptNames)
 	rdb := realClient(t)
 	rdb.AddHook(rec)
 	var n atomic.Int32
@@ -185,24 +94,6 @@ func recordContract(t *testing.T, cluster bool) *slotRecorder {
 		})
 	})
 	return rec
-}
-
-func (r *slotRecorder) names() []string {
-	names := make([]string, 0, len(r.calls))
-	for name := range r.calls {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	return names
-}
-
-// slotsOf groups keys by hash slot.
-func slotsOf(keys []string) map[int][]string {
-	slots := map[int][]string{}
-	for _, k := range keys {
-		slots[keySlot(k)] = append(slots[keySlot(k)], k)
-	}
-	return slots
 }
 
 // otherShardsStats spells, from a key of shard NN ("<p>:{sNN}:..."), the stats keys of the 15

@@ -40,13 +40,15 @@ func runnerKey(t *testing.T, name, prefix, attempt string) string {
 
 // startScript is what the runner runs when it takes an attempt (START_SCRIPT in
 // shared/rayjob/runner_queue.py).
-var startScript = redis.NewScript(`
+var startScript = redis.NewScript(startSource)
+
+const startSource = `
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'PENDING' and state ~= 'RUNNING' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'RUNNING')
 redis.call('HSETNX', KEYS[1], 'started_at', ARGV[1])
 return 1
-`)
+`
 
 // queueHarness is the queue on rdb, its attempts driven by writing the keys as the runner does.
 func queueHarness(rdb redis.UniversalClient) raycontract.Harness {

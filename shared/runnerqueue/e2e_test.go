@@ -219,7 +219,7 @@ func (e *serveE2E) wantAttemptGone(t *testing.T, id string) {
 	var n int64
 	var err error
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		n, err = e.rdb.Exists(context.Background(), runnerPrefix+":runner:attempt:"+id, runnerPrefix+":runner:result:"+id).Result()
+		n, err = e.rdb.Exists(context.Background(), runnerPrefix+":{runner}:attempt:"+id, runnerPrefix+":{runner}:result:"+id).Result()
 		if err == nil && n == 0 {
 			return
 		}

@@ -26,14 +26,14 @@ import (
 var _ app.RayCluster = (*Queue)(nil)
 
 // Queue is the port on the runner's queue. In the functions' Redis, under the key prefix:
-//   - <prefix>:runner:attempt:<id>  hash: state PENDING | RUNNING | STOPPED, deliberation_id,
+//   - <prefix>:{runner}:attempt:<id>  hash: state PENDING | RUNNING | STOPPED, deliberation_id,
 //     enqueued_at, started_at; it expires a while after the deadline.
-//   - <prefix>:runner:result:<id>   the runner's record: state SUCCEEDED | FAILED, infrastructure,
+//   - <prefix>:{runner}:result:<id>   the runner's record: state SUCCEEDED | FAILED, infrastructure,
 //     start_time and end_time (unix ms), result (the job's result contract); it expires too.
-//   - <prefix>:runner:queue         the stream the runners' consumer group "runners" reads.
-//   - <prefix>:runner:attempts      the index of attempts: a sorted set of submission ids scored
+//   - <prefix>:{runner}:queue         the stream the runners' consumer group "runners" reads.
+//   - <prefix>:{runner}:attempts      the index of attempts: a sorted set of submission ids scored
 //     by their marker's expiry (unix ms), so List reads only live attempts and stays bounded.
-//   - <prefix>:runner:replicas      a hash the runner replicas write their figures to (Replicas).
+//   - <prefix>:{runner}:replicas      a hash the runner replicas write their figures to (Replicas).
 type Queue struct {
 	rdb      redis.UniversalClient
 	prefix   string
@@ -85,11 +85,11 @@ const (
 	runnerStopped = string(deliberation.JobStopped)
 )
 
-func (r *Queue) queueKey() string                { return r.prefix + ":runner:queue" }
-func (r *Queue) attemptKey(id string) string     { return r.prefix + ":runner:attempt:" + id }
-func (r *Queue) resultKey(id string) string      { return r.prefix + ":runner:result:" + id }
-func (r *Queue) indexKey() string                { return r.prefix + ":runner:attempts" }
-func (r *Queue) replicasKey() string             { return r.prefix + ":runner:replicas" }
+func (r *Queue) queueKey() string                { return r.prefix + ":{runner}:queue" }
+func (r *Queue) attemptKey(id string) string     { return r.prefix + ":{runner}:attempt:" + id }
+func (r *Queue) resultKey(id string) string      { return r.prefix + ":{runner}:result:" + id }
+func (r *Queue) indexKey() string                { return r.prefix + ":{runner}:attempts" }
+func (r *Queue) replicasKey() string             { return r.prefix + ":{runner}:replicas" }
 func runnerLabel(op, submissionID string) string { return op + " deliberation attempt " + submissionID }
 
 //go:embed enqueue.lua

@@ -29,3 +29,11 @@ func shapeClient(t *testing.T, mode, url string) redis.UniversalClient {
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
 }
+
+// TestQueueContractCluster runs the queue's contract on a 3-primary Redis Cluster through the
+// client REDIS_MODE=cluster builds from its URL: every script and transaction must be single-slot.
+func TestQueueContractCluster(t *testing.T) {
+	t.Parallel()
+	cluster := testenv.StartCluster(t, 0)
+	raycontract.Run(t, queueHarness(shapeClient(t, config.RedisCluster, cluster.URL())))
+}

@@ -43,7 +43,7 @@ func executeTraced(t *testing.T, env map[string]string, traceparent string) map[
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(env["REDIS_URL"], "redis://")})
 	defer rdb.Close()
-	entries, err := rdb.XRevRangeN(context.Background(), env["REDIS_KEY_PREFIX"]+":runner:queue", "+", "-", 1).Result()
+	entries, err := rdb.XRevRangeN(context.Background(), env["REDIS_KEY_PREFIX"]+":{runner}:queue", "+", "-", 1).Result()
 	if err != nil || len(entries) != 1 {
 		t.Fatalf("queue: %v %v", entries, err)
 	}

@@ -76,7 +76,7 @@ func (s *Stack) Queued(t testing.TB) int {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: s.Redis.Addr})
 	defer rdb.Close()
-	n, err := rdb.XLen(t.Context(), "rayexec:runner:queue").Result()
+	n, err := rdb.XLen(t.Context(), "rayexec:{runner}:queue").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func (s *Stack) AttemptState(t testing.TB, submissionID string) string {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: s.Redis.Addr})
 	defer rdb.Close()
-	state, err := rdb.HGet(t.Context(), "rayexec:runner:attempt:"+submissionID, "state").Result()
+	state, err := rdb.HGet(t.Context(), "rayexec:{runner}:attempt:"+submissionID, "state").Result()
 	if err != nil && err != redis.Nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func (s *Stack) SetAttemptState(t testing.TB, submissionID, state string) {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: s.Redis.Addr})
 	defer rdb.Close()
-	if err := rdb.HSet(t.Context(), "rayexec:runner:attempt:"+submissionID, "state", state).Err(); err != nil {
+	if err := rdb.HSet(t.Context(), "rayexec:{runner}:attempt:"+submissionID, "state", state).Err(); err != nil {
 		t.Fatal(err)
 	}
 }

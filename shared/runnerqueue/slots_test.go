@@ -1,0 +1,41 @@
+package runnerqueue_test
+
+import (
+	"maps"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rayexecutor/functions/internal/raycontract"
+	"github.com/rayexecutor/functions/internal/slots"
+	"github.com/rayexecutor/functions/internal/testenv"
+	"github.com/rayexecutor/functions/shared/runnerqueue"
+)
+
+// TestEveryQueueCallIsOneSlot runs the queue contract on a redis-server and fails when any script
+// call, multi-key command or MULTI transaction (the adapter's, or the runner's start script the
+// harness runs) was given keys in two hash slots: Redis Cluster would refuse it with CROSSSLOT.
+// Every script and the delete's transaction must have run, so none escapes the check.
+func TestEveryQueueCallIsOneSlot(t *testing.T) {
+	t.Parallel()
+	names := maps.Clone(runnerqueue.ScriptNames)
+	names[startScript.Hash()], names[startSource] = "the runner's start script", "the runner's start script"
+	rec := slots.NewRecorder(names)
+	rdb := redis.NewClient(&redis.Options{Addr: testenv.StartRedis(t).Addr})
+	t.Cleanup(func() { rdb.Close() })
+	rdb.AddHook(rec)
+	t.Run("contract", func(t *testing.T) { raycontract.Run(t, queueHarness(rdb)) })
+	for _, name := range []string{"enqueue.lua", "stop.lua", "the runner's start script", slots.MultiName} {
+		if len(rec.Calls(name)) == 0 {
+			t.Errorf("the contract never ran %s: its keys went unchecked", name)
+		}
+	}
+	for _, name := range rec.Recorded() {
+		for _, keys := range rec.Calls(name) {
+			if spread := slots.Group(keys); len(spread) > 1 {
+				t.Fatalf("%s was given keys in %d hash slots (Redis Cluster answers CROSSSLOT): %v", name, len(spread), spread)
+			}
+		}
+		t.Logf("%s: %d calls, each within one slot", name, len(rec.Calls(name)))
+	}
+}
