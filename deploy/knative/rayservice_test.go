@@ -392,12 +392,14 @@ func TestRayServiceChecksCatchMistakes(t *testing.T) {
 		"requirements pin another redis": func(_ *rayService, w *runnerWant) { w.redisPin = "redis==5.0.0" },
 		"package over http":              serve(`working_dir: https://`, "working_dir: http://"),
 		"no package":                     serve(`(?m)^[ \t]*working_dir: .*\n`, ""),
-		"too few replicas":               serve(`max_replicas: \d+`, "max_replicas: 1"),
-		"fixed replicas":                 serve(`(?s)autoscaling_config:.*?aggregation_function: \S+\n`, "num_replicas: 8\n"),
-		"another downscale delay":        serve(`downscale_delay_s: \d+`, "downscale_delay_s: 1"),
-		"settings of another maximum":    func(_ *rayService, w *runnerWant) { w.scaling.MaxReplicas++ },
-		"no application policy":          serve(`(?m)^[ \t]*autoscaling_policy:\n[ \t]*policy_function: \S+\n`, ""),
-		"a short graceful shutdown":      serve(`graceful_shutdown_timeout_s: \d+`, "graceful_shutdown_timeout_s: 5"),
+		// At 1,000 deliberations a replica, no replica count in reach is too few for the default
+		// limit: the functions admitting more is what the capacity check must see.
+		"functions admit more than the replicas hold": func(_ *rayService, w *runnerWant) { w.maxActive = 1 << 30 },
+		"fixed replicas":              serve(`(?s)autoscaling_config:.*?aggregation_function: \S+\n`, "num_replicas: 8\n"),
+		"another downscale delay":     serve(`downscale_delay_s: \d+`, "downscale_delay_s: 1"),
+		"settings of another maximum": func(_ *rayService, w *runnerWant) { w.scaling.MaxReplicas++ },
+		"no application policy":       serve(`(?m)^[ \t]*autoscaling_policy:\n[ \t]*policy_function: \S+\n`, ""),
+		"a short graceful shutdown":   serve(`graceful_shutdown_timeout_s: \d+`, "graceful_shutdown_timeout_s: 5"),
 		"floating image tag": func(rs *rayService, _ *runnerWant) {
 			rs.Spec.RayClusterConfig.HeadGroupSpec.Template.Spec.Containers[0].Image = "rayproject/ray:latest"
 		},
