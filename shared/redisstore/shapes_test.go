@@ -20,20 +20,9 @@ import (
 func TestContractSentinel(t *testing.T) {
 	t.Parallel()
 	group := testenv.StartSentinel(t)
-	rdb := shapeClient(t, config.RedisSentinel, group.URL())
+	rdb := testenv.ShapeClient(t, config.RedisSentinel, group.URL())
 	// One primary: the limit is exact however the creations race (TestAdmissionAcrossShards).
 	runShapeContract(t, rdb, true)
-}
-
-// shapeClient is the client the functions would build for mode and url (config.NewRedisClient).
-func shapeClient(t *testing.T, mode, url string) redis.UniversalClient {
-	t.Helper()
-	rdb, err := config.NewRedisClient(mode, url, config.RedisTimeouts{Dial: 2 * time.Second, Read: 2 * time.Second, Write: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
 }
 
 // TestContractCluster runs the store's contract on a real 3-primary Redis Cluster, through the
@@ -43,7 +32,7 @@ func shapeClient(t *testing.T, mode, url string) redis.UniversalClient {
 func TestContractCluster(t *testing.T) {
 	t.Parallel()
 	cluster := testenv.StartCluster(t, 0)
-	rdb := shapeClient(t, config.RedisCluster, cluster.URL())
+	rdb := testenv.ShapeClient(t, config.RedisCluster, cluster.URL())
 	s := New(rdb, Options{Prefix: "keyslot"})
 	for _, key := range []string{"foo", "123456789", s.keys.entry("delib-aaaaaaaaaaaaaaaaaaaaaaaaaa"), s.keys.stats(7), s.keys.check("x")} {
 		want, err := rdb.ClusterKeySlot(t.Context(), key).Result()
