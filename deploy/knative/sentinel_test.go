@@ -433,3 +433,24 @@ func TestRayServiceSentinelArgs(t *testing.T) {
 		t.Errorf("rayservice.yaml tells redis_url %q for the Sentinel variant, the functions have %q", args["redis_url"], want)
 	}
 }
+
+// TestSentinelComponentListsEveryManifest: a manifest in the component's folder that its
+// kustomization does not name would be neither applied nor checked.
+func TestSentinelComponentListsEveryManifest(t *testing.T) {
+	t.Parallel()
+	var k struct {
+		Resources []string `json:"resources"`
+	}
+	if err := readLoose(filepath.Join("redis-sentinel", "kustomization.yaml"), &k); err != nil {
+		t.Fatal(err)
+	}
+	all, err := filepath.Glob(filepath.Join("redis-sentinel", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range all {
+		if name := filepath.Base(f); name != "kustomization.yaml" && !slices.Contains(k.Resources, name) {
+			t.Errorf("%s is not in the component's resources", f)
+		}
+	}
+}
