@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/rayexecutor/functions/internal/localredis"
 	"github.com/rayexecutor/functions/shared/config"
 )
@@ -39,6 +41,45 @@ type shapesResult struct {
 	// waitRead is whether this build reads REDIS_MIN_REPLICAS_ACK: before it does, the Sentinel
 	// figures are replication without WAIT.
 	waitRead bool
+	// write and writeWait are a lone SET, and a SET followed by WAIT 1, timed from this process
+	// on the group's primary: what WAIT itself costs a write, whichever build runs.
+	write, writeWait latency
+}
+
+// latency is the p50 and p99 of a sequence of round trips.
+type latency struct{ p50, p99 time.Duration }
+
+// waitProbes is how many SETs, and SETs with WAIT 1, waitCost times.
+const waitProbes = 2000
+
+// waitCost times waitProbes SETs alone, then each followed by WAIT 1, on the group's primary.
+func waitCost(ctx context.Context, rdb redis.UniversalClient) (set, setWait latency, err error) {
+	measure := func(wait bool) (latency, error) {
+		lats := make([]time.Duration, waitProbes)
+		for i := range lats {
+			start := time.Now()
+			if err := rdb.Set(ctx, "bench:wait-probe", i, 0).Err(); err != nil {
+				return latency{}, err
+			}
+			if wait {
+				n, err := rdb.Do(ctx, "WAIT", 1, 1000).Int()
+				if err != nil {
+					return latency{}, err
+				}
+				if n < 1 {
+					return latency{}, fmt.Errorf("WAIT 1 timed out (%d replicas)", n)
+				}
+			}
+			lats[i] = time.Since(start)
+		}
+		slices.Sort(lats)
+		return latency{percentile(lats, 0.5), percentile(lats, 0.99)}, nil
+	}
+	if set, err = measure(false); err != nil {
+		return set, setWait, err
+	}
+	setWait, err = measure(true)
+	return set, setWait, err
 }
 
 // runShapes starts the Sentinel group, seeds it as the standalone server was seeded, launches
@@ -55,6 +96,11 @@ func runShapes(ctx context.Context, log *slog.Logger, opts options, bin func(str
 	if err != nil {
 		return nil, err
 	}
+	write, writeWait, err := waitCost(ctx, rdb)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("WAIT on the Sentinel group: %w", err)
+	}
 	s, err := newSeederOn(rdb)
 	if err != nil {
 		return nil, err
@@ -70,7 +116,8 @@ func runShapes(ctx context.Context, log *slog.Logger, opts options, bin func(str
 		// The Sentinel manifests' setting: after an acknowledged write, WAIT for one replica.
 		{"REDIS_MODE": config.RedisSentinel, "REDIS_URL": g.URL, "REDIS_MIN_REPLICAS_ACK": "1"},
 	}
-	res := &shapesResult{rate: opts.shapesRate, count: opts.shapesCount, waitRead: slices.Contains(config.Variables(), "REDIS_MIN_REPLICAS_ACK")}
+	res := &shapesResult{rate: opts.shapesRate, count: opts.shapesCount, waitRead: slices.Contains(config.Variables(), "REDIS_MIN_REPLICAS_ACK"),
+		write: write, writeWait: writeWait}
 	var procs []*process
 	defer func() {
 		for _, p := range procs {
@@ -160,6 +207,8 @@ func (s *shapesResult) notes() []string {
 			"the Sentinel figures are replication to two replicas without WAIT."
 	}
 	return []string{
+		fmt.Sprintf("WAIT 1 itself, timed from the bench process on the group's primary: a SET alone p50 %s, p99 %s; a SET then WAIT 1 p50 %s, p99 %s (%s round trips each).",
+			us(s.write.p50), us(s.write.p99), us(s.writeWait.p50), us(s.writeWait.p99), thousands(waitProbes)),
 		fmt.Sprintf("Medians of %d open-loop runs of %s requests at %s/s in all, the two shapes alternating request by request. "+
 			"The standalone server runs without persistence, the Sentinel group's nodes with AOF everysec, min-replicas-to-write 1 on the primary, "+
 			"all on this machine.", len(s.ops[0].standalone), thousands(s.count), thousands(s.rate)),
