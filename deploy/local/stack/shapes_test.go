@@ -16,6 +16,7 @@ import (
 	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/config"
+	"github.com/rayexecutor/functions/shared/rayserve"
 )
 
 // TestStackOnRedisShapes is `REDIS_MODE=sentinel make run` and `REDIS_MODE=cluster make run`: the
@@ -39,7 +40,13 @@ func TestStackOnRedisShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	t.Cleanup(unlock)
+	serve, err := rayserve.NewClient(ray, "", 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The runner left behind would read a Redis that is gone; the next holder starts clean.
+	t.Cleanup(func() { _ = serve.DeleteAll(context.Background()) })
 	for _, c := range []struct{ mode, note string }{
 		{config.RedisSentinel, "local Sentinel group"},
 		{config.RedisCluster, "local Redis Cluster"},
