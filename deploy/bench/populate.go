@@ -72,15 +72,22 @@ func newSeeder(redisURL string) (*seeder, error) {
 		return nil, err
 	}
 	opt.PoolSize = fillWorkers
+	return newSeederOn(redis.NewClient(opt))
+}
+
+// newSeederOn seeds through rdb, any shape of Redis; close closes it.
+func newSeederOn(rdb redis.UniversalClient) (*seeder, error) {
 	req, err := benchRequest()
 	if err != nil {
+		_ = rdb.Close()
 		return nil, err
 	}
 	res, err := benchResult()
 	if err != nil {
+		_ = rdb.Close()
 		return nil, err
 	}
-	return &seeder{rdb: redis.NewClient(opt), req: req, res: res}, nil
+	return &seeder{rdb: rdb, req: req, res: res}, nil
 }
 
 func (s *seeder) close() { _ = s.rdb.Close() }

@@ -32,6 +32,8 @@ type report struct {
 	opts                  options
 	starts                []startup
 	scenarios             []*scenario
+	// shapes is nil when the sentinel scenario did not run.
+	shapes *shapesResult
 	// dispatch is nil when the dispatch scenario did not run.
 	dispatch *dispatchResult
 	// capacity is nil when the capacity scenario did not run.
@@ -197,6 +199,10 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(w)
 		printTable(w, protocolHeader(r.opts), rows, r.protocolNotes())
 	}
+	if r.shapes != nil {
+		fmt.Fprintln(w)
+		printTable(w, r.shapes.header(), r.shapes.rows(), r.shapes.notes())
+	}
 	if r.dispatch != nil {
 		fmt.Fprintln(w)
 		printTable(w, r.dispatch.header(), r.dispatch.rows(), r.dispatch.notes(r.opts))
@@ -247,6 +253,9 @@ func (r *report) markdown() string {
 	}
 	if rows := r.protocolRows(); len(rows) > 0 {
 		markdownTable(&b, protocolHeader(r.opts), rows, r.protocolNotes())
+	}
+	if r.shapes != nil {
+		markdownTable(&b, r.shapes.header(), r.shapes.rows(), r.shapes.notes())
 	}
 	if r.dispatch != nil {
 		markdownTable(&b, r.dispatch.header(), r.dispatch.rows(), r.dispatch.notes(r.opts))

@@ -120,6 +120,11 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 	if err := measure(ctx, log, opts, scenarios, redis.cmd.Process.Pid); err != nil {
 		return err
 	}
+	if opts.only == nil || opts.only["sentinel"] {
+		if rep.shapes, err = runShapes(ctx, log, opts, bin, env, redis.url(), w.finished); err != nil {
+			return err
+		}
+	}
 	// Last: a Ray head takes cores and memory the figures above must not share.
 	if opts.only == nil || opts.only["dispatch"] {
 		if rep.dispatch, err = runDispatch(ctx, log, opts, bin, redis.url()); err != nil {

@@ -55,6 +55,7 @@ func loadRayService(t *testing.T) rayService {
 type runnerWant struct {
 	keyPrefix   string                       // the functions' REDIS_KEY_PREFIX
 	redisURL    *url.URL                     // the functions' REDIS_URL
+	redisMode   string                       // the functions' REDIS_MODE
 	serves      func(host, port string) bool // a Service of deploy/knative at host:port
 	redisPin    string                       // redis==<version>, as deploy/local/requirements.txt pins it
 	rayVersion  string                       // the Ray of deploy/local/requirements.txt
@@ -74,6 +75,7 @@ func loadRunnerWant(t *testing.T) runnerWant {
 	if w.redisURL, err = url.Parse(functionSetting(t, d, "REDIS_URL")); err != nil {
 		t.Fatal(err)
 	}
+	w.redisMode = config.Default("REDIS_MODE") // the Services of deploy/knative leave it to its default
 	if w.maxActive, err = strconv.Atoi(functionSetting(t, d, "MAX_ACTIVE_DELIBERATIONS")); err != nil {
 		t.Fatal(err)
 	}
@@ -286,6 +288,9 @@ func serveConfigProblems(doc string, w runnerWant) []string {
 		p = append(p, fmt.Sprintf("redis_url %q is not the functions' Redis and database (REDIS_URL %s://%s%s)",
 			redisURL, w.redisURL.Scheme, w.redisURL.Host, w.redisURL.Path))
 	}
+	if mode, _ := app.Args["redis_mode"].(string); mode != w.redisMode {
+		p = append(p, fmt.Sprintf("redis_mode %q is not the functions' REDIS_MODE %q (the runner reads redis_url by it)", mode, w.redisMode))
+	}
 	if err == nil && !w.serves(u.Hostname(), cmp.Or(u.Port(), "6379")) {
 		p = append(p, fmt.Sprintf("redis_url names %s, which no Service of deploy/knative serves", u.Host))
 	}
@@ -378,8 +383,10 @@ func TestRayServiceChecksCatchMistakes(t *testing.T) {
 		"a CPU per replica":      serve(`num_cpus: 0`, "num_cpus: 1"),
 		"misspelt field":         serve(`import_path:`, "import_pth:"),
 		"unknown arg":            serve(`(?m)^([ \t]*)key_prefix: (\S+)$`, "${1}key_prefix: $2\n${1}max_deliberation: 40"),
-		"another Redis":          serve(`redis://[^/\s]+`, "redis://redis.other.svc.cluster.local:6379"),
+		"another Redis":          serve(`redis://redis\.[^/\s]+`, "redis://redis.other.svc.cluster.local:6379"),
 		"another Redis database": serve(`(redis://\S+)/0`, "$1/1"),
+		"another Redis mode":     serve(`redis_mode: standalone`, "redis_mode: cluster"),
+		"Redis mode left out":    serve(`(?m)^[ \t]*redis_mode: standalone\n`, ""),
 		// The functions' REDIS_URL moved along, so only the Service check can see it.
 		"Redis no Service serves": func(rs *rayService, w *runnerWant) {
 			serve(`redis://([^:/\s]+):6379`, "redis://$1:6380")(rs, w)

@@ -14,8 +14,8 @@ import (
 // nothing mutates it afterwards.
 type Config struct {
 	// RedisMode is the shape of the Redis deployment (RedisStandalone, RedisSentinel, RedisCluster);
-	// RedisURL is in go-redis's URL form for it, empty only under Options.Local in standalone
-	// mode, where the caller embeds a Redis of its own. NewRedisClient connects to them.
+	// RedisURL is in go-redis's URL form for it, empty only under Options.Local, where the caller
+	// starts a Redis of that shape itself (make run). NewRedisClient connects to them.
 	RedisMode      string
 	RedisURL       string
 	RedisKeyPrefix string
@@ -112,7 +112,7 @@ type Options struct {
 	// submit and watch Ray jobs).
 	NeedsRay bool
 	// Local allows an empty REDIS_URL and RAY_ADDRESS: the caller (the local stack, a test) starts
-	// embedded servers instead. Deployments never set it, so a forgotten variable fails at start.
+	// servers of its own instead, of the shape REDIS_MODE names. Deployments never set it, so a forgotten variable fails at start.
 	Local bool
 }
 
@@ -149,8 +149,6 @@ func Load(getenv func(string) string, opts Options) (Config, error) {
 	case given["REDIS_URL"]:
 	case !opts.Local:
 		errs.add("REDIS_URL", "is required")
-	case c.RedisMode != RedisStandalone && c.RedisMode != "":
-		errs.add("REDIS_URL", "is required with REDIS_MODE="+c.RedisMode+": the embedded Redis is a standalone server")
 	}
 	if !given["RAY_ADDRESS"] && opts.NeedsRay && c.Ray.Dispatch == DispatchJobs && !opts.Local {
 		errs.add("RAY_ADDRESS", "is required")

@@ -91,17 +91,22 @@ func validURL(mode string) string {
 	return "redis://127.0.0.1:6379"
 }
 
-// TestEmbeddedRedisIsStandalone: make run embeds a standalone server when REDIS_URL is empty; a
-// Sentinel or Cluster mode without a URL has nothing to embed and is refused.
-func TestEmbeddedRedisIsStandalone(t *testing.T) {
+// TestLocalRedisOfEveryShape: make run starts a Redis of its own when REDIS_URL is empty, of the
+// shape REDIS_MODE names (embedded standalone by default, a local Sentinel group or Cluster
+// otherwise); a deployment without a URL is refused whatever the mode.
+func TestLocalRedisOfEveryShape(t *testing.T) {
 	t.Parallel()
 	if cfg, err := Load(env(nil), Options{Local: true}); err != nil || cfg.RedisMode != RedisStandalone || cfg.RedisURL != "" {
 		t.Fatalf("local default: %+v, %v; want standalone with no URL", cfg.RedisMode, err)
 	}
 	for _, mode := range []string{RedisSentinel, RedisCluster} {
-		_, err := Load(env(map[string]string{"REDIS_MODE": mode}), Options{Local: true})
-		if err == nil || !strings.Contains(err.Error(), "REDIS_URL: is required with REDIS_MODE="+mode) {
-			t.Errorf("local %s without a URL: %v", mode, err)
+		cfg, err := Load(env(map[string]string{"REDIS_MODE": mode}), Options{Local: true})
+		if err != nil || cfg.RedisMode != mode || cfg.RedisURL != "" {
+			t.Errorf("local %s without a URL: %q, %v; want the mode with no URL", mode, cfg.RedisMode, err)
+		}
+		_, err = Load(env(map[string]string{"REDIS_MODE": mode}), Options{})
+		if err == nil || !strings.Contains(err.Error(), "REDIS_URL: is required") {
+			t.Errorf("deployed %s without a URL: %v, want REDIS_URL required", mode, err)
 		}
 	}
 }

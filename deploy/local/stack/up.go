@@ -26,10 +26,9 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 		return err
 	}
 	var err error
-	redis := endpoint{"Redis", cfg.RedisURL, "from REDIS_URL"}
+	redis := endpoint{"Redis", cfg.RedisURL, "from REDIS_URL, REDIS_MODE=" + cfg.RedisMode}
 	if redis.url == "" {
-		redis.note = "embedded (miniredis)"
-		if redis.url, err = s.startRedis(); err != nil {
+		if redis.url, redis.note, err = s.startLocalRedis(ctx, cfg.RedisMode); err != nil {
 			return err
 		}
 	}
@@ -65,7 +64,7 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 	}
 	// The functions get the user's whole environment (their other docs/configuration.md settings,
 	// PATH, HOME) with the stack's addresses on top; exec keeps the last of duplicate variables.
-	env := append(environ[:len(environ):len(environ)], "REDIS_URL="+redis.url, "NATS_URL="+nats.url,
+	env := append(environ[:len(environ):len(environ)], "REDIS_MODE="+cfg.RedisMode, "REDIS_URL="+redis.url, "NATS_URL="+nats.url,
 		"RAY_ADDRESS="+ray.url, "RAY_EXECUTOR_CALLBACK_URL="+callback,
 		// The stack deployed the runner for its one local machine (one replica, the head's own
 		// Python); the functions must not replace it with the cluster's (docs/ray.md).
