@@ -131,3 +131,13 @@ func buildZip(files map[string]string) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// QueueContract is the runner queue's contract (contract/runner_queue.json) as the package
+// carries it: the Go adapter reads its shard count from the same bytes the runner reads.
+func QueueContract() []byte {
+	data, err := packageFiles.ReadFile("contract/runner_queue.json")
+	if err != nil {
+		panic("the embedded runner queue contract is missing: " + err.Error()) // embedded at build
+	}
+	return data
+}
