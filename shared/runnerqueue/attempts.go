@@ -13,8 +13,8 @@ import (
 )
 
 // maxListed bounds one List. The index holds only attempts whose marker lives (a deadline plus
-// the linger), which the active limit bounds in turn; the cap keeps a sweep's reads bounded
-// even so, and a later sweep sees the rest once these are deleted.
+// the linger), which the active limit bounds in turn; the cap (an equal part of it per shard)
+// keeps a sweep's reads bounded even so, and a later sweep sees the rest once these are deleted.
 const maxListed = 5000
 
 // List returns the attempts the queue holds, with their status: those of every shard's index
@@ -29,7 +29,7 @@ func (r *Queue) List(ctx context.Context) ([]app.Attempt, error) {
 		return nil, redisError(err, what)
 	}
 	members, err := everyShard(ctx, r.rdb, func(p redis.Pipeliner, s int) *redis.StringSliceCmd {
-		return p.ZRange(ctx, r.keys.Index(s), 0, maxListed-1)
+		return p.ZRange(ctx, r.keys.Index(s), 0, int64(maxListed/Shards)-1) // an equal part each: no shard waits on another
 	})
 	if err != nil {
 		return nil, redisError(err, what)
@@ -38,7 +38,6 @@ func (r *Queue) List(ctx context.Context) ([]app.Attempt, error) {
 	for _, m := range members {
 		ids = append(ids, m.Val()...)
 	}
-	ids = ids[:min(len(ids), maxListed)]
 	if len(ids) == 0 {
 		return nil, nil
 	}
