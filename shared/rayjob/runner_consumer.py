@@ -3,9 +3,9 @@ reads every shard of the queue (a reader per shard, each with commands on its ow
 each is one slot on a cluster) as many entries as it has free deliberation slots (none when full;
 the readers share them through runner_slots.Slots), claims what dead or drained replicas left,
 heartbeats what it holds, watches the markers of its runs for a stop and runs each attempt as a
-task. Its life cycle (start, stop, drain, health, stats) is called from
-Serve's threads. The run of one attempt (runner_attempt.py), the drain's hand-back
-(runner_drain.py) and the replica's figures (runner_figures.py) are their own modules'."""
+task. Its life cycle (start, stop, drain, health, stats) is called from Serve's threads. The run
+of one attempt (runner_attempt.py), the drain's hand-back (runner_drain.py), the slots the readers
+share (runner_slots.py) and the replica's figures (runner_figures.py) are their own modules'."""
 
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ class Runner:
 
     async def close(self, drain_s: float | None) -> None:
         self.reading = False
-        # The reads in progress end within READ_BLOCK_MS; what they bring is held, not lost.
+        # A read in progress (one round trip, no block) ends soon; what it brings is held, not lost.
         until = time.monotonic() + READ_BLOCK_MS / 1000 + 1
         while self.reads and time.monotonic() < until:
             await asyncio.sleep(0.02)
@@ -182,9 +182,6 @@ class Runner:
             except redis.ResponseError as err:
                 if "BUSYGROUP" not in str(err):
                     raise
-
-    def free_slots(self) -> int:
-        return self.slots.free()
 
     async def read_shard(self, shard: int) -> None:
         """The reader of one shard, until cancelled; a Redis outage is waited out."""
