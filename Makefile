@@ -78,7 +78,7 @@ proto-check: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-connect-go 
 	if [ -n "$$extra" ]; then echo "shared/proto holds Go that make proto does not write: $$extra"; exit 1; fi
 
 .PHONY: migrate-keys
-migrate-keys: ## move a Redis keyspace of the store's layout before shards into the sharded one, and the runner queue's keys under their hash tag, in place (REDIS_MODE, REDIS_URL, REDIS_KEY_PREFIX as the functions read them; stop the functions first; docs/state.md)
+migrate-keys: ## move a Redis keyspace of the store's layout before shards into the sharded one, and the runner queue's older layouts (before its tag, one stream, another shard count) into its shards, pending entries included, in place (REDIS_MODE, REDIS_URL, REDIS_KEY_PREFIX as the functions read them; stop the functions first; docs/state.md)
 	go run ./deploy/migrate-keys
 
 .PHONY: test-faults fuzz

@@ -14,6 +14,7 @@ import (
 	"github.com/rayexecutor/functions/shared/rayjob"
 	"github.com/rayexecutor/functions/shared/rayserve"
 	"github.com/rayexecutor/functions/shared/redisstore"
+	"github.com/rayexecutor/functions/shared/runnerqueue"
 )
 
 // The autoscaling scenario: the runner deployed with its queue policy between few replicas of a
@@ -118,7 +119,7 @@ func runAutoscale(ctx context.Context, log *slog.Logger, opts options, bin func(
 // replicas to return to the minimum, sampling all along.
 func driveAutoscale(ctx context.Context, log *slog.Logger, res *autoscaleResult, fns *functions, client *rayserve.Client, rdb *redis.Client) error {
 	store := redisstore.New(rdb, redisstore.Options{Prefix: prefixAutoscale})
-	queue, group := prefixAutoscale+":{runner}:queue", "runners"
+	keys, group := runnerqueue.NewKeys(prefixAutoscale), "runners"
 	redelivered := map[string]bool{}
 	start := time.Now().Add(autoscaleIdle)
 	sample := func() replicaSample {
@@ -127,17 +128,20 @@ func driveAutoscale(ctx context.Context, log *slog.Logger, res *autoscaleResult,
 			d := apps["deliberation-runner"].Deployments[rayserve.RunnerDeployment]
 			s.target, s.running = d.TargetNumReplicas, d.Running()
 		}
-		if groups, err := rdb.XInfoGroups(ctx, queue).Result(); err == nil {
-			for _, g := range groups {
-				if g.Name == group {
-					s.lag, s.pending = max(g.Lag, 0), g.Pending
+		for shard := range runnerqueue.Shards { // the queue's figures are the sums over its shards
+			queue := keys.Queue(shard)
+			if groups, err := rdb.XInfoGroups(ctx, queue).Result(); err == nil {
+				for _, g := range groups {
+					if g.Name == group {
+						s.lag, s.pending = s.lag+max(g.Lag, 0), s.pending+g.Pending
+					}
 				}
 			}
-		}
-		if pend, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: queue, Group: group, Start: "-", End: "+", Count: 10_000}).Result(); err == nil {
-			for _, p := range pend {
-				if p.RetryCount > 1 {
-					redelivered[p.ID] = true
+			if pend, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: queue, Group: group, Start: "-", End: "+", Count: 10_000}).Result(); err == nil {
+				for _, p := range pend {
+					if p.RetryCount > 1 {
+						redelivered[queue+"/"+p.ID] = true
+					}
 				}
 			}
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rayexecutor/functions/shared/rayjob"
 	"github.com/rayexecutor/functions/shared/rayserve"
+	"github.com/rayexecutor/functions/shared/runnerqueue"
 )
 
 // dispatch is how the suite's functions reach Ray (FAULTS_DISPATCH: jobs, the default, or serve).
@@ -99,7 +100,7 @@ func waitQueueDrained(ctx context.Context, redisURL string, within time.Duration
 	defer rdb.Close()
 	deadline := time.Now().Add(within)
 	for {
-		n, err := rdb.XLen(ctx, keyPrefix+":{runner}:queue").Result()
+		n, err := runnerqueue.QueueLength(ctx, rdb, runnerqueue.NewKeys(keyPrefix))
 		if (err == nil && n == 0) || time.Now().After(deadline) || ctx.Err() != nil {
 			return n, err
 		}

@@ -1,7 +1,9 @@
 // Command migrate-keys moves a Redis keyspace written by the store's layout before shards (one
 // active index, one counters hash, keys without a hash tag) into the sharded layout, in place
-// (redisstore.Migrate), and the runner queue's keys of the layout before their hash tag
-// (<prefix>:runner:...) to their names under it (runnerqueue.Migrate). It reads REDIS_MODE, REDIS_URL and REDIS_KEY_PREFIX as the functions do.
+// (redisstore.Migrate), and the runner queue's keys of older layouts (before their hash tag,
+// <prefix>:runner:...; the single stream under {runner}; shards of another count) into its shards
+// (runnerqueue.Migrate), pending entries included. It reads REDIS_MODE, REDIS_URL and
+// REDIS_KEY_PREFIX as the functions do.
 // Stop the functions first (scale them to zero), run it, then start the new version; a run that
 // stopped halfway is finished by running it again. Stop the Serve runners too: their queue moves.
 package main
@@ -11,6 +13,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/redisstore"
@@ -34,17 +38,19 @@ func run() error {
 		return err
 	}
 	defer rdb.Close()
-	m, err := redisstore.Migrate(context.Background(), rdb, cfg.RedisKeyPrefix)
-	if err != nil {
-		return err
+	if _, cluster := rdb.(*redis.ClusterClient); !cluster { // the store's layout before shards never ran on a cluster
+		m, err := redisstore.Migrate(context.Background(), rdb, cfg.RedisKeyPrefix)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("migrate-keys: prefix %s: %d deliberations moved into %d shards (%d active), counters moved: %v\n",
+			cfg.RedisKeyPrefix, m.Deliberations, redisstore.Shards, m.Active, m.Counters)
 	}
-	fmt.Printf("migrate-keys: prefix %s: %d deliberations moved into %d shards (%d active), counters moved: %v\n",
-		cfg.RedisKeyPrefix, m.Deliberations, redisstore.Shards, m.Active, m.Counters)
 	r, err := runnerqueue.Migrate(context.Background(), rdb, cfg.RedisKeyPrefix)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("migrate-keys: prefix %s: %d runner keys moved under {runner}, %d old ones dropped for newer\n",
-		cfg.RedisKeyPrefix, r.Keys, r.Dropped)
+	fmt.Printf("migrate-keys: prefix %s: %d runner keys moved under {runner}; %d queue entries and %d markers or records moved into %d shards; %d old ones dropped for newer\n",
+		cfg.RedisKeyPrefix, r.Keys, r.Entries, r.Attempts, runnerqueue.Shards, r.Dropped)
 	return nil
 }

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 
 import pytest
 import redis
+import redis.cluster
 
 JOB_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(JOB_DIR))
@@ -294,17 +296,17 @@ def start_runner(redis_url: str, runners: list[Runner], **overrides: Any) -> Run
 
 def enqueue(client: redis.Redis, attempt: str, request: dict[str, Any], deadline_in: float = 30.0,
             marker: bool = True) -> None:
-    """What the Go side's enqueue does: the attempt's marker, then the stream entry."""
+    """What the Go side's enqueue does: the attempt's marker, then the stream entry, in its shard."""
     if marker:
-        client.hset(f"{PREFIX}:{{runner}}:attempt:{attempt}", mapping={"state": "PENDING"})
-    client.xadd(f"{PREFIX}:{{runner}}:queue", {"attempt": attempt, "request": json.dumps(request),
-                                           "deadline": repr(time.time() + deadline_in), "callback": ""})
+        client.hset(contract_key("attempt", attempt), mapping={"state": "PENDING"})
+    client.xadd(contract_key("queue", attempt), {"attempt": attempt, "request": json.dumps(request),
+                                                 "deadline": repr(time.time() + deadline_in), "callback": ""})
 
 
 def wait_result(client: redis.Redis, attempt: str, within: float = 15.0) -> dict[str, Any]:
     until = time.time() + within
     while time.time() < until:
-        raw = client.get(f"{PREFIX}:{{runner}}:result:{attempt}")
+        raw = client.get(contract_key("result", attempt))
         if raw is not None:
             record: dict[str, Any] = json.loads(raw)
             return record
@@ -315,23 +317,51 @@ def wait_result(client: redis.Redis, attempt: str, within: float = 15.0) -> dict
 def queue_is_empty(client: redis.Redis, within: float = 5.0) -> bool:
     until = time.time() + within
     while time.time() < until:
-        queue = f"{PREFIX}:{{runner}}:queue"
-        if client.xlen(queue) == 0 and client.xpending(queue, GROUP)["pending"] == 0:
+        if sum(int(client.xlen(queue)) for queue in queues()) == 0 and pending_of(client) == 0:
             return True
         time.sleep(0.02)
     return False
 
 
-def contract_key(name: str, attempt: str = "") -> str:
+SHARDS: int = CONTRACT["shards"]
+
+
+def shard_of(attempt: str) -> int:
+    """The shard of an attempt as the contract defines it (CRC-32 of its id), computed here."""
+    return zlib.crc32(attempt.encode()) % SHARDS
+
+
+def contract_key(name: str, attempt: str = "", shard: int | None = None, prefix: str = PREFIX) -> str:
+    """A key of the contract, in shard or else in the attempt's own shard."""
     template: str = CONTRACT["keys"][name]
-    return template.replace("<prefix>", PREFIX).replace("<attempt>", attempt)
+    number = shard_of(attempt) if shard is None else shard
+    return template.replace("<prefix>", prefix).replace("<attempt>", attempt).replace("<shard>", f"{number:02d}")
+
+
+def queues() -> list[str]:
+    """Every shard's stream."""
+    return [contract_key("queue", shard=shard) for shard in range(SHARDS)]
 
 
 def pending_of(client: redis.Redis) -> int:
-    return int(client.xpending(f"{PREFIX}:{{runner}}:queue", GROUP)["pending"])
+    """Entries delivered and not acked, over every shard at one instant (one MULTI, so a run acked
+    in one shard and one taken in another are never both counted); a shard without a group has
+    none."""
+    # A cluster has no MULTI across slots: there, shard by shard.
+    pipe = client.pipeline(transaction=not isinstance(client, redis.cluster.RedisCluster))
+    for queue in queues():
+        pipe.xpending(queue, GROUP)
+    answers = pipe.execute(raise_on_error=False)
+    return sum(int(answer["pending"]) for answer in answers if isinstance(answer, dict))
 
 
 def deliveries_of(client: redis.Redis) -> list[tuple[str, int, int]]:
-    return [(str(p["consumer"], "utf-8") if isinstance(p["consumer"], bytes) else str(p["consumer"]),
-             int(p["times_delivered"]), int(p["time_since_delivered"]))
-            for p in client.xpending_range(f"{PREFIX}:{{runner}}:queue", GROUP, "-", "+", 10)]
+    out = []
+    for queue in queues():
+        try:
+            pending = client.xpending_range(queue, GROUP, "-", "+", 10)
+        except redis.ResponseError:  # no group yet
+            continue
+        out += [(str(p["consumer"], "utf-8") if isinstance(p["consumer"], bytes) else str(p["consumer"]),
+                 int(p["times_delivered"]), int(p["time_since_delivered"])) for p in pending]
+    return out

@@ -26,9 +26,10 @@ queue_contract.py and by the Go side alike); docs/ray.md describes them.
 
 Each thing has its module: the settings and their checks (runner_settings.py), the queue's names,
 scripts and replies (runner_queue.py), one replica's consumer and its loops (runner_consumer.py),
-one attempt from its entry to its stored result (runner_attempt.py), the drain's hand-back
-(runner_drain.py) and the replica's figures (runner_figures.py). This module is Serve's entry
-point: the deployment class and the application builder, `deliberation_runner:app`.
+the free slots its shard readers share (runner_slots.py), one attempt from its entry to its stored
+result (runner_attempt.py), the drain's hand-back (runner_drain.py) and the replica's figures
+(runner_figures.py). This module is Serve's entry point: the deployment class and the application
+builder, `deliberation_runner:app`.
 """
 
 from __future__ import annotations

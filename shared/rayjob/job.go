@@ -38,6 +38,7 @@ var RunnerSource string
 //go:embed agent.py autoscaling.py call_limits.py deliberation.py fields.py judge.py messages.py model_client.py policy.py
 //go:embed prompts.py queue_contract.py request.py result.py wakeup.py
 //go:embed runner_attempt.py runner_consumer.py runner_drain.py runner_figures.py runner_queue.py runner_redis.py runner_settings.py
+//go:embed runner_slots.py
 //go:embed contract/runner_queue.json
 var packageFiles embed.FS
 
@@ -130,4 +131,14 @@ func buildZip(files map[string]string) ([]byte, error) {
 		return nil, fmt.Errorf("zip: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// QueueContract is the runner queue's contract (contract/runner_queue.json) as the package
+// carries it: the Go adapter reads its shard count from the same bytes the runner reads.
+func QueueContract() []byte {
+	data, err := packageFiles.ReadFile("contract/runner_queue.json")
+	if err != nil {
+		panic("the embedded runner queue contract is missing: " + err.Error()) // embedded at build
+	}
+	return data
 }

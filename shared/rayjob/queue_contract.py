@@ -1,5 +1,6 @@
-"""The runner queue's contract, read from contract/runner_queue.json: the consumer group, the key
-templates, the fields of a stream entry, an attempt's marker and its result, and their states.
+"""The runner queue's contract, read from contract/runner_queue.json: the consumer group, the shard
+count and an attempt's shard (shard_of, as the Go side's ShardOf), the key templates, the fields
+of a stream entry, an attempt's marker and its result, and their states.
 The Go adapter reads the same file, so neither side keeps a copy of the other's names.
 
 Loading checks that every name the runner relies on is in the file: a renamed state or field
@@ -8,6 +9,7 @@ fails at start, not as a key nobody reads."""
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ CONTRACT_PATH = Path(__file__).resolve().parent / "contract" / "runner_queue.jso
 
 PREFIX = "<prefix>"
 ATTEMPT = "<attempt>"
+SHARD = "<shard>"
 
 # What the runner's code means by each name; the file says how each is spelled on the wire.
 ENTRY_FIELDS = ("attempt", "request", "deadline", "callback")
@@ -24,7 +27,7 @@ ATTEMPT_FIELDS = ("state", "started_at")
 ATTEMPT_STATES = ("PENDING", "RUNNING", "STOPPED")
 RESULT_FIELDS = ("state", "infrastructure", "start_time", "end_time", "result")
 RESULT_STATES = ("SUCCEEDED", "FAILED")
-KEYS = ("queue", "attempt", "result", "replicas")
+KEYS = ("queue", "attempt", "result", "replicas", "layout")
 
 
 class ContractError(ValueError):
@@ -34,16 +37,23 @@ class ContractError(ValueError):
 @dataclass(frozen=True)
 class QueueContract:
     group: str
-    keys: tuple[tuple[str, str], ...]  # name -> template, e.g. ("queue", "<prefix>:{runner}:queue")
+    shards: int
+    keys: tuple[tuple[str, str], ...]  # name -> template, e.g. ("queue", "<prefix>:{runner:s<shard>}:queue")
     entry_fields: tuple[str, ...]
     attempt_fields: tuple[str, ...]
     attempt_states: tuple[str, ...]
     result_fields: tuple[str, ...]
     result_states: tuple[str, ...]
 
-    def key(self, name: str, prefix: str, attempt: str = "") -> str:
+    def shard_of(self, attempt: str) -> int:
+        """The shard of an attempt's keys: CRC-32 (IEEE) of its submission id modulo shards."""
+        return zlib.crc32(attempt.encode()) % self.shards
+
+    def key(self, name: str, prefix: str, attempt: str = "", shard: int | None = None) -> str:
+        """A key of the contract; in shard, or the attempt's own shard when none is given."""
         template = dict(self.keys)[name]
-        return template.replace(PREFIX, prefix).replace(ATTEMPT, attempt)
+        number = self.shard_of(attempt) if shard is None else shard
+        return template.replace(PREFIX, prefix).replace(ATTEMPT, attempt).replace(SHARD, f"{number:02d}")
 
 
 def load(path: Path = CONTRACT_PATH) -> QueueContract:
@@ -58,6 +68,7 @@ def load(path: Path = CONTRACT_PATH) -> QueueContract:
         raise ContractError(f"{path}: keys is not a map of templates")
     contract = QueueContract(
         group=_string(doc, "group", path),
+        shards=_shards(doc, path),
         keys=tuple(sorted(keys.items())),
         entry_fields=_names(doc, "entry_fields", ENTRY_FIELDS, path),
         attempt_fields=_names(doc, "attempt_fields", ATTEMPT_FIELDS, path),
@@ -69,6 +80,13 @@ def load(path: Path = CONTRACT_PATH) -> QueueContract:
     if missing:
         raise ContractError(f"{path}: keys lacks {', '.join(missing)}")
     return contract
+
+
+def _shards(doc: dict[str, Any], path: Path) -> int:
+    value = doc.get("shards")
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 100:
+        raise ContractError(f"{path}: shards is not a count from 1 to 100")
+    return value
 
 
 def _string(doc: dict[str, Any], name: str, path: Path) -> str:

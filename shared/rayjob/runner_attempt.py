@@ -88,7 +88,8 @@ async def process(client: redis.asyncio.Redis, settings: Settings, model: ModelC
     stored), gives it up past max_deliveries, then stores its result and acks its entry in one
     transaction and sends the finished wake-up."""
     deliberation_id = best_effort_deliberation_id(message.request)
-    attempt_key, result_key = settings.attempt_key(message.attempt), settings.result_key(message.attempt)
+    attempt_key = settings.attempt_key(message.attempt, message.shard)
+    result_key = settings.result_key(message.attempt, message.shard)
     started_ms = int(time.time() * 1000)
     if not message.attempt:
         await done(client, settings, message)
@@ -145,5 +146,5 @@ async def done(client: redis.asyncio.Redis, settings: Settings, message: Message
 
 def ack(pipe: redis.asyncio.client.Pipeline, settings: Settings, message: Message) -> None:
     # Acked and deleted: the stream holds only what is still to do, so it never needs trimming.
-    pipe.xack(settings.queue(), GROUP, message.entry_id)
-    pipe.xdel(settings.queue(), message.entry_id)
+    pipe.xack(settings.queue(message.shard), GROUP, message.entry_id)
+    pipe.xdel(settings.queue(message.shard), message.entry_id)

@@ -1,15 +1,18 @@
 """The consumer of one replica (Runner): its own event loop on a thread of its own, on which it
-reads as many entries as it has free deliberation slots (none when full), claims what dead or
-drained replicas left, heartbeats what it holds, watches the markers of its runs for a stop and
-runs each attempt as a task. Its life cycle (start, stop, drain, health, stats) is called from
-Serve's threads. The run of one attempt (runner_attempt.py), the drain's hand-back
-(runner_drain.py) and the replica's figures (runner_figures.py) are their own modules'."""
+reads every shard of the queue (a reader per shard, each with commands on its own stream only, so
+each is one slot on a cluster) as many entries as it has free deliberation slots (none when full;
+the readers share them through runner_slots.Slots), claims what dead or drained replicas left,
+heartbeats what it holds, watches the markers of its runs for a stop and runs each attempt as a
+task. Its life cycle (start, stop, drain, health, stats) is called from Serve's threads. The run
+of one attempt (runner_attempt.py), the drain's hand-back (runner_drain.py), the slots the readers
+share (runner_slots.py) and the replica's figures (runner_figures.py) are their own modules'."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import random
 import threading
 import time
 import uuid
@@ -27,8 +30,9 @@ from model_client import ModelClient
 from runner_attempt import Held, process
 from runner_drain import finish_or_hand_back
 from runner_figures import QUEUE_LAG_EVERY_S, LoopLag, autoscaling_stats, queue_lag, replica_figures
-from runner_queue import GROUP, STATE_FIELD, STATE_STOPPED, STOPPED_SCRIPT, Message, stream_entries
+from runner_queue import CONTRACT, GROUP, STATE_FIELD, STATE_STOPPED, STOPPED_SCRIPT, Message, stream_entries
 from runner_settings import Settings
+from runner_slots import Slots
 
 # The most entries one read or claim takes, however many slots are free.
 READ_BATCH = 256
@@ -63,7 +67,9 @@ class Runner:
         self.redis = client or runner_redis.connect(settings.redis_mode, settings.redis_url, REDIS_CONNECTIONS,
                                                     REDIS_WAIT_S)
         self.consumer = f"runner-{uuid.uuid4().hex[:12]}"
-        self.held: dict[str, Held] = {}  # entry id -> what runs it
+        self.held: dict[tuple[int, str], Held] = {}  # (shard, entry id) -> what runs it
+        self.slots = Slots(settings.max_deliberations, CONTRACT.shards, lambda: len(self.held), READ_BATCH)
+        self.reads = 0  # reads in flight: a closing replica waits for them (what they bring is held)
         self.reading = True
         self.lag = LoopLag()
         self.queue_lag = 0
@@ -73,8 +79,6 @@ class Runner:
         self.loops: list[asyncio.Task[None]] = []
         self.model: ModelClient | None = None
         self.wakeups: aiohttp.ClientSession | None = None
-        self.slot_freed: asyncio.Event | None = None
-        self.read_stopped: asyncio.Event | None = None
         self.closed = False
 
     # --- life cycle, called from other threads -------------------------------------------------
@@ -121,18 +125,18 @@ class Runner:
     async def open(self) -> None:
         self.model = ModelClient(self.settings.max_calls, self.settings.max_calls_per_origin)
         self.wakeups = aiohttp.ClientSession(trust_env=False)
-        self.slot_freed = asyncio.Event()
-        self.read_stopped = asyncio.Event()
+        await self.ensure_layout()
         await self.ensure_group()
-        self.loops = [asyncio.ensure_future(self.forever(step)) for step in
-                      (self.consume, self.reclaim, self.heartbeat, self.watch_stops, self.watch_lag)]
+        readers = [asyncio.ensure_future(self.read_shard(shard)) for shard in range(CONTRACT.shards)]
+        self.loops = readers + [asyncio.ensure_future(self.forever(step)) for step in
+                                (self.reclaim, self.heartbeat, self.watch_stops, self.watch_lag)]
 
     async def close(self, drain_s: float | None) -> None:
         self.reading = False
-        if self.read_stopped is not None and self.loops and not self.loops[0].done():
-            # The read in progress ends within READ_BLOCK_MS; what it brings is held, not lost.
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.read_stopped.wait(), READ_BLOCK_MS / 1000 + 1)
+        # A read in progress (one round trip, no block) ends soon; what it brings is held, not lost.
+        until = time.monotonic() + READ_BLOCK_MS / 1000 + 1
+        while self.reads and time.monotonic() < until:
+            await asyncio.sleep(0.02)
         for task in self.loops:
             task.cancel()
         if drain_s is not None:
@@ -159,58 +163,106 @@ class Runner:
                 log("warning", f"{step.__name__}: redis unavailable ({type(err).__name__})", "")
                 await asyncio.sleep(1.0)
 
+    async def ensure_layout(self) -> None:
+        """Refuses a queue written with another shard count (the layout key, which the functions
+        check too): its attempts would be looked for in the wrong shards. `make migrate-keys`
+        moves it."""
+        key = self.settings.layout_key()
+        await self.redis.set(key, CONTRACT.shards, nx=True)
+        written = await self.redis.get(key)
+        if written is not None and int(written) != CONTRACT.shards:
+            raise RuntimeError(f"{key} says the queue has {int(written)} shards, this runner reads "
+                               f"{CONTRACT.shards}: run make migrate-keys (docs/state.md)")
+
     async def ensure_group(self) -> None:
         # From id 0: whatever the functions enqueued before the first replica came is read too.
-        try:
-            await self.redis.xgroup_create(self.settings.queue(), GROUP, id="0", mkstream=True)
-        except redis.ResponseError as err:
-            if "BUSYGROUP" not in str(err):
-                raise
+        for shard in range(CONTRACT.shards):
+            try:
+                await self.redis.xgroup_create(self.settings.queue(shard), GROUP, id="0", mkstream=True)
+            except redis.ResponseError as err:
+                if "BUSYGROUP" not in str(err):
+                    raise
 
-    def free_slots(self) -> int:
-        return self.settings.max_deliberations - len(self.held)
+    async def read_shard(self, shard: int) -> None:
+        """The reader of one shard, until cancelled; a Redis outage is waited out."""
+        while True:
+            try:
+                last = await self.consume(shard)
+                if last is not None:
+                    await self.wait_for_entries(shard, last)
+            except (redis.RedisError, OSError) as err:
+                log("warning", f"read of shard {shard}: redis unavailable ({type(err).__name__})", "")
+                await asyncio.sleep(1.0)
 
-    async def consume(self) -> None:
-        """Reads as many entries as there are free slots (at most READ_BATCH); none when full."""
-        assert self.slot_freed is not None
+    async def consume(self, shard: int) -> StreamIdT | None:
+        """Reserves a share of the free slots (waiting in line while there are none) and takes at
+        most that many entries of the shard's stream, without blocking: a reservation lasts one
+        round trip, so no idle shard holds slots back from a busy one. Answers None when the read
+        filled its share (read again), or else the id of the stream's last entry before it: every
+        entry up to it was delivered, so the reader waits for one beyond it."""
         if not self.reading:
-            assert self.read_stopped is not None
-            self.read_stopped.set()
             await asyncio.Event().wait()  # closing: this loop is cancelled
-        free = self.free_slots()
-        if free <= 0:
-            self.slot_freed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.slot_freed.wait(), 1.0)
-            return
-        answer = await self.redis.xreadgroup(GROUP, self.consumer, {self.settings.queue(): ">"},
-                                             count=min(free, READ_BATCH), block=READ_BLOCK_MS)
-        streams = answer if isinstance(answer, list) else []
-        for stream in streams:
-            for entry in stream_entries(stream[1]):
-                self.dispatch(Message.parse(*entry), deliveries=1)
+        take = await self.slots.reserve()
+        try:
+            if not self.reading:
+                return None
+            self.reads += 1
+            try:
+                queue = self.settings.queue(shard)
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.xrevrange(queue, count=1)  # first: anything added after it is beyond its id
+                pipe.xreadgroup(GROUP, self.consumer, {queue: ">"}, count=take)
+                newest, answer = await pipe.execute()
+            finally:
+                self.reads -= 1
+            entries = [entry for stream in (answer if isinstance(answer, list) else [])
+                       for entry in stream_entries(stream[1])]
+            for entry in entries:  # held before the reservation ends, so no slot is counted twice
+                self.dispatch(Message.parse(*entry, shard=shard), deliveries=1)
+        finally:
+            self.slots.release(take)
+        if len(entries) >= take:
+            return None
+        return newest[0][0] if newest else "0-0"
+
+    async def wait_for_entries(self, shard: int, last: StreamIdT) -> None:
+        """Blocks, holding no slot, until the shard's stream has an entry beyond last (XREAD, no
+        group: nothing is delivered) or READ_BLOCK_MS passed."""
+        await self.redis.xread({self.settings.queue(shard): last}, count=1, block=READ_BLOCK_MS)
 
     async def reclaim(self) -> None:
-        """Takes over what a dead replica left (or a draining one handed back): entries idle for
-        longer than claim_idle_s, as many as there are free slots."""
+        """Takes over what a dead replica left (or a draining one handed back), in every shard
+        from a random one: entries idle for longer than claim_idle_s, as many as there are free
+        slots."""
         await asyncio.sleep(self.settings.claim_idle_s / 3)
+        first = random.randrange(CONTRACT.shards)
+        for i in range(CONTRACT.shards):
+            await self.reclaim_shard((first + i) % CONTRACT.shards)
+
+    async def reclaim_shard(self, shard: int) -> None:
+        queue = self.settings.queue(shard)
         cursor: StreamIdT = "0-0"
-        while self.reading and self.free_slots() > 0:
-            claimed = await self.redis.xautoclaim(self.settings.queue(), GROUP, self.consumer,
-                                                  int(self.settings.claim_idle_s * 1000), cursor,
-                                                  count=min(self.free_slots(), READ_BATCH))
-            if not isinstance(claimed, list) or len(claimed) < 2:
+        while self.reading:
+            take = self.slots.try_reserve(READ_BATCH)
+            if take <= 0:
                 return
-            cursor = claimed[0]
-            entries = stream_entries(claimed[1])
-            if entries:
-                pipe = self.redis.pipeline(transaction=False)
-                for entry, _ in entries:
-                    pipe.xpending_range(self.settings.queue(), GROUP, entry, entry, 1)
-                for (entry, fields), info in zip(entries, await pipe.execute(), strict=True):
-                    deliveries = int(info[0]["times_delivered"]) if info else 1
-                    log("warning", f"claimed {entry} after {deliveries - 1} lost deliveries", "")
-                    self.dispatch(Message.parse(entry, fields), deliveries)
+            try:
+                claimed = await self.redis.xautoclaim(queue, GROUP, self.consumer,
+                                                      int(self.settings.claim_idle_s * 1000), cursor, count=take)
+                if not isinstance(claimed, list) or len(claimed) < 2:
+                    return
+                cursor = claimed[0]
+                entries = stream_entries(claimed[1])
+                if entries:
+                    pipe = self.redis.pipeline(transaction=False)
+                    for entry, _ in entries:
+                        pipe.xpending_range(queue, GROUP, entry, entry, 1)
+                    for (entry, fields), info in zip(entries, await pipe.execute(), strict=True):
+                        deliveries = int(info[0]["times_delivered"]) if info else 1
+                        log("warning", f"claimed {entry} of shard {shard} after {deliveries - 1} lost deliveries", "")
+                        self.dispatch(Message.parse(entry, fields, shard=shard), deliveries)
+            finally:
+                self.slots.release(take)
             if cursor in (b"0-0", "0-0"):
                 return
 
@@ -219,10 +271,9 @@ class Runner:
         so no other replica claims a deliberation that is merely long; and writes this replica's
         figures to the replicas hash."""
         await asyncio.sleep(self.settings.heartbeat_s)
-        entries: list[StreamIdT] = list(self.held)
         pipe = self.redis.pipeline(transaction=False)
-        if entries:
-            pipe.xclaim(self.settings.queue(), GROUP, self.consumer, 0, entries, justid=True)
+        for shard, entries in by_shard(self.held).items():
+            pipe.xclaim(self.settings.queue(shard), GROUP, self.consumer, 0, entries, justid=True)
         peak_calls = self.model.limits.peak_in_flight if self.model else 0
         figures = replica_figures(len(self.held), peak_calls, self.lag.p99_ms)
         pipe.hset(self.settings.replicas_key(), self.consumer, json.dumps(figures))
@@ -234,25 +285,30 @@ class Runner:
         has its run cancelled. A running attempt's marker is never deleted otherwise (the
         functions' delete refuses while it runs, and it expires only after the deadline)."""
         await asyncio.sleep(CANCEL_POLL_S)
-        watched = [held for held in self.held.values() if held.running and not held.cancel.is_set()]
-        if not watched:
-            return
-        keys = [self.settings.attempt_key(held.attempt) for held in watched]
-        stopped = await self.redis.eval(STOPPED_SCRIPT, len(keys), *keys, STATE_FIELD, STATE_STOPPED)
-        for index in stopped if isinstance(stopped, list) else []:
-            held = watched[int(index) - 1]
+        watched: dict[int, list[Held]] = {}
+        for (shard, _), held in self.held.items():
+            if held.running and not held.cancel.is_set():
+                watched.setdefault(shard, []).append(held)
+        # One call per shard (a script's keys share one slot), all at once.
+        answers = await asyncio.gather(*(self.stopped_of(shard, helds) for shard, helds in watched.items()))
+        for held in (one for answer in answers for one in answer):
             log("info", f"attempt {held.attempt} stopped: cancelling its run", "")
             held.cancel.set()
+
+    async def stopped_of(self, shard: int, watched: list[Held]) -> list[Held]:
+        keys = [self.settings.attempt_key(held.attempt, shard) for held in watched]
+        stopped = await self.redis.eval(STOPPED_SCRIPT, len(keys), *keys, STATE_FIELD, STATE_STOPPED)
+        return [watched[int(index) - 1] for index in (stopped if isinstance(stopped, list) else [])]
 
     async def watch_lag(self) -> None:
         await self.lag.probe()
 
     async def read_queue_lag(self) -> None:
         with contextlib.suppress(redis.RedisError, OSError):
-            self.queue_lag = await queue_lag(self.redis, self.settings.queue())
+            self.queue_lag = await queue_lag(self.redis, [self.settings.queue(s) for s in range(CONTRACT.shards)])
 
     def dispatch(self, message: Message, deliveries: int) -> None:
-        held = self.held[message.entry_id] = Held(message.attempt)
+        held = self.held[(message.shard, message.entry_id)] = Held(message.attempt)
         held.task = asyncio.ensure_future(self.handle(message, deliveries, held))
 
     async def handle(self, message: Message, deliveries: int, held: Held) -> None:
@@ -261,6 +317,13 @@ class Runner:
         except Exception as err:  # noqa: BLE001 - the entry stays pending and is claimed again
             log("error", f"attempt {message.attempt} not processed: {err!r}", "")
         finally:
-            self.held.pop(message.entry_id, None)
-            if self.slot_freed is not None:
-                self.slot_freed.set()
+            self.held.pop((message.shard, message.entry_id), None)
+            self.slots.wake()
+
+
+def by_shard(held: dict[tuple[int, str], Held]) -> dict[int, list[StreamIdT]]:
+    """The entry ids of held, by the shard of their stream."""
+    out: dict[int, list[StreamIdT]] = {}
+    for shard, entry in held:
+        out.setdefault(shard, []).append(entry)
+    return out

@@ -18,9 +18,9 @@ from runner_settings import Settings
 
 
 async def finish_or_hand_back(client: redis.asyncio.Redis, settings: Settings, consumer: str,
-                              held: dict[str, Held], drain_s: float) -> None:
-    """Waits up to drain_s for the runs of held (entry id -> what runs it), then cancels the
-    rest and hands their entries back as consumer."""
+                              held: dict[tuple[int, str], Held], drain_s: float) -> None:
+    """Waits up to drain_s for the runs of held ((shard, entry id) -> what runs it), then cancels
+    the rest and hands their entries back as consumer, shard by shard."""
     tasks = [one.task for one in held.values() if one.task is not None]
     if tasks:
         await asyncio.wait(tasks, timeout=drain_s)
@@ -34,10 +34,13 @@ async def finish_or_hand_back(client: redis.asyncio.Redis, settings: Settings, c
                          return_exceptions=True)
     # Idle as long as a dead replica's entry: the next reclaim of any replica takes it at once.
     # JUSTID: the hand-back itself counts no delivery.
-    entries: list[StreamIdT] = list(left)
+    shards: dict[int, list[StreamIdT]] = {}
+    for shard, entry in left:
+        shards.setdefault(shard, []).append(entry)
     try:
-        await client.xclaim(settings.queue(), GROUP, consumer, 0, entries,
-                            idle=int(settings.claim_idle_s * 1000), justid=True)
-        log("info", f"drained: handed back {len(entries)} attempts", "")
+        for shard, entries in shards.items():
+            await client.xclaim(settings.queue(shard), GROUP, consumer, 0, entries,
+                                idle=int(settings.claim_idle_s * 1000), justid=True)
+        log("info", f"drained: handed back {len(left)} attempts", "")
     except redis.RedisError as err:
         log("warning", f"hand-back failed ({type(err).__name__}): claimed after claim_idle_s", "")

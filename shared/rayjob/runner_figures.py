@@ -48,14 +48,16 @@ class LoopLag:
             self.p99_ms = p99(self.lags) * 1000
 
 
-async def queue_lag(client: redis.asyncio.Redis, queue: str) -> int:
-    """Entries not yet delivered to the group: all of them but the pending ones (what is done is
-    deleted)."""
+async def queue_lag(client: redis.asyncio.Redis, queues: list[str]) -> int:
+    """Entries not yet delivered to the group, summed over the shards' streams: all of them but
+    the pending ones (what is done is deleted)."""
     pipe = client.pipeline(transaction=False)
-    pipe.xlen(queue)
-    pipe.xpending(queue, GROUP)
-    length, pending = await pipe.execute()
-    return max(0, int(length) - int(pending["pending"]))
+    for queue in queues:
+        pipe.xlen(queue)
+        pipe.xpending(queue, GROUP)
+    answers = await pipe.execute()
+    return sum(max(0, int(length) - int(pending["pending"])) for length, pending in zip(answers[::2], answers[1::2],
+                                                                                        strict=True))
 
 
 def replica_figures(in_flight: int, peak_calls: int, lag_p99_ms: float) -> dict[str, Any]:

@@ -48,9 +48,10 @@ class Message:
     request: str  # the job's RAY_EXECUTOR_REQUEST
     deadline: float  # unix seconds
     callback: str
+    shard: int = 0  # of the stream it came from: its attempt's keys are in the same shard
 
     @staticmethod
-    def parse(entry_id: str, fields: dict[bytes, bytes]) -> Message:
+    def parse(entry_id: str, fields: dict[bytes, bytes], shard: int = 0) -> Message:
         text = {k.decode(): v.decode() for k, v in fields.items()}
         attempt, request, deadline, callback = (text.get(name, "") for name in queue_contract.ENTRY_FIELDS)
         try:
@@ -58,7 +59,7 @@ class Message:
         except ValueError:
             deadline_unix = 0.0
         return Message(entry_id=entry_id, attempt=attempt, request=request, deadline=deadline_unix,
-                       callback=callback)
+                       callback=callback, shard=shard)
 
 
 def stream_entries(reply: object) -> list[tuple[str, dict[bytes, bytes]]]:

@@ -52,14 +52,19 @@ class Settings:
             raise ValueError("drain_s must be >= 0")
         return settings
 
-    def queue(self) -> str:
-        return CONTRACT.key("queue", self.key_prefix)
+    # The queue is split into CONTRACT.shards shards; an attempt's keys are in the shard of the
+    # stream its entry came from (Message.shard), which is the shard of its id.
+    def queue(self, shard: int) -> str:
+        return CONTRACT.key("queue", self.key_prefix, shard=shard)
 
-    def attempt_key(self, attempt: str) -> str:
-        return CONTRACT.key("attempt", self.key_prefix, attempt)
+    def attempt_key(self, attempt: str, shard: int | None = None) -> str:
+        return CONTRACT.key("attempt", self.key_prefix, attempt, shard)
 
-    def result_key(self, attempt: str) -> str:
-        return CONTRACT.key("result", self.key_prefix, attempt)
+    def result_key(self, attempt: str, shard: int | None = None) -> str:
+        return CONTRACT.key("result", self.key_prefix, attempt, shard)
+
+    def layout_key(self) -> str:
+        return CONTRACT.key("layout", self.key_prefix)
 
     def replicas_key(self) -> str:
         return CONTRACT.key("replicas", self.key_prefix)

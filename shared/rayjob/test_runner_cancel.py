@@ -7,7 +7,7 @@ import time
 
 import redis
 
-from conftest import PREFIX, enqueue, make_request, queue_is_empty, start_runner
+from conftest import contract_key, enqueue, make_request, queue_is_empty, start_runner
 from fakemodel_client import Behaviour, FakeModelServer
 from runner_consumer import Runner
 
@@ -28,15 +28,15 @@ def test_a_stopped_attempt_is_cancelled_while_running(client: redis.Redis, runne
         time.sleep(0.02)
     assert len(server.agent_requests()) >= 3, "the attempt runs"
     # What the functions' Stop does (runner_stop.lua): the marker becomes STOPPED.
-    client.hset(f"{PREFIX}:{{runner}}:attempt:delib-c", "state", "STOPPED")
+    client.hset(contract_key("attempt", "delib-c"), "state", "STOPPED")
     assert queue_is_empty(client, within=3.0), "the cancelled run ends and its entry is acked"
     time.sleep(1.2)  # a call in flight when the cancel was seen may still end: let it settle
     settled = len(server.requests())
     time.sleep(3.0)  # longer than the retries' backoff: a retry would show here
     assert len(server.requests()) == settled, "no model call after the cancel settled"
     assert server.judge_requests() == [], "the judge is never asked"
-    assert client.get(f"{PREFIX}:{{runner}}:result:delib-c") is None, "a cancelled attempt stores no result"
-    assert client.hget(f"{PREFIX}:{{runner}}:attempt:delib-c", "state") == b"STOPPED"
+    assert client.get(contract_key("result", "delib-c")) is None, "a cancelled attempt stores no result"
+    assert client.hget(contract_key("attempt", "delib-c"), "state") == b"STOPPED"
 
 
 def test_an_attempt_whose_marker_is_deleted_is_cancelled(client: redis.Redis, runners: list[Runner],
@@ -49,10 +49,10 @@ def test_an_attempt_whose_marker_is_deleted_is_cancelled(client: redis.Redis, ru
     until = time.time() + 10
     while not server.agent_requests() and time.time() < until:
         time.sleep(0.02)
-    client.delete(f"{PREFIX}:{{runner}}:attempt:delib-d")
+    client.delete(contract_key("attempt", "delib-d"))
     assert queue_is_empty(client, within=3.0)
     time.sleep(0.5)
     settled = len(server.requests())
     time.sleep(3.0)
     assert len(server.requests()) == settled, "no model call after the cancel settled"
-    assert client.get(f"{PREFIX}:{{runner}}:result:delib-d") is None
+    assert client.get(contract_key("result", "delib-d")) is None

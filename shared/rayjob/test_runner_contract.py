@@ -19,6 +19,7 @@ from conftest import (
     contract_key,
     make_request,
     queue_is_empty,
+    shard_of,
     start_runner,
     wait_result,
 )
@@ -43,7 +44,7 @@ def test_the_runner_keeps_the_queue_contract(client: redis.Redis, runners: list[
     assert sorted(entry) == sorted(CONTRACT["entry_fields"])
     assert "state" in CONTRACT["attempt_fields"] and "PENDING" in CONTRACT["attempt_states"]
     client.hset(contract_key("attempt", attempt), mapping={"state": "PENDING"})
-    client.xadd(contract_key("queue"), entry)  # type: ignore[arg-type]  # str fields are what Go writes
+    client.xadd(contract_key("queue", attempt), entry)  # type: ignore[arg-type]  # str fields are what Go writes
     start_runner(redis_url, runners)
     record = wait_result(client, attempt)  # read at the contract's result key, as in wait_result
     assert client.exists(contract_key("result", attempt))
@@ -51,14 +52,34 @@ def test_the_runner_keeps_the_queue_contract(client: redis.Redis, runners: list[
     assert record["state"] in CONTRACT["result_states"]
     marker = {text(k): text(v) for k, v in client.hgetall(contract_key("attempt", attempt)).items()}
     assert set(marker) <= set(CONTRACT["attempt_fields"]) and marker["state"] in CONTRACT["attempt_states"]
-    groups = client.xinfo_groups(contract_key("queue"))
-    assert [group["name"] for group in groups] == [CONTRACT["group"].encode()]
+    for shard in range(CONTRACT["shards"]):  # the runner reads every shard with the contract's group
+        groups = client.xinfo_groups(contract_key("queue", shard=shard))
+        assert [group["name"] for group in groups] == [CONTRACT["group"].encode()]
     assert queue_is_empty(client)
     # Every key the runner wrote or read is one of the contract's.
     patterns = [re.escape(t).replace(re.escape("<prefix>"), re.escape(PREFIX)).replace(
-        re.escape("<attempt>"), ".+") for t in CONTRACT["keys"].values()]
+        re.escape("<attempt>"), ".+").replace(re.escape("<shard>"), "[0-9]{2}") for t in CONTRACT["keys"].values()]
     for key in client.scan_iter():
         assert any(re.fullmatch(p, text(key)) for p in patterns), f"{text(key)} is no key of the contract"
+
+
+def test_an_attempts_shard_is_the_contracts() -> None:
+    contract = load(CONTRACT_FILE)
+    assert contract.shards == CONTRACT["shards"] >= 2
+    assert CONTRACT["shard_examples"], "the contract gives examples, which the Go side checks too"
+    for attempt, shard in CONTRACT["shard_examples"].items():
+        assert contract.shard_of(attempt) == shard_of(attempt) == shard, attempt
+        assert f"{{runner:s{shard:02d}}}" in contract.key("attempt", PREFIX, attempt)
+    assert contract.key("queue", PREFIX, shard=3) == f"{PREFIX}:{{runner:s03}}:queue"
+
+
+def test_a_queue_of_another_shard_count_is_refused(client: redis.Redis, redis_url: str) -> None:
+    client.set(contract_key("layout"), CONTRACT["shards"] + 1)
+    runner = Runner(Settings(redis_url=redis_url, key_prefix=PREFIX))
+    with pytest.raises(RuntimeError, match="migrate-keys"):
+        runner.start()
+    runner.stop()
+    assert client.keys(contract_key("queue", shard=0)) == [], "nothing read or created"
 
 
 def test_the_runner_refuses_a_contract_without_its_names(tmp_path: Path) -> None:

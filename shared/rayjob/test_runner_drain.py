@@ -40,7 +40,7 @@ def test_a_draining_replica_hands_back_what_it_cannot_finish(
     [(consumer, delivered, idle_ms)] = deliveries_of(client)
     assert consumer == replica.runner.consumer and delivered == 1, "handed back, no delivery counted"
     assert idle_ms >= 3000, "idle as long as a dead replica's entry: claimable at once"
-    assert client.get(f"{PREFIX}:{{runner}}:result:delib-h") is None
+    assert client.get(contract_key("result", "delib-h")) is None
     assert client.hget(contract_key("replicas"), replica.runner.consumer) is None
     taken = time.time()
     start_runner(redis_url, runners, claim_idle_s=3.0)
@@ -65,5 +65,5 @@ def test_a_draining_replica_finishes_what_it_can_within_drain_s(
     assert wait_result(client, "delib-f", within=0.1)["state"] == "SUCCEEDED"
     assert pending_of(client) == 0, "nothing left held by the drained replica"
     # The later entry was either read by the last read and finished too, or never read.
-    later = client.get(f"{PREFIX}:{{runner}}:result:delib-later")
-    assert later is not None or client.xlen(f"{PREFIX}:{{runner}}:queue") == 1
+    later = client.get(contract_key("result", "delib-later"))
+    assert later is not None or client.xlen(contract_key("queue", "delib-later")) == 1

@@ -16,7 +16,7 @@ from ray import serve
 
 import deliberation_runner as runner_module
 import runner_settings
-from conftest import make_request
+from conftest import contract_key, make_request
 from fakemodel_client import Behaviour, FakeModelServer
 from runner_queue import GROUP
 
@@ -46,10 +46,10 @@ def test_a_replica_serve_stops_hands_back_its_attempt(on_ray: None, redis_url: s
     settings = runner_settings.Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=30.0, drain_s=2.0)
     serve.run(runner_module.RUNNER_DEPLOYMENT.options(graceful_shutdown_timeout_s=10).bind(settings),
               name=APP, route_prefix=None)
-    client.hset(f"{PREFIX}:{{runner}}:attempt:d1", mapping={"state": "PENDING"})
-    client.xadd(f"{PREFIX}:{{runner}}:queue", {"attempt": "d1", "callback": "", "deadline": repr(time.time() + 60),
-                                           "request": json.dumps(make_request(server.url, [
-                                               {"agent_id": "a1", "role": "DEV", "model": "slow"}]))})
+    client.hset(contract_key("attempt", "d1", prefix=PREFIX), mapping={"state": "PENDING"})
+    client.xadd(contract_key("queue", "d1", prefix=PREFIX), {
+        "attempt": "d1", "callback": "", "deadline": repr(time.time() + 60),
+        "request": json.dumps(make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "slow"}]))})
     until = time.time() + 30
     while not server.agent_requests() and time.time() < until:
         time.sleep(0.1)
@@ -57,8 +57,8 @@ def test_a_replica_serve_stops_hands_back_its_attempt(on_ray: None, redis_url: s
     began = time.time()
     serve.delete(APP)
     assert time.time() - began < 10.0, "drained within graceful_shutdown_timeout_s"
-    [pending] = client.xpending_range(f"{PREFIX}:{{runner}}:queue", GROUP, "-", "+", 10)
+    [pending] = client.xpending_range(contract_key("queue", "d1", prefix=PREFIX), GROUP, "-", "+", 10)
     assert int(pending["times_delivered"]) == 1, "the hand-back counts no delivery"
     assert int(pending["time_since_delivered"]) >= 30_000, "idle as long as a dead replica's: claimable at once"
-    assert client.get(f"{PREFIX}:{{runner}}:result:d1") is None
-    assert client.hkeys(f"{PREFIX}:{{runner}}:replicas") == []
+    assert client.get(contract_key("result", "d1", prefix=PREFIX)) is None
+    assert client.hkeys(contract_key("replicas", prefix=PREFIX)) == []

@@ -17,7 +17,7 @@ import redis
 import redis.cluster
 
 import runner_redis
-from conftest import PREFIX, enqueue, free_port, make_request, queue_is_empty, wait_result
+from conftest import PREFIX, contract_key, enqueue, free_port, make_request, queue_is_empty, wait_result
 from fakemodel_client import Behaviour, FakeModelServer
 from runner_consumer import Runner
 from runner_settings import Settings
@@ -146,7 +146,7 @@ def _run_one_attempt(mode: str, url: str, client: redis.Redis, server: FakeModel
     try:
         record = wait_result(client, "delib-shape")
         assert record["state"] == "SUCCEEDED" and record["result"]["completed_agents"] == 1
-        assert client.hget(f"{PREFIX}:{{runner}}:attempt:delib-shape", "state") == b"RUNNING"
+        assert client.hget(contract_key("attempt", "delib-shape"), "state") == b"RUNNING"
         assert queue_is_empty(client), "stored and acked in one transaction, on one slot"
     finally:
         runner.stop()
@@ -167,8 +167,8 @@ def test_runs_an_attempt_on_cluster(cluster_url: str, server: FakeModelServer) -
 
 
 def test_stops_one_of_two_attempts_on_cluster(cluster_url: str, server: FakeModelServer) -> None:
-    # The stopped check reads every held attempt's marker in one script: with two held, its keys
-    # are two markers, in one slot only under the {runner} tag.
+    # The stopped check reads the held attempts' markers in one script per shard: its keys share
+    # the shard's tag {runner:sNN}, so each call is one slot.
     [(host, port), *_] = runner_redis.parse("cluster", cluster_url).addrs
     client = cast(redis.Redis, redis.cluster.RedisCluster(host=host, port=port))
     server.set_model("slow", Behaviour(answer="p", delay=2.0))
@@ -179,9 +179,9 @@ def test_stops_one_of_two_attempts_on_cluster(cluster_url: str, server: FakeMode
     runner.start()
     try:
         _until(lambda: len(server.agent_requests()) >= 2, 10, "both attempts running")
-        client.hset(f"{PREFIX}:{{runner}}:attempt:delib-stop", "state", "STOPPED")
+        client.hset(contract_key("attempt", "delib-stop"), "state", "STOPPED")
         assert wait_result(client, "delib-keep")["state"] == "SUCCEEDED"
         assert queue_is_empty(client), "both entries acked: the stopped one without a result"
-        assert client.get(f"{PREFIX}:{{runner}}:result:delib-stop") is None
+        assert client.get(contract_key("result", "delib-stop")) is None
     finally:
         runner.stop()

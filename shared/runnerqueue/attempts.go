@@ -13,26 +13,35 @@ import (
 )
 
 // maxListed bounds one List. The index holds only attempts whose marker lives (a deadline plus
-// the linger), which the active limit bounds in turn; the cap keeps a sweep's reads bounded
-// even so, and a later sweep sees the rest once these are deleted.
+// the linger), which the active limit bounds in turn; the cap (an equal part of it per shard)
+// keeps a sweep's reads bounded even so, and a later sweep sees the rest once these are deleted.
 const maxListed = 5000
 
-// List returns the attempts the queue holds, with their status: those of the index whose marker
-// has not expired. It prunes expired members first, and those whose keys are gone.
+// List returns the attempts the queue holds, with their status: those of every shard's index
+// whose marker has not expired. It prunes expired members first, and those whose keys are gone.
 func (r *Queue) List(ctx context.Context) ([]app.Attempt, error) {
 	const what = "list the runners' attempts"
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	pipe := r.rdb.Pipeline()
-	pipe.ZRemRangeByScore(ctx, r.indexKey(), "-inf", now)
-	members := pipe.ZRange(ctx, r.indexKey(), 0, maxListed-1)
-	if _, err := pipe.Exec(ctx); err != nil {
+	_, err := everyShard(ctx, r.rdb, func(p redis.Pipeliner, s int) *redis.IntCmd {
+		return p.ZRemRangeByScore(ctx, r.keys.Index(s), "-inf", now)
+	})
+	if err != nil {
 		return nil, redisError(err, what)
 	}
-	ids := members.Val()
+	members, err := everyShard(ctx, r.rdb, func(p redis.Pipeliner, s int) *redis.StringSliceCmd {
+		return p.ZRange(ctx, r.keys.Index(s), 0, int64(maxListed/Shards)-1) // an equal part each: no shard waits on another
+	})
+	if err != nil {
+		return nil, redisError(err, what)
+	}
+	var ids []string
+	for _, m := range members {
+		ids = append(ids, m.Val()...)
+	}
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	pipe = r.rdb.Pipeline()
+	pipe := r.rdb.Pipeline()
 	markers := make([]*redis.SliceCmd, len(ids))
 	records := make([]*redis.StringCmd, len(ids))
 	for i, id := range ids {
@@ -43,7 +52,7 @@ func (r *Queue) List(ctx context.Context) ([]app.Attempt, error) {
 		return nil, redisError(err, what)
 	}
 	var attempts []app.Attempt
-	var gone []any
+	var gone []string
 	for i, id := range ids {
 		m := markers[i].Val()
 		state, delibID, startedAt := field(m, 0), field(m, 1), field(m, 2)
@@ -67,7 +76,13 @@ func (r *Queue) List(ctx context.Context) ([]app.Attempt, error) {
 		attempts = append(attempts, app.Attempt{SubmissionID: id, DeliberationID: delibID, Status: st})
 	}
 	if len(gone) > 0 {
-		if err := r.rdb.ZRem(ctx, r.indexKey(), gone...).Err(); err != nil {
+		_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, id := range gone {
+				p.ZRem(ctx, r.keys.Index(ShardOf(id)), id)
+			}
+			return nil
+		})
+		if err != nil {
 			return nil, redisError(err, what)
 		}
 	}
@@ -99,7 +114,7 @@ func (r *Queue) Delete(ctx context.Context, submissionID string) error {
 	}
 	pipe := r.rdb.TxPipeline()
 	pipe.Del(ctx, r.attemptKey(submissionID), r.resultKey(submissionID))
-	pipe.ZRem(ctx, r.indexKey(), submissionID)
+	pipe.ZRem(ctx, r.keys.Index(ShardOf(submissionID)), submissionID) // the same shard, so one slot
 	_, err = pipe.Exec(ctx)
 	return redisError(err, what)
 }

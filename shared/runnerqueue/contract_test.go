@@ -3,6 +3,7 @@ package runnerqueue_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -35,7 +36,8 @@ func runnerKey(t *testing.T, name, prefix, attempt string) string {
 	if err != nil || keys[name] == "" {
 		t.Fatalf("key %s of the queue contract: %v", name, err)
 	}
-	return strings.NewReplacer("<prefix>", prefix, "<attempt>", attempt).Replace(keys[name])
+	shard := fmt.Sprintf("%02d", runnerqueue.ShardOf(attempt))
+	return strings.NewReplacer("<prefix>", prefix, "<attempt>", attempt, "<shard>", shard).Replace(keys[name])
 }
 
 // startScript is what the runner runs when it takes an attempt (START_SCRIPT in

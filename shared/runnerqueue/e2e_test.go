@@ -217,7 +217,8 @@ func (e *serveE2E) execute(t testing.TB, in deliberation.RequestInput) string {
 // second path. So the check waits for the first, then runs one pass, and only then fails.
 func (e *serveE2E) wantAttemptGone(t *testing.T, id string) {
 	t.Helper()
-	keys := []string{runnerPrefix + ":{runner}:attempt:" + id, runnerPrefix + ":{runner}:result:" + id}
+	k := runnerqueue.NewKeys(runnerPrefix)
+	keys := []string{k.Attempt(id), k.Result(id)}
 	gone := func(wait time.Duration) (int64, error) {
 		var n int64
 		var err error

@@ -6,3 +6,7 @@ var ScriptNames = map[string]string{
 	enqueueScript.Hash(): "enqueue.lua", stopScript.Hash(): "stop.lua",
 	enqueueSource: "enqueue.lua", stopSource: "stop.lua",
 }
+
+// EnqueueScript is the enqueue script, which the migration test runs on the keys of the
+// single-stream layout: the bytes the previous version wrote.
+var EnqueueScript = enqueueScript

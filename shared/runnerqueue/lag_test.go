@@ -2,6 +2,7 @@ package runnerqueue_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
@@ -39,18 +40,29 @@ func TestLagCountsWhatNoRunnerTook(t *testing.T) {
 				}
 			}
 			wantLag(5, "before any runner created the group")
-			queue := runnerKey(t, "queue", prefix, "")
-			if err := rdb.XGroupCreateMkStream(ctx, queue, "runners", "0").Err(); err != nil {
-				t.Fatal(err)
+			keys := runnerqueue.NewKeys(prefix)
+			for s := range runnerqueue.Shards {
+				if err := rdb.XGroupCreateMkStream(ctx, keys.Queue(s), "runners", "0").Err(); err != nil {
+					t.Fatal(err)
+				}
 			}
-			wantLag(5, "once the group exists")
-			read, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "runners", Consumer: "replica-1",
-				Streams: []string{queue, ">"}, Count: 2}).Result()
-			if err != nil || len(read[0].Messages) != 2 {
-				t.Fatalf("XREADGROUP = %v, %v", read, err)
+			wantLag(5, "once the groups exist")
+			// Two entries taken, from whichever shards hold them, as the runner reads.
+			var taken []redis.XStream
+			for s := 0; s < runnerqueue.Shards && len(taken) < 2; s++ {
+				read, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "runners", Consumer: "replica-1",
+					Streams: []string{keys.Queue(s), ">"}, Count: 1, Block: -1}).Result()
+				if err == nil {
+					taken = append(taken, read...)
+				} else if !errors.Is(err, redis.Nil) {
+					t.Fatal(err)
+				}
+			}
+			if len(taken) != 2 {
+				t.Fatalf("took %d entries, want 2", len(taken))
 			}
 			wantLag(3, "with two entries taken")
-			done := read[0].Messages[0].ID
+			queue, done := taken[0].Stream, taken[0].Messages[0].ID
 			pipe := rdb.TxPipeline()
 			pipe.XAck(ctx, queue, "runners", done)
 			pipe.XDel(ctx, queue, done)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,22 +26,26 @@ import (
 
 var _ app.RayCluster = (*Queue)(nil)
 
-// Queue is the port on the runner's queue. In the functions' Redis, under the key prefix:
-//   - <prefix>:{runner}:attempt:<id>  hash: state PENDING | RUNNING | STOPPED, deliberation_id,
+// Queue is the port on the runner's queue. In the functions' Redis, under the key prefix, in the
+// attempt's shard NN (ShardOf its submission id; Keys spells them all):
+//   - <prefix>:{runner:sNN}:attempt:<id>  hash: state PENDING | RUNNING | STOPPED, deliberation_id,
 //     enqueued_at, started_at; it expires a while after the deadline.
-//   - <prefix>:{runner}:result:<id>   the runner's record: state SUCCEEDED | FAILED, infrastructure,
-//     start_time and end_time (unix ms), result (the job's result contract); it expires too.
-//   - <prefix>:{runner}:queue         the stream the runners' consumer group "runners" reads.
-//   - <prefix>:{runner}:attempts      the index of attempts: a sorted set of submission ids scored
-//     by their marker's expiry (unix ms), so List reads only live attempts and stays bounded.
-//   - <prefix>:{runner}:replicas      a hash the runner replicas write their figures to (Replicas).
+//   - <prefix>:{runner:sNN}:result:<id>   the runner's record: state SUCCEEDED | FAILED,
+//     infrastructure, start_time and end_time (unix ms), result (the job's result contract); it
+//     expires too.
+//   - <prefix>:{runner:sNN}:queue         the shard's stream the runners' consumer group "runners" reads.
+//   - <prefix>:{runner:sNN}:attempts      the shard's index of attempts: a sorted set of submission
+//     ids scored by their marker's expiry (unix ms), so List reads only live attempts and stays bounded.
+//   - <prefix>:{runner}:replicas          a hash the runner replicas write their figures to (Replicas).
 type Queue struct {
-	rdb      redis.UniversalClient
-	prefix   string
-	callback string
-	policy   deliberation.JobPolicy
-	linger   time.Duration
-	tracing  trace.TracerProvider
+	rdb  redis.UniversalClient
+	keys Keys
+	// layoutChecked is set once the layout key agreed with Shards (checkLayout).
+	layoutChecked atomic.Bool
+	callback      string
+	policy        deliberation.JobPolicy
+	linger        time.Duration
+	tracing       trace.TracerProvider
 }
 
 // Config configures a Queue.
@@ -74,7 +79,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Queue, error) {
 	if cfg.Tracing == nil {
 		cfg.Tracing = otel.GetTracerProvider()
 	}
-	return &Queue{rdb: rdb, prefix: cfg.Prefix, callback: cfg.CallbackURL, policy: cfg.Policy, linger: cfg.Linger,
+	return &Queue{rdb: rdb, keys: NewKeys(cfg.Prefix), callback: cfg.CallbackURL, policy: cfg.Policy, linger: cfg.Linger,
 		tracing: cfg.Tracing}, nil
 }
 
@@ -85,11 +90,8 @@ const (
 	runnerStopped = string(deliberation.JobStopped)
 )
 
-func (r *Queue) queueKey() string                { return r.prefix + ":{runner}:queue" }
-func (r *Queue) attemptKey(id string) string     { return r.prefix + ":{runner}:attempt:" + id }
-func (r *Queue) resultKey(id string) string      { return r.prefix + ":{runner}:result:" + id }
-func (r *Queue) indexKey() string                { return r.prefix + ":{runner}:attempts" }
-func (r *Queue) replicasKey() string             { return r.prefix + ":{runner}:replicas" }
+func (r *Queue) attemptKey(id string) string     { return r.keys.Attempt(id) }
+func (r *Queue) resultKey(id string) string      { return r.keys.Result(id) }
 func runnerLabel(op, submissionID string) string { return op + " deliberation attempt " + submissionID }
 
 //go:embed enqueue.lua
@@ -115,8 +117,12 @@ func (r *Queue) Submit(ctx context.Context, d deliberation.Deliberation, req del
 	}
 	ttl := time.Until(d.Deadline) + r.linger
 	deadline := strconv.FormatFloat(float64(d.Deadline.UnixMilli())/1000, 'f', 3, 64)
+	if err := r.checkLayout(ctx); err != nil {
+		return err
+	}
 	traceparent, tracestate := traceContext(ctx)
-	err = enqueueScript.Run(ctx, r.rdb, []string{r.attemptKey(d.SubmissionID), r.queueKey(), r.indexKey()},
+	shard := ShardOf(d.SubmissionID)
+	err = enqueueScript.Run(ctx, r.rdb, []string{r.attemptKey(d.SubmissionID), r.keys.Queue(shard), r.keys.Index(shard)},
 		d.ID, d.SubmissionID, payload, deadline, r.callback, ttl.Milliseconds(), time.Now().UnixMilli(),
 		traceparent, tracestate).Err()
 	return redisError(err, what)

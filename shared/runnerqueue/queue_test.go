@@ -16,6 +16,9 @@ import (
 	"github.com/rayexecutor/functions/shared/runnerqueue"
 )
 
+// pxKeys are the queue's keys under the prefix "px".
+var pxKeys = runnerqueue.NewKeys("px")
+
 // runnerServers are the Redis servers the runner port is tested on: miniredis (make run's default)
 // and a real redis-server (production's).
 func runnerServers(t *testing.T) map[string]*redis.Client {
@@ -53,7 +56,7 @@ func TestRunnerPort(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			entries, err := rdb.XRange(ctx, "px:{runner}:queue", "-", "+").Result()
+			entries, err := rdb.XRange(ctx, pxKeys.Queue(runnerqueue.ShardOf(id)), "-", "+").Result()
 			if err != nil || len(entries) != 1 {
 				t.Fatalf("queue = %v, %v; want one entry", entries, err)
 			}
@@ -67,7 +70,7 @@ func TestRunnerPort(t *testing.T) {
 				!slices.Equal(payload.Policy.AllowedOrigins, []string{"*"}) || payload.Policy.MaxAnswerBytes != deliberation.DefaultMaxAnswerBytes {
 				t.Fatalf("entry = %v", fields)
 			}
-			if ttl := rdb.PTTL(ctx, "px:{runner}:attempt:"+id).Val(); ttl < 61*time.Minute || ttl > 63*time.Minute {
+			if ttl := rdb.PTTL(ctx, pxKeys.Attempt(id)).Val(); ttl < 61*time.Minute || ttl > 63*time.Minute {
 				t.Fatalf("marker ttl = %v, want the deadline plus an hour", ttl)
 			}
 			wantState(t, r, id, deliberation.JobPending)
@@ -76,7 +79,7 @@ func TestRunnerPort(t *testing.T) {
 			}
 
 			// The runner takes it.
-			rdb.HSet(ctx, "px:{runner}:attempt:"+id, "state", "RUNNING", "started_at", "1700000000000")
+			rdb.HSet(ctx, pxKeys.Attempt(id), "state", "RUNNING", "started_at", "1700000000000")
 			if st := wantState(t, r, id, deliberation.JobRunning); !st.StartTime.Equal(time.UnixMilli(1700000000000)) {
 				t.Fatalf("start time = %v", st.StartTime)
 			}
@@ -84,7 +87,7 @@ func TestRunnerPort(t *testing.T) {
 			record := `{"state":"SUCCEEDED","infrastructure":false,"start_time":1700000000000,"end_time":1700000002500,
 				"result":{"agent_results":[{"agent_id":"a1","proposal":"p","reasoning":"","score":0.5,"metadata":{}}],
 				"failures":[],"total_agents":1,"completed_agents":1,"failed_agents":0,"scoring_error":""}}`
-			rdb.Set(ctx, "px:{runner}:result:"+id, record, time.Hour)
+			rdb.Set(ctx, pxKeys.Result(id), record, time.Hour)
 			st := wantState(t, r, id, deliberation.JobSucceeded)
 			if st.EndTime.Sub(st.StartTime) != 2500*time.Millisecond || st.Infrastructure {
 				t.Fatalf("status = %+v", st)
@@ -96,7 +99,7 @@ func TestRunnerPort(t *testing.T) {
 			if err := r.Delete(ctx, id); err != nil {
 				t.Fatal(err)
 			}
-			if n := rdb.Exists(ctx, "px:{runner}:attempt:"+id, "px:{runner}:result:"+id).Val(); n != 0 {
+			if n := rdb.Exists(ctx, pxKeys.Attempt(id), pxKeys.Result(id)).Val(); n != 0 {
 				t.Fatalf("%d keys left after delete", n)
 			}
 		})
@@ -147,12 +150,12 @@ func TestRunnerStopAndRefusals(t *testing.T) {
 	// The marker expires before the runner's record (an hour after the deadline, against a day):
 	// the attempt is still known, so a stop answers as for any ended attempt.
 	ended, _ := raycontract.Deliberation(t)
-	rdb.Set(ctx, "px:{runner}:result:"+ended.SubmissionID, `{"state":"FAILED","result":{}}`, time.Hour)
+	rdb.Set(ctx, pxKeys.Result(ended.SubmissionID), `{"state":"FAILED","result":{}}`, time.Hour)
 	if err := r.Stop(ctx, ended.SubmissionID); err != nil {
 		t.Fatalf("stop of an ended attempt whose marker expired: %v, want nil", err)
 	}
 
-	rdb.Set(ctx, "px:{runner}:result:"+d.SubmissionID, `{"state":"DONE"}`, time.Hour)
+	rdb.Set(ctx, pxKeys.Result(d.SubmissionID), `{"state":"DONE"}`, time.Hour)
 	if _, err := r.Status(ctx, d.SubmissionID); deliberation.ErrorCode(err) != deliberation.CodeInternal {
 		t.Fatalf("a record with an unknown state: %v, want internal", err)
 	}
@@ -190,7 +193,11 @@ func TestListForgetsExpiredAttempts(t *testing.T) {
 			if err != nil || len(attempts) != 1 || attempts[0].SubmissionID != live.SubmissionID {
 				t.Fatalf("List = %+v, %v; want only the live attempt", attempts, err)
 			}
-			if n := rdb.ZCard(ctx, prefix+":{runner}:attempts").Val(); n != 1 {
+			keys, n := runnerqueue.NewKeys(prefix), int64(0)
+			for s := range runnerqueue.Shards {
+				n += rdb.ZCard(ctx, keys.Index(s)).Val()
+			}
+			if n != 1 {
 				t.Fatalf("the index holds %d attempts after List, want the live one", n)
 			}
 		})

@@ -19,7 +19,7 @@ type ReplicaFigures struct {
 // name. A value that is not the runner's JSON is skipped: the figures inform, nothing depends on
 // them.
 func (r *Queue) Replicas(ctx context.Context) (map[string]ReplicaFigures, error) {
-	raw, err := r.rdb.HGetAll(ctx, r.replicasKey()).Result()
+	raw, err := r.rdb.HGetAll(ctx, r.keys.Replicas()).Result()
 	if err != nil {
 		return nil, redisError(err, "read the runner replicas")
 	}

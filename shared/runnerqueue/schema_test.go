@@ -3,6 +3,7 @@ package runnerqueue
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"reflect"
@@ -21,6 +22,8 @@ import (
 // Python runner reads too.
 type queueContract struct {
 	Group         string            `json:"group"`
+	Shards        int               `json:"shards"`
+	ShardExamples map[string]int    `json:"shard_examples"`
 	Keys          map[string]string `json:"keys"`
 	EntryFields   []string          `json:"entry_fields"`
 	TraceFields   []string          `json:"entry_trace_fields"`
@@ -63,12 +66,14 @@ func TestQueueFollowsItsContract(t *testing.T) {
 	}
 	const id = "delib-x-a1"
 	expand := func(name string) string {
-		return strings.NewReplacer("<prefix>", "px", "<attempt>", id).Replace(c.Keys[name])
+		return strings.NewReplacer("<prefix>", "px", "<attempt>", id, "<shard>", fmt.Sprintf("%02d", ShardOf(id))).Replace(c.Keys[name])
 	}
 	if c.Group != runnerGroup {
 		t.Errorf("Lag reads the group %q, the contract names %q", runnerGroup, c.Group)
 	}
-	keys := map[string]string{"queue": q.queueKey(), "attempt": q.attemptKey(id), "result": q.resultKey(id), "index": q.indexKey(), "replicas": q.replicasKey()}
+	shard := ShardOf(id)
+	keys := map[string]string{"queue": q.keys.Queue(shard), "attempt": q.attemptKey(id), "result": q.resultKey(id),
+		"index": q.keys.Index(shard), "replicas": q.keys.Replicas(), "layout": q.keys.Layout()}
 	if len(keys) != len(c.Keys) {
 		t.Fatalf("the adapter has keys %v, the contract %v", keys, c.Keys)
 	}
@@ -94,10 +99,10 @@ func TestQueueFollowsItsContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	written := sorted(mini.Keys())
-	if want := sorted([]string{expand("queue"), expand("attempt"), expand("index")}); !slices.Equal(written, want) {
+	if want := sorted([]string{expand("queue"), expand("attempt"), expand("index"), expand("layout")}); !slices.Equal(written, want) {
 		t.Errorf("an enqueue writes %v, want %v", written, want)
 	}
-	entries, err := rdb.XRange(ctx, q.queueKey(), "-", "+").Result()
+	entries, err := rdb.XRange(ctx, q.keys.Queue(shard), "-", "+").Result()
 	if err != nil || len(entries) != 1 {
 		t.Fatalf("stream entries %v, %v", entries, err)
 	}
@@ -130,5 +135,44 @@ func TestQueueFollowsItsContract(t *testing.T) {
 	}
 	if _, err := decodeRecord("record", []byte(`{"state":"RUNNING"}`)); err == nil {
 		t.Error("a record in a state outside the contract is accepted")
+	}
+}
+
+// TestShardsFollowTheContract: the shard count is the contract's, an id's shard is the one its
+// examples give (the runner's tests check the same examples), every shard's keys share one tag
+// of their own, and ids spread over every shard.
+func TestShardsFollowTheContract(t *testing.T) {
+	t.Parallel()
+	c := readQueueContract(t)
+	if Shards != c.Shards || Shards < 2 {
+		t.Fatalf("Shards = %d, the contract says %d", Shards, c.Shards)
+	}
+	if len(c.ShardExamples) == 0 {
+		t.Fatal("the contract gives no shard examples")
+	}
+	for id, want := range c.ShardExamples {
+		if got := ShardOf(id); got != want {
+			t.Errorf("ShardOf(%q) = %d, the contract says %d", id, got, want)
+		}
+	}
+	k := NewKeys("px")
+	seen := map[string]bool{}
+	for s := range Shards {
+		tag := fmt.Sprintf("{runner:s%02d}", s)
+		for _, key := range []string{k.Queue(s), k.Index(s)} {
+			if !strings.Contains(key, tag) {
+				t.Errorf("key %s of shard %d lacks its tag %s", key, s, tag)
+			}
+		}
+		seen[tag] = true
+	}
+	hit := map[int]int{}
+	for i := range 800 {
+		hit[ShardOf(fmt.Sprintf("delib-%d-a1", i))]++
+	}
+	for s := range Shards {
+		if hit[s] < 800/Shards/2 {
+			t.Errorf("shard %d got %d of 800 ids: the spread is uneven (%v)", s, hit[s], hit)
+		}
 	}
 }

@@ -14,7 +14,9 @@ import (
 
 // TestEveryQueueCallIsOneSlot runs the queue contract on a redis-server and fails when any script
 // call, multi-key command or MULTI transaction (the adapter's, or the runner's start script the
-// harness runs) was given keys in two hash slots: Redis Cluster would refuse it with CROSSSLOT.
+// harness runs) was given keys in two hash slots: Redis Cluster would refuse it with CROSSSLOT
+// (an enqueue given another shard's stream fails it). Each shard has its tag {runner:sNN}, so the
+// enqueues spread over several slots.
 // Every script and the delete's transaction must have run, so none escapes the check.
 func TestEveryQueueCallIsOneSlot(t *testing.T) {
 	t.Parallel()
@@ -37,5 +39,13 @@ func TestEveryQueueCallIsOneSlot(t *testing.T) {
 			}
 		}
 		t.Logf("%s: %d calls, each within one slot", name, len(rec.Calls(name)))
+	}
+	// And the queue is spread: the enqueues of the contract's attempts went to several shards.
+	spread := map[int]bool{}
+	for _, keys := range rec.Calls("enqueue.lua") {
+		spread[slots.Of(keys[1])] = true
+	}
+	if len(spread) < 2 {
+		t.Errorf("every enqueue went to one slot %v: the queue is not sharded", spread)
 	}
 }

@@ -85,8 +85,19 @@ func TestEnqueueCarriesTheTrace(t *testing.T) {
 	if err := untraced.Submit(context.Background(), plain, req); err != nil {
 		t.Fatal(err)
 	}
-	entries, err := rdb.XRange(ctx, q.queueKey(), "-", "+").Result()
-	if err != nil || len(entries) != 2 {
+	var entries []redis.XMessage // the traced attempt's entry, then the plain one's, each in its shard
+	for _, id := range []string{traced.SubmissionID, plain.SubmissionID} {
+		got, err := rdb.XRange(ctx, q.keys.Queue(ShardOf(id)), "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range got {
+			if e.Values["attempt"] == id {
+				entries = append(entries, e)
+			}
+		}
+	}
+	if len(entries) != 2 {
 		t.Fatalf("stream entries %v, %v", entries, err)
 	}
 	var span sdktrace.ReadOnlySpan

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rayexecutor/functions/internal/otlptest"
 	"github.com/rayexecutor/functions/internal/testenv"
+	"github.com/rayexecutor/functions/shared/runnerqueue"
 	"github.com/rayexecutor/functions/shared/transport"
 	"github.com/rayexecutor/functions/shared/wiring"
 )
@@ -43,9 +44,17 @@ func executeTraced(t *testing.T, env map[string]string, traceparent string) map[
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(env["REDIS_URL"], "redis://")})
 	defer rdb.Close()
-	entries, err := rdb.XRevRangeN(context.Background(), env["REDIS_KEY_PREFIX"]+":{runner}:queue", "+", "-", 1).Result()
-	if err != nil || len(entries) != 1 {
-		t.Fatalf("queue: %v %v", entries, err)
+	var entries []redis.XMessage // the one entry, in whichever shard its attempt is
+	keys := runnerqueue.NewKeys(env["REDIS_KEY_PREFIX"])
+	for s := range runnerqueue.Shards {
+		got, err := rdb.XRange(context.Background(), keys.Queue(s), "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, got...)
+	}
+	if len(entries) != 1 {
+		t.Fatalf("queue: %v", entries)
 	}
 	return entries[0].Values
 }

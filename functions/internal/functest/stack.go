@@ -14,6 +14,7 @@ import (
 	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/config"
+	"github.com/rayexecutor/functions/shared/runnerqueue"
 	"github.com/rayexecutor/functions/shared/transport"
 	"github.com/rayexecutor/functions/shared/wiring"
 )
@@ -76,7 +77,7 @@ func (s *Stack) Queued(t testing.TB) int {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: s.Redis.Addr})
 	defer rdb.Close()
-	n, err := rdb.XLen(t.Context(), "rayexec:{runner}:queue").Result()
+	n, err := runnerqueue.QueueLength(t.Context(), rdb, runnerqueue.NewKeys("rayexec"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func (s *Stack) AttemptState(t testing.TB, submissionID string) string {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: s.Redis.Addr})
 	defer rdb.Close()
-	state, err := rdb.HGet(t.Context(), "rayexec:{runner}:attempt:"+submissionID, "state").Result()
+	state, err := rdb.HGet(t.Context(), runnerqueue.NewKeys("rayexec").Attempt(submissionID), "state").Result()
 	if err != nil && err != redis.Nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func (s *Stack) SetAttemptState(t testing.TB, submissionID, state string) {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: s.Redis.Addr})
 	defer rdb.Close()
-	if err := rdb.HSet(t.Context(), "rayexec:{runner}:attempt:"+submissionID, "state", state).Err(); err != nil {
+	if err := rdb.HSet(t.Context(), runnerqueue.NewKeys("rayexec").Attempt(submissionID), "state", state).Err(); err != nil {
 		t.Fatal(err)
 	}
 }
