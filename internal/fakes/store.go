@@ -59,7 +59,12 @@ func (s *Store) failure() error {
 	return nil
 }
 
-func (s *Store) Create(_ context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive int) (deliberation.Deliberation, bool, error) {
+func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive int) (deliberation.Deliberation, bool, error) {
+	return s.CreateAs(ctx, d, req, maxActive, 0)
+}
+
+// CreateAs is Create with a bound on the active deliberations of d's caller.
+func (s *Store) CreateAs(_ context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive, callerMax int) (deliberation.Deliberation, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.failure(); err != nil {
@@ -73,6 +78,9 @@ func (s *Store) Create(_ context.Context, d deliberation.Deliberation, req delib
 	}
 	if maxActive > 0 && s.stats.Active >= int64(maxActive) {
 		return d, false, deliberation.Errorf(deliberation.CodeTooMany, "more than %d deliberations are active", maxActive)
+	}
+	if callerMax > 0 && d.Caller != "" && len(s.activeOf(d.Caller)) >= callerMax {
+		return d, false, deliberation.Errorf(deliberation.CodeTooMany, "caller %s has %d deliberations active, its bound", d.Caller, callerMax)
 	}
 	s.entries[d.ID], s.requests[d.ID] = d, req
 	s.apply(deliberation.DeltaOf(deliberation.Deliberation{}, d))
@@ -162,14 +170,33 @@ func (s *Store) Stats(context.Context) (deliberation.ExecutionStats, time.Time, 
 func (s *Store) Active(_ context.Context, cursor string, limit int) ([]deliberation.Deliberation, string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.failure(); err != nil {
-		return nil, "", err
+	return s.page(s.activeOf(""), cursor, limit)
+}
+
+// ActiveOf is Active over the deliberations of one caller.
+func (s *Store) ActiveOf(_ context.Context, caller, cursor string, limit int) ([]deliberation.Deliberation, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if caller == "" {
+		return nil, "", s.failure()
 	}
+	return s.page(s.activeOf(caller), cursor, limit)
+}
+
+// activeOf lists the non-terminal entries of caller ("": of everyone).
+func (s *Store) activeOf(caller string) []deliberation.Deliberation {
 	var active []deliberation.Deliberation
 	for _, d := range s.entries {
-		if !d.Status.Terminal() {
+		if !d.Status.Terminal() && (caller == "" || d.Caller == caller) {
 			active = append(active, d)
 		}
+	}
+	return active
+}
+
+func (s *Store) page(active []deliberation.Deliberation, cursor string, limit int) ([]deliberation.Deliberation, string, error) {
+	if err := s.failure(); err != nil {
+		return nil, "", err
 	}
 	sort.Slice(active, func(i, j int) bool { return less(active[i], active[j]) })
 	start := 0

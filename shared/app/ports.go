@@ -18,6 +18,9 @@ type StateStore interface {
 	// then it returns the existing entry and false, or a conflict error when req differs from the
 	// stored request. It refuses with too_many when maxActive deliberations are active.
 	Create(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive int) (deliberation.Deliberation, bool, error)
+	// CreateAs is Create that also refuses with too_many when callerMax (> 0) deliberations of
+	// d.Caller are active, checked in the same atomic step.
+	CreateAs(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive, callerMax int) (deliberation.Deliberation, bool, error)
 	// Get returns an entry, or a not_found error.
 	Get(ctx context.Context, id string) (deliberation.Deliberation, error)
 	// Request returns the request stored with an entry.
@@ -34,6 +37,8 @@ type StateStore interface {
 	// Active returns up to limit non-terminal entries, oldest first, after cursor ("" for the start),
 	// and the cursor of the next page ("" at the end).
 	Active(ctx context.Context, cursor string, limit int) ([]deliberation.Deliberation, string, error)
+	// ActiveOf is Active over the deliberations caller created.
+	ActiveOf(ctx context.Context, caller, cursor string, limit int) ([]deliberation.Deliberation, string, error)
 	// ClaimCheck takes the per-deliberation marker that limits Ray status checks to one per period
 	// across all replicas; false means another caller checked recently.
 	ClaimCheck(ctx context.Context, id string, period time.Duration) (bool, error)

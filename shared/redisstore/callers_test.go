@@ -1,0 +1,88 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/rayexecutor/functions/internal/storetest"
+	"github.com/rayexecutor/functions/shared/deliberation"
+)
+
+// TestCallerQuotaAcrossShards: a caller's bound counts its deliberations in every shard. On one
+// primary 40 of alice's creations racing over every shard create exactly her bound; in the
+// Redis Cluster variant exactly within one shard. Bob's quota is his own, alice's page lists only
+// hers, and a terminal transition frees her slot and leaves her page.
+func TestCallerQuotaAcrossShards(t *testing.T) {
+	t.Parallel()
+	for _, cluster := range []bool{false, true} {
+		t.Run(fmt.Sprint("cluster=", cluster), func(t *testing.T) {
+			t.Parallel()
+			rdb := realClient(t)
+			ctx := context.Background()
+			prefix := fmt.Sprint("quota", cluster)
+			s := New(rdb, Options{Prefix: prefix, Cluster: cluster})
+			req := storetest.Request(t, "task")
+			shard := -1
+			if cluster {
+				shard = 3
+			}
+			var created atomic.Int64
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for _, id := range idsInShard(prefix+"alice", shard, 40) {
+				wg.Go(func() {
+					<-start
+					d := storetest.Entry(id, req, 0)
+					d.Caller = "alice"
+					_, ok, err := s.CreateAs(ctx, d, req, 1000, 5)
+					if ok {
+						created.Add(1)
+					} else if deliberation.ErrorCode(err) != deliberation.CodeTooMany {
+						t.Errorf("CreateAs: %v", err)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			if created.Load() != 5 {
+				t.Fatalf("alice created %d racing, want her bound 5", created.Load())
+			}
+			bob := storetest.Entry(deliberation.IDFromKey(prefix+"bob"), req, 0)
+			bob.Caller = "bob"
+			if _, ok, err := s.CreateAs(ctx, bob, req, 1000, 5); !ok {
+				t.Fatalf("bob refused by alice's quota: %v", err)
+			}
+			page, _, err := s.ActiveOf(ctx, "alice", "", 100)
+			if err != nil || len(page) != 5 {
+				t.Fatalf("alice's page: %d entries, %v", len(page), err)
+			}
+			for _, d := range page {
+				if d.Caller != "alice" {
+					t.Fatalf("alice's page lists %s's %s", d.Caller, d.ID)
+				}
+			}
+			if all, _, _ := s.Active(ctx, "", 100); len(all) != 6 {
+				t.Fatalf("the operator's page: %d entries, want 6", len(all))
+			}
+			if _, _, err := s.Update(ctx, page[0].ID, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) {
+				return d.Cancel("", storetest.Epoch)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if after, _, _ := s.ActiveOf(ctx, "alice", "", 100); len(after) != 4 {
+				t.Fatalf("alice's page after a cancel: %d entries, want 4", len(after))
+			}
+			more := storetest.Entry(deliberation.IDFromKey(prefix+"alice-more"), req, 0)
+			more.Caller = "alice"
+			if _, ok, err := s.CreateAs(ctx, more, req, 1000, 5); !ok {
+				t.Fatalf("alice's freed slot not usable: %v", err)
+			}
+			if _, _, err := s.CreateAs(ctx, storetest.Entry(deliberation.IDFromKey(prefix+"alice-over"), req, 0), req, 1000, 5); err != nil {
+				t.Fatalf("an entry without a caller is bound by no caller: %v", err)
+			}
+		})
+	}
+}
