@@ -98,3 +98,37 @@ func mustRequest(t *testing.T) deliberation.Request {
 	}
 	return req
 }
+
+// TestIdempotencyNamespaces: one key names one deliberation per caller and per kind (a key the
+// caller chose, an event's), and the id depends on the server's secret, so it is not derivable
+// from the key alone (the unkeyed derivation of older versions gives another id).
+func TestIdempotencyNamespaces(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	run := func(ctx context.Context, fromEvent bool) string {
+		t.Helper()
+		sub, err := h.svc.Execute(ctx, app.ExecuteCommand{Input: input(), IdempotencyKey: "k-1", FromEvent: fromEvent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sub.DeliberationID
+	}
+	ids := map[string]bool{}
+	for _, id := range []string{run(as(alice), false), run(as(bob), false), run(as(alice), true), run(as(bob), true)} {
+		ids[id] = true
+	}
+	if len(ids) != 4 {
+		t.Fatalf("4 namespaces gave %d ids", len(ids))
+	}
+	if again := run(as(alice), false); !ids[again] {
+		t.Fatal("a replay in the same namespace named another deliberation")
+	}
+	if ids[deliberation.IDFromKey("k-1")] {
+		t.Fatal("an id is the unkeyed hash of its key")
+	}
+	h.svc.Secrets = app.StaticSecret("another-secret-of-at-least-32-characters")
+	if ids[run(as(alice), false)] {
+		t.Fatal("the id does not depend on the secret")
+	}
+	_ = h.svc.Wait(context.Background())
+}

@@ -135,6 +135,17 @@ type PendingEvent struct {
 	Receipt string
 }
 
+// IDSecrets hold the key of the HMAC that turns idempotency keys into deliberation ids: the same
+// on every replica, never shown to callers (ID_SECRET, or one generated once and kept in Redis).
+type IDSecrets interface {
+	IDSecret(ctx context.Context) ([]byte, error)
+}
+
+// StaticSecret is an ID_SECRET from configuration.
+type StaticSecret []byte
+
+func (s StaticSecret) IDSecret(context.Context) ([]byte, error) { return s, nil }
+
 // Clock tells the time, so tests control it.
 type Clock interface{ Now() time.Time }
 

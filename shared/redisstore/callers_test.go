@@ -86,3 +86,23 @@ func TestCallerQuotaAcrossShards(t *testing.T) {
 		})
 	}
 }
+
+// TestIDSecretIsSharedAndKept: the first store to need the id secret generates it; every other
+// store of the prefix (another replica) reads the same, and it survives the store.
+func TestIDSecretIsSharedAndKept(t *testing.T) {
+	t.Parallel()
+	rdb := realClient(t)
+	ctx := context.Background()
+	a, err := New(rdb, Options{Prefix: "secret"}).IDSecret(ctx)
+	if err != nil || len(a) != 32 {
+		t.Fatalf("secret %x, %v", a, err)
+	}
+	b, _ := New(rdb, Options{Prefix: "secret"}).IDSecret(ctx)
+	other, _ := New(rdb, Options{Prefix: "secret2"}).IDSecret(ctx)
+	if string(a) != string(b) || string(a) == string(other) {
+		t.Fatalf("replicas disagree or prefixes share: %x %x %x", a, b, other)
+	}
+	if ttl := rdb.TTL(ctx, "secret:id-secret").Val(); ttl != -1 {
+		t.Fatalf("the secret expires (ttl %v)", ttl)
+	}
+}

@@ -88,6 +88,10 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	}
 	svc := app.NewService(store, cluster, events, settings(cfg), env.Log)
 	svc.Backlog = backlog
+	svc.Secrets = store // ID_SECRET unset: one generated once, kept in Redis
+	if cfg.Callers.IDSecret != "" {
+		svc.Secrets = app.StaticSecret(cfg.Callers.IDSecret)
+	}
 	backend := transport.Backend{Execute: svc, Status: svc, Cancel: svc, Stats: svc, Jobs: svc, Wake: svc,
 		Reconcile: transport.ReconcileFunc(func(ctx context.Context) error {
 			// The pass logs what it did; the PingSource only needs to know whether to retry.

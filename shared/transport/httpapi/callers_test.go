@@ -2,7 +2,9 @@ package httpapi_test
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/rayexecutor/functions/shared/callers"
@@ -80,5 +82,23 @@ func TestNamedCallersOverHTTPAndEvents(t *testing.T) {
 	} {
 		h.do(req).problem(t, http.StatusUnauthorized)
 		_ = name
+	}
+}
+
+// TestHTTPCannotPreClaimAnEventsKey: an HTTP caller that sends, as its Idempotency-Key, the key
+// the service derives from an event's source and id (with another body) no longer takes it: the
+// event, from the same caller, still makes its own deliberation (it was a 422, dead-lettered).
+func TestHTTPCannotPreClaimAnEventsKey(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, transport.FunctionCombined)
+	sum := sha256.Sum256([]byte("/orchestrator\x00evt-1"))
+	other := strings.Replace(validRequest, "Implement the cache", "something else", 1)
+	if r := h.do(h.request(http.MethodPost, "/deliberations", other, "Idempotency-Key", "cloudevent:"+hex.EncodeToString(sum[:]))); r.status != http.StatusAccepted {
+		t.Fatalf("pre-claim: %d %s", r.status, r.body)
+	}
+	req := h.binary("/", transport.TypeExecuteRequested, "evt-1", validRequest)
+	req.Header.Set("ce-source", "/orchestrator")
+	if r := h.do(req); r.status != http.StatusOK {
+		t.Fatalf("the event after the pre-claim: %d %s", r.status, r.body)
 	}
 }
