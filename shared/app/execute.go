@@ -48,6 +48,9 @@ func (s *Service) Execute(ctx context.Context, cmd ExecuteCommand) (Submission, 
 			return Submission{}, err
 		}
 	}
+	if err := s.throttle(ctx); err != nil && !s.replays(ctx, cmd, id) {
+		return Submission{}, err
+	}
 	if err := s.admit(ctx); err != nil && !s.replays(ctx, cmd, id) {
 		return Submission{}, err
 	}

@@ -135,6 +135,13 @@ type PendingEvent struct {
 	Receipt string
 }
 
+// SubmitLimiter is the token bucket of each caller's executes, shared by every replica.
+type SubmitLimiter interface {
+	// TakeSubmit takes one execute of caller's bucket (rate per second, burst at once): 0 when
+	// taken, else how long until the next token.
+	TakeSubmit(ctx context.Context, caller string, rate float64, burst int) (time.Duration, error)
+}
+
 // IDSecrets hold the key of the HMAC that turns idempotency keys into deliberation ids: the same
 // on every replica, never shown to callers (ID_SECRET, or one generated once and kept in Redis).
 type IDSecrets interface {

@@ -69,6 +69,8 @@ type Service struct {
 	Backlog RunnerBacklog
 	Clock   Clock
 	IDs     IDSource
+	// Limiter holds the callers' submit rates; nil: no rate is enforced.
+	Limiter SubmitLimiter
 	// Secrets key the ids of idempotency keys; nil only in tests (a fixed key).
 	Secrets  IDSecrets
 	Settings Settings

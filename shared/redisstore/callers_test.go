@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rayexecutor/functions/internal/storetest"
 	"github.com/rayexecutor/functions/shared/deliberation"
@@ -104,5 +105,49 @@ func TestIDSecretIsSharedAndKept(t *testing.T) {
 	}
 	if ttl := rdb.TTL(ctx, "secret:id-secret").Val(); ttl != -1 {
 		t.Fatalf("the secret expires (ttl %v)", ttl)
+	}
+}
+
+// TestSubmitRateIsOneBucket: 50 executes of one caller racing take exactly its burst; the next
+// waits about 1/rate; another caller's bucket is its own; a bucket refills at its rate.
+func TestSubmitRateIsOneBucket(t *testing.T) {
+	t.Parallel()
+	rdb := realClient(t)
+	ctx := context.Background()
+	s := New(rdb, Options{Prefix: "rate"})
+	var taken atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 50 {
+		wg.Go(func() {
+			<-start
+			wait, err := s.TakeSubmit(ctx, "alice", 0.5, 10)
+			if err != nil {
+				t.Error(err)
+			}
+			if wait == 0 {
+				taken.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if taken.Load() != 10 {
+		t.Fatalf("50 racing executes took %d tokens, want the burst 10", taken.Load())
+	}
+	if wait, _ := s.TakeSubmit(ctx, "alice", 0.5, 10); wait < 1900*time.Millisecond || wait > 2000*time.Millisecond {
+		t.Fatalf("next token in %v, want about 2s at 0.5 per second", wait)
+	}
+	if wait, _ := s.TakeSubmit(ctx, "bob", 0.5, 10); wait != 0 {
+		t.Fatalf("bob waits %v on alice's bucket", wait)
+	}
+	for range 2 {
+		if wait, _ := s.TakeSubmit(ctx, "carol", 50, 1); wait != 0 && wait > 20*time.Millisecond {
+			t.Fatalf("carol waits %v at 50 per second", wait)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if ttl := rdb.PTTL(ctx, s.keys.rate("alice")).Val(); ttl <= 0 || ttl > 21*time.Second {
+		t.Fatalf("alice's bucket expires in %v, want once it would be full (20 s) and a second", ttl)
 	}
 }

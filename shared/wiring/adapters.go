@@ -88,6 +88,7 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	}
 	svc := app.NewService(store, cluster, events, settings(cfg), env.Log)
 	svc.Backlog = backlog
+	svc.Limiter = store
 	svc.Secrets = store // ID_SECRET unset: one generated once, kept in Redis
 	if cfg.Callers.IDSecret != "" {
 		svc.Secrets = app.StaticSecret(cfg.Callers.IDSecret)

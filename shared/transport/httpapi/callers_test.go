@@ -1,13 +1,19 @@
 package httpapi_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"github.com/rayexecutor/functions/shared/callers"
+	executorv1 "github.com/rayexecutor/functions/shared/proto/fleet/ray_executor/v1"
 	"github.com/rayexecutor/functions/shared/transport"
 	"github.com/rayexecutor/functions/shared/transport/httpapi"
 )
@@ -64,6 +70,16 @@ func TestNamedCallersOverHTTPAndEvents(t *testing.T) {
 			t.Errorf("operator %s lists %d jobs, want 2", tok, len(jobs))
 		}
 	}
+	// gRPC alike: alice's token on bob's id is NOT_FOUND; her page lists hers alone.
+	_, err := h.rpc(bearerRPC("tok-alice")).GetDeliberationStatus(context.Background(),
+		connect.NewRequest(&executorv1.GetDeliberationStatusRequest{DeliberationId: bobID}))
+	if rpcCode(t, err) != connect.CodeNotFound {
+		t.Errorf("alice's RPC status of bob's: %v", err)
+	}
+	page, err := h.rpc(bearerRPC("tok-alice")).GetActiveJobs(context.Background(), connect.NewRequest(&executorv1.GetActiveJobsRequest{}))
+	if err != nil || len(page.Msg.GetJobs()) != 1 {
+		t.Errorf("alice's RPC page: %v, %v", page, err)
+	}
 	// Knative's Broker sends no token: its events act as the broker's caller, which sees only its own.
 	brokerEvent := h.do(h.binary("/", transport.TypeExecuteRequested, "b1", validRequest))
 	if brokerEvent.status != http.StatusOK {
@@ -100,5 +116,58 @@ func TestHTTPCannotPreClaimAnEventsKey(t *testing.T) {
 	req.Header.Set("ce-source", "/orchestrator")
 	if r := h.do(req); r.status != http.StatusOK {
 		t.Fatalf("the event after the pre-claim: %d %s", r.status, r.body)
+	}
+}
+
+// spentBucket is a SubmitLimiter whose every bucket is empty for another Wait.
+type spentBucket struct{ Wait time.Duration }
+
+func (b spentBucket) TakeSubmit(context.Context, string, float64, int) (time.Duration, error) {
+	return b.Wait, nil
+}
+
+// bearerRPC sends tok as the bearer token of every RPC.
+func bearerRPC(tok string) connect.ClientOption {
+	return connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			req.Header().Set("Authorization", "Bearer "+tok)
+			return next(ctx, req)
+		}
+	}))
+}
+
+// TestCallerRateRefusal: a named caller past its submit rate gets 429 with Retry-After (the
+// bucket's wait, rounded up to whole seconds) on JSON and CloudEvents, RESOURCE_EXHAUSTED with that
+// RetryInfo on RPC, the backpressure path; the operator of API_TOKEN has no rate.
+func TestCallerRateRefusal(t *testing.T) {
+	t.Parallel()
+	limited := callers.Caller{Name: "alice", Role: callers.RoleCaller, Limited: true,
+		Quota: callers.Quota{SubmitRate: 1, SubmitBurst: 1}}
+	h := newHarness(t, transport.FunctionCombined, func(o *httpapi.Options, _ *transport.Backend) {
+		o.Callers = callers.NewDirectory([]callers.Caller{limited}, [][32]byte{sha256.Sum256([]byte("tok-alice"))}, "op-token", "")
+	})
+	h.svc.Limiter = spentBucket{Wait: 2500 * time.Millisecond}
+	for name, req := range map[string]*http.Request{
+		"JSON":       h.request(http.MethodPost, "/deliberations", validRequest, "Authorization", "Bearer tok-alice"),
+		"CloudEvent": h.binary("/", transport.TypeExecuteRequested, "evt-rate", validRequest, "Authorization", "Bearer tok-alice"),
+	} {
+		got := h.do(req)
+		got.problem(t, http.StatusTooManyRequests)
+		if ra := got.header.Get("Retry-After"); ra != "3" {
+			t.Errorf("%s: Retry-After %q, want 3", name, ra)
+		}
+		if !strings.Contains(string(got.body), "caller alice submits faster") {
+			t.Errorf("%s: %s", name, got.body)
+		}
+	}
+	_, err := h.rpc(bearerRPC("tok-alice")).ExecuteDeliberation(context.Background(), connect.NewRequest(validRPCRequest()))
+	if rpcCode(t, err) != connect.CodeResourceExhausted {
+		t.Errorf("RPC past the rate: %v", err)
+	}
+	if hints := details[errdetails.RetryInfo](t, err); len(hints) != 1 || hints[0].RetryDelay.AsDuration() != 3*time.Second {
+		t.Errorf("RPC past the rate: retry hints %v, want one of 3 s", hints)
+	}
+	if got := h.do(h.request(http.MethodPost, "/deliberations", validRequest, "Authorization", "Bearer op-token")); got.status != http.StatusAccepted {
+		t.Errorf("the operator: %d %s", got.status, got.body)
 	}
 }
