@@ -6,8 +6,10 @@
 -- the new entry, "1" when the transition makes it terminal ("2": a cancel, whose id also joins the
 -- stop index), retention ms, id, the counter deltas (active, completed, failed, cancelled,
 -- exec_sum_ms, exec_count), then the outbox records of its events. Answers "ok", "stale" (the entry changed since it was read, nothing written) or "gone".
--- The terminal transition gives the entry, its request and its idempotency record one new expiry,
--- so a reused key meets its fingerprint for as long as the entry it names exists.
+-- The terminal transition gives the entry and its idempotency record one new expiry, so a reused
+-- key meets its fingerprint for as long as the entry it names exists, and drops the request:
+-- nothing reads it once the deliberation ended, and kept for the retention it let a create-cancel
+-- loop fill Redis.
 local current = redis.call('GET', KEYS[1])
 if not current then
   return 'gone'
@@ -19,7 +21,7 @@ if ARGV[3] == '1' or ARGV[3] == '2' then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
   redis.call('ZREM', KEYS[2], ARGV[5])
   redis.call('ZREM', KEYS[9], ARGV[5])
-  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+  redis.call('DEL', KEYS[3])
   redis.call('PEXPIRE', KEYS[7], ARGV[4])
   if ARGV[3] == '2' then
     redis.call('ZADD', KEYS[8], 0, ARGV[5])

@@ -41,6 +41,8 @@ type Queue struct {
 	policy   deliberation.JobPolicy
 	linger   time.Duration
 	tracing  trace.TracerProvider
+	// maxLength bounds the stream (Config.MaxLength).
+	maxLength int64
 }
 
 // Config configures a Queue.
@@ -56,6 +58,9 @@ type Config struct {
 	Linger time.Duration
 	// Tracing makes the enqueue spans; nil is the global provider (otel.GetTracerProvider).
 	Tracing trace.TracerProvider
+	// MaxLength is the most entries the stream may hold, read or not (0: no bound): an enqueue
+	// past it is refused, never another entry trimmed. Each entry holds a request (up to 100 KiB).
+	MaxLength int64
 }
 
 // New returns the port on rdb, the Redis the runners read.
@@ -75,7 +80,7 @@ func New(rdb redis.UniversalClient, cfg Config) (*Queue, error) {
 		cfg.Tracing = otel.GetTracerProvider()
 	}
 	return &Queue{rdb: rdb, prefix: cfg.Prefix, callback: cfg.CallbackURL, policy: cfg.Policy, linger: cfg.Linger,
-		tracing: cfg.Tracing}, nil
+		tracing: cfg.Tracing, maxLength: cfg.MaxLength}, nil
 }
 
 // Attempt states the runner and this adapter write (Ray's words, so they map one to one).
@@ -116,9 +121,14 @@ func (r *Queue) Submit(ctx context.Context, d deliberation.Deliberation, req del
 	ttl := time.Until(d.Deadline) + r.linger
 	deadline := strconv.FormatFloat(float64(d.Deadline.UnixMilli())/1000, 'f', 3, 64)
 	traceparent, tracestate := traceContext(ctx)
-	err = enqueueScript.Run(ctx, r.rdb, []string{r.attemptKey(d.SubmissionID), r.queueKey(), r.indexKey()},
+	queued, err := enqueueScript.Run(ctx, r.rdb, []string{r.attemptKey(d.SubmissionID), r.queueKey(), r.indexKey()},
 		d.ID, d.SubmissionID, payload, deadline, r.callback, ttl.Milliseconds(), time.Now().UnixMilli(),
-		traceparent, tracestate).Err()
+		traceparent, tracestate, r.maxLength).Int64()
+	if err == nil && queued < 0 {
+		// Not an outage, but answered as one: the deliberation stays accepted and queued for a
+		// later submission (the status check, the reconcile pass), as when Ray is unreachable.
+		return deliberation.Errorf(deliberation.CodeUnavailable, "%s: the runners' queue holds %d entries, its bound", what, r.maxLength)
+	}
 	return redisError(err, what)
 }
 

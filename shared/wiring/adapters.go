@@ -62,7 +62,7 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	case cfg.Ray.Dispatch == config.DispatchServe:
 		var queue *runnerqueue.Queue
 		queue, err = runnerqueue.New(rdb, runnerqueue.Config{Prefix: cfg.RedisKeyPrefix, CallbackURL: cfg.Ray.CallbackURL,
-			Policy: limits(cfg).JobPolicy()})
+			Policy: limits(cfg).JobPolicy(), MaxLength: streamBound(cfg)})
 		cluster, backlog = queue, queue
 		if err == nil && cfg.Ray.DeployRunner {
 			stopRunnerDeploy, err = startRunnerDeploy(cfg, env.Log, env.Metrics)
