@@ -40,7 +40,9 @@ func TestNamedCallersThroughTheBinaries(t *testing.T) {
 	execute := functest.Start(t, filepath.Join(dir, "execute-deliberation"), env)
 	status := functest.Start(t, filepath.Join(dir, "get-deliberation-status"), env)
 	jobs := functest.Start(t, filepath.Join(dir, "get-active-jobs"), env)
-	as := func(tok string) []string { return []string{"Authorization", "Bearer " + tok, "Content-Type", "application/json"} }
+	as := func(tok string) []string {
+		return []string{"Authorization", "Bearer " + tok, "Content-Type", "application/json"}
+	}
 	submit := func(tok string, want int) functest.Response {
 		t.Helper()
 		got := functest.Call(t, http.MethodPost, execute.URL+"/", functest.ValidRequest, as(tok)...)
