@@ -101,9 +101,12 @@ func (h *handlers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	event := !isRPC && !rpc.Under(r) && r.Method == http.MethodPost && isCloudEvent(r.Header)
 	caller, ok := authenticate(h.auth, r, event)
 	in.Authenticated, in.Caller = ok, caller.Name
-	if ok {
-		r = r.WithContext(callers.With(r.Context(), caller))
+	if !ok {
+		// What an unauthenticated request may still reach (the wake-up, health) runs as nobody:
+		// no name, no role that sees anything, should a path ever read on its behalf.
+		caller = callers.Caller{Role: callers.RoleCaller}
 	}
+	r = r.WithContext(callers.With(r.Context(), caller))
 	if isRPC {
 		in.Transport = rpc.Transport(r)
 	}
