@@ -25,6 +25,8 @@ type Store struct {
 	mu       sync.Mutex
 	entries  map[string]deliberation.Deliberation
 	requests map[string]deliberation.Request
+	// prints are the requests' fingerprints, which outlive the requests (dropped when terminal).
+	prints   map[string]string
 	checks   map[string]time.Time
 	stopping map[string]bool
 	stats    deliberation.StatsDelta
@@ -35,7 +37,7 @@ type Store struct {
 
 // NewStore returns an empty store that records no events, as the Redis store with events off.
 func NewStore() *Store {
-	return &Store{entries: map[string]deliberation.Deliberation{}, requests: map[string]deliberation.Request{}, checks: map[string]time.Time{}, stopping: map[string]bool{}}
+	return &Store{entries: map[string]deliberation.Deliberation{}, requests: map[string]deliberation.Request{}, prints: map[string]string{}, checks: map[string]time.Time{}, stopping: map[string]bool{}}
 }
 
 // NewStoreWithOutbox returns an empty store that records the events of its transitions.
@@ -71,7 +73,7 @@ func (s *Store) CreateAs(_ context.Context, d deliberation.Deliberation, req del
 		return d, false, err
 	}
 	if existing, ok := s.entries[d.ID]; ok {
-		if s.requests[d.ID].Fingerprint() != req.Fingerprint() {
+		if s.prints[d.ID] != req.Fingerprint() {
 			return d, false, deliberation.Errorf(deliberation.CodeConflict, "Idempotency-Key was used with another request")
 		}
 		return existing, false, nil
@@ -82,7 +84,7 @@ func (s *Store) CreateAs(_ context.Context, d deliberation.Deliberation, req del
 	if callerMax > 0 && d.Caller != "" && len(s.activeOf(d.Caller)) >= callerMax {
 		return d, false, deliberation.Errorf(deliberation.CodeTooMany, "caller %s has %d deliberations active, its bound", d.Caller, callerMax)
 	}
-	s.entries[d.ID], s.requests[d.ID] = d, req
+	s.entries[d.ID], s.requests[d.ID], s.prints[d.ID] = d, req, req.Fingerprint()
 	s.apply(deliberation.DeltaOf(deliberation.Deliberation{}, d))
 	s.outbox.record(deliberation.Deliberation{}, d)
 	if s.since.IsZero() {
@@ -132,6 +134,9 @@ func (s *Store) Update(_ context.Context, id string, change app.Change) (deliber
 		return before, false, nil
 	}
 	s.entries[id] = after
+	if after.Status.Terminal() {
+		delete(s.requests, id) // as the Redis store: the request goes with the terminal transition
+	}
 	if after.Status == deliberation.StatusCancelled && !before.Status.Terminal() {
 		s.stopping[id] = true
 	}

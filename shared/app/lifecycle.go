@@ -79,6 +79,9 @@ func (s *Service) afterSubmit(ctx context.Context, d deliberation.Deliberation) 
 func (s *Service) resubmit(ctx context.Context, d deliberation.Deliberation) deliberation.Deliberation {
 	req, err := s.Store.Request(ctx, d.ID)
 	if err != nil {
+		if cur, finished := s.finishedMeanwhile(ctx, d, err); finished {
+			return cur
+		}
 		s.Log.WarnContext(ctx, "stored request unreadable", "deliberation_id", d.ID, "error", err)
 		return d
 	}
