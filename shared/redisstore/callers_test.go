@@ -151,3 +151,41 @@ func TestSubmitRateIsOneBucket(t *testing.T) {
 		t.Fatalf("alice's bucket expires in %v, want once it would be full (20 s) and a second", ttl)
 	}
 }
+
+// TestEntriesFromBeforeCallers: an entry stored as versions before named callers wrote it (no
+// caller field, in no caller's index) reads, pages and cancels as before; it is in no caller's page.
+func TestEntriesFromBeforeCallers(t *testing.T) {
+	t.Parallel()
+	rdb := realClient(t)
+	ctx := context.Background()
+	s := New(rdb, Options{Prefix: "before"})
+	req := storetest.Request(t, "task")
+	d := storetest.Entry(deliberation.IDFromKey("before"), req, 0)
+	old := `{"id":"` + d.ID + `","task_id":"task","role":"DEV","status":"submitted","submitted_at":"2026-11-26T12:00:00Z",` +
+		`"deadline":"2026-11-26T12:05:00Z","updated_at":"2026-11-26T12:00:00Z","attempts":1,"max_attempts":4,` +
+		`"submission_id":"` + d.ID + `","attempt_at":"2026-11-26T12:00:00Z","total_agents":2}`
+	if _, _, err := s.Create(ctx, d, req, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, s.keys.entry(d.ID), old, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, d.ID)
+	if err != nil || got.Caller != "" || got.TaskID != "task" {
+		t.Fatalf("the old entry reads %+v, %v", got, err)
+	}
+	if page, _, _ := s.Active(ctx, "", 10); len(page) != 1 {
+		t.Fatalf("the operator's page holds %d", len(page))
+	}
+	if page, _, _ := s.ActiveOf(ctx, "alice", "", 10); len(page) != 0 {
+		t.Fatalf("a caller's page holds the old entry")
+	}
+	if _, ok, err := s.Update(ctx, d.ID, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) {
+		return d.Cancel("", storetest.Epoch)
+	}); !ok || err != nil {
+		t.Fatalf("cancelling the old entry: %v, %v", ok, err)
+	}
+	if page, _, _ := s.Active(ctx, "", 10); len(page) != 0 {
+		t.Fatal("the cancelled old entry stays on the page")
+	}
+}
