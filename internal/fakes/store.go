@@ -25,6 +25,8 @@ type Store struct {
 	mu       sync.Mutex
 	entries  map[string]deliberation.Deliberation
 	requests map[string]deliberation.Request
+	// prints are the requests' fingerprints, which outlive the requests (dropped when terminal).
+	prints   map[string]string
 	checks   map[string]time.Time
 	stopping map[string]bool
 	stats    deliberation.StatsDelta
@@ -35,7 +37,7 @@ type Store struct {
 
 // NewStore returns an empty store that records no events, as the Redis store with events off.
 func NewStore() *Store {
-	return &Store{entries: map[string]deliberation.Deliberation{}, requests: map[string]deliberation.Request{}, checks: map[string]time.Time{}, stopping: map[string]bool{}}
+	return &Store{entries: map[string]deliberation.Deliberation{}, requests: map[string]deliberation.Request{}, prints: map[string]string{}, checks: map[string]time.Time{}, stopping: map[string]bool{}}
 }
 
 // NewStoreWithOutbox returns an empty store that records the events of its transitions.
@@ -59,14 +61,19 @@ func (s *Store) failure() error {
 	return nil
 }
 
-func (s *Store) Create(_ context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive int) (deliberation.Deliberation, bool, error) {
+func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive int) (deliberation.Deliberation, bool, error) {
+	return s.CreateAs(ctx, d, req, maxActive, 0)
+}
+
+// CreateAs is Create with a bound on the active deliberations of d's caller.
+func (s *Store) CreateAs(_ context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive, callerMax int) (deliberation.Deliberation, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.failure(); err != nil {
 		return d, false, err
 	}
 	if existing, ok := s.entries[d.ID]; ok {
-		if s.requests[d.ID].Fingerprint() != req.Fingerprint() {
+		if s.prints[d.ID] != req.Fingerprint() {
 			return d, false, deliberation.Errorf(deliberation.CodeConflict, "Idempotency-Key was used with another request")
 		}
 		return existing, false, nil
@@ -74,7 +81,10 @@ func (s *Store) Create(_ context.Context, d deliberation.Deliberation, req delib
 	if maxActive > 0 && s.stats.Active >= int64(maxActive) {
 		return d, false, deliberation.Errorf(deliberation.CodeTooMany, "more than %d deliberations are active", maxActive)
 	}
-	s.entries[d.ID], s.requests[d.ID] = d, req
+	if callerMax > 0 && d.Caller != "" && len(s.activeOf(d.Caller)) >= callerMax {
+		return d, false, deliberation.Errorf(deliberation.CodeTooMany, "caller %s has %d deliberations active, its bound", d.Caller, callerMax)
+	}
+	s.entries[d.ID], s.requests[d.ID], s.prints[d.ID] = d, req, req.Fingerprint()
 	s.apply(deliberation.DeltaOf(deliberation.Deliberation{}, d))
 	s.outbox.record(deliberation.Deliberation{}, d)
 	if s.since.IsZero() {
@@ -124,6 +134,9 @@ func (s *Store) Update(_ context.Context, id string, change app.Change) (deliber
 		return before, false, nil
 	}
 	s.entries[id] = after
+	if after.Status.Terminal() {
+		delete(s.requests, id) // as the Redis store: the request goes with the terminal transition
+	}
 	if after.Status == deliberation.StatusCancelled && !before.Status.Terminal() {
 		s.stopping[id] = true
 	}
@@ -162,14 +175,33 @@ func (s *Store) Stats(context.Context) (deliberation.ExecutionStats, time.Time, 
 func (s *Store) Active(_ context.Context, cursor string, limit int) ([]deliberation.Deliberation, string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.failure(); err != nil {
-		return nil, "", err
+	return s.page(s.activeOf(""), cursor, limit)
+}
+
+// ActiveOf is Active over the deliberations of one caller.
+func (s *Store) ActiveOf(_ context.Context, caller, cursor string, limit int) ([]deliberation.Deliberation, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if caller == "" {
+		return nil, "", s.failure()
 	}
+	return s.page(s.activeOf(caller), cursor, limit)
+}
+
+// activeOf lists the non-terminal entries of caller ("": of everyone).
+func (s *Store) activeOf(caller string) []deliberation.Deliberation {
 	var active []deliberation.Deliberation
 	for _, d := range s.entries {
-		if !d.Status.Terminal() {
+		if !d.Status.Terminal() && (caller == "" || d.Caller == caller) {
 			active = append(active, d)
 		}
+	}
+	return active
+}
+
+func (s *Store) page(active []deliberation.Deliberation, cursor string, limit int) ([]deliberation.Deliberation, string, error) {
+	if err := s.failure(); err != nil {
+		return nil, "", err
 	}
 	sort.Slice(active, func(i, j int) bool { return less(active[i], active[j]) })
 	start := 0

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/rayexecutor/functions/shared/callers"
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
@@ -45,6 +46,9 @@ func (s *Service) Cancel(ctx context.Context, id, reason string) (CancelResult, 
 	}
 	if err != nil {
 		return CancelResult{}, err
+	}
+	if !callers.From(ctx).Owns(d.Caller) {
+		return CancelResult{Outcome: CancelNotFound, Report: NotFoundReport(id)}, nil
 	}
 	after, won, err := s.cancel(ctx, d, reason)
 	switch {

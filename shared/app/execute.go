@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/rayexecutor/functions/shared/callers"
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
@@ -12,11 +13,14 @@ const (
 	MessageQueued    = "Deliberation accepted; Ray is unavailable, submission will be retried"
 )
 
-// ExecuteCommand is one execute request; IdempotencyKey is the HTTP header or, for CloudEvents,
-// the event's source and id.
+// ExecuteCommand is one execute request; IdempotencyKey is the HTTP header (the RPC's metadata)
+// or, with FromEvent, the CloudEvent's source and id.
 type ExecuteCommand struct {
 	Input          deliberation.RequestInput
 	IdempotencyKey string
+	// FromEvent puts the key in the caller's namespace of event keys, apart from the keys it
+	// chooses itself: an HTTP caller cannot pre-claim an event's key.
+	FromEvent bool
 }
 
 // Submission answers execute. Replayed is true when the key had been seen (HTTP 200, not 202).
@@ -40,7 +44,12 @@ func (s *Service) Execute(ctx context.Context, cmd ExecuteCommand) (Submission, 
 		if err := deliberation.CheckIdempotencyKey(cmd.IdempotencyKey); err != nil {
 			return Submission{}, err
 		}
-		id = deliberation.IDFromKey(cmd.IdempotencyKey)
+		if id, err = s.keyedID(ctx, cmd); err != nil {
+			return Submission{}, err
+		}
+	}
+	if err := s.throttle(ctx); err != nil && !s.replays(ctx, cmd, id) {
+		return Submission{}, err
 	}
 	if err := s.admit(ctx); err != nil && !s.replays(ctx, cmd, id) {
 		return Submission{}, err
@@ -82,3 +91,24 @@ func submission(d deliberation.Deliberation, replayed, onRay bool) Submission {
 	}
 	return Submission{DeliberationID: d.ID, TaskID: d.TaskID, Status: deliberation.StatusSubmitted, Message: msg, Replayed: replayed}
 }
+
+// keyedID is the deliberation id of cmd's idempotency key: in the namespace of its caller and of
+// its kind (a key the caller chose, an event's), keyed by the server's secret.
+func (s *Service) keyedID(ctx context.Context, cmd ExecuteCommand) (string, error) {
+	secret := fixedTestSecret
+	if s.Secrets != nil {
+		var err error
+		if secret, err = s.Secrets.IDSecret(ctx); err != nil {
+			return "", err
+		}
+	}
+	kind := "key"
+	if cmd.FromEvent {
+		kind = "event"
+	}
+	return deliberation.KeyedID(secret, kind+"\x00"+callers.From(ctx).Name, cmd.IdempotencyKey), nil
+}
+
+// fixedTestSecret keys the ids of a service without Secrets: only tests of the use cases build
+// one (shared/wiring always sets Secrets).
+var fixedTestSecret = []byte("rayexec-test-only-id-secret")

@@ -160,7 +160,7 @@ func TestExecuteIdempotencyKey(t *testing.T) {
 	h := newHarness(t)
 	cmd := app.ExecuteCommand{Input: input(), IdempotencyKey: "order-42"}
 	first, err := h.svc.Execute(context.Background(), cmd)
-	if err != nil || first.Replayed || first.DeliberationID != deliberation.IDFromKey("order-42") {
+	if err != nil || first.Replayed || first.DeliberationID == deliberation.IDFromKey("order-42") {
 		t.Fatalf("first = %+v, %v", first, err)
 	}
 	again, err := h.svc.Execute(context.Background(), cmd)

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/rayexecutor/functions/shared/callers"
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
@@ -30,7 +31,15 @@ func (r Reads) ActiveJobs(ctx context.Context, limit int, cursor string) (JobsPa
 		return JobsPage{}, &deliberation.Error{Code: deliberation.CodeInvalid, Message: "invalid page",
 			Fields: []deliberation.FieldError{{Field: "limit", Message: "limit must be between 1 and 1000"}}}
 	}
-	entries, next, err := r.Store.Active(ctx, cursor, limit)
+	// An operator lists every deliberation; a caller its own, from an index of its own.
+	caller := callers.From(ctx)
+	list := r.Store.Active
+	if !caller.SeesAll() {
+		list = func(ctx context.Context, cursor string, limit int) ([]deliberation.Deliberation, string, error) {
+			return r.Store.ActiveOf(ctx, caller.Name, cursor, limit)
+		}
+	}
+	entries, next, err := list(ctx, cursor, limit)
 	if err != nil {
 		return JobsPage{}, err
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 
+	"github.com/rayexecutor/functions/shared/callers"
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
@@ -40,7 +41,14 @@ import (
 // accept stores a new deliberation with its request and counts it, unless an entry with id exists:
 // then it returns that entry and false.
 func (s *Service) accept(ctx context.Context, id string, req deliberation.Request) (deliberation.Deliberation, bool, error) {
-	d, created, err := s.Store.Create(ctx, deliberation.New(id, req, s.Clock.Now()), req, s.Settings.MaxActive)
+	caller := callers.From(ctx)
+	d := deliberation.New(id, req, s.Clock.Now())
+	d.Caller = caller.Name
+	callerMax := 0
+	if caller.Limited {
+		callerMax = caller.Quota.MaxActive
+	}
+	d, created, err := s.Store.CreateAs(ctx, d, req, s.Settings.MaxActive, callerMax)
 	if err != nil || !created {
 		return d, created, err
 	}
@@ -71,6 +79,9 @@ func (s *Service) afterSubmit(ctx context.Context, d deliberation.Deliberation) 
 func (s *Service) resubmit(ctx context.Context, d deliberation.Deliberation) deliberation.Deliberation {
 	req, err := s.Store.Request(ctx, d.ID)
 	if err != nil {
+		if cur, finished := s.finishedMeanwhile(ctx, d, err); finished {
+			return cur
+		}
 		s.Log.WarnContext(ctx, "stored request unreadable", "deliberation_id", d.ID, "error", err)
 		return d
 	}

@@ -29,6 +29,9 @@ func (s *Service) complete(ctx context.Context, d deliberation.Deliberation, st 
 	case err == nil:
 		req, err := s.Store.Request(ctx, d.ID)
 		if err != nil {
+			if cur, finished := s.finishedMeanwhile(ctx, d, err); finished {
+				return cur
+			}
 			s.Log.WarnContext(ctx, "stored request unreadable; result not checked", "deliberation_id", d.ID, "error", err)
 			return d
 		}
@@ -112,4 +115,18 @@ func (s *Service) cancel(ctx context.Context, d deliberation.Deliberation, reaso
 	s.Log.InfoContext(ctx, "deliberation cancelled", "deliberation_id", d.ID, "submission_id", after.SubmissionID)
 	s.stopCancelled(ctx, after, true)
 	return after, true, nil
+}
+
+// finishedMeanwhile tells, when d's request was not found, whether another caller finished d
+// since it was read (the terminal transition drops the request), and returns the entry as it is
+// now: the outcome to answer, rather than the stale d.
+func (s *Service) finishedMeanwhile(ctx context.Context, d deliberation.Deliberation, err error) (deliberation.Deliberation, bool) {
+	if deliberation.ErrorCode(err) != deliberation.CodeNotFound {
+		return d, false
+	}
+	cur, err := s.Store.Get(ctx, d.ID)
+	if err != nil || !cur.Status.Terminal() {
+		return d, false
+	}
+	return cur, true
 }

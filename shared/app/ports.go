@@ -18,6 +18,9 @@ type StateStore interface {
 	// then it returns the existing entry and false, or a conflict error when req differs from the
 	// stored request. It refuses with too_many when maxActive deliberations are active.
 	Create(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive int) (deliberation.Deliberation, bool, error)
+	// CreateAs is Create that also refuses with too_many when callerMax (> 0) deliberations of
+	// d.Caller are active, checked in the same atomic step.
+	CreateAs(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive, callerMax int) (deliberation.Deliberation, bool, error)
 	// Get returns an entry, or a not_found error.
 	Get(ctx context.Context, id string) (deliberation.Deliberation, error)
 	// Request returns the request stored with an entry.
@@ -34,6 +37,8 @@ type StateStore interface {
 	// Active returns up to limit non-terminal entries, oldest first, after cursor ("" for the start),
 	// and the cursor of the next page ("" at the end).
 	Active(ctx context.Context, cursor string, limit int) ([]deliberation.Deliberation, string, error)
+	// ActiveOf is Active over the deliberations caller created.
+	ActiveOf(ctx context.Context, caller, cursor string, limit int) ([]deliberation.Deliberation, string, error)
 	// ClaimCheck takes the per-deliberation marker that limits Ray status checks to one per period
 	// across all replicas; false means another caller checked recently.
 	ClaimCheck(ctx context.Context, id string, period time.Duration) (bool, error)
@@ -129,6 +134,24 @@ type PendingEvent struct {
 	deliberation.LifecycleEvent
 	Receipt string
 }
+
+// SubmitLimiter is the token bucket of each caller's executes, shared by every replica.
+type SubmitLimiter interface {
+	// TakeSubmit takes one execute of caller's bucket (rate per second, burst at once): 0 when
+	// taken, else how long until the next token.
+	TakeSubmit(ctx context.Context, caller string, rate float64, burst int) (time.Duration, error)
+}
+
+// IDSecrets hold the key of the HMAC that turns idempotency keys into deliberation ids: the same
+// on every replica, never shown to callers (ID_SECRET, or one generated once and kept in Redis).
+type IDSecrets interface {
+	IDSecret(ctx context.Context) ([]byte, error)
+}
+
+// StaticSecret is an ID_SECRET from configuration.
+type StaticSecret []byte
+
+func (s StaticSecret) IDSecret(context.Context) ([]byte, error) { return s, nil }
 
 // Clock tells the time, so tests control it.
 type Clock interface{ Now() time.Time }

@@ -11,6 +11,7 @@ import (
 type ReadStore interface {
 	Stats(ctx context.Context) (deliberation.ExecutionStats, time.Time, error)
 	Active(ctx context.Context, cursor string, limit int) ([]deliberation.Deliberation, string, error)
+	ActiveOf(ctx context.Context, caller, cursor string, limit int) ([]deliberation.Deliberation, string, error)
 }
 
 // Reads are the read-only use cases (stats, the page of active jobs): all that the get-stats and

@@ -24,6 +24,8 @@ type StatusReport struct {
 	// Reason and CancelledAt answer a cancelled deliberation: the caller's reason and when.
 	Reason      string     `json:"reason,omitempty"`
 	CancelledAt *time.Time `json:"cancelled_at,omitempty"`
+	// Caller is who created the deliberation (absent for those from before callers had names).
+	Caller string `json:"caller,omitempty"`
 }
 
 // ReportOf renders an entry as the status response.
@@ -33,6 +35,7 @@ func ReportOf(d deliberation.Deliberation) StatusReport {
 		SubmittedAt: timeOrNil(d.SubmittedAt), StartedAt: timeOrNil(d.StartedAt), FinishedAt: timeOrNil(d.FinishedAt),
 		ExecutionTimeMS: d.ExecutionTimeMS, Attempts: d.Attempts, SubmissionID: d.SubmissionID,
 		TotalAgents: d.TotalAgents, Result: d.Result, Reason: d.Reason, CancelledAt: timeOrNil(d.CancelledAt),
+		Caller: d.Caller,
 	}
 }
 

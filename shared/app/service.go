@@ -66,9 +66,13 @@ type Service struct {
 	Ray    RayCluster
 	Events EventPublisher
 	// Backlog is the runners' queue in the serve dispatch; nil where there is none (jobs).
-	Backlog  RunnerBacklog
-	Clock    Clock
-	IDs      IDSource
+	Backlog RunnerBacklog
+	Clock   Clock
+	IDs     IDSource
+	// Limiter holds the callers' submit rates; nil: no rate is enforced.
+	Limiter SubmitLimiter
+	// Secrets key the ids of idempotency keys; nil only in tests (a fixed key).
+	Secrets  IDSecrets
 	Settings Settings
 	Log      *slog.Logger
 

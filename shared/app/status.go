@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/rayexecutor/functions/shared/callers"
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
@@ -22,6 +23,9 @@ func (s *Service) Status(ctx context.Context, id string) (StatusReport, error) {
 	}
 	if err != nil {
 		return StatusReport{}, err
+	}
+	if !callers.From(ctx).Owns(d.Caller) {
+		return NotFoundReport(id), nil // as unknown, so another caller's ids cannot be probed
 	}
 	if d.Status.Terminal() {
 		return ReportOf(d), nil

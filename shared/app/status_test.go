@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/fakes"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
@@ -245,5 +246,36 @@ func TestResultMustAnswerTheRequest(t *testing.T) {
 			t.Errorf("Ray %s: report %s %q (result %v), want failed with %q", c.st.State, r.Status, r.ErrorMessage, r.Result, c.want)
 		}
 		wantStats(t, h.stats(t), 1, 0, 0, 1)
+	}
+}
+
+// finishingFirst is a store on which another replica finishes the deliberation between the
+// status check's read of the entry and its read of the request (which the terminal transition
+// drops).
+type finishingFirst struct {
+	*fakes.Store
+	finish func()
+}
+
+func (f finishingFirst) Request(ctx context.Context, id string) (deliberation.Request, error) {
+	f.finish()
+	return f.Store.Request(ctx, id)
+}
+
+// TestStatusAnswersWhatFinishedMeanwhile: a status check that finds the request gone because
+// another replica finished the deliberation meanwhile answers that outcome, not the stale entry.
+func TestStatusAnswersWhatFinishedMeanwhile(t *testing.T) {
+	h := newHarness(t)
+	id := h.submit(t)
+	h.rayReports(app.AttemptStatus{State: deliberation.JobSucceeded, StartTime: epoch, EndTime: epoch.Add(time.Second)})
+	res := threeAgentResult(t)
+	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
+	h.svc.Store = finishingFirst{Store: h.store, finish: func() {
+		_, _, _ = h.store.Update(context.Background(), id, func(d deliberation.Deliberation) (deliberation.Deliberation, bool) {
+			return d.Fail("another replica's outcome", epoch)
+		})
+	}}
+	if r := h.status(t, id); r.Status != deliberation.StatusFailed || r.ErrorMessage != "another replica's outcome" {
+		t.Fatalf("report = %+v, want the outcome recorded meanwhile", r)
 	}
 }

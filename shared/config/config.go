@@ -33,6 +33,8 @@ type Config struct {
 
 	// APIToken is the bearer token callers must present; empty disables authentication.
 	APIToken string
+	// Callers are the named callers, their quotas, the Broker's caller and the id secret.
+	Callers Callers
 	// Allowlist names the model servers callers may use; its zero value (the default) allows none.
 	Allowlist deliberation.Allowlist
 
@@ -164,6 +166,7 @@ func Load(getenv func(string) string, opts Options) (Config, error) {
 		errs.add("RAY_SERVE_DEPLOY", "is true, which needs RAY_ADDRESS: the dashboard the runner is deployed through")
 	}
 	c.Ray.DeployRunner = deploy && c.Ray.Address != ""
+	checkCallers(&c, &errs)
 	if len(errs.Problems) > 0 {
 		return Config{}, &errs
 	}

@@ -98,6 +98,8 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"RAY_RUNNER_MIN_REPLICAS": "0", "RAY_RUNNER_MAX_REPLICAS": "1001", "RAY_RUNNER_UPSCALE_DELAY": "-1s",
 		"RAY_RUNNER_DOWNSCALE_DELAY": "later", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318",
 		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "grpc://collector", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
+		"CALLERS_FILE": "/nonexistent/callers.json", "BROKER_CALLER": "a b", "CALLER_MAX_ACTIVE": "-2",
+		"CALLER_SUBMIT_RATE": "fast", "CALLER_SUBMIT_BURST": "0", "ID_SECRET": "short",
 	}
 	_, err := Load(env(bad), Options{NeedsRay: true})
 	var cerr *Error

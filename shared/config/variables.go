@@ -41,6 +41,17 @@ var variables = []variable{
 	{"NATS_SUBJECT_PREFIX", "ray-executor", func(c *Config, v string) string { return parseSubjectPrefix(v, &c.NATSSubjectPrefix) }},
 	{"NATS_STREAM", "RAY_EXECUTOR", func(c *Config, v string) string { return parseStreamName(v, &c.NATSStream) }},
 	{"API_TOKEN", "", func(c *Config, v string) string { return parseToken(v, &c.APIToken) }},
+	{"CALLERS_FILE", "", func(c *Config, v string) string {
+		if v == "" {
+			return ""
+		}
+		return parseCallersFile(v, &c.Callers)
+	}},
+	{"BROKER_CALLER", "", func(c *Config, v string) string { return parseCallerName(v, &c.Callers.Broker) }},
+	{"CALLER_MAX_ACTIVE", "20", func(c *Config, v string) string { return parseBound(v, 1<<30, &c.Callers.Quota.MaxActive) }},
+	{"CALLER_SUBMIT_RATE", "2", func(c *Config, v string) string { return parseRate(v, &c.Callers.Quota.SubmitRate) }},
+	{"CALLER_SUBMIT_BURST", "20", func(c *Config, v string) string { return parsePositive(v, 1<<20, &c.Callers.Quota.SubmitBurst) }},
+	{"ID_SECRET", "", func(c *Config, v string) string { return parseIDSecret(v, &c.Callers.IDSecret) }},
 	{"VLLM_URL_ALLOWLIST", "", func(c *Config, v string) string { return parseAllowlist(v, &c.Allowlist) }},
 	{"MAX_AGENTS", strconv.Itoa(deliberation.DefaultMaxAgents), func(c *Config, v string) string { return parsePositive(v, 1<<20, &c.MaxAgents) }},
 	{"MAX_ACTIVE_DELIBERATIONS", "100", func(c *Config, v string) string { return parsePositive(v, 1<<30, &c.MaxActiveDeliberations) }},

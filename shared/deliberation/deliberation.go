@@ -37,6 +37,9 @@ type Deliberation struct {
 	// Reason and CancelledAt are set by a cancel: the caller's reason (may be empty) and when.
 	Reason      string    `json:"reason,omitempty"`
 	CancelledAt time.Time `json:"cancelled_at,omitzero"`
+	// Caller is the name of the caller that created it; empty for entries stored before callers
+	// had names, which only operators see.
+	Caller string `json:"caller,omitempty"`
 }
 
 // New starts the lifecycle of a validated request: submitted, first attempt, deadline from timeout.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Code classifies an error so transports can map it to a status code in one table.
@@ -32,6 +33,8 @@ type Error struct {
 	Message string
 	Fields  []FieldError
 	Cause   error
+	// RetryAfter, for CodeTooMany, is when a retry can pass (a caller's rate); 0: the code's default.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

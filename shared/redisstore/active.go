@@ -43,6 +43,20 @@ func (m member) compare(o member) int {
 // entry that finished or expired between the two is left out of the page, which may then be
 // shorter than limit with a next cursor.
 func (s *Store) Active(ctx context.Context, cursor string, limit int) ([]deliberation.Deliberation, string, error) {
+	return s.activePage(ctx, s.keys.active, cursor, limit)
+}
+
+// ActiveOf is Active over one caller's deliberations: its own active index in every shard, so a
+// caller's page costs what it would if it were alone, whatever the others hold.
+func (s *Store) ActiveOf(ctx context.Context, caller, cursor string, limit int) ([]deliberation.Deliberation, string, error) {
+	if caller == "" {
+		return nil, "", nil
+	}
+	return s.activePage(ctx, func(shard int) string { return s.keys.callerActive(shard, caller) }, cursor, limit)
+}
+
+// activePage is a page of the active index that index names in every shard.
+func (s *Store) activePage(ctx context.Context, index func(shard int) string, cursor string, limit int) ([]deliberation.Deliberation, string, error) {
 	score, after, err := parseCursor(cursor)
 	if err != nil {
 		return nil, "", err
@@ -54,11 +68,11 @@ func (s *Store) Active(ctx context.Context, cursor string, limit int) ([]deliber
 	for i := range shards {
 		shards[i] = i
 	}
-	if err := s.activeHeads(ctx, heads, shards, func(int) (string, string) { return score, after }, share); err != nil {
+	if err := s.activeHeads(ctx, index, heads, shards, func(int) (string, string) { return score, after }, share); err != nil {
 		return nil, "", err
 	}
 	if full := fullShards(heads, share, want); len(full) > 0 {
-		if err := s.activeHeads(ctx, heads, full, func(shard int) (string, string) {
+		if err := s.activeHeads(ctx, index, heads, full, func(shard int) (string, string) {
 			last := heads[shard][len(heads[shard])-1]
 			return strconv.FormatInt(last.score, 10), last.id
 		}, want); err != nil {
@@ -115,11 +129,11 @@ func fullShards(heads [][]member, share, want int) []int {
 
 // activeHeads appends to heads[shard], for each of shards, up to count members of its active
 // index after the cursor from, in one pipeline.
-func (s *Store) activeHeads(ctx context.Context, heads [][]member, shards []int, from func(shard int) (string, string), count int) error {
+func (s *Store) activeHeads(ctx context.Context, index func(shard int) string, heads [][]member, shards []int, from func(shard int) (string, string), count int) error {
 	calls := make([]scriptCall, len(shards))
 	for i, shard := range shards {
 		score, after := from(shard)
-		calls[i] = scriptCall{keys: []string{s.keys.active(shard)}, args: []any{score, after, count}}
+		calls[i] = scriptCall{keys: []string{index(shard)}, args: []any{score, after, count}}
 	}
 	cmds, err := runPipelined(ctx, s.rdb, activeScript, calls)
 	if err != nil {

@@ -18,20 +18,26 @@ var createLua string
 var createScript = redis.NewScript(createLua)
 
 // createOwnKeys is how many keys of the deliberation's shard create.lua is given first.
-const createOwnKeys = 7
+const createOwnKeys = 8
 
-// Create stores a new entry with its request and idempotency record, counts it and records its
-// submitted event in the outbox (when enabled), in one script on the deliberation's shard. The
-// three keys expire together, the retention after the entry's deadline, unless the entry finishes
-// first (update.lua).
+// Create is CreateAs without a caller limit.
+func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive int) (deliberation.Deliberation, bool, error) {
+	return s.CreateAs(ctx, d, req, maxActive, 0)
+}
+
+// CreateAs stores a new entry with its request and idempotency record, counts it, adds it to its
+// caller's active index (d.Caller) and records its submitted event in the outbox (when enabled),
+// in one script on the deliberation's shard. The three keys expire together, the retention after
+// the entry's deadline, unless the entry finishes first (update.lua).
 //
 // With a limit on one primary (standalone, Sentinel), the script is also given the other shards'
-// stats keys and sums every shard's active count itself: the check and the insert are one atomic
-// step, so the limit is exact under any race. On Redis Cluster a script must stay in one slot: the
-// other shards' active counts are read first (one pipelined round trip) and the script adds its own
-// shard's, so creations racing on other shards may each see the others' counts from before and pass
-// together (docs/state.md, the admission limit).
-func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive int) (deliberation.Deliberation, bool, error) {
+// stats keys (and, with a caller limit, the caller's index of every other shard) and counts every
+// shard itself: the check and the insert are one atomic step, so the limits are exact under any
+// race. On Redis Cluster a script must stay in one slot: the other shards' counts are read first
+// (one pipelined round trip) and the script adds its own shard's, so creations racing on other
+// shards may each see the others' counts from before and pass together (docs/state.md, the
+// admission limit).
+func (s *Store) CreateAs(ctx context.Context, d deliberation.Deliberation, req deliberation.Request, maxActive, callerMax int) (deliberation.Deliberation, bool, error) {
 	entry, err := encodeEntry(d)
 	if err != nil {
 		return d, false, err
@@ -44,28 +50,36 @@ func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req del
 	if err != nil {
 		return d, false, err
 	}
+	if d.Caller == "" {
+		callerMax = 0 // an entry without a caller is counted by no caller
+	}
 	// Relative to the creation, not an absolute deadline: Redis's clock need not be the caller's.
 	lifetime := max(d.Deadline.Sub(d.SubmittedAt), 0) + s.retention
 	shard := shardOf(d.ID)
-	exact := maxActive > 0 && !s.cluster
-	size := createOwnKeys
-	if exact {
-		size += Shards - 1
-	}
-	keys := make([]string, 0, size)
+	keys := make([]string, 0, createOwnKeys+2*(Shards-1))
 	keys = append(keys, s.keys.entry(d.ID), s.keys.request(d.ID), s.keys.idem(d.ID), s.keys.active(shard),
-		s.keys.stats(shard), s.keys.outbox(d.ID), s.keys.outboxIndex(shard))
-	var others int64
-	switch {
-	case exact:
-		keys = append(keys, s.keys.otherStats[shard]...)
-	case maxActive > 0: // on Redis Cluster
-		if others, err = s.activeElsewhere(ctx, shard); err != nil {
+		s.keys.stats(shard), s.keys.outbox(d.ID), s.keys.outboxIndex(shard), s.keys.callerActive(shard, d.Caller))
+	var others, mineElsewhere int64
+	otherStats := 0
+	if s.cluster {
+		if others, mineElsewhere, err = s.countElsewhere(ctx, shard, maxActive > 0, d.Caller, callerMax > 0); err != nil {
 			return d, false, err
+		}
+	} else {
+		if maxActive > 0 {
+			keys = append(keys, s.keys.otherStats[shard]...)
+			otherStats = Shards - 1
+		}
+		if callerMax > 0 {
+			for o := range Shards {
+				if o != shard {
+					keys = append(keys, s.keys.callerActive(o, d.Caller))
+				}
+			}
 		}
 	}
 	args := append([]any{entry, reqJSON, req.Fingerprint(), d.SubmittedAt.UnixMilli(), d.ID, maxActive,
-		s.retention.Milliseconds(), lifetime.Milliseconds(), others}, records...)
+		s.retention.Milliseconds(), lifetime.Milliseconds(), others, callerMax, mineElsewhere, otherStats, d.Caller}, records...)
 	res, err := createScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {
 		return d, false, unavailable(err)
@@ -80,8 +94,40 @@ func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req del
 		return d, false, deliberation.Errorf(deliberation.CodeConflict, "Idempotency-Key was used with another request")
 	case "too_many":
 		return d, false, deliberation.Errorf(deliberation.CodeTooMany, "more than %d deliberations are active", maxActive)
+	case "too_many_caller":
+		return d, false, deliberation.Errorf(deliberation.CodeTooMany, "caller %s has %d deliberations active, its bound", d.Caller, callerMax)
 	}
 	return d, false, fmt.Errorf("create script answered %q", res[0])
+}
+
+// countElsewhere reads, on Redis Cluster, what create.lua cannot: the active counters of every shard
+// but skip and the caller's active indexes there, in one pipelined round trip.
+func (s *Store) countElsewhere(ctx context.Context, skip int, global bool, caller string, mine bool) (int64, int64, error) {
+	var sum, own int64
+	if !global && !mine {
+		return 0, 0, nil
+	}
+	if global {
+		n, err := s.activeElsewhere(ctx, skip)
+		if err != nil {
+			return 0, 0, err
+		}
+		sum = n
+	}
+	if mine {
+		cmds, err := everyShard(ctx, s.rdb, func(p redis.Pipeliner, shard int) *redis.IntCmd {
+			return p.ZCard(ctx, s.keys.callerActive(shard, caller))
+		})
+		if err != nil {
+			return 0, 0, unavailable(err)
+		}
+		for shard, c := range cmds {
+			if shard != skip {
+				own += c.Val()
+			}
+		}
+	}
+	return sum, own, nil
 }
 
 // activeElsewhere sums the active counters of every shard but skip, in one pipelined round trip.

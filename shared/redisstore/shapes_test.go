@@ -70,4 +70,14 @@ func runShapeContract(t *testing.T, rdb redis.UniversalClient, exact bool) {
 		t.Parallel()
 		checkAdmission(t, func(prefix string) *Store { return New(rdb, Options{Prefix: prefix}) }, exact)
 	})
+	// Named callers' scripts on the shape: a caller's bound, page and terminal transition, its
+	// submit bucket, the id secret (a cluster refuses a script whose keys span slots).
+	t.Run("callers", func(t *testing.T) {
+		t.Parallel()
+		s := New(rdb, Options{Prefix: fmt.Sprintf("callers%d", n.Add(1))})
+		callerScenario(t, s)
+		if _, err := s.IDSecret(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -26,6 +26,7 @@ func shardOf(id string) int { return int(crc32.ChecksumIEEE([]byte(id)) % Shards
 //	<p>:{s07}:r:<id>      request                <p>:{s07}:stats     counters of the shard
 //	<p>:{s07}:idem:<id>   idempotency record     <p>:{s07}:outbox    ids with pending events
 //	<p>:{s07}:outbox:<id> pending events         <p>:{s07}:stopping  cancelled, Ray side to stop
+//	<p>:{s07}:active:c:<caller>  the caller's active index of the shard
 //	<p>:check:<id>        status-check marker (one key per command, so no tag)
 type keys struct {
 	prefix string
@@ -65,6 +66,11 @@ func (k *keys) active(s int) string      { return k.shard(s) + ":active" }
 func (k *keys) stats(s int) string       { return k.shard(s) + ":stats" }
 func (k *keys) outboxIndex(s int) string { return k.shard(s) + ":outbox" }
 func (k *keys) stopping(s int) string    { return k.shard(s) + ":stopping" }
+
+// callerActive is the index of one caller's non-terminal deliberations in shard s: what a caller's
+// page of active jobs reads and its active quota counts. Caller names are [A-Za-z0-9._-]
+// (callers.Parse); "" is the index no entry joins.
+func (k *keys) callerActive(s int, caller string) string { return k.shard(s) + ":active:c:" + caller }
 
 // everyShard queues one command per shard in one pipeline: one round trip on a single server; on
 // a cluster, one per node, sent in parallel.

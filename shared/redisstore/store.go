@@ -49,6 +49,7 @@ type Store struct {
 	retention time.Duration
 	outbox    bool
 	cluster   bool
+	secret    secretCache
 }
 
 // New returns a store over rdb.

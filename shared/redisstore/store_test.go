@@ -112,10 +112,15 @@ func TestRetentionTTL(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			for _, key := range []string{s.keys.entry(d.ID), s.keys.request(d.ID), s.keys.idem(d.ID)} {
+			for _, key := range []string{s.keys.entry(d.ID), s.keys.idem(d.ID)} {
 				if ttl := rdb.TTL(ctx, key).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
 					t.Fatalf("%s TTL = %v after finishing, want the retention", key, ttl)
 				}
+			}
+			// The request is dropped with the terminal transition: nothing reads it after, and
+			// kept for the retention it let a create-cancel loop fill Redis (the fingerprint stays).
+			if n := rdb.Exists(ctx, s.keys.request(d.ID)).Val(); n != 0 {
+				t.Fatal("the request outlived the terminal transition")
 			}
 			if n := rdb.ZCard(ctx, s.keys.active(shardOf(d.ID))).Val(); n != 0 {
 				t.Fatalf("active index holds %d after finishing", n)

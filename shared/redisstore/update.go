@@ -93,7 +93,7 @@ func (s *Store) compareAndSet(ctx context.Context, before *snapshot, next delibe
 	shard := shardOf(next.ID)
 	answer, err := updateScript.Run(ctx, s.rdb,
 		[]string{s.keys.entry(next.ID), s.keys.active(shard), s.keys.request(next.ID), s.keys.stats(shard),
-			s.keys.outbox(next.ID), s.keys.outboxIndex(shard), s.keys.idem(next.ID), s.keys.stopping(shard)},
+			s.keys.outbox(next.ID), s.keys.outboxIndex(shard), s.keys.idem(next.ID), s.keys.stopping(shard), s.keys.callerActive(shard, next.Caller)},
 		args...,
 	).Text()
 	if err != nil {

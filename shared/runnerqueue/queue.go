@@ -46,6 +46,8 @@ type Queue struct {
 	policy        deliberation.JobPolicy
 	linger        time.Duration
 	tracing       trace.TracerProvider
+	// shardLength bounds each shard's stream: Config.MaxLength spread over the shards.
+	shardLength int64
 }
 
 // Config configures a Queue.
@@ -61,6 +63,9 @@ type Config struct {
 	Linger time.Duration
 	// Tracing makes the enqueue spans; nil is the global provider (otel.GetTracerProvider).
 	Tracing trace.TracerProvider
+	// MaxLength is the most entries the stream may hold, read or not (0: no bound): an enqueue
+	// past it is refused, never another entry trimmed. Each entry holds a request (up to 100 KiB).
+	MaxLength int64
 }
 
 // New returns the port on rdb, the Redis the runners read.
@@ -79,8 +84,12 @@ func New(rdb redis.UniversalClient, cfg Config) (*Queue, error) {
 	if cfg.Tracing == nil {
 		cfg.Tracing = otel.GetTracerProvider()
 	}
+	shardLength := int64(0)
+	if cfg.MaxLength > 0 {
+		shardLength = (cfg.MaxLength + int64(Shards) - 1) / int64(Shards)
+	}
 	return &Queue{rdb: rdb, keys: NewKeys(cfg.Prefix), callback: cfg.CallbackURL, policy: cfg.Policy, linger: cfg.Linger,
-		tracing: cfg.Tracing}, nil
+		tracing: cfg.Tracing, shardLength: shardLength}, nil
 }
 
 // Attempt states the runner and this adapter write (Ray's words, so they map one to one).
@@ -122,9 +131,14 @@ func (r *Queue) Submit(ctx context.Context, d deliberation.Deliberation, req del
 	}
 	traceparent, tracestate := traceContext(ctx)
 	shard := ShardOf(d.SubmissionID)
-	err = enqueueScript.Run(ctx, r.rdb, []string{r.attemptKey(d.SubmissionID), r.keys.Queue(shard), r.keys.Index(shard)},
+	queued, err := enqueueScript.Run(ctx, r.rdb, []string{r.attemptKey(d.SubmissionID), r.keys.Queue(shard), r.keys.Index(shard)},
 		d.ID, d.SubmissionID, payload, deadline, r.callback, ttl.Milliseconds(), time.Now().UnixMilli(),
-		traceparent, tracestate).Err()
+		traceparent, tracestate, r.shardLength).Int64()
+	if err == nil && queued < 0 {
+		// Not an outage, but answered as one: the deliberation stays accepted and queued for a
+		// later submission (the status check, the reconcile pass), as when Ray is unreachable.
+		return deliberation.Errorf(deliberation.CodeUnavailable, "%s: the shard's stream of the runners' queue holds %d entries, its bound", what, r.shardLength)
+	}
 	return redisError(err, what)
 }
 

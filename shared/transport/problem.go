@@ -74,6 +74,12 @@ func ProblemOf(err error) Problem {
 	if code == deliberation.CodeInternal {
 		p.Detail = "internal error"
 	}
+	if e != nil && e.RetryAfter > 0 && code == deliberation.CodeTooMany {
+		p.RetryAfter = max(e.RetryAfter.Round(time.Second), time.Second) // Retry-After counts whole seconds
+		if p.RetryAfter < e.RetryAfter {
+			p.RetryAfter += time.Second
+		}
+	}
 	return p
 }
 

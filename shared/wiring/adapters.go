@@ -62,7 +62,7 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	case cfg.Ray.Dispatch == config.DispatchServe:
 		var queue *runnerqueue.Queue
 		queue, err = runnerqueue.New(rdb, runnerqueue.Config{Prefix: cfg.RedisKeyPrefix, CallbackURL: cfg.Ray.CallbackURL,
-			Policy: limits(cfg).JobPolicy()})
+			Policy: limits(cfg).JobPolicy(), MaxLength: streamBound(cfg)})
 		cluster, backlog = queue, queue
 		if err == nil && cfg.Ray.DeployRunner {
 			stopRunnerDeploy, err = startRunnerDeploy(cfg, env.Log, env.Metrics)
@@ -88,6 +88,11 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	}
 	svc := app.NewService(store, cluster, events, settings(cfg), env.Log)
 	svc.Backlog = backlog
+	svc.Limiter = store
+	svc.Secrets = store // ID_SECRET unset: one generated once, kept in Redis
+	if cfg.Callers.IDSecret != "" {
+		svc.Secrets = app.StaticSecret(cfg.Callers.IDSecret)
+	}
 	backend := transport.Backend{Execute: svc, Status: svc, Cancel: svc, Stats: svc, Jobs: svc, Wake: svc,
 		Reconcile: transport.ReconcileFunc(func(ctx context.Context) error {
 			// The pass logs what it did; the PingSource only needs to know whether to retry.

@@ -104,7 +104,7 @@ func (i *Instance) Start(ctx context.Context, environ map[string]string) error {
 		logs.Close()
 		return err
 	}
-	h, err := httpapi.NewHandler(backend, httpapi.Options{Function: i.function, APIToken: cfg.APIToken,
+	h, err := httpapi.NewHandler(backend, httpapi.Options{Function: i.function, Callers: cfg.Directory(),
 		MaxBodyBytes: cfg.MaxBodyBytes, Log: log, Registry: reg, Tracing: cfg.Tracing.Enabled()})
 	if err != nil {
 		_ = closeBackend(ctx)

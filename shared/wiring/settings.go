@@ -32,3 +32,13 @@ func settings(c config.Config) app.Settings {
 	}
 	return s
 }
+
+// streamBound is the hard bound on the runners' stream: twice MAX_RUNNER_QUEUE_LAG (the soft bound
+// on entries no runner read, which execute checks first; the rest room for those being run), or
+// 20,000 without one. At up to 100 KiB a request, it bounds what the stream can take of Redis.
+func streamBound(c config.Config) int64 {
+	if c.MaxRunnerQueueLag > 0 {
+		return 2 * int64(c.MaxRunnerQueueLag)
+	}
+	return 20000
+}

@@ -1,36 +1,36 @@
 package httpapi
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"net/http"
 	"strings"
 
+	"github.com/rayexecutor/functions/shared/callers"
 	"github.com/rayexecutor/functions/shared/transport"
 )
 
-// bearer checks the Authorization header against the configured token. Both sides are hashed
-// first so the comparison takes the same time whatever the lengths, leaking neither the token's
-// content nor its length.
-type bearer struct {
-	want [32]byte
-	on   bool
-}
-
-func newBearer(token string) bearer {
-	return bearer{want: sha256.Sum256([]byte(token)), on: token != ""}
-}
-
-func (b bearer) allows(r *http.Request) bool {
-	if !b.on {
-		return true
+// authenticate finds the caller of r: the anonymous operator when no token is configured; the
+// holder of the bearer token presented (compared by its SHA-256, callers.Directory.ByToken); the
+// Broker's caller for a CloudEvent sent without an Authorization header when BROKER_CALLER is set
+// (Knative's Broker sends no token). false: no caller, the request needs a valid token.
+func authenticate(dir *callers.Directory, r *http.Request, event bool) (callers.Caller, bool) {
+	if !dir.On() {
+		return callers.From(r.Context()), true
 	}
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	header, present := r.Header["Authorization"]
+	if !present {
+		if b, ok := dir.ByName(dir.Broker); ok && dir.Broker != "" && event {
+			return b, true
+		}
+		return callers.Caller{}, false
+	}
+	if len(header) != 1 {
+		return callers.Caller{}, false
+	}
+	scheme, token, ok := strings.Cut(header[0], " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
+		return callers.Caller{}, false
 	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	return subtle.ConstantTimeCompare(got[:], b.want[:]) == 1
+	return dir.ByToken(strings.TrimSpace(token))
 }
 
 // unauthorized answers 401 with the challenge RFC 6750 asks for.

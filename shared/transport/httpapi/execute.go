@@ -28,7 +28,7 @@ func (h *handlers) executeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	sub, err := h.execute(r.Context(), body, key, "body")
+	sub, err := h.execute(r.Context(), body, key, false, "body")
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -42,17 +42,17 @@ func (h *handlers) executeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handlers) executeEvent(ctx context.Context, e event.Event) (reply, error) {
-	sub, err := h.execute(ctx, e.Data(), eventKey(e), "data")
+	sub, err := h.execute(ctx, e.Data(), eventKey(e), true, "data")
 	if err != nil {
 		return reply{}, err
 	}
 	return reply{Type: deliberation.TypeSubmitted, Subject: sub.DeliberationID, Data: sub}, nil
 }
 
-func (h *handlers) execute(ctx context.Context, payload []byte, key, what string) (app.Submission, error) {
+func (h *handlers) execute(ctx context.Context, payload []byte, key string, fromEvent bool, what string) (app.Submission, error) {
 	var input deliberation.RequestInput
 	if err := decodeStrict(payload, &input, what); err != nil {
 		return app.Submission{}, err
 	}
-	return h.backend.Execute.Execute(ctx, app.ExecuteCommand{Input: input, IdempotencyKey: key})
+	return h.backend.Execute.Execute(ctx, app.ExecuteCommand{Input: input, IdempotencyKey: key, FromEvent: fromEvent})
 }

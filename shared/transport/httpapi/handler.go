@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rayexecutor/functions/shared/callers"
 	"github.com/rayexecutor/functions/shared/transport"
 	"github.com/rayexecutor/functions/shared/transport/observe"
 	"github.com/rayexecutor/functions/shared/transport/rpc"
@@ -21,8 +22,12 @@ type Options struct {
 	Function transport.Function
 	// Source is the ce-source of reply events; it defaults to one naming the function.
 	Source string
-	// APIToken, when set, is required as a bearer token of every request but the wake-up.
-	APIToken     string
+	// APIToken, when set, is required as a bearer token of every request but the wake-up; it is
+	// the operator of Callers when Callers is nil.
+	APIToken string
+	// Callers authenticates requests (API_TOKEN's operator, the named callers, the Broker's
+	// caller); nil: a directory of APIToken alone.
+	Callers      *callers.Directory
 	MaxBodyBytes int64
 	Log          *slog.Logger
 	// Registry receives the request metrics and is served at /metrics; nil makes a new one.
@@ -36,7 +41,7 @@ type handlers struct {
 	backend transport.Backend
 	opts    Options
 	log     *slog.Logger
-	auth    bearer
+	auth    *callers.Directory
 	metrics *observe.Metrics
 	mux     *http.ServeMux
 	events  map[string]eventRoute
@@ -63,6 +68,9 @@ func NewHandler(b transport.Backend, opts Options) (http.Handler, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	if opts.Callers == nil {
+		opts.Callers = callers.NewDirectory(nil, nil, opts.APIToken, "")
+	}
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
@@ -70,7 +78,7 @@ func NewHandler(b transport.Backend, opts Options) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &handlers{backend: b, opts: opts, log: opts.Log, auth: newBearer(opts.APIToken), metrics: m, mux: http.NewServeMux()}
+	h := &handlers{backend: b, opts: opts, log: opts.Log, auth: opts.Callers, metrics: m, mux: http.NewServeMux()}
 	if err := h.mount(entry); err != nil {
 		return nil, err
 	}
@@ -89,8 +97,16 @@ func (h *handlers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	in.Trace, _ = observe.TraceFrom(r.Context())
 	r = r.WithContext(observe.WithRequest(r.Context(), in))
 	rec := observe.NewStatusRecorder(w)
-	in.Authenticated = h.auth.allows(r)
 	isRPC := h.rpc.Calls(r)
+	event := !isRPC && !rpc.Under(r) && r.Method == http.MethodPost && isCloudEvent(r.Header)
+	caller, ok := authenticate(h.auth, r, event)
+	in.Authenticated, in.Caller = ok, caller.Name
+	if !ok {
+		// What an unauthenticated request may still reach (the wake-up, health) runs as nobody:
+		// no name, no role that sees anything, should a path ever read on its behalf.
+		caller = callers.Caller{Role: callers.RoleCaller}
+	}
+	r = r.WithContext(callers.With(r.Context(), caller))
 	if isRPC {
 		in.Transport = rpc.Transport(r)
 	}

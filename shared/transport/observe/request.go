@@ -18,6 +18,8 @@ type Request struct {
 	EventID          string
 	Trace            Trace
 	Authenticated    bool
+	// Caller is the authenticated caller's name (empty when none).
+	Caller string
 	// RPC is set by the RPC procedures, with the status code they answered (0 is OK).
 	RPC     bool
 	RPCCode connect.Code
@@ -54,6 +56,9 @@ func LogRequest(log *slog.Logger, r *http.Request, in *Request, status int, took
 			code = in.RPCCode.String()
 		}
 		attrs = append(attrs, slog.String("rpc_code", code))
+	}
+	if in.Caller != "" {
+		attrs = append(attrs, slog.String("caller", in.Caller))
 	}
 	if in.DeliberationID != "" {
 		attrs = append(attrs, slog.String("deliberation_id", in.DeliberationID))
