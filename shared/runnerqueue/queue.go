@@ -63,8 +63,9 @@ type Config struct {
 	Linger time.Duration
 	// Tracing makes the enqueue spans; nil is the global provider (otel.GetTracerProvider).
 	Tracing trace.TracerProvider
-	// MaxLength is the most entries the stream may hold, read or not (0: no bound): an enqueue
-	// past it is refused, never another entry trimmed. Each entry holds a request (up to 100 KiB).
+	// MaxLength is the most entries the queue may hold, read or not (0: no bound), spread evenly
+	// over the shards' streams: an enqueue past its shard's part is refused, never another entry
+	// trimmed. Each entry holds a request (up to 100 KiB).
 	MaxLength int64
 }
 
