@@ -10,6 +10,8 @@
 #   RAY_PORT_BASE       first of the 500 ports of the other Ray processes (default
 #                       21000 + 500 * (RAY_HEAD_PORT - 6380), below the kernel's ephemeral range)
 #   RAY_HEAD_START_TIMEOUT  seconds to wait for the Jobs API (default 90)
+#   RAY_AUTH_MODE       Ray's token auth (default disabled: a local head listens on 127.0.0.1 only;
+#                       without it Ray turns token auth on whenever ~/.ray/auth_token exists)
 # `stop` ends only the processes of this head (found by its temp dir), never a bare `ray stop`.
 set -euo pipefail
 
@@ -155,7 +157,8 @@ start_head() {
 	# `python` comes from the PATH the head starts with: it must be the venv's, which has Ray.
 	# setsid keeps the head out of the caller's process group, so a Ctrl-C meant for the caller
 	# does not half-kill it: `stop` ends it as a whole.
-	if ! env -u RAY_ADDRESS PATH="$root/.venv/bin:$PATH" setsid "$ray_bin" start --head \
+	if ! env -u RAY_ADDRESS PATH="$root/.venv/bin:$PATH" RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}" \
+		setsid "$ray_bin" start --head \
 		--port="$head_port" \
 		--dashboard-host=127.0.0.1 --dashboard-port="$dashboard_port" \
 		--node-ip-address=127.0.0.1 --num-cpus=2 --disable-usage-stats \

@@ -92,7 +92,7 @@ func writeSingleStream(t *testing.T, rdb redis.UniversalClient, prefix string, r
 		}
 		ttl := time.Until(d.Deadline) + time.Hour
 		err = runnerqueue.EnqueueScript.Run(context.Background(), rdb, []string{old + "attempt:" + d.SubmissionID, old + "queue", old + "attempts"},
-			d.ID, d.SubmissionID, payload, "1900000000.000", "", ttl.Milliseconds(), time.Now().UnixMilli(), "", "").Err()
+			d.ID, d.SubmissionID, payload, "1900000000.000", "", ttl.Milliseconds(), time.Now().UnixMilli(), "", "", 0).Err()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,7 +234,7 @@ func TestAnotherShardCountIsRefusedThenMigrated(t *testing.T) {
 	rdb.Set(ctx, k.Layout(), "3", 0)
 	payload, _ := req.JobPayload(d.ID, openLimits.JobPolicy())
 	if err := runnerqueue.EnqueueScript.Run(ctx, rdb, []string{old + "attempt:" + d.SubmissionID, old + "queue", old + "attempts"},
-		d.ID, d.SubmissionID, payload, "1900000000.000", "", time.Hour.Milliseconds(), time.Now().UnixMilli(), "", "").Err(); err != nil {
+		d.ID, d.SubmissionID, payload, "1900000000.000", "", time.Hour.Milliseconds(), time.Now().UnixMilli(), "", "", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	q, err := runnerqueue.New(rdb, runnerqueue.Config{Prefix: prefix, Policy: openLimits.JobPolicy()})
