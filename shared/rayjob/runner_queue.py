@@ -48,17 +48,25 @@ class Message:
     request: str  # the job's RAY_EXECUTOR_REQUEST
     deadline: float  # unix seconds
     callback: str
+    traceparent: str = ""  # of the enqueue span: the runner's spans continue its trace
+    tracestate: str = ""
 
     @staticmethod
     def parse(entry_id: str, fields: dict[bytes, bytes]) -> Message:
         text = {k.decode(): v.decode() for k, v in fields.items()}
         attempt, request, deadline, callback = (text.get(name, "") for name in queue_contract.ENTRY_FIELDS)
+        traceparent, tracestate = (text.get(name, "") for name in queue_contract.ENTRY_TRACE_FIELDS)
         try:
             deadline_unix = float(deadline)
         except ValueError:
             deadline_unix = 0.0
         return Message(entry_id=entry_id, attempt=attempt, request=request, deadline=deadline_unix,
-                       callback=callback)
+                       callback=callback, traceparent=traceparent, tracestate=tracestate)
+
+    def enqueued_ns(self) -> int | None:
+        """When the entry was added (its id's milliseconds, Redis' clock), in unix nanoseconds."""
+        millis = self.entry_id.partition("-")[0]
+        return int(millis) * 1_000_000 if millis.isdigit() else None
 
 
 def stream_entries(reply: object) -> list[tuple[str, dict[bytes, bytes]]]:
