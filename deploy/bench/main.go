@@ -82,7 +82,7 @@ func parseFlags() options {
 	flag.DurationVar(&o.capacityLatency, "capacity-latency", 2*time.Second, "capacity scenario: how long the fake model server takes to answer every call")
 	flag.IntVar(&o.autoscaleN, "autoscale-n", 400, "autoscaling scenario: deliberations in the step burst")
 	flag.DurationVar(&o.autoscaleLatency, "autoscale-latency", 2*time.Second, "autoscaling scenario: how long the fake model server takes to answer every call")
-	only := flag.String("only", "", "comma-separated scenarios to run (floor, stats, status, execute, traced, jobs, dispatch, capacity, autoscale; empty: all), for profiling one; stats and execute bring their RPC rows (-rpc)")
+	only := flag.String("only", "", "comma-separated scenarios to run (floor, stats, status, execute, traced, jobs, dispatch, runner-traced, capacity, autoscale; empty: all), for profiling one; stats and execute bring their RPC rows (-rpc)")
 	flag.BoolVar(&o.traced, "traced", true, "measure execute with tracing on too (sampling 1.0, exported to a local OTLP receiver), beside tracing off in the same run")
 	flag.BoolVar(&o.rpc, "rpc", true, "measure stats and execute over RayExecutorService too (native gRPC over h2c, Connect over HTTP/1.1), beside their JSON routes in the same run")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile (load generator, fake Ray) to the file")
