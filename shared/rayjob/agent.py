@@ -4,6 +4,7 @@ job (run_agent_in_task) and on the runner's event loop."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from collections.abc import Callable
@@ -88,9 +89,11 @@ async def agent_outcome(client: ModelClient, request: Request, agent: Agent, unt
     }
 
 
-def run_agent_in_task(request: Request, agent: Agent, until: float, traceparent: str = "") -> dict[str, Any]:
+def run_agent_in_task(request: Request, agent: Agent, until: float, traceparent: str = "",
+                      otel_env: dict[str, str] | None = None) -> dict[str, Any]:
     """The job's Ray task: one agent on an event loop and a client of its own, its span a child of
-    the job's deliberation span (traceparent), exported before the task returns."""
+    the job's deliberation span (traceparent), exported before the task returns. otel_env is the
+    driver's OTEL_* settings, for a worker whose node's environment has none."""
 
     async def run() -> dict[str, Any]:
         client = ModelClient()
@@ -99,6 +102,8 @@ def run_agent_in_task(request: Request, agent: Agent, until: float, traceparent:
         finally:
             await client.close()
 
+    for name, value in (otel_env or {}).items():
+        os.environ.setdefault(name, value)
     traced = tracing.start_tracing(tracing.JOB_SERVICE)
     parent = tracing.remote_context(traceparent)
     token = otel_context.attach(parent) if parent is not None else None

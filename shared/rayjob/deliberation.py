@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -131,8 +132,8 @@ async def run_agents_as_ray_tasks(client: ModelClient, request: Request, budget:
     ray.init()
     remote_agent = ray.remote(num_cpus=0, max_retries=0)(run_agent_in_task)
     # Each task's span is a child of the current one (the job's deliberation span).
-    traceparent = tracing.current_traceparent()
-    refs = {remote_agent.remote(request, agent, budget.agents_until, traceparent): agent.agent_id
+    traceparent, otel_env = tracing.current_traceparent(), tracing.otel_env(os.environ)
+    refs = {remote_agent.remote(request, agent, budget.agents_until, traceparent, otel_env): agent.agent_id
             for agent in request.agents}
     futures = {asyncio.wrap_future(ref.future()): ref for ref in refs}
     waiting = True  # an agent cancelled after the wait stays pending, not failed

@@ -112,6 +112,11 @@ def start_tracing(service_name: str) -> bool:
         return True
 
 
+def otel_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The OpenTelemetry SDK's settings among env (what a job hands its tasks)."""
+    return {name: value for name, value in env.items() if name.startswith("OTEL_")}
+
+
 def flush(timeout_ms: int = FLUSH_TIMEOUT_MS) -> None:
     """Exports what is batched (a job's end, a Ray task's, a replica's stop)."""
     if _provider is not None:
