@@ -114,7 +114,7 @@ async def process(client: redis.asyncio.Redis, settings: Settings, model: ModelC
     waited = queue_wait(settings, message, parent, attributes)
     with tracing.TRACER.start_as_current_span(tracing.DELIBERATION, waited, attributes={
             **attributes, tracing.DISPATCH: "serve"}) as span:
-        outcome = await run_attempt(client, settings, model, wakeups, message, deliveries, held)
+        outcome = await run_attempt(client, settings, model, wakeups, message, deliveries, held, deliberation_id)
         span.set_attribute(tracing.OUTCOME, outcome)
         if outcome == STATE_FAILED:
             span.set_status(Status(StatusCode.ERROR, "no agent produced a proposal"))
@@ -122,9 +122,8 @@ async def process(client: redis.asyncio.Redis, settings: Settings, model: ModelC
 
 async def run_attempt(client: redis.asyncio.Redis, settings: Settings, model: ModelClient | None,
                       wakeups: aiohttp.ClientSession | None, message: Message, deliveries: int,
-                      held: Held) -> str:
+                      held: Held, deliberation_id: str) -> str:
     """process's work; what became of the attempt: its result's state, or why it did not run."""
-    deliberation_id = best_effort_deliberation_id(message.request)
     attempt_key, result_key = settings.attempt_key(message.attempt), settings.result_key(message.attempt)
     started_ms = int(time.time() * 1000)
     if not message.attempt:

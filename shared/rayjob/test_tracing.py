@@ -86,7 +86,7 @@ def test_a_deliberation_continues_the_entry_trace(spans: InMemorySpanExporter, r
     request = make_request(server.url, agents, deliberation_id="delib-traced")
     client = redis.Redis.from_url(redis_url)
     client.hset(f"{PREFIX}:{{runner}}:attempt:att-traced", mapping={"state": "PENDING"})
-    client.xadd(f"{PREFIX}:{{runner}}:queue", {
+    entry = client.xadd(f"{PREFIX}:{{runner}}:queue", {
         "attempt": "att-traced", "request": json.dumps(request), "deadline": repr(time.time() + 30),
         "callback": server.url + "/wakeup", "traceparent": TRACEPARENT, "tracestate": "vendor=1"})
     start_runner(redis_url, runners)
@@ -101,7 +101,10 @@ def test_a_deliberation_continues_the_entry_trace(spans: InMemorySpanExporter, r
 
     [wait] = by_name[tracing.QUEUE_WAIT]
     assert parent_id(wait) == ENQUEUE_SPAN and wait.kind == SpanKind.CONSUMER
-    assert wait.start_time is not None and wait.end_time is not None and wait.start_time <= wait.end_time
+    # From the enqueue (the entry id's milliseconds) to the pick-up.
+    entry_id = entry.decode() if isinstance(entry, bytes) else str(entry)
+    assert wait.start_time == int(entry_id.split("-")[0]) * 1_000_000
+    assert wait.end_time is not None and wait.start_time <= wait.end_time
     assert parent_id(deliberation) == span_id(wait)
     assert deliberation.attributes is not None
     assert deliberation.attributes[tracing.DELIBERATION_ID] == "delib-traced"
