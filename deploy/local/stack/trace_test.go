@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/rayexecutor/functions/internal/otlptest"
 	"github.com/rayexecutor/functions/internal/raytest"
 	"github.com/rayexecutor/functions/internal/testenv"
+	"github.com/rayexecutor/functions/shared/rayserve"
 )
 
 // TestStackTracesOneDeliberation is `make run` with an OTLP endpoint, in the serve dispatch, on the
@@ -32,6 +34,12 @@ func TestStackTracesOneDeliberation(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(unlock)
+	// The runner the stack deploys stays on the head after the stack stops: removed, still locked.
+	serve, err := rayserve.NewClient(addr, "", 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = serve.DeleteAll(context.Background()) })
 	root := repoRoot(t)
 	redis := testenv.StartRedis(t)
 	nats := testenv.StartNATS(t)
