@@ -168,13 +168,14 @@ func TestStackTracesOneDeliberation(t *testing.T) {
 	if !slices.Equal(sent, want) {
 		t.Errorf("the model server got traceparents %v, want %v", sent, want)
 	}
-	// The wake-up's CloudEvent is continued by the status function, whose record of the outcome
-	// publishes the lifecycle event.
-	event := slices.IndexFunc(spans, func(s otlptest.Span) bool {
-		return s.ParentID == wakeup.SpanID || byID[s.ParentID].ParentID == wakeup.SpanID
-	})
-	if event < 0 {
-		t.Errorf("no span of the status function continues the wake-up")
+	// The status function continues the wake-up's CloudEvent (its ce-traceparent), and its record
+	// of the outcome publishes the lifecycle event under it.
+	event := one("event dev.rayexecutor.deliberation.finished.v1")
+	if event.ParentID != wakeup.SpanID || event.Service != "get-deliberation-status" {
+		t.Errorf("the finished event's span %+v does not continue the wake-up %s", event, wakeup.SpanID)
+	}
+	if !slices.ContainsFunc(spans, func(s otlptest.Span) bool { return published(s) && descends(s, event) }) {
+		t.Errorf("no lifecycle event published under the finished event")
 	}
 	if len(spans) < agents+5 {
 		t.Errorf("%d spans on the trace, want at least N+5 = %d", len(spans), agents+5)
