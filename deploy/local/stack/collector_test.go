@@ -2,9 +2,15 @@ package main
 
 import (
 	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -87,5 +93,48 @@ func TestTracingUsesTheGivenEndpoint(t *testing.T) {
 	}
 	if e := s.tracing(t.Context(), &none, nil); e.url != "" || none.Tracing.Enabled() {
 		t.Errorf("no collector on the PATH: %+v", e)
+	}
+}
+
+// TestStartCollectorRunsItUntilTheStackStops: a collector found on the PATH (here a stand-in
+// otelcol that serves HTTP on the OTLP port and records its arguments) is started with its config,
+// waited for, named in the table, and stopped with the stack.
+func TestStartCollectorRunsItUntilTheStackStops(t *testing.T) {
+	// The interpreter itself: a version manager's shim on the PATH needs the PATH the test removes.
+	real, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		t.Skip("no python3: no stand-in collector")
+	}
+	python := strings.TrimSpace(string(real))
+	if l, err := net.Listen("tcp", collectorOTLPHTTP); err != nil {
+		t.Skipf("%s is taken on this machine: %v", collectorOTLPHTTP, err)
+	} else {
+		_ = l.Close()
+	}
+	dir := t.TempDir()
+	argsFile := filepath.Join(dir, "args")
+	script := "#!/bin/sh\necho \"$@\" > " + argsFile + "\n/bin/cp \"$2\" " + argsFile + ".yaml\n" +
+		"exec " + python + " -m http.server --bind 127.0.0.1 4318\n"
+	if err := os.WriteFile(filepath.Join(dir, "otelcol"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	out := &output{}
+	s := &stack{log: slog.New(slog.NewTextHandler(t.Output(), nil)), out: out, grace: 5 * time.Second}
+	var cfg config.Config
+	e := s.tracing(t.Context(), &cfg, nil)
+	if e.url != "http://"+collectorOTLPHTTP || cfg.Tracing.Endpoint != e.url || !strings.Contains(e.note, "otelcol") {
+		s.down()
+		t.Fatalf("collector endpoint %+v, config endpoint %q", e, cfg.Tracing.Endpoint)
+	}
+	args, _ := os.ReadFile(argsFile)
+	config, _ := os.ReadFile(argsFile + ".yaml")
+	if !strings.HasPrefix(string(args), "--config ") || string(config) != otelcolConfig {
+		t.Errorf("started with %q and config %q", args, config)
+	}
+	s.down()
+	if c, err := net.DialTimeout("tcp", collectorOTLPHTTP, time.Second); err == nil {
+		c.Close()
+		t.Error("the collector still listens after the stack stopped")
 	}
 }
