@@ -22,6 +22,10 @@ import (
 
 const prefixTraced = "bench-dispatch-traced"
 
+// minTracedRuns is the fewest deliberations each side runs (more with -dispatch-runs): a p99 of
+// ten would be the slowest of ten, the machine's more than tracing's.
+const minTracedRuns = 100
+
 // runnerTracedEnv is the runner's: spans to the receiver, for traced callers only.
 func runnerTracedEnv(url string) map[string]string {
 	return map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": url,
@@ -32,6 +36,7 @@ func runnerTracedEnv(url string) map[string]string {
 type tracedDispatchResult struct {
 	off, on []time.Duration
 	exports int64
+	runs    int
 }
 
 func runTracedDispatch(ctx context.Context, log *slog.Logger, opts options, bin func(string) string, redisURL string, sink *otlpSink) (*tracedDispatchResult, error) {
@@ -69,9 +74,9 @@ func runTracedDispatch(ctx context.Context, log *slog.Logger, opts options, bin 
 		return nil, err
 	}
 	defer on.close()
-	res := &tracedDispatchResult{}
+	res := &tracedDispatchResult{runs: max(opts.dispatchRuns, minTracedRuns)}
 	before := sink.exports.Load()
-	for i := range 2 * (dispatchWarmups + opts.dispatchRuns) {
+	for i := range 2 * (dispatchWarmups + res.runs) {
 		side, runs := off, &res.off
 		if i%2 == 1 {
 			side, runs = on, &res.on
@@ -118,10 +123,10 @@ func (r *tracedDispatchResult) rows() [][]string {
 	}
 }
 
-func (r *tracedDispatchResult) notes(opts options) []string {
+func (r *tracedDispatchResult) notes() []string {
 	return []string{fmt.Sprintf("Runner traced: the dispatch scenario's deliberation (3 agents and the judge, fake model server) in serve mode on one local Ray head, "+
 		"timed as a caller sees it (POST to execute, GET of status every %d ms until completed); %d warm-ups each, then %d each, alternating tracing off and on. "+
 		"Tracing on: the functions sample every request, and the runner continues the trace (queue wait, deliberation, agents and calls, judge, result, wake-up), "+
 		"all exported to the bench's OTLP receiver (%d exports); tracing off: no endpoint in the functions, and the runner samples nothing that comes without a trace.",
-		onePoll.Milliseconds(), dispatchWarmups, opts.dispatchRuns, r.exports)}
+		onePoll.Milliseconds(), dispatchWarmups, r.runs, r.exports)}
 }

@@ -205,7 +205,7 @@ func (r *report) print(w io.Writer) {
 	}
 	if r.runnerTraced != nil {
 		fmt.Fprintln(w)
-		printTable(w, r.runnerTraced.header(), r.runnerTraced.rows(), r.runnerTraced.notes(r.opts))
+		printTable(w, r.runnerTraced.header(), r.runnerTraced.rows(), r.runnerTraced.notes())
 	}
 	if r.capacity != nil {
 		fmt.Fprintln(w)
@@ -258,7 +258,7 @@ func (r *report) markdown() string {
 		markdownTable(&b, r.dispatch.header(), r.dispatch.rows(), r.dispatch.notes(r.opts))
 	}
 	if r.runnerTraced != nil {
-		markdownTable(&b, r.runnerTraced.header(), r.runnerTraced.rows(), r.runnerTraced.notes(r.opts))
+		markdownTable(&b, r.runnerTraced.header(), r.runnerTraced.rows(), r.runnerTraced.notes())
 	}
 	if r.capacity != nil {
 		markdownTable(&b, r.capacity.header(), r.capacity.rows(), r.capacity.notes())
