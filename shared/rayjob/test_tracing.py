@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import redis
-from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -33,13 +32,16 @@ TRACEPARENT = f"00-{TRACE_ID}-{ENQUEUE_SPAN}-01"
 
 
 @pytest.fixture(scope="module")
-def exporter() -> InMemorySpanExporter:
-    """The process's tracer provider, set once: the modules' tracers (proxies) use it from now on."""
+def exporter() -> Iterator[InMemorySpanExporter]:
+    """A provider of this module's own, its tracer in place of tracing.TRACER (which every module
+    reads at each span) while the module runs: the other tests keep the no-op API."""
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    trace.set_tracer_provider(provider)
-    return memory
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tracing, "TRACER", provider.get_tracer("test"))
+        yield memory
+    provider.shutdown()
 
 
 @pytest.fixture
