@@ -167,6 +167,12 @@ func measureWay(ctx context.Context, log *slog.Logger, name string, w way, mem *
 // deployRunner puts the deliberation runner on the head as make run does (deploy/local/stack),
 // reading the bench's Redis under the functions' key prefix.
 func deployRunner(ctx context.Context, log *slog.Logger, client *rayserve.Client, redisURL, prefix string, settings map[string]any) error {
+	return deployRunnerWith(ctx, log, client, redisURL, prefix, settings, nil)
+}
+
+// deployRunnerWith is deployRunner with variables for the replicas (the tracing scenario's).
+func deployRunnerWith(ctx context.Context, log *slog.Logger, client *rayserve.Client, redisURL, prefix string, settings map[string]any,
+	env map[string]string) error {
 	name, zip, err := rayjob.Package()
 	if err != nil {
 		return err
@@ -174,7 +180,7 @@ func deployRunner(ctx context.Context, log *slog.Logger, client *rayserve.Client
 	start := time.Now()
 	args := map[string]any{"redis_url": redisURL, "key_prefix": prefix}
 	maps.Copy(args, settings)
-	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: args}
+	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: args, Env: env}
 	if err := client.DeployRunner(ctx, app, name, zip, runnerDeployTimeout); err != nil {
 		return fmt.Errorf("deliberation runner: %w", err)
 	}

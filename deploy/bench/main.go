@@ -86,7 +86,7 @@ func parseFlags() options {
 	flag.DurationVar(&o.autoscaleLatency, "autoscale-latency", 2*time.Second, "autoscaling scenario: how long the fake model server takes to answer every call")
 	flag.IntVar(&o.shapesRate, "sentinel-rate", 400, "sentinel scenario: open-loop rate of execute, then of status, both shapes together (requests/s)")
 	flag.IntVar(&o.shapesCount, "sentinel-requests", 3000, "sentinel scenario: requests per run, both shapes together")
-	only := flag.String("only", "", "comma-separated scenarios to run (floor, stats, status, execute, traced, jobs, sentinel, dispatch, capacity, autoscale; empty: all), for profiling one; stats and execute bring their RPC rows (-rpc)")
+	only := flag.String("only", "", "comma-separated scenarios to run (floor, stats, status, execute, traced, jobs, sentinel, dispatch, runner-traced, capacity, autoscale; empty: all), for profiling one; stats and execute bring their RPC rows (-rpc)")
 	flag.BoolVar(&o.traced, "traced", true, "measure execute with tracing on too (sampling 1.0, exported to a local OTLP receiver), beside tracing off in the same run")
 	flag.BoolVar(&o.rpc, "rpc", true, "measure stats and execute over RayExecutorService too (native gRPC over h2c, Connect over HTTP/1.1), beside their JSON routes in the same run")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile (load generator, fake Ray) to the file")

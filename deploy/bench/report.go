@@ -36,6 +36,8 @@ type report struct {
 	shapes *shapesResult
 	// dispatch is nil when the dispatch scenario did not run.
 	dispatch *dispatchResult
+	// runnerTraced is nil when the runner-traced scenario did not run.
+	runnerTraced *tracedDispatchResult
 	// capacity is nil when the capacity scenario did not run.
 	capacity *capacityResult
 	// autoscale is nil when the autoscaling scenario did not run.
@@ -207,6 +209,10 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(w)
 		printTable(w, r.dispatch.header(), r.dispatch.rows(), r.dispatch.notes(r.opts))
 	}
+	if r.runnerTraced != nil {
+		fmt.Fprintln(w)
+		printTable(w, r.runnerTraced.header(), r.runnerTraced.rows(), r.runnerTraced.notes())
+	}
 	if r.capacity != nil {
 		fmt.Fprintln(w)
 		printTable(w, r.capacity.header(), r.capacity.rows(), r.capacity.notes())
@@ -259,6 +265,9 @@ func (r *report) markdown() string {
 	}
 	if r.dispatch != nil {
 		markdownTable(&b, r.dispatch.header(), r.dispatch.rows(), r.dispatch.notes(r.opts))
+	}
+	if r.runnerTraced != nil {
+		markdownTable(&b, r.runnerTraced.header(), r.runnerTraced.rows(), r.runnerTraced.notes())
 	}
 	if r.capacity != nil {
 		markdownTable(&b, r.capacity.header(), r.capacity.rows(), r.capacity.notes())

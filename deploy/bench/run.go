@@ -86,9 +86,9 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 		rep.starts = append(rep.starts, s)
 	}
 
+	var sink *otlpSink
 	if opts.traced {
-		sink, err := startOTLPSink()
-		if err != nil {
+		if sink, err = startOTLPSink(); err != nil {
 			return err
 		}
 		defer sink.close()
@@ -128,6 +128,11 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 	// Last: a Ray head takes cores and memory the figures above must not share.
 	if opts.only == nil || opts.only["dispatch"] {
 		if rep.dispatch, err = runDispatch(ctx, log, opts, bin, redis.url()); err != nil {
+			return err
+		}
+	}
+	if opts.traced && (opts.only == nil || opts.only["runner-traced"]) {
+		if rep.runnerTraced, err = runTracedDispatch(ctx, log, opts, bin, redis.url(), sink); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -107,11 +108,19 @@ func rayContainerProblems(c corev1.Container, rayVersion string) []string {
 	if minor, _ := strconv.Atoi(m[2]); minor < 10 {
 		p = append(p, "image "+c.Image+" has a Python older than 3.10")
 	}
-	var key *corev1.EnvVar
+	var key, otlp *corev1.EnvVar
 	for i := range c.Env {
-		if c.Env[i].Name == "VLLM_API_KEY" {
+		switch c.Env[i].Name {
+		case "VLLM_API_KEY":
 			key = &c.Env[i]
+		case "OTEL_EXPORTER_OTLP_ENDPOINT":
+			otlp = &c.Env[i]
 		}
+	}
+	// The runner's and the job's spans go where the functions' go: the same settings key.
+	if otlp == nil || otlp.ValueFrom == nil || otlp.ValueFrom.ConfigMapKeyRef == nil ||
+		otlp.ValueFrom.ConfigMapKeyRef.Name != "ray-executor" || otlp.ValueFrom.ConfigMapKeyRef.Key != "OTEL_EXPORTER_OTLP_ENDPOINT" {
+		p = append(p, "OTEL_EXPORTER_OTLP_ENDPOINT must come from the functions' settings ConfigMap (ray-executor)")
 	}
 	if key == nil || key.Value != "" || key.ValueFrom == nil || key.ValueFrom.SecretKeyRef == nil {
 		p = append(p, "VLLM_API_KEY must come from a Secret")
@@ -131,6 +140,16 @@ func TestRayChecksCatchMistakes(t *testing.T) {
 		"floating tag":          func(c *corev1.Container) { c.Image = "rayproject/ray:latest" },
 		"another Ray":           func(c *corev1.Container) { c.Image = "rayproject/ray:2.9.0-py311" },
 		"API key in plain text": func(c *corev1.Container) { c.Env = []corev1.EnvVar{{Name: "VLLM_API_KEY", Value: "sk-123"}} },
+		"no tracing endpoint": func(c *corev1.Container) {
+			c.Env = slices.DeleteFunc(slices.Clone(c.Env), func(e corev1.EnvVar) bool { return e.Name == "OTEL_EXPORTER_OTLP_ENDPOINT" })
+		},
+		"a tracing endpoint of its own": func(c *corev1.Container) {
+			for i := range c.Env {
+				if c.Env[i].Name == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+					c.Env[i] = corev1.EnvVar{Name: c.Env[i].Name, Value: "http://elsewhere:4318"}
+				}
+			}
+		},
 	} {
 		c := *good.DeepCopy()
 		mutate(&c)

@@ -58,6 +58,7 @@ type runnerWant struct {
 	redisMode   string                       // the functions' REDIS_MODE
 	serves      func(host, port string) bool // a Service of deploy/knative at host:port
 	redisPin    string                       // redis==<version>, as deploy/local/requirements.txt pins it
+	otlpPin     string                       // the OTLP exporter, as deploy/local/requirements.txt pins it
 	rayVersion  string                       // the Ray of deploy/local/requirements.txt
 	packageName string                       // rayjob.Package()'s content-addressed name
 	maxActive   int                          // the functions' MAX_ACTIVE_DELIBERATIONS
@@ -95,6 +96,7 @@ func loadRunnerWant(t *testing.T) runnerWant {
 		t.Fatal(err)
 	}
 	redisPin := regexp.MustCompile(`(?m)^redis==\S+$`).Find(reqs)
+	w.otlpPin = string(regexp.MustCompile(`(?m)^opentelemetry-exporter-otlp-proto-http==\S+$`).Find(reqs))
 	rayPin := regexp.MustCompile(`(?m)^ray\[[a-z,]*\]==(\S+)$`).FindSubmatch(reqs)
 	if redisPin == nil || rayPin == nil {
 		t.Fatal("deploy/local/requirements.txt pins no redis or no Ray")
@@ -262,7 +264,7 @@ func serveConfigProblems(doc string, w runnerWant) []string {
 		return []string{err.Error()}
 	}
 	raw, err := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: app.RuntimeEnv.WorkingDir,
-		Args: args, Replicas: replicas, Autoscaling: scaling, Pip: []string{rayjob.RunnerRedisPin}, Revision: revision}.Config()
+		Args: args, Replicas: replicas, Autoscaling: scaling, Pip: rayjob.RunnerPip(), Revision: revision}.Config()
 	if err != nil {
 		return []string{"serveConfigV2: " + err.Error()}
 	}
@@ -273,6 +275,9 @@ func serveConfigProblems(doc string, w runnerWant) []string {
 	p := configDiff("serveConfigV2", got, want)
 	if scaling == nil || *scaling != w.scaling {
 		p = append(p, fmt.Sprintf("the runner's autoscaling %+v is not the functions' RAY_RUNNER_* settings %+v", scaling, w.scaling))
+	}
+	if rayjob.RunnerOTLPPin != w.otlpPin {
+		p = append(p, fmt.Sprintf("rayjob.RunnerOTLPPin %s is not the exporter of deploy/local/requirements.txt (%q)", rayjob.RunnerOTLPPin, w.otlpPin))
 	}
 	if rayjob.RunnerRedisPin != w.redisPin {
 		p = append(p, fmt.Sprintf("rayjob.RunnerRedisPin %s is not the redis of deploy/local/requirements.txt (%s)", rayjob.RunnerRedisPin, w.redisPin))

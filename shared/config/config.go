@@ -66,6 +66,20 @@ type Tracing struct {
 // Enabled says whether spans are exported: only when an endpoint is set.
 func (t Tracing) Enabled() bool { return t.Endpoint != "" || t.TracesEndpoint != "" }
 
+// RunnerEnv is what the deliberation runner's replicas get of it (the Serve application's
+// env_vars), so its spans go where the functions' go: the endpoints that are set. The runner
+// exports over http/protobuf whatever Protocol says.
+func (t Tracing) RunnerEnv() map[string]string {
+	env := map[string]string{}
+	if t.Endpoint != "" {
+		env["OTEL_EXPORTER_OTLP_ENDPOINT"] = t.Endpoint
+	}
+	if t.TracesEndpoint != "" {
+		env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = t.TracesEndpoint
+	}
+	return env
+}
+
 // How deliberations reach Ray (RAY_DISPATCH).
 const (
 	// DispatchServe enqueues them for the deliberation runner, a Ray Serve application on warm

@@ -4,11 +4,16 @@ job (run_agent_in_task) and on the runner's event loop."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+from opentelemetry import context as otel_context
+from opentelemetry.trace import Status, StatusCode
+
+import tracing
 from messages import log
 from model_client import (
     CallError,
@@ -36,8 +41,19 @@ def agent_failure(agent_id: str, error: str) -> dict[str, Any]:
 
 async def run_agent(client: ModelClient, request: Request, agent: Agent, until: float,
                     cancelled: Callable[[], bool] = never_cancelled) -> dict[str, Any]:
-    """One agent's work. It never raises (but for its task's cancellation): every failure becomes
-    a short message."""
+    """One agent's work, a span whose children are its calls. It never raises (but for its task's
+    cancellation): every failure becomes a short message."""
+    attributes = {tracing.DELIBERATION_ID: request.deliberation_id, tracing.AGENT_ID: agent.agent_id,
+                  tracing.MODEL: agent.model}
+    with tracing.TRACER.start_as_current_span(tracing.AGENT, attributes=attributes) as span:
+        outcome = await agent_outcome(client, request, agent, until, cancelled)
+        if not outcome["ok"]:
+            span.set_status(Status(StatusCode.ERROR, outcome["error"]))
+        return outcome
+
+
+async def agent_outcome(client: ModelClient, request: Request, agent: Agent, until: float,
+                        cancelled: Callable[[], bool]) -> dict[str, Any]:
     started = time.monotonic()
     body = chat_body(agent.model, system_prompt(agent.role), user_prompt(request, agent))
 
@@ -73,8 +89,11 @@ async def run_agent(client: ModelClient, request: Request, agent: Agent, until: 
     }
 
 
-def run_agent_in_task(request: Request, agent: Agent, until: float) -> dict[str, Any]:
-    """The job's Ray task: one agent on an event loop and a client of its own."""
+def run_agent_in_task(request: Request, agent: Agent, until: float, traceparent: str = "",
+                      otel_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The job's Ray task: one agent on an event loop and a client of its own, its span a child of
+    the job's deliberation span (traceparent), exported before the task returns. otel_env is the
+    driver's OTEL_* settings, for a worker whose node's environment has none."""
 
     async def run() -> dict[str, Any]:
         client = ModelClient()
@@ -83,7 +102,18 @@ def run_agent_in_task(request: Request, agent: Agent, until: float) -> dict[str,
         finally:
             await client.close()
 
-    return asyncio.run(run())
+    for name, value in (otel_env or {}).items():
+        os.environ.setdefault(name, value)
+    traced = tracing.start_tracing(tracing.JOB_SERVICE)
+    parent = tracing.remote_context(traceparent)
+    token = otel_context.attach(parent) if parent is not None else None
+    try:
+        return asyncio.run(run())
+    finally:
+        if token is not None:
+            otel_context.detach(token)
+        if traced:
+            tracing.flush()
 
 
 def split_reasoning(message: dict[str, Any]) -> tuple[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,7 @@ from typing import Any
 
 import ray
 
+import tracing
 from agent import agent_failure, run_agent, run_agent_in_task
 from judge import Scoring, failed_scoring, score_proposals
 from model_client import MIN_CALL_S, ModelClient, never_cancelled
@@ -129,7 +131,9 @@ async def run_agents_as_ray_tasks(client: ModelClient, request: Request, budget:
     # RAY_ADDRESS (set by Ray for a job's driver) says which cluster to join.
     ray.init()
     remote_agent = ray.remote(num_cpus=0, max_retries=0)(run_agent_in_task)
-    refs = {remote_agent.remote(request, agent, budget.agents_until): agent.agent_id
+    # Each task's span is a child of the current one (the job's deliberation span).
+    traceparent, otel_env = tracing.current_traceparent(), tracing.otel_env(os.environ)
+    refs = {remote_agent.remote(request, agent, budget.agents_until, traceparent, otel_env): agent.agent_id
             for agent in request.agents}
     futures = {asyncio.wrap_future(ref.future()): ref for ref in refs}
     waiting = True  # an agent cancelled after the wait stays pending, not failed

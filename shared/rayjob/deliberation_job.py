@@ -10,7 +10,8 @@ with its reasons.
 Inputs (environment): RAY_EXECUTOR_REQUEST (the validated request as JSON, with its optional
 ``policy``: ``allowed_origins`` and ``max_answer_bytes``), RAY_EXECUTOR_DEADLINE_UNIX (unix
 seconds), RAY_EXECUTOR_CALLBACK_URL (optional wake-up target), VLLM_API_KEY (optional, from the Ray
-cluster's own environment, never printed).
+cluster's own environment, never printed), TRACEPARENT/TRACESTATE (the functions' submit span,
+which the job's spans continue) and the OpenTelemetry SDK's OTEL_* variables (tracing.py).
 Exit code: 0 when at least one agent produced a proposal, 3 otherwise.
 
 The model server path is closed: the job calls ``<vllm_url>/v1/chat/completions`` and nothing else
@@ -24,8 +25,10 @@ This file is the entry point Ray runs (``python deliberation_job.py``) from the 
 of shared/rayjob: the request (request.py, policy.py), the model client (model_client.py), the
 prompts (prompts.py), the agents (agent.py), the judge (judge.py), the result (result.py) and the
 run (deliberation.py) are the modules beside it. Standard library, ``ray``, ``aiohttp`` (which
-``ray[default]`` ships for the dashboard) and ``idna`` (which Ray's own ``requests`` requires) only,
-Python >= 3.10, so a stock Ray image runs it.
+``ray[default]`` ships for the dashboard), ``idna`` (which Ray's own ``requests`` requires) and the
+OpenTelemetry API and SDK (which ``ray[default]`` ships too) only, Python >= 3.10, so a stock Ray
+image runs it; its OTLP exporter is the one package more tracing needs (without it the job runs
+untraced).
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ import threading
 import time
 import traceback
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+import tracing
 from deliberation import Budget, Progress, plan_budget, run_agents_as_ray_tasks, run_deliberation
 from messages import log
 from model_client import ModelClient
@@ -54,6 +62,8 @@ from wakeup import send_wakeup
 
 ENV_CALLBACK = "RAY_EXECUTOR_CALLBACK_URL"
 WATCHDOG_MARGIN_S = 0.5
+# What the watchdog gives the spans before it ends the process, within its margin.
+WATCHDOG_FLUSH_MS = 250
 
 
 def start_watchdog(request: Request, deadline: float, printer: ResultPrinter,
@@ -66,6 +76,7 @@ def start_watchdog(request: Request, deadline: float, printer: ResultPrinter,
         if printer.print_once(result):
             log("error", "deadline reached before the job finished", request.deliberation_id)
             send_wakeup(os.environ.get(ENV_CALLBACK, ""), request.deliberation_id)
+            tracing.flush(WATCHDOG_FLUSH_MS)
             sys.stderr.flush()
             os._exit(exit_code(result))
 
@@ -85,6 +96,25 @@ async def run(request: Request, budget: Budget, progress: Progress) -> None:
 
 
 def main() -> int:
+    """The job, the deliberation span (a child of the functions' submit span) around it."""
+    traced = tracing.start_tracing(tracing.JOB_SERVICE)
+    span = tracing.start_span(tracing.DELIBERATION, tracing.env_context(os.environ),
+                              attributes={tracing.DISPATCH: "jobs"})
+    token = otel_context.attach(trace.set_span_in_context(span))
+    try:
+        code = run_job(span)
+        span.set_attribute(tracing.OUTCOME, "SUCCEEDED" if code == 0 else "FAILED")
+        if code != 0:
+            span.set_status(Status(StatusCode.ERROR, "no agent produced a proposal"))
+        return code
+    finally:
+        otel_context.detach(token)
+        span.end()
+        if traced:
+            tracing.flush()
+
+
+def run_job(span: Span) -> int:
     started = time.time()
     printer = ResultPrinter(sys.stdout)
     raw = os.environ.get(ENV_REQUEST)
@@ -94,11 +124,13 @@ def main() -> int:
         deadline = parse_deadline(os.environ.get(ENV_DEADLINE), request, started)
     except RequestError as err:
         deliberation_id = best_effort_deliberation_id(raw)
+        span.set_attribute(tracing.DELIBERATION_ID, deliberation_id)
         log("error", f"unusable request: {err}", deliberation_id)
         result = unusable_request_result(raw, str(err))
         printer.print_once(result)
         send_wakeup(callback, deliberation_id)
         return EXIT_NO_PROPOSAL
+    span.set_attributes({tracing.DELIBERATION_ID: request.deliberation_id, tracing.AGENTS: len(request.agents)})
     progress = Progress(request.agents)
     watchdog = start_watchdog(request, deadline, printer, progress)
     pending_error = "deadline reached"

@@ -40,7 +40,9 @@ from typing import Any
 from ray import serve
 from ray.serve import Application
 
+import tracing
 from runner_consumer import Runner
+from runner_metrics import ServeMetrics
 from runner_settings import Settings
 
 # Allocations between two collections of the youngest generation in a replica (Python's: 700).
@@ -64,7 +66,9 @@ class DeliberationRunner:
 
     def __init__(self, settings: Settings) -> None:
         tune_gc()
-        self.runner = Runner(settings)
+        # Its own tracer provider, from the replica's OTEL_* variables (the Serve app's env_vars).
+        tracing.start_tracing(tracing.RUNNER_SERVICE)
+        self.runner = Runner(settings, metrics=ServeMetrics())
         self.runner.start()
 
     def check_health(self) -> None:
@@ -79,6 +83,7 @@ class DeliberationRunner:
         # graceful_shutdown_timeout_s); the drain runs on the runner's own loop. A second call
         # (the garbage collector's) finds the runner closed and returns at once.
         self.runner.drain()
+        tracing.flush()
 
 
 # Made a deployment by a call, not as a class decorator: the name stays the class's

@@ -36,9 +36,9 @@ var RunnerSource string
 //
 //go:embed deliberation_job.py deliberation_runner.py
 //go:embed agent.py autoscaling.py call_limits.py deliberation.py fields.py judge.py messages.py model_client.py policy.py
-//go:embed prompts.py queue_contract.py request.py result.py wakeup.py
-//go:embed runner_attempt.py runner_consumer.py runner_drain.py runner_figures.py runner_queue.py runner_redis.py runner_settings.py
-//go:embed runner_slots.py
+//go:embed prompts.py queue_contract.py request.py result.py tracing.py wakeup.py
+//go:embed runner_attempt.py runner_consumer.py runner_drain.py runner_figures.py runner_metrics.py runner_queue.py
+//go:embed runner_redis.py runner_settings.py runner_slots.py
 //go:embed contract/runner_queue.json
 var packageFiles embed.FS
 
@@ -58,6 +58,13 @@ const RunnerImportPath = "deliberation_runner:app"
 // redis-py): its Redis client, pinned as deploy/local/requirements.txt pins it for the tests (a
 // test of deploy/knative keeps the two equal).
 const RunnerRedisPin = "redis==8.2.0"
+
+// RunnerOTLPPin is the OTLP exporter the runner's spans go out with (the OpenTelemetry API and SDK
+// come with ray[default]); pinned as deploy/local/requirements.txt pins it.
+const RunnerOTLPPin = "opentelemetry-exporter-otlp-proto-http==1.45.2"
+
+// RunnerPip is what the runner's runtime_env installs over the image.
+func RunnerPip() []string { return []string{RunnerRedisPin, RunnerOTLPPin} }
 
 // zipEpoch is the fixed modification time of every entry: a timestamp would change the bytes,
 // and so the package name, on every build.

@@ -10,6 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import Status, StatusCode
+
+import tracing
 from messages import log, one_line
 from model_client import CallError, ModelClient, api_key, call_with_retries, first_message, never_cancelled
 from prompts import judge_body
@@ -80,7 +83,19 @@ def _rationale(item: dict[str, Any]) -> str:
 
 async def score_proposals(client: ModelClient, request: Request, proposals: list[tuple[Agent, str]],
                           until: float, cancelled: Callable[[], bool] = never_cancelled) -> Scoring:
-    """One judge call for all proposals; any failure zeroes every score and says why."""
+    """One judge call for all proposals, a span whose children are its calls; any failure zeroes
+    every score and says why."""
+    attributes: dict[str, str | int] = {tracing.DELIBERATION_ID: request.deliberation_id,
+                                        tracing.AGENTS: len(proposals), tracing.MODEL: request.vllm_model}
+    with tracing.TRACER.start_as_current_span(tracing.JUDGE, attributes=attributes) as span:
+        scoring = await judge_scoring(client, request, proposals, until, cancelled)
+        if scoring.error:
+            span.set_status(Status(StatusCode.ERROR, scoring.error))
+        return scoring
+
+
+async def judge_scoring(client: ModelClient, request: Request, proposals: list[tuple[Agent, str]],
+                        until: float, cancelled: Callable[[], bool]) -> Scoring:
     ids = [agent.agent_id for agent, _ in proposals]
 
     def on_retry(problem: str, delay: float) -> None:

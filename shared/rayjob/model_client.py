@@ -6,7 +6,11 @@ Calls are coroutines on one aiohttp session per ModelClient (one per process and
 thousands wait on the model server at once at the cost of a socket each, not a thread each. A
 ModelClient bounds the calls on the wire, in all and per model-server origin (call_limits.py).
 Everything around the call (retries, backoff, bounds) takes the sleep, the randomness and the
-cancel check as arguments."""
+cancel check as arguments.
+
+Each attempt is a client span (`chat <model>`, the call's attempt number, the answer's status) whose
+traceparent the model server receives, so vLLM's own spans join the trace; a ModelClient may be
+given an observer of each attempt's origin, outcome and latency (the runner's metrics)."""
 
 from __future__ import annotations
 
@@ -21,8 +25,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from call_limits import DEFAULT_MAX_CALLS, DEFAULT_MAX_CALLS_PER_ORIGIN, CallLimits
+import tracing
+from call_limits import DEFAULT_MAX_CALLS, DEFAULT_MAX_CALLS_PER_ORIGIN, CallLimits, origin_of
 from messages import one_line
 from policy import DEFAULT_MAX_ANSWER_BYTES, canonical_origin
 
@@ -53,11 +60,12 @@ def never_cancelled() -> bool:
 class AttemptError(Exception):
     """One call failed; transient failures are worth another attempt."""
 
-    def __init__(self, problem: str, transient: bool, retry_after: float = 0.0) -> None:
+    def __init__(self, problem: str, transient: bool, retry_after: float = 0.0, outcome: str = "error") -> None:
         super().__init__(problem)
         self.problem = problem
         self.transient = transient
         self.retry_after = retry_after
+        self.outcome = outcome  # a short, bounded name: timeout, connection, http_503, ...
 
 
 class CallError(Exception):
@@ -68,13 +76,20 @@ def read_limit(max_answer_bytes: int) -> int:
     return 2 * max_answer_bytes + ANSWER_ENVELOPE_BYTES
 
 
+# Told of every attempt that went on the wire: its origin, its outcome (ok or AttemptError's) and
+# how long it took in seconds.
+CallObserver = Callable[[str, str, float], None]
+
+
 class ModelClient:
     """One process's (one event loop's) calls to model servers: a shared session and the limits
     of calls on the wire. Made and closed on the loop that uses it."""
 
     def __init__(self, max_calls: int = DEFAULT_MAX_CALLS,
-                 max_calls_per_origin: int = DEFAULT_MAX_CALLS_PER_ORIGIN) -> None:
+                 max_calls_per_origin: int = DEFAULT_MAX_CALLS_PER_ORIGIN,
+                 observer: CallObserver | None = None) -> None:
         self.limits = CallLimits(max_calls, max_calls_per_origin)
+        self.observer = observer
         self._session: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
@@ -97,21 +112,32 @@ class ModelClient:
             origin = await self.limits.acquire(url, until)
         except asyncio.TimeoutError:
             raise AttemptError("no room for the call before the deadline", True) from None
+        started = time.monotonic()
+        outcome = "cancelled"
         try:
             left = until - time.time()
             if left <= 0:
-                raise AttemptError("model server timed out", True)
-            return await self._attempt(url, body, api_key, max_answer_bytes, left)
+                raise AttemptError("model server timed out", True, outcome="timeout")
+            answer = await self._attempt(url, body, api_key, max_answer_bytes, left)
+            outcome = "ok"
+            return answer
         except asyncio.TimeoutError:
-            raise AttemptError("model server timed out", True) from None
+            outcome = "timeout"
+            raise AttemptError("model server timed out", True, outcome="timeout") from None
+        except AttemptError as err:
+            outcome = err.outcome
+            raise
         finally:
             self.limits.release(origin)
+            if self.observer is not None:
+                self.observer(origin_of(url), outcome, time.monotonic() - started)
 
     async def _attempt(self, url: str, body: dict[str, Any], api_key: str,
                        max_answer_bytes: int, timeout: float) -> dict[str, Any]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
+        tracing.inject(headers)
         try:
             # allow_redirects=False: a 3xx is the answer, refused below, never followed (a
             # redirect would carry the Authorization header to wherever it points). The total
@@ -120,24 +146,27 @@ class ModelClient:
             async with self.session().post(url, data=json.dumps(body).encode(), headers=headers,
                                            allow_redirects=False,
                                            timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                trace.get_current_span().set_attribute(tracing.STATUS_CODE, response.status)
                 if response.status >= 300:
                     raise await http_error(response)
                 payload = await read_bounded(response, read_limit(max_answer_bytes))
         except asyncio.TimeoutError:
             # First: aiohttp's timeouts are ClientErrors too, and TimeoutError is an OSError.
-            raise AttemptError("model server timed out", True) from None
+            raise AttemptError("model server timed out", True, outcome="timeout") from None
         except aiohttp.ClientConnectorError as err:
-            raise AttemptError(f"cannot reach model server ({_reason(err.os_error)})", True) from None
+            raise AttemptError(f"cannot reach model server ({_reason(err.os_error)})", True,
+                               outcome="connection") from None
         except (aiohttp.ClientError, OSError) as err:
-            raise AttemptError(f"connection to model server failed ({_reason(err)})", True) from None
+            raise AttemptError(f"connection to model server failed ({_reason(err)})", True,
+                               outcome="connection") from None
         try:
             # At most read_limit (about 2 x max_answer_bytes) of JSON: parsed on the loop, a
             # millisecond or so at the default cap, which a thread hop would cost as much as.
             answer = json.loads(payload)
         except ValueError:
-            raise AttemptError("model server answered invalid JSON", False) from None
+            raise AttemptError("model server answered invalid JSON", False, outcome="invalid_answer") from None
         if not isinstance(answer, dict):
-            raise AttemptError("model server answered invalid JSON", False)
+            raise AttemptError("model server answered invalid JSON", False, outcome="invalid_answer")
         return answer
 
 
@@ -163,7 +192,7 @@ async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
 
 def answer_too_large(limit: int) -> AttemptError:
     # Final: the same prompt would most likely bring the same flood again.
-    return AttemptError(f"model server answer larger than {limit} bytes", False)
+    return AttemptError(f"model server answer larger than {limit} bytes", False, outcome="too_large")
 
 
 async def http_error(response: aiohttp.ClientResponse) -> AttemptError:
@@ -171,7 +200,7 @@ async def http_error(response: aiohttp.ClientResponse) -> AttemptError:
     if 300 <= code < 400:
         response.close()
         return AttemptError(redirect_problem(code, str(response.url), response.headers.get("Location")),
-                            False)
+                            False, outcome=f"http_{code}")
     transient = code in (408, 429) or code >= 500
     problem = f"model server answered {code}"
     if not transient:
@@ -181,7 +210,8 @@ async def http_error(response: aiohttp.ClientResponse) -> AttemptError:
         if detail:
             problem = f"{problem}: {detail}"
     response.close()
-    return AttemptError(problem, transient, _retry_after(response.headers.get("Retry-After")))
+    return AttemptError(problem, transient, _retry_after(response.headers.get("Retry-After")),
+                        outcome=f"http_{code}")
 
 
 async def _error_detail(response: aiohttp.ClientResponse) -> str:
@@ -271,7 +301,7 @@ async def call_with_retries(client: ModelClient, url: str, body: dict[str, Any],
             raise CallError(deadline_message(attempts, last))
         attempts += 1
         try:
-            return await client.post_json(url, body, until, api_key, max_answer_bytes)
+            return await traced_attempt(client, url, body, until, api_key, max_answer_bytes, attempts)
         except AttemptError as err:
             last = err
         if not last.transient:
@@ -284,6 +314,27 @@ async def call_with_retries(client: ModelClient, url: str, body: dict[str, Any],
             raise CallError(deadline_message(attempts, last))
         on_retry(last.problem, delay)
         await sleep(delay)
+
+
+async def traced_attempt(client: ModelClient, url: str, body: dict[str, Any], until: float, api_key: str,
+                         max_answer_bytes: int, attempt: int) -> dict[str, Any]:
+    """One attempt as a client span, the current one while the request is sent (its traceparent
+    goes with it)."""
+    model = str(body.get("model", ""))
+    parsed = urllib.parse.urlsplit(url)
+    attributes: dict[str, str | int] = {tracing.MODEL: model, tracing.CALL_ATTEMPT: attempt,
+                                        "gen_ai.operation.name": "chat", "http.request.method": "POST",
+                                        "server.address": parsed.hostname or ""}
+    if parsed.port:
+        attributes["server.port"] = parsed.port
+    with tracing.TRACER.start_as_current_span(f"chat {model}", kind=SpanKind.CLIENT, attributes=attributes,
+                                              record_exception=False) as span:
+        try:
+            return await client.post_json(url, body, until, api_key, max_answer_bytes)
+        except AttemptError as err:
+            span.set_attribute(tracing.ERROR_TYPE, err.outcome)
+            span.set_status(Status(StatusCode.ERROR, err.problem))
+            raise
 
 
 def first_message(answer: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ SHARD = "<shard>"
 
 # What the runner's code means by each name; the file says how each is spelled on the wire.
 ENTRY_FIELDS = ("attempt", "request", "deadline", "callback")
+ENTRY_TRACE_FIELDS = ("traceparent", "tracestate")  # the enqueue span's W3C context
 ATTEMPT_FIELDS = ("state", "started_at")
 ATTEMPT_STATES = ("PENDING", "RUNNING", "STOPPED")
 RESULT_FIELDS = ("state", "infrastructure", "start_time", "end_time", "result")
@@ -40,6 +41,7 @@ class QueueContract:
     shards: int
     keys: tuple[tuple[str, str], ...]  # name -> template, e.g. ("queue", "<prefix>:{runner:s<shard>}:queue")
     entry_fields: tuple[str, ...]
+    entry_trace_fields: tuple[str, ...]
     attempt_fields: tuple[str, ...]
     attempt_states: tuple[str, ...]
     result_fields: tuple[str, ...]
@@ -71,6 +73,7 @@ def load(path: Path = CONTRACT_PATH) -> QueueContract:
         shards=_shards(doc, path),
         keys=tuple(sorted(keys.items())),
         entry_fields=_names(doc, "entry_fields", ENTRY_FIELDS, path),
+        entry_trace_fields=_names(doc, "entry_trace_fields", ENTRY_TRACE_FIELDS, path),
         attempt_fields=_names(doc, "attempt_fields", ATTEMPT_FIELDS, path),
         attempt_states=_names(doc, "attempt_states", ATTEMPT_STATES, path),
         result_fields=_names(doc, "result_fields", RESULT_FIELDS, path),

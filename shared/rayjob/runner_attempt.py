@@ -2,7 +2,11 @@
 script on its marker), its run by the job's own code (deliberate, which keeps the deadline and the
 cancel whatever the model servers do), the result of an attempt given up after max_deliveries
 (lost_result), the result stored and the entry acked in one transaction, and Held, what the
-replica keeps of an entry while it runs."""
+replica keeps of an entry while it runs.
+
+Its spans continue the entry's trace (the functions' enqueue span): the time the entry waited in
+the queue, and the deliberation, with the agents, the judge, the stored result and the wake-up
+under it."""
 
 from __future__ import annotations
 
@@ -15,7 +19,11 @@ from typing import Any
 import aiohttp
 import redis.asyncio
 import redis.asyncio.client
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
+import tracing
 from deliberation import Progress, plan_budget, run_deliberation
 from judge import failed_scoring
 from messages import log
@@ -82,18 +90,46 @@ class Held:
     task: asyncio.Task[None] | None = None
 
 
+def queue_wait(settings: Settings, message: Message, parent: Context | None,
+               attributes: dict[str, str | int]) -> Context:
+    """The span of the entry's time in the queue, from its enqueue (its id's time) to now; the
+    context of the deliberation it leads to (one trace even when the entry brought none)."""
+    span = tracing.start_span(tracing.QUEUE_WAIT, parent, SpanKind.CONSUMER, {
+        **attributes, "messaging.system": "redis", "messaging.operation.type": "receive",
+        "messaging.destination.name": settings.queue(message.shard), "messaging.message.id": message.entry_id,
+    }, start_time=message.enqueued_ns())
+    span.end()
+    return trace.set_span_in_context(span, parent)
+
+
 async def process(client: redis.asyncio.Redis, settings: Settings, model: ModelClient | None,
                   wakeups: aiohttp.ClientSession | None, message: Message, deliveries: int, held: Held) -> None:
     """Runs the attempt of a message unless it must not run (no marker, stopped, a result already
     stored), gives it up past max_deliveries, then stores its result and acks its entry in one
-    transaction and sends the finished wake-up."""
+    transaction and sends the finished wake-up; all of it the deliberation span."""
     deliberation_id = best_effort_deliberation_id(message.request)
+    parent = tracing.remote_context(message.traceparent, message.tracestate)
+    attributes: dict[str, str | int] = {tracing.DELIBERATION_ID: deliberation_id,
+                                        tracing.SUBMISSION_ID: message.attempt, tracing.DELIVERIES: deliveries}
+    waited = queue_wait(settings, message, parent, attributes)
+    with tracing.TRACER.start_as_current_span(tracing.DELIBERATION, waited, attributes={
+            **attributes, tracing.DISPATCH: "serve"}) as span:
+        outcome = await run_attempt(client, settings, model, wakeups, message, deliveries, held, deliberation_id)
+        span.set_attribute(tracing.OUTCOME, outcome)
+        if outcome == STATE_FAILED:
+            span.set_status(Status(StatusCode.ERROR, "no agent produced a proposal"))
+
+
+async def run_attempt(client: redis.asyncio.Redis, settings: Settings, model: ModelClient | None,
+                      wakeups: aiohttp.ClientSession | None, message: Message, deliveries: int,
+                      held: Held, deliberation_id: str) -> str:
+    """process's work; what became of the attempt: its result's state, or why it did not run."""
     attempt_key = settings.attempt_key(message.attempt, message.shard)
     result_key = settings.result_key(message.attempt, message.shard)
     started_ms = int(time.time() * 1000)
     if not message.attempt:
         await done(client, settings, message)
-        return
+        return "no attempt"
     # One round trip: a result already stored means the attempt ran (its marker is RUNNING or
     # STOPPED, which the script leaves as it is).
     # EVAL, not a Script in a pipeline: that one asks SCRIPT EXISTS first, every time; the
@@ -106,7 +142,7 @@ async def process(client: redis.asyncio.Redis, settings: Settings, model: ModelC
     if stored or not started:
         # Finished elsewhere, stopped, or no longer wanted: running it again changes nothing.
         await done(client, settings, message)
-        return
+        return "not run"
     infrastructure = deliveries > settings.max_deliveries
     result: dict[str, Any] | None
     if infrastructure:
@@ -118,7 +154,7 @@ async def process(client: redis.asyncio.Redis, settings: Settings, model: ModelC
         if result is None:
             # Cancelled: the functions recorded the outcome already; nothing is stored.
             await done(client, settings, message)
-            return
+            return "cancelled"
     record = {
         "state": STATE_SUCCEEDED if exit_code(result) == EXIT_OK else STATE_FAILED,
         "infrastructure": infrastructure,
@@ -129,12 +165,15 @@ async def process(client: redis.asyncio.Redis, settings: Settings, model: ModelC
     stored_record = json.dumps(record, separators=(",", ":"), allow_nan=False)
     # Stored and acked in one MULTI: never acked without the result (a write Redis refuses,
     # out of memory, aborts the whole transaction), and one round trip instead of two.
-    pipe = client.pipeline(transaction=True)
-    pipe.set(result_key, stored_record, ex=settings.result_ttl_s, nx=True)
-    ack(pipe, settings, message)
-    await pipe.execute()
+    with tracing.TRACER.start_as_current_span(tracing.STORE_RESULT, kind=SpanKind.CLIENT, attributes={
+            "db.system.name": "redis", "db.operation.name": "MULTI"}):
+        pipe = client.pipeline(transaction=True)
+        pipe.set(result_key, stored_record, ex=settings.result_ttl_s, nx=True)
+        ack(pipe, settings, message)
+        await pipe.execute()
     if wakeups is not None:
         await send_wakeup_async(wakeups, message.callback, deliberation_id)
+    return str(record["state"])
 
 
 async def done(client: redis.asyncio.Redis, settings: Settings, message: Message) -> None:

@@ -30,6 +30,7 @@ from model_client import ModelClient
 from runner_attempt import Held, process
 from runner_drain import finish_or_hand_back
 from runner_figures import QUEUE_LAG_EVERY_S, LoopLag, autoscaling_stats, queue_lag, replica_figures
+from runner_metrics import NO_METRICS, RunnerMetrics
 from runner_queue import CONTRACT, GROUP, STATE_FIELD, STATE_STOPPED, STOPPED_SCRIPT, Message, stream_entries
 from runner_settings import Settings
 from runner_slots import Slots
@@ -60,8 +61,10 @@ class Runner:
     """The consumer of one replica: reads, claims, heartbeats and runs attempts on its own event
     loop, on a thread of its own."""
 
-    def __init__(self, settings: Settings, client: redis.asyncio.Redis | None = None) -> None:
+    def __init__(self, settings: Settings, client: redis.asyncio.Redis | None = None,
+                 metrics: RunnerMetrics = NO_METRICS) -> None:
         self.settings = settings
+        self.metrics = metrics
         # A bounded pool that waits for a free connection: a thousand deliberations share a few
         # dozen connections instead of failing once the pool's limit is reached.
         self.redis = client or runner_redis.connect(settings.redis_mode, settings.redis_url, REDIS_CONNECTIONS,
@@ -123,7 +126,8 @@ class Runner:
     # --- on the loop ------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        self.model = ModelClient(self.settings.max_calls, self.settings.max_calls_per_origin)
+        self.model = ModelClient(self.settings.max_calls, self.settings.max_calls_per_origin,
+                                 observer=self.metrics.model_call)
         self.wakeups = aiohttp.ClientSession(trust_env=False)
         await self.ensure_layout()
         await self.ensure_group()
@@ -275,6 +279,7 @@ class Runner:
         for shard, entries in by_shard(self.held).items():
             pipe.xclaim(self.settings.queue(shard), GROUP, self.consumer, 0, entries, justid=True)
         peak_calls = self.model.limits.peak_in_flight if self.model else 0
+        self.metrics.figures(len(self.held), self.model.limits.in_flight if self.model else 0)
         figures = replica_figures(len(self.held), peak_calls, self.lag.p99_ms)
         pipe.hset(self.settings.replicas_key(), self.consumer, json.dumps(figures))
         await pipe.execute()
@@ -306,8 +311,12 @@ class Runner:
     async def read_queue_lag(self) -> None:
         with contextlib.suppress(redis.RedisError, OSError):
             self.queue_lag = await queue_lag(self.redis, [self.settings.queue(s) for s in range(CONTRACT.shards)])
+            self.metrics.queue_lag(self.queue_lag)
 
     def dispatch(self, message: Message, deliveries: int) -> None:
+        enqueued_ns = message.enqueued_ns()
+        if enqueued_ns is not None:
+            self.metrics.queue_wait(time.time() - enqueued_ns / 1e9)
         held = self.held[(message.shard, message.entry_id)] = Held(message.attempt)
         held.task = asyncio.ensure_future(self.handle(message, deliveries, held))
 

@@ -49,17 +49,25 @@ class Message:
     deadline: float  # unix seconds
     callback: str
     shard: int = 0  # of the stream it came from: its attempt's keys are in the same shard
+    traceparent: str = ""  # of the enqueue span: the runner's spans continue its trace
+    tracestate: str = ""
 
     @staticmethod
     def parse(entry_id: str, fields: dict[bytes, bytes], shard: int = 0) -> Message:
         text = {k.decode(): v.decode() for k, v in fields.items()}
         attempt, request, deadline, callback = (text.get(name, "") for name in queue_contract.ENTRY_FIELDS)
+        traceparent, tracestate = (text.get(name, "") for name in queue_contract.ENTRY_TRACE_FIELDS)
         try:
             deadline_unix = float(deadline)
         except ValueError:
             deadline_unix = 0.0
         return Message(entry_id=entry_id, attempt=attempt, request=request, deadline=deadline_unix,
-                       callback=callback, shard=shard)
+                       callback=callback, shard=shard, traceparent=traceparent, tracestate=tracestate)
+
+    def enqueued_ns(self) -> int | None:
+        """When the entry was added (its id's milliseconds, Redis' clock), in unix nanoseconds."""
+        millis = self.entry_id.partition("-")[0]
+        return int(millis) * 1_000_000 if millis.isdigit() else None
 
 
 def stream_entries(reply: object) -> list[tuple[str, dict[bytes, bytes]]]:

@@ -3,6 +3,7 @@ package rayserve
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"strconv"
 )
 
@@ -25,6 +26,9 @@ type RunnerApplication struct {
 	// Pip lists the packages the replicas install over the image's (the runner's Redis client on
 	// an image without it); empty on a head whose Python already has them.
 	Pip []string
+	// Env are variables the replicas get beside the revision: the OpenTelemetry SDK's endpoint,
+	// so the runner's spans go where the functions' go.
+	Env map[string]string
 	// Revision orders runner packages (rayjob.RunnerRevision): a function deploys over a runner
 	// of a lower revision, never over a higher one (ensure.go). Zero writes none.
 	Revision int
@@ -100,8 +104,15 @@ func (a RunnerApplication) Config() ([]byte, error) {
 	if len(a.Pip) > 0 {
 		env["pip"] = a.Pip
 	}
+	vars := maps.Clone(a.Env)
 	if a.Revision > 0 {
-		env["env_vars"] = map[string]string{RevisionVariable: strconv.Itoa(a.Revision)}
+		if vars == nil {
+			vars = map[string]string{}
+		}
+		vars[RevisionVariable] = strconv.Itoa(a.Revision)
+	}
+	if len(vars) > 0 {
+		env["env_vars"] = vars
 	}
 	if len(env) > 0 {
 		app.RuntimeEnv = env

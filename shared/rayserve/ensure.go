@@ -23,7 +23,7 @@ type Decision struct {
 //     newer one back (a failed newer runner is for the newer binary, or a person, to fix);
 //   - a runner Serve reports DEPLOY_FAILED or UNHEALTHY is deployed again;
 //   - a runner of a lower revision is replaced;
-//   - at the same revision, a different package, args, pip, replica count, autoscaling or
+//   - at the same revision, a different package, args, pip, variables, replica count, autoscaling or
 //     shutdown timeout is replaced: the settings changed (a new ConfigMap restarts every
 //     function with the same new values). Two
 //     function deployments with different settings against one cluster would replace each
@@ -103,12 +103,22 @@ func (a deployedApp) revision() int {
 func (a deployedApp) comparable() map[string]any {
 	c := map[string]any{"working_dir": a.RuntimeEnv.WorkingDir, "pip": fmt.Sprint(a.RuntimeEnv.Pip), "args": a.Args,
 		"num_replicas": 0, "autoscaling_config": map[string]any(nil), "graceful_shutdown_timeout_s": 0.0,
-		"autoscaling_policy": a.AutoscalingPolicy}
+		"autoscaling_policy": a.AutoscalingPolicy, "env_vars": a.envWithoutRevision()}
 	if len(a.Deployments) > 0 {
 		d := a.Deployments[0]
 		c["num_replicas"], c["autoscaling_config"], c["graceful_shutdown_timeout_s"] = d.NumReplicas, d.AutoscalingConfig, d.GracefulShutdownTimeoutS
 	}
 	return c
+}
+
+// envWithoutRevision is the runner's variables but its revision, printed (sorted) to compare.
+func (a deployedApp) envWithoutRevision() string {
+	vars := maps.Clone(a.RuntimeEnv.EnvVars)
+	delete(vars, RevisionVariable)
+	if len(vars) == 0 {
+		return ""
+	}
+	return fmt.Sprint(vars)
 }
 
 // show writes a compared config for the log, with any password in redis_url masked.

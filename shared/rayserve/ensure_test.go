@@ -2,6 +2,7 @@ package rayserve
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,9 @@ func TestDecideConvergesOnTheNewestRunner(t *testing.T) {
 		{"same revision, autoscaling", deployed(t, with(func(a *RunnerApplication) { a.Autoscaling = &scaling }), "RUNNING"), true},
 		{"same revision, a longer drain", deployed(t, with(func(a *RunnerApplication) { a.Args["drain_s"] = 40 }), "RUNNING"), true},
 		{"same revision, no pip", deployed(t, with(func(a *RunnerApplication) { a.Pip = nil }), "RUNNING"), true},
+		{"same revision, a tracing endpoint", deployed(t, with(func(a *RunnerApplication) {
+			a.Env = map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
+		}), "RUNNING"), true},
 		{"unreadable config", map[string]Status{"deliberation-runner": {Status: "RUNNING", Config: json.RawMessage(`[`)}}, true},
 	} {
 		d := Decide(c.apps, ours)
@@ -137,5 +141,27 @@ func TestConfigOfAnAutoscaledRunner(t *testing.T) {
 		if _, err := a.Config(); err == nil {
 			t.Errorf("replicas between %d and %d accepted", bounds[0], bounds[1])
 		}
+	}
+}
+
+// TestConfigCarriesTheRunnerEnv: the replicas get Env beside the revision, and Decide reads the
+// revision back from among them.
+func TestConfigCarriesTheRunnerEnv(t *testing.T) {
+	t.Parallel()
+	a := RunnerApplication{ImportPath: "deliberation_runner:app", Revision: 7, Args: map[string]any{"redis_url": "redis://redis:6379/0"},
+		Env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}}
+	have, err := appOf(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", RevisionVariable: "7"}
+	if !maps.Equal(have.RuntimeEnv.EnvVars, want) || have.revision() != 7 {
+		t.Errorf("env_vars %v, want %v", have.RuntimeEnv.EnvVars, want)
+	}
+	if Decide(deployed(t, a, "RUNNING"), a).Deploy {
+		t.Error("the same runner with its env is replaced")
+	}
+	if a.Env["OTEL_EXPORTER_OTLP_ENDPOINT"] != "http://collector:4318" || len(a.Env) != 1 {
+		t.Errorf("Config changed the caller's Env: %v", a.Env)
 	}
 }

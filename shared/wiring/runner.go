@@ -37,7 +37,7 @@ func runnerApplication(c config.Config) (rayserve.RunnerApplication, string, []b
 	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: "gcs://" + name, Revision: rev,
 		Args: map[string]any{"redis_url": c.Ray.RunnerRedisURL, "redis_mode": c.RedisMode,
 			"key_prefix": c.RedisKeyPrefix},
-		Replicas: c.Ray.RunnerMinReplicas, Pip: []string{rayjob.RunnerRedisPin}}
+		Replicas: c.Ray.RunnerMinReplicas, Pip: rayjob.RunnerPip(), Env: c.Tracing.RunnerEnv()}
 	// Equal bounds are a fixed count; otherwise Serve follows the queue between them.
 	if c.Ray.RunnerMaxReplicas > c.Ray.RunnerMinReplicas {
 		app.Autoscaling = &rayserve.Autoscaling{MinReplicas: c.Ray.RunnerMinReplicas, MaxReplicas: c.Ray.RunnerMaxReplicas,

@@ -39,6 +39,8 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 			return err
 		}
 	}
+	// Before the runner's deployment, which gives the runner the endpoint.
+	tracing := s.tracing(ctx, &cfg, environ)
 	ray := endpoint{"Ray dashboard", cfg.Ray.Address, "from RAY_ADDRESS"}
 	if ray.url == "" {
 		ray.note = "local head (deploy/local/rayhead.sh), Jobs API"
@@ -48,7 +50,7 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 	}
 	if cfg.Ray.Dispatch == config.DispatchServe {
 		ray.note += "; the deliberation runner on Ray Serve"
-		if err := s.deployRunner(ctx, ray.url, cfg.RedisMode, redis.url, cfg.RedisKeyPrefix); err != nil {
+		if err := s.deployRunner(ctx, ray.url, cfg.RedisMode, redis.url, cfg.RedisKeyPrefix, cfg.Tracing.RunnerEnv()); err != nil {
 			return err
 		}
 	}
@@ -69,6 +71,9 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 		// The stack deployed the runner for its one local machine (one replica, the head's own
 		// Python); the functions must not replace it with the cluster's (docs/ray.md).
 		"RAY_SERVE_DEPLOY=false")
+	if cfg.Tracing.Endpoint != lookup(environ, "OTEL_EXPORTER_OTLP_ENDPOINT") {
+		env = append(env, "OTEL_EXPORTER_OTLP_ENDPOINT="+cfg.Tracing.Endpoint) // the collector it started
+	}
 	models := endpoint{"model servers", strings.Join(cfg.Allowlist.Origins(), ","), "from VLLM_URL_ALLOWLIST"}
 	if models.url == "" {
 		models.url, models.note = localModelServers, "make run's default VLLM_URL_ALLOWLIST: this machine only"
@@ -104,7 +109,11 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 		<-ticking
 	}()
 
-	printTable(os.Stdout, opts.basePort, []endpoint{redis, nats, ray, models}, cfg.APIToken != "", cfg.ReconcileInterval)
+	servers := []endpoint{redis, nats, ray, models}
+	if tracing.url != "" {
+		servers = append(servers, tracing)
+	}
+	printTable(os.Stdout, opts.basePort, servers, cfg.APIToken != "", cfg.ReconcileInterval)
 	select {
 	case <-ctx.Done():
 		return nil
