@@ -4,21 +4,23 @@ job (run_agent_in_task) and on the runner's event loop."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+from limits import job_limits
 from messages import log
 from model_client import (
     CallError,
     ModelClient,
-    api_key,
     call_with_retries,
     cap_answer,
     first_message,
     never_cancelled,
 )
+from model_keys import keys_from_environment
 from prompts import chat_body, system_prompt, user_prompt
 from request import Agent, Request
 
@@ -47,7 +49,7 @@ async def run_agent(client: ModelClient, request: Request, agent: Agent, until: 
 
     try:
         answer = await call_with_retries(client, request.chat_url, body, until, request.max_retries,
-                                   api_key(), on_retry,
+                                   None, on_retry,
                                    max_answer_bytes=request.max_answer_bytes, cancelled=cancelled)
         proposal, reasoning = split_reasoning(first_message(answer))
     except CallError as err:
@@ -74,10 +76,13 @@ async def run_agent(client: ModelClient, request: Request, agent: Agent, until: 
 
 
 def run_agent_in_task(request: Request, agent: Agent, until: float) -> dict[str, Any]:
-    """The job's Ray task: one agent on an event loop and a client of its own."""
+    """The job's Ray task: one agent on an event loop and a client of its own, with the keys of
+    its own process's environment (the Ray pods' Secret; the job's allowed origins reach it in
+    the job's runtime_env), never passed through Ray: task arguments are stored in the cluster."""
+    keys = keys_from_environment(job_limits(os.environ).allowed_origins)
 
     async def run() -> dict[str, Any]:
-        client = ModelClient()
+        client = ModelClient(keys=keys)
         try:
             return await run_agent(client, request, agent, until)
         finally:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from messages import log, one_line
-from model_client import CallError, ModelClient, api_key, call_with_retries, first_message, never_cancelled
+from model_client import CallError, ModelClient, call_with_retries, first_message, never_cancelled
 from prompts import judge_body
 from request import Agent, Request
 
@@ -88,7 +88,7 @@ async def score_proposals(client: ModelClient, request: Request, proposals: list
 
     try:
         answer = await call_with_retries(client, request.chat_url, judge_body(request, proposals),
-                                         until, request.max_retries, api_key(), on_retry,
+                                         until, request.max_retries, None, on_retry,
                                          max_answer_bytes=request.max_answer_bytes, cancelled=cancelled)
         return parse_scores(first_message(answer)["content"], ids)
     except CallError as err:

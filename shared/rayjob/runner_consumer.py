@@ -58,6 +58,8 @@ class Runner:
 
     def __init__(self, settings: Settings, client: redis.asyncio.Redis | None = None) -> None:
         self.settings = settings
+        # Keys that do not fit the allowed origins stop the replica here, at its start.
+        self.keys = settings.keys()
         # A bounded pool that waits for a free connection: a thousand deliberations share a few
         # dozen connections instead of failing once the pool's limit is reached.
         self.redis = client or runner_redis.connect(settings.redis_mode, settings.redis_url, REDIS_CONNECTIONS,
@@ -119,7 +121,7 @@ class Runner:
     # --- on the loop ------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        self.model = ModelClient(self.settings.max_calls, self.settings.max_calls_per_origin)
+        self.model = ModelClient(self.settings.max_calls, self.settings.max_calls_per_origin, self.keys)
         self.wakeups = aiohttp.ClientSession(trust_env=False)
         self.slot_freed = asyncio.Event()
         self.read_stopped = asyncio.Event()
