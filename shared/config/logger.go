@@ -36,6 +36,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("nats_stream", c.NATSStream),
 		slog.Bool("api_token_set", c.APIToken != ""),
 		slog.Any("vllm_url_allowlist", c.Allowlist.Origins()),
+		slog.Any("vllm_api_key_origins", c.KeyOrigins()),
 		slog.Int("max_agents", c.MaxAgents),
 		slog.Int("max_active_deliberations", c.MaxActiveDeliberations),
 		slog.Int("max_runner_queue_lag", c.MaxRunnerQueueLag),
