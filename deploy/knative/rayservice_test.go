@@ -271,8 +271,12 @@ func serveConfigProblems(doc string, w runnerWant) []string {
 	if err != nil {
 		return []string{err.Error()}
 	}
+	digest, err := rayjob.PackageDigest()
+	if err != nil {
+		return []string{err.Error()}
+	}
 	raw, err := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: app.RuntimeEnv.WorkingDir,
-		Args: args, Replicas: replicas, Autoscaling: scaling, Pip: []string{rayjob.RunnerRedisPin}, Revision: revision}.Config()
+		Args: args, Replicas: replicas, Autoscaling: scaling, Pip: rayjob.RunnerRequirements(), Revision: revision, Digest: digest}.Config()
 	if err != nil {
 		return []string{"serveConfigV2: " + err.Error()}
 	}
@@ -283,6 +287,9 @@ func serveConfigProblems(doc string, w runnerWant) []string {
 	p := configDiff("serveConfigV2", got, want)
 	if scaling == nil || *scaling != w.scaling {
 		p = append(p, fmt.Sprintf("the runner's autoscaling %+v is not the functions' RAY_RUNNER_* settings %+v", scaling, w.scaling))
+	}
+	if reqs := rayjob.RunnerRequirements(); len(reqs) != 1 || !regexp.MustCompile(`^`+regexp.QuoteMeta(w.redisPin)+`( --hash=sha256:[0-9a-f]{64})+$`).MatchString(reqs[0]) {
+		p = append(p, fmt.Sprintf("the runner's requirements %q are not %s with its sha256 hashes", reqs, w.redisPin))
 	}
 	if rayjob.RunnerRedisPin != w.redisPin {
 		p = append(p, fmt.Sprintf("rayjob.RunnerRedisPin %s is not the redis of deploy/local/requirements.txt (%s)", rayjob.RunnerRedisPin, w.redisPin))
@@ -388,7 +395,10 @@ func TestRayServiceChecksCatchMistakes(t *testing.T) {
 		"wrong import path":      serve(`import_path: deliberation_runner:app`, "import_path: deliberation_job:app"),
 		"another key prefix":     serve(`key_prefix: \S+`, "key_prefix: another"),
 		"unpinned redis":         serve(`"redis==[^"]+"`, `"redis"`),
-		"another redis pin":      serve(`"redis==[^"]+"`, `"redis==5.0.0"`),
+		"another redis pin":      serve(`"redis==8\.2\.0 `, `"redis==5.0.0 `),
+		"unhashed redis":         serve(`"redis==([^ "]+)[^"]*"`, `"redis==$1"`),
+		"another hash":           serve(`--hash=sha256:4ff6`, "--hash=sha256:0ff6"),
+		"hashes not required":    serve(`"--require-hashes", `, ""),
 		"HTTP proxy on":          serve(`proxy_location: Disabled`, "proxy_location: EveryNode"),
 		"a route":                serve(`route_prefix: null`, "route_prefix: /runner"),
 		"another application":    serve(`name: deliberation-runner`, "name: runner"),
@@ -411,6 +421,8 @@ func TestRayServiceChecksCatchMistakes(t *testing.T) {
 		"more agents than the functions": serve(`max_agents: 16`, "max_agents: 5000"),
 		"a larger answer cap":            serve(`max_answer_bytes: 65536`, "max_answer_bytes: 1000000000000"),
 		"stale package":                  serve(`_ray_pkg_[0-9a-f]{64}\.zip`, "_ray_pkg_"+strings.Repeat("0", 64)+".zip"),
+		"another package digest":         serve(`RAYEXEC_RUNNER_DIGEST: "[0-9a-f]{64}"`, `RAYEXEC_RUNNER_DIGEST: "`+strings.Repeat("1", 64)+`"`),
+		"no package digest":              serve(`(?m)^[ \t]*RAYEXEC_RUNNER_DIGEST: .*\n`, ""),
 		"stale revision":                 serve(`RAYEXEC_RUNNER_REVISION: "\d+"`, `RAYEXEC_RUNNER_REVISION: "0"`),
 		"requirements pin another redis": func(_ *rayService, w *runnerWant) { w.redisPin = "redis==5.0.0" },
 		"package over http":              serve(`working_dir: https://`, "working_dir: http://"),

@@ -34,11 +34,13 @@ point: the deployment class and the application builder, `deliberation_runner:ap
 from __future__ import annotations
 
 import gc
+import os
 from typing import Any
 
 from ray import serve
 from ray.serve import Application
 
+from package_digest import check_package
 from runner_consumer import Runner
 from runner_settings import Settings
 
@@ -62,6 +64,7 @@ class DeliberationRunner:
     policy, and calls __del__ when it stops one (scale-down, shutdown): the replica drains."""
 
     def __init__(self, settings: Settings) -> None:
+        check_package(os.environ)  # the package deployed, or no replica
         tune_gc()
         self.runner = Runner(settings)
         self.runner.start()
@@ -86,5 +89,7 @@ RUNNER_DEPLOYMENT = serve.deployment(ray_actor_options={"num_cpus": 0})(Delibera
 
 
 def app(args: dict[str, Any]) -> Application:
-    """The application builder Serve calls with the config's args."""
+    """The application builder Serve calls with the config's args: a package that is not the one
+    deployed, or settings that do not hold, fail the deployment here."""
+    check_package(os.environ)
     return RUNNER_DEPLOYMENT.bind(Settings.from_args(args))

@@ -35,10 +35,14 @@ func runnerApplication(c config.Config) (rayserve.RunnerApplication, string, []b
 	if err != nil {
 		return rayserve.RunnerApplication{}, "", nil, err
 	}
-	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: "gcs://" + name, Revision: rev,
+	digest, err := rayjob.PackageDigest()
+	if err != nil {
+		return rayserve.RunnerApplication{}, "", nil, err
+	}
+	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: "gcs://" + name, Revision: rev, Digest: digest,
 		Args: map[string]any{"redis_url": c.Ray.RunnerRedisURL, "redis_mode": c.RedisMode,
 			"key_prefix": c.RedisKeyPrefix},
-		Replicas: c.Ray.RunnerMinReplicas, Pip: []string{rayjob.RunnerRedisPin}}
+		Replicas: c.Ray.RunnerMinReplicas, Pip: rayjob.RunnerRequirements()}
 	// The runner's own limits: an entry outside them (one forged by whoever writes to Redis) is
 	// refused on the runner's side, whatever its policy says.
 	maps.Copy(app.Args, limits(c).OwnLimits(c.Ray.CallbackURL).RunnerArgs())
