@@ -107,14 +107,22 @@ func rayContainerProblems(c corev1.Container, rayVersion string) []string {
 	if minor, _ := strconv.Atoi(m[2]); minor < 10 {
 		p = append(p, "image "+c.Image+" has a Python older than 3.10")
 	}
-	var key *corev1.EnvVar
-	for i := range c.Env {
-		if c.Env[i].Name == "VLLM_API_KEY" {
-			key = &c.Env[i]
+	for _, name := range []string{"VLLM_API_KEY", "VLLM_API_KEYS"} {
+		var key *corev1.EnvVar
+		for i := range c.Env {
+			if c.Env[i].Name == name {
+				key = &c.Env[i]
+			}
+		}
+		if key == nil || key.Value != "" || key.ValueFrom == nil || key.ValueFrom.SecretKeyRef == nil {
+			p = append(p, name+" must come from a Secret")
 		}
 	}
-	if key == nil || key.Value != "" || key.ValueFrom == nil || key.ValueFrom.SecretKeyRef == nil {
-		p = append(p, "VLLM_API_KEY must come from a Secret")
+	for _, e := range c.Env {
+		// A file of keys is read from a mounted Secret, never written into the manifest.
+		if e.Name == "VLLM_API_KEYS_FILE" && e.Value == "" {
+			p = append(p, "VLLM_API_KEYS_FILE must name a file")
+		}
 	}
 	if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
 		p = append(p, "want a CPU request and a memory limit")
@@ -131,6 +139,13 @@ func TestRayChecksCatchMistakes(t *testing.T) {
 		"floating tag":          func(c *corev1.Container) { c.Image = "rayproject/ray:latest" },
 		"another Ray":           func(c *corev1.Container) { c.Image = "rayproject/ray:2.9.0-py311" },
 		"API key in plain text": func(c *corev1.Container) { c.Env = []corev1.EnvVar{{Name: "VLLM_API_KEY", Value: "sk-123"}} },
+		"API keys in plain text": func(c *corev1.Container) {
+			for i := range c.Env {
+				if c.Env[i].Name == "VLLM_API_KEYS" {
+					c.Env[i] = corev1.EnvVar{Name: "VLLM_API_KEYS", Value: "http://vllm:8000=sk-123"}
+				}
+			}
+		},
 	} {
 		c := *good.DeepCopy()
 		mutate(&c)
