@@ -39,8 +39,8 @@ type Config struct {
 	// job calls no model server.
 	Policy deliberation.JobPolicy
 	// Limits are the job's own limits (deliberation.Limits.OwnLimits), set in its environment
-	// beside the request: the job refuses a request outside them. Without allowed origins, the
-	// job calls no model server.
+	// beside the request: the job refuses a request outside them. Its allowed origins and answer
+	// cap default to the policy's; with neither, the job calls no model server.
 	Limits deliberation.OwnLimits
 	// Owner names the registry the jobs belong to (the Redis key prefix), in their metadata: the
 	// reconcile pass adopts and cleans up only its own registry's jobs, never those of another
@@ -83,7 +83,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 		problems = append(problems, err)
 	}
 	c := &Cluster{client: client, entrypoint: cfg.Entrypoint, numCPUs: cfg.NumCPUs, callback: cfg.CallbackURL, owner: cfg.Owner,
-		recheck: cfg.PackageRecheck, policy: cfg.Policy, limitsEnv: cfg.Limits.JobEnv()}
+		recheck: cfg.PackageRecheck, policy: cfg.Policy, limitsEnv: jobLimits(cfg).JobEnv()}
 	if c.owner == "" {
 		c.owner = "rayexec"
 	}
@@ -116,6 +116,22 @@ func NewCluster(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// jobLimits are cfg.Limits, with what it leaves unset taken from the policy and the callback:
+// a job's own list is never narrower than the policy the same functions send it.
+func jobLimits(cfg Config) deliberation.OwnLimits {
+	lim := cfg.Limits
+	if lim.AllowedOrigins == nil {
+		lim.AllowedOrigins = cfg.Policy.AllowedOrigins
+	}
+	if lim.MaxAnswerBytes == 0 {
+		lim.MaxAnswerBytes = cfg.Policy.MaxAnswerBytes
+	}
+	if lim.CallbackURL == "" {
+		lim.CallbackURL = cfg.CallbackURL
+	}
+	return lim
 }
 
 func (c *Cluster) loadPackage(cfg Config) []error {
