@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -86,15 +87,20 @@ func runAutoscale(ctx context.Context, log *slog.Logger, opts options, bin func(
 		return nil, err
 	}
 	bounds := autoscaleRunner
-	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Autoscaling: &bounds,
-		Args: map[string]any{"redis_url": redisURL, "key_prefix": prefixAutoscale, "max_deliberations": autoscalePerReplica}}
+	fnEnv := map[string]string{"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefixAutoscale,
+		"RAY_DISPATCH": "serve", "RAY_ADDRESS": head.address, "RAY_SERVE_DEPLOY": "false", "VLLM_URL_ALLOWLIST": model.URL(),
+		"MAX_ACTIVE_DELIBERATIONS": strconv.Itoa(2 * opts.autoscaleN)}
+	args, err := statusCallback(fnEnv, model.URL())
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(args, map[string]any{"redis_url": redisURL, "key_prefix": prefixAutoscale, "max_deliberations": autoscalePerReplica})
+	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Autoscaling: &bounds, Args: args}
 	if err := client.DeployRunner(ctx, app, name, zip, runnerDeployTimeout); err != nil {
 		return nil, fmt.Errorf("autoscaled runner: %w", err)
 	}
 	body := []byte(strings.Replace(executeBody, "http://127.0.0.1:8000", model.URL(), 1))
-	fns, err := startFunctions(ctx, bin, map[string]string{"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefixAutoscale,
-		"RAY_DISPATCH": "serve", "RAY_ADDRESS": head.address, "RAY_SERVE_DEPLOY": "false", "VLLM_URL_ALLOWLIST": model.URL(),
-		"MAX_ACTIVE_DELIBERATIONS": strconv.Itoa(2 * opts.autoscaleN)}, body)
+	fns, err := startFunctions(ctx, bin, fnEnv, body)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -100,13 +101,19 @@ func runCapacity(ctx context.Context, log *slog.Logger, opts options, bin func(s
 	if err != nil {
 		return nil, err
 	}
-	if err := deployRunner(ctx, log, client, redisURL, prefixCapacity, capacityRunnerSettings); err != nil {
+	fnEnv := map[string]string{"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefixCapacity,
+		"RAY_DISPATCH": "serve", "RAY_ADDRESS": head.address, "RAY_SERVE_DEPLOY": "false", "VLLM_URL_ALLOWLIST": model.URL(),
+		"MAX_ACTIVE_DELIBERATIONS": strconv.Itoa(2 * opts.capacityN)}
+	settings, err := statusCallback(fnEnv, model.URL())
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(settings, capacityRunnerSettings)
+	if err := deployRunner(ctx, log, client, redisURL, prefixCapacity, settings); err != nil {
 		return nil, err
 	}
 	body := []byte(strings.Replace(executeBody, "http://127.0.0.1:8000", model.URL(), 1))
-	fns, err := startFunctions(ctx, bin, map[string]string{"REDIS_URL": redisURL, "REDIS_KEY_PREFIX": prefixCapacity,
-		"RAY_DISPATCH": "serve", "RAY_ADDRESS": head.address, "RAY_SERVE_DEPLOY": "false", "VLLM_URL_ALLOWLIST": model.URL(),
-		"MAX_ACTIVE_DELIBERATIONS": strconv.Itoa(2 * opts.capacityN)}, body)
+	fns, err := startFunctions(ctx, bin, fnEnv, body)
 	if err != nil {
 		return nil, err
 	}

@@ -103,10 +103,15 @@ func runDispatch(ctx context.Context, log *slog.Logger, opts options, bin func(s
 		after func()
 	}{
 		{"serve", func() (way, error) {
-			if err := deployRunner(ctx, log, client, redisURL, prefixServe, nil); err != nil {
+			fnEnv := env("serve", prefixServe)
+			limits, err := statusCallback(fnEnv, model.URL())
+			if err != nil {
 				return nil, err
 			}
-			return startFunctions(ctx, bin, env("serve", prefixServe), body)
+			if err := deployRunner(ctx, log, client, redisURL, prefixServe, limits); err != nil {
+				return nil, err
+			}
+			return startFunctions(ctx, bin, fnEnv, body)
 		}, func() {
 			if err := client.DeleteAll(ctx); err != nil {
 				log.Warn("runner not deleted", "error", err.Error())

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,9 +34,13 @@ type functions struct {
 // startFunctions starts the status function, then execute; both send the finished wake-up to the
 // status function, as under make run.
 func startFunctions(ctx context.Context, bin func(string) string, env map[string]string, body []byte) (*functions, error) {
-	addr, err := loopbackAddr()
-	if err != nil {
-		return nil, err
+	// The status function's address: the one the runner was told (statusCallback), or a new one.
+	addr, known := strings.CutPrefix(env["RAY_EXECUTOR_CALLBACK_URL"], "http://")
+	if !known {
+		var err error
+		if addr, err = loopbackAddr(); err != nil {
+			return nil, err
+		}
 	}
 	env["RAY_EXECUTOR_CALLBACK_URL"] = "http://" + addr
 	status, err := launchAt(ctx, bin("get-deliberation-status"), addr, env)
@@ -124,4 +129,16 @@ func (f *functions) call(ctx context.Context, method, url string, body []byte, w
 		return fmt.Errorf("%s %s answered %d, want %d: %s", method, url, res.StatusCode, want, raw)
 	}
 	return json.Unmarshal(raw, out)
+}
+
+// statusCallback picks the status function's address before the runner is deployed, so the
+// runner's own limits name the wake-up it may send (callback_url) and the fake model server it
+// may call; startFunctions then starts the status function there.
+func statusCallback(env map[string]string, modelURL string) (map[string]any, error) {
+	addr, err := loopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	env["RAY_EXECUTOR_CALLBACK_URL"] = "http://" + addr
+	return map[string]any{"allowed_origins": []string{modelURL}, "callback_url": "http://" + addr}, nil
 }

@@ -51,7 +51,8 @@ func deployRunner(t *testing.T, s *stack) {
 	start := time.Now()
 	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: map[string]any{
 		"redis_url": s.redis.URL(), "key_prefix": keyPrefix, "max_deliberations": 64,
-		"claim_idle_s": runnerClaimIdle, "heartbeat_s": 2}}
+		"claim_idle_s": runnerClaimIdle, "heartbeat_s": 2,
+		"allowed_origins": []string{s.model.URL()}, "callback_url": s.callback}}
 	if err := client.DeployRunner(t.Context(), app, name, zip, 3*time.Minute); err != nil {
 		t.Fatalf("deliberation runner: %v", err)
 	}

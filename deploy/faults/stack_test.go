@@ -38,6 +38,8 @@ type stack struct {
 	ray      *rayHead
 	model    *modelserver.Server
 	logDir   string
+	// callback is the status function's wake-up URL, which the runner's own limits name.
+	callback string
 
 	execute, status, stats, jobs *function
 }
@@ -52,9 +54,6 @@ func startStack(t *testing.T) *stack {
 	s.nats = testenv.StartNATS(t)
 	bins := buildFunctions(t, root)
 	s.ray = startRayHead(t, root)
-	if s.dispatch == "serve" {
-		deployRunner(t, s)
-	}
 	s.model = modelserver.New(t)
 	s.model.SetBehavior(modelOK, modelserver.Behavior{Delay: 200 * time.Millisecond})
 	s.model.SetBehavior(modelSlow, modelserver.Behavior{Delay: 15 * time.Second})
@@ -62,6 +61,11 @@ func startStack(t *testing.T) *stack {
 	s.model.SetBehavior(modelStalled, modelserver.Behavior{Stall: true})
 
 	statusAddr := freeAddr(t)
+	// The runner's own limits name the model server and the wake-up the functions use.
+	s.callback = "http://" + statusAddr
+	if s.dispatch == "serve" {
+		deployRunner(t, s)
+	}
 	env := map[string]string{
 		"REDIS_URL": s.redis.URL(), "REDIS_KEY_PREFIX": keyPrefix,
 		"RAY_DISPATCH": s.dispatch, "RAY_ADDRESS": s.ray.Address, "RAY_SERVE_DEPLOY": "false", "RAY_EXECUTOR_CALLBACK_URL": "http://" + statusAddr,

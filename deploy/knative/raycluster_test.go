@@ -108,12 +108,9 @@ func rayContainerProblems(c corev1.Container, rayVersion string) []string {
 	if minor, _ := strconv.Atoi(m[2]); minor < 10 {
 		p = append(p, "image "+c.Image+" has a Python older than 3.10")
 	}
-	var key, otlp *corev1.EnvVar
+	var otlp *corev1.EnvVar
 	for i := range c.Env {
-		switch c.Env[i].Name {
-		case "VLLM_API_KEY":
-			key = &c.Env[i]
-		case "OTEL_EXPORTER_OTLP_ENDPOINT":
+		if c.Env[i].Name == "OTEL_EXPORTER_OTLP_ENDPOINT" {
 			otlp = &c.Env[i]
 		}
 	}
@@ -122,8 +119,22 @@ func rayContainerProblems(c corev1.Container, rayVersion string) []string {
 		otlp.ValueFrom.ConfigMapKeyRef.Name != "ray-executor" || otlp.ValueFrom.ConfigMapKeyRef.Key != "OTEL_EXPORTER_OTLP_ENDPOINT" {
 		p = append(p, "OTEL_EXPORTER_OTLP_ENDPOINT must come from the functions' settings ConfigMap (ray-executor)")
 	}
-	if key == nil || key.Value != "" || key.ValueFrom == nil || key.ValueFrom.SecretKeyRef == nil {
-		p = append(p, "VLLM_API_KEY must come from a Secret")
+	for _, name := range []string{"VLLM_API_KEY", "VLLM_API_KEYS"} {
+		var key *corev1.EnvVar
+		for i := range c.Env {
+			if c.Env[i].Name == name {
+				key = &c.Env[i]
+			}
+		}
+		if key == nil || key.Value != "" || key.ValueFrom == nil || key.ValueFrom.SecretKeyRef == nil {
+			p = append(p, name+" must come from a Secret")
+		}
+	}
+	for _, e := range c.Env {
+		// A file of keys is read from a mounted Secret, never written into the manifest.
+		if e.Name == "VLLM_API_KEYS_FILE" && e.Value == "" {
+			p = append(p, "VLLM_API_KEYS_FILE must name a file")
+		}
 	}
 	if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
 		p = append(p, "want a CPU request and a memory limit")
@@ -147,6 +158,13 @@ func TestRayChecksCatchMistakes(t *testing.T) {
 			for i := range c.Env {
 				if c.Env[i].Name == "OTEL_EXPORTER_OTLP_ENDPOINT" {
 					c.Env[i] = corev1.EnvVar{Name: c.Env[i].Name, Value: "http://elsewhere:4318"}
+				}
+			}
+		},
+		"API keys in plain text": func(c *corev1.Container) {
+			for i := range c.Env {
+				if c.Env[i].Name == "VLLM_API_KEYS" {
+					c.Env[i] = corev1.EnvVar{Name: "VLLM_API_KEYS", Value: "http://vllm:8000=sk-123"}
 				}
 			}
 		},

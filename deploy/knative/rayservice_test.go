@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/rayexecutor/functions/shared/config"
+	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/rayjob"
 	"github.com/rayexecutor/functions/shared/rayserve"
 )
@@ -65,6 +66,7 @@ type runnerWant struct {
 	settings    map[string]string            // the runner's settings (its args) and their defaults
 	clusterName string                       // the RayCluster of deploy/ray/raycluster.yaml
 	scaling     rayserve.Autoscaling         // the functions' RAY_RUNNER_* bounds and delays
+	limits      map[string]any               // the runner's own limits from the functions' settings, as JSON reads them
 }
 
 func loadRunnerWant(t *testing.T) runnerWant {
@@ -81,11 +83,21 @@ func loadRunnerWant(t *testing.T) runnerWant {
 		t.Fatal(err)
 	}
 	c, err := config.Load(func(k string) string {
-		if strings.HasPrefix(k, "RAY_RUNNER_") && k != "RAY_RUNNER_REDIS_URL" {
+		switch {
+		case strings.HasPrefix(k, "RAY_RUNNER_") && k != "RAY_RUNNER_REDIS_URL",
+			k == "VLLM_URL_ALLOWLIST", k == "RAY_EXECUTOR_CALLBACK_URL", k == "MAX_AGENTS", k == "MAX_ANSWER_BYTES":
 			return functionSetting(t, d, k)
 		}
 		return ""
 	}, config.Options{Local: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := json.Marshal(deliberation.Limits{MaxAgents: c.MaxAgents, Allowlist: c.Allowlist, MaxAnswerBytes: c.MaxAnswerBytes}.
+		OwnLimits(c.Ray.CallbackURL).RunnerArgs())
+	if err == nil {
+		err = json.Unmarshal(own, &w.limits)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +158,7 @@ func runnerSettings(t *testing.T) map[string]string {
 		t.Fatal("runner_settings.py has no Settings dataclass")
 	}
 	out := map[string]string{}
-	for _, m := range regexp.MustCompile(`(?m)^    ([a-z_]+): (?:str|int|float)(?: = ([^\s#]+))?`).FindAllStringSubmatch(src[start:start+end], -1) {
+	for _, m := range regexp.MustCompile(`(?m)^    ([a-z_]+): (?:str|int|float|tuple\[str, \.\.\.\] \| None)(?: = ([^\s#]+))?`).FindAllStringSubmatch(src[start:start+end], -1) {
 		out[m[1]] = strings.Trim(m[2], `"`)
 	}
 	for _, name := range []string{"redis_url", "key_prefix", "max_deliberations"} {
@@ -263,8 +275,12 @@ func serveConfigProblems(doc string, w runnerWant) []string {
 	if err != nil {
 		return []string{err.Error()}
 	}
+	digest, err := rayjob.PackageDigest()
+	if err != nil {
+		return []string{err.Error()}
+	}
 	raw, err := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: app.RuntimeEnv.WorkingDir,
-		Args: args, Replicas: replicas, Autoscaling: scaling, Pip: rayjob.RunnerPip(), Revision: revision}.Config()
+		Args: args, Replicas: replicas, Autoscaling: scaling, Pip: rayjob.RunnerRequirements(), Revision: revision, Digest: digest}.Config()
 	if err != nil {
 		return []string{"serveConfigV2: " + err.Error()}
 	}
@@ -278,6 +294,9 @@ func serveConfigProblems(doc string, w runnerWant) []string {
 	}
 	if rayjob.RunnerOTLPPin != w.otlpPin {
 		p = append(p, fmt.Sprintf("rayjob.RunnerOTLPPin %s is not the exporter of deploy/local/requirements.txt (%q)", rayjob.RunnerOTLPPin, w.otlpPin))
+	}
+	if reqs := rayjob.RunnerRequirements(); len(reqs) == 0 || !regexp.MustCompile(`^`+regexp.QuoteMeta(w.redisPin)+`( --hash=sha256:[0-9a-f]{64})+$`).MatchString(reqs[0]) {
+		p = append(p, fmt.Sprintf("the runner's requirements %q do not start with %s and its sha256 hashes", reqs, w.redisPin))
 	}
 	if rayjob.RunnerRedisPin != w.redisPin {
 		p = append(p, fmt.Sprintf("rayjob.RunnerRedisPin %s is not the redis of deploy/local/requirements.txt (%s)", rayjob.RunnerRedisPin, w.redisPin))
@@ -298,6 +317,12 @@ func serveConfigProblems(doc string, w runnerWant) []string {
 	}
 	if err == nil && !w.serves(u.Hostname(), cmp.Or(u.Port(), "6379")) {
 		p = append(p, fmt.Sprintf("redis_url names %s, which no Service of deploy/knative serves", u.Host))
+	}
+	for name, want := range w.limits {
+		if !reflect.DeepEqual(app.Args[name], want) {
+			p = append(p, fmt.Sprintf("the runner's %s is %v, not the functions' %v (VLLM_URL_ALLOWLIST, RAY_EXECUTOR_CALLBACK_URL, "+
+				"MAX_AGENTS, MAX_ANSWER_BYTES): the runner refuses what its own limits do not allow", name, app.Args[name], want))
+		}
 	}
 	perReplicaText := w.settings["max_deliberations"]
 	if v, ok := app.Args["max_deliberations"]; ok {
@@ -380,7 +405,10 @@ func TestRayServiceChecksCatchMistakes(t *testing.T) {
 		"wrong import path":      serve(`import_path: deliberation_runner:app`, "import_path: deliberation_job:app"),
 		"another key prefix":     serve(`key_prefix: \S+`, "key_prefix: another"),
 		"unpinned redis":         serve(`"redis==[^"]+"`, `"redis"`),
-		"another redis pin":      serve(`"redis==[^"]+"`, `"redis==5.0.0"`),
+		"another redis pin":      serve(`"redis==8\.2\.0 `, `"redis==5.0.0 `),
+		"unhashed redis":         serve(`"redis==([^ "]+)[^"]*"`, `"redis==$1"`),
+		"another hash":           serve(`--hash=sha256:4ff6`, "--hash=sha256:0ff6"),
+		"hashes not required":    serve(`"--require-hashes", `, ""),
 		"HTTP proxy on":          serve(`proxy_location: Disabled`, "proxy_location: EveryNode"),
 		"a route":                serve(`route_prefix: null`, "route_prefix: /runner"),
 		"another application":    serve(`name: deliberation-runner`, "name: runner"),
@@ -399,7 +427,14 @@ func TestRayServiceChecksCatchMistakes(t *testing.T) {
 			moved.Host = moved.Hostname() + ":6380"
 			w.redisURL = &moved
 		},
+		"another model server":           serve(`allowed_origins: \[[^\]]*\]`, `allowed_origins: ["*"]`),
+		"no allowed origins":             serve(`(?m)^[ \t]*allowed_origins: .*\n`, ""),
+		"a foreign callback":             serve(`callback_url: \S+`, "callback_url: http://evil.example/"),
+		"more agents than the functions": serve(`max_agents: 16`, "max_agents: 5000"),
+		"a larger answer cap":            serve(`max_answer_bytes: 65536`, "max_answer_bytes: 1000000000000"),
 		"stale package":                  serve(`_ray_pkg_[0-9a-f]{64}\.zip`, "_ray_pkg_"+strings.Repeat("0", 64)+".zip"),
+		"another package digest":         serve(`RAYEXEC_RUNNER_DIGEST: "[0-9a-f]{64}"`, `RAYEXEC_RUNNER_DIGEST: "`+strings.Repeat("1", 64)+`"`),
+		"no package digest":              serve(`(?m)^[ \t]*RAYEXEC_RUNNER_DIGEST: .*\n`, ""),
 		"stale revision":                 serve(`RAYEXEC_RUNNER_REVISION: "\d+"`, `RAYEXEC_RUNNER_REVISION: "0"`),
 		"requirements pin another redis": func(_ *rayService, w *runnerWant) { w.redisPin = "redis==5.0.0" },
 		"package over http":              serve(`working_dir: https://`, "working_dir: http://"),

@@ -37,6 +37,10 @@ type Config struct {
 	Callers Callers
 	// Allowlist names the model servers callers may use; its zero value (the default) allows none.
 	Allowlist deliberation.Allowlist
+	// ModelKeys are the model servers' keys by canonical origin (VLLM_API_KEYS, VLLM_API_KEYS_FILE,
+	// or VLLM_API_KEY for the one allowed origin); nil when none is set. Never logged.
+	ModelKeys map[string]string
+	keys      keySources
 
 	MaxAgents              int
 	MaxActiveDeliberations int
@@ -169,6 +173,10 @@ func Load(getenv func(string) string, opts Options) (Config, error) {
 	if !given["RAY_ADDRESS"] && opts.NeedsRay && c.Ray.Dispatch == DispatchJobs && !opts.Local {
 		errs.add("RAY_ADDRESS", "is required")
 	}
+	if !errs.has("VLLM_URL_ALLOWLIST") {
+		combineKeys(&c, &errs)
+	}
+	c.keys = keySources{}
 	if c.Ray.RunnerRedisURL == "" {
 		c.Ray.RunnerRedisURL = c.RedisURL
 	}

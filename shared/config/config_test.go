@@ -93,6 +93,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"RAY_JOB_RESOURCES": "[1]", "RAY_EXECUTOR_CALLBACK_URL": "status", "RECONCILE_INTERVAL": "0s",
 		"PENDING_LIMIT": "soon", "NATS_URL": "http://nats", "NATS_SUBJECT_PREFIX": "a.*",
 		"NATS_STREAM": "a.b", "API_TOKEN": "tab\there", "VLLM_URL_ALLOWLIST": "http://ok:1,,http://x/path",
+		"VLLM_API_KEY": "sk one", "VLLM_API_KEYS": "sk-only", "VLLM_API_KEYS_FILE": "/nonexistent/keys",
 		"MAX_AGENTS": "-1", "MAX_ACTIVE_DELIBERATIONS": "many", "MAX_RUNNER_QUEUE_LAG": "-1", "MAX_ANSWER_BYTES": "0", "MAX_BODY_BYTES": "10", "LOG_LEVEL": "loud",
 		"LOG_FORMAT": "xml", "RAY_DISPATCH": "actors", "RAY_SERVE_DEPLOY": "maybe", "RAY_RUNNER_REDIS_URL": "http://redis",
 		"RAY_RUNNER_MIN_REPLICAS": "0", "RAY_RUNNER_MAX_REPLICAS": "1001", "RAY_RUNNER_UPSCALE_DELAY": "-1s",

@@ -26,3 +26,12 @@ func (e *Error) Error() string {
 func (e *Error) add(variable, message string) {
 	e.Problems = append(e.Problems, Problem{Variable: variable, Message: message})
 }
+
+func (e *Error) has(variable string) bool {
+	for _, p := range e.Problems {
+		if p.Variable == variable {
+			return true
+		}
+	}
+	return false
+}

@@ -43,6 +43,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("caller_submit_burst", c.Callers.Quota.SubmitBurst),
 		slog.Bool("id_secret_set", c.Callers.IDSecret != ""),
 		slog.Any("vllm_url_allowlist", c.Allowlist.Origins()),
+		slog.Any("vllm_api_key_origins", c.KeyOrigins()),
 		slog.Int("max_agents", c.MaxAgents),
 		slog.Int("max_active_deliberations", c.MaxActiveDeliberations),
 		slog.Int("max_runner_queue_lag", c.MaxRunnerQueueLag),

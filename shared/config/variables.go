@@ -53,6 +53,10 @@ var variables = []variable{
 	{"CALLER_SUBMIT_BURST", "20", func(c *Config, v string) string { return parsePositive(v, 1<<20, &c.Callers.Quota.SubmitBurst) }},
 	{"ID_SECRET", "", func(c *Config, v string) string { return parseIDSecret(v, &c.Callers.IDSecret) }},
 	{"VLLM_URL_ALLOWLIST", "", func(c *Config, v string) string { return parseAllowlist(v, &c.Allowlist) }},
+	// The model servers' keys: read here, bound to the allowlist's origins by Load (modelkeys.go).
+	{"VLLM_API_KEY", "", parseSingleKey},
+	{"VLLM_API_KEYS", "", parseKeyPairs},
+	{"VLLM_API_KEYS_FILE", "", parseKeysFile},
 	{"MAX_AGENTS", strconv.Itoa(deliberation.DefaultMaxAgents), func(c *Config, v string) string { return parsePositive(v, 1<<20, &c.MaxAgents) }},
 	{"MAX_ACTIVE_DELIBERATIONS", "100", func(c *Config, v string) string { return parsePositive(v, 1<<30, &c.MaxActiveDeliberations) }},
 	{"MAX_RUNNER_QUEUE_LAG", "10000", func(c *Config, v string) string { return parseBound(v, 1<<30, &c.MaxRunnerQueueLag) }},

@@ -14,16 +14,17 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Status, StatusCode
 
 import tracing
+from limits import job_limits
 from messages import log
 from model_client import (
     CallError,
     ModelClient,
-    api_key,
     call_with_retries,
     cap_answer,
     first_message,
     never_cancelled,
 )
+from model_keys import keys_from_environment
 from prompts import chat_body, system_prompt, user_prompt
 from request import Agent, Request
 
@@ -63,7 +64,7 @@ async def agent_outcome(client: ModelClient, request: Request, agent: Agent, unt
 
     try:
         answer = await call_with_retries(client, request.chat_url, body, until, request.max_retries,
-                                   api_key(), on_retry,
+                                   None, on_retry,
                                    max_answer_bytes=request.max_answer_bytes, cancelled=cancelled)
         proposal, reasoning = split_reasoning(first_message(answer))
     except CallError as err:
@@ -93,10 +94,13 @@ def run_agent_in_task(request: Request, agent: Agent, until: float, traceparent:
                       otel_env: dict[str, str] | None = None) -> dict[str, Any]:
     """The job's Ray task: one agent on an event loop and a client of its own, its span a child of
     the job's deliberation span (traceparent), exported before the task returns. otel_env is the
-    driver's OTEL_* settings, for a worker whose node's environment has none."""
+    driver's OTEL_* settings, for a worker whose node's environment has none. The model keys are
+    those of its own process's environment (the Ray pods' Secret; the job's allowed origins reach
+    it in the job's runtime_env), never passed through Ray: task arguments are stored in the cluster."""
+    keys = keys_from_environment(job_limits(os.environ).allowed_origins)
 
     async def run() -> dict[str, Any]:
-        client = ModelClient()
+        client = ModelClient(keys=keys)
         try:
             return await run_agent(client, request, agent, until)
         finally:

@@ -40,6 +40,8 @@ from agent import run_agent  # noqa: E402 - needs the path above
 from fakemodel_client import FakeModelServer, FakeUnavailableError, build  # noqa: E402 - path above
 from judge import Scoring, score_proposals  # noqa: E402 - needs the path above
 from model_client import ModelClient, call_with_retries  # noqa: E402 - needs the path above
+from model_keys import Keys  # noqa: E402 - needs the path above
+from policy import canonical_origin  # noqa: E402 - needs the path above
 from request import Agent, Request, parse_request  # noqa: E402 - needs the path above
 from result import RESULT_PREFIX  # noqa: E402 - needs the path above
 from runner_consumer import Runner  # noqa: E402 - needs the path above
@@ -49,7 +51,9 @@ from runner_settings import Settings  # noqa: E402 - needs the path above
 GCS_ADDRESS_ENV = "RAY_TEST_GCS_ADDRESS"
 # Variables of the outer shell that would change what the job connects to or sends.
 SCRUBBED_ENV = ("RAY_ADDRESS", "RAY_EXECUTOR_REQUEST", "RAY_EXECUTOR_DEADLINE_UNIX",
-                "RAY_EXECUTOR_CALLBACK_URL", "VLLM_API_KEY")
+                "RAY_EXECUTOR_CALLBACK_URL", "RAY_EXECUTOR_ALLOWED_ORIGINS", "RAY_EXECUTOR_MAX_AGENTS",
+                "RAY_EXECUTOR_MAX_ANSWER_BYTES", "RAY_EXECUTOR_MAX_TIMEOUT_S", "VLLM_API_KEY", "VLLM_API_KEYS",
+                "VLLM_API_KEYS_FILE")
 
 
 @pytest.fixture(scope="session")
@@ -171,12 +175,20 @@ def on_client(use: Callable[[ModelClient], Awaitable[T]], client: ModelClient | 
     return asyncio.run(run())
 
 
-def agent_outcome(request: Request, one: Agent, until: float, **kwargs: Any) -> dict[str, Any]:
-    return on_client(lambda client: run_agent(client, request, one, until, **kwargs))
+def keys_for(*servers: FakeModelServer, key: str = API_KEY) -> Keys:
+    """The key bound to each server's origin (one key for all: a test of where a key goes uses
+    load_keys with a key per origin)."""
+    return Keys({canonical_origin(server.url): key for server in servers})
 
 
-def judge_scoring(request: Request, proposals: list[tuple[Agent, str]], until: float) -> Scoring:
-    return on_client(lambda client: score_proposals(client, request, proposals, until))
+def agent_outcome(request: Request, one: Agent, until: float, keys: Keys | None = None,
+                  **kwargs: Any) -> dict[str, Any]:
+    return on_client(lambda client: run_agent(client, request, one, until, **kwargs), ModelClient(keys=keys))
+
+
+def judge_scoring(request: Request, proposals: list[tuple[Agent, str]], until: float,
+                  keys: Keys | None = None) -> Scoring:
+    return on_client(lambda client: score_proposals(client, request, proposals, until), ModelClient(keys=keys))
 
 
 def call(url: str, body: dict[str, Any], until: float, max_retries: int, api_key: str,
@@ -218,6 +230,8 @@ def run_job(request: dict[str, Any] | str, ray_address: str, deadline_in: float 
         "RAY_ADDRESS": ray_address,
         "RAY_EXECUTOR_REQUEST": request if isinstance(request, str) else json.dumps(request),
         "RAY_EXECUTOR_DEADLINE_UNIX": repr(deadline),
+        # The job's own list, as the functions set it; a test of the list sets its own.
+        "RAY_EXECUTOR_ALLOWED_ORIGINS": "*",
         "PYTHONUNBUFFERED": "1",
     })
     env.update(extra_env or {})
@@ -286,7 +300,8 @@ def runners(redis_url: str) -> Iterator[list[Runner]]:
 
 
 def start_runner(redis_url: str, runners: list[Runner], **overrides: Any) -> Runner:
-    values: dict[str, Any] = {"claim_idle_s": 1.0, "heartbeat_s": 0.2, **overrides}
+    # The runner's own list is "*" unless a test says otherwise: the fake is on 127.0.0.1.
+    values: dict[str, Any] = {"claim_idle_s": 1.0, "heartbeat_s": 0.2, "allowed_origins": None, **overrides}
     settings = Settings(redis_url=redis_url, key_prefix=PREFIX, **values)
     runner = Runner(settings)
     runner.start()

@@ -9,14 +9,18 @@ with its reasons.
 
 Inputs (environment): RAY_EXECUTOR_REQUEST (the validated request as JSON, with its optional
 ``policy``: ``allowed_origins`` and ``max_answer_bytes``), RAY_EXECUTOR_DEADLINE_UNIX (unix
-seconds), RAY_EXECUTOR_CALLBACK_URL (optional wake-up target), VLLM_API_KEY (optional, from the Ray
-cluster's own environment, never printed), TRACEPARENT/TRACESTATE (the functions' submit span,
-which the job's spans continue) and the OpenTelemetry SDK's OTEL_* variables (tracing.py).
+seconds), RAY_EXECUTOR_CALLBACK_URL (optional wake-up target), the job's own limits
+(RAY_EXECUTOR_ALLOWED_ORIGINS, RAY_EXECUTOR_MAX_AGENTS, RAY_EXECUTOR_MAX_ANSWER_BYTES,
+RAY_EXECUTOR_MAX_TIMEOUT_S: limits.py; a request outside them is unusable), the model servers'
+keys bound to their origins (VLLM_API_KEYS, VLLM_API_KEYS_FILE, or VLLM_API_KEY for one origin:
+model_keys.py), from the Ray cluster's own environment, never printed, TRACEPARENT/TRACESTATE (the
+functions' submit span, which the job's spans continue) and the OpenTelemetry SDK's OTEL_* variables
+(tracing.py).
 Exit code: 0 when at least one agent produced a proposal, 3 otherwise.
 
 The model server path is closed: the job calls ``<vllm_url>/v1/chat/completions`` and nothing else
 (vllm_url must be ``scheme://host[:port][/base]``), only when vllm_url's canonical origin is in the
-policy's allowed origins (when the request has a policy), never follows a redirect (so the key
+policy's allowed origins (when the request has a policy) and in the job's own, never follows a redirect (so the key
 never leaves that origin), reads a bounded part of an answer and cuts proposal and reasoning to
 ``max_answer_bytes``, and keeps terminal escapes and control characters out of every error message
 it reports.
@@ -46,8 +50,10 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 import tracing
 from deliberation import Budget, Progress, plan_budget, run_agents_as_ray_tasks, run_deliberation
+from limits import Limits, job_limits
 from messages import log
 from model_client import ModelClient
+from model_keys import Keys, KeysError, keys_from_environment
 from request import (
     ENV_DEADLINE,
     ENV_REQUEST,
@@ -86,9 +92,9 @@ def start_watchdog(request: Request, deadline: float, printer: ResultPrinter,
     return timer
 
 
-async def run(request: Request, budget: Budget, progress: Progress) -> None:
+async def run(request: Request, budget: Budget, progress: Progress, keys: Keys) -> None:
     """The agents as Ray tasks, then the judge from here, on one client closed at the end."""
-    client = ModelClient()
+    client = ModelClient(keys=keys)
     try:
         await run_deliberation(client, request, budget, progress, run_agents_as_ray_tasks)
     finally:
@@ -119,14 +125,26 @@ def run_job(span: Span) -> int:
     printer = ResultPrinter(sys.stdout)
     raw = os.environ.get(ENV_REQUEST)
     callback = os.environ.get(ENV_CALLBACK, "")
+    limits = Limits()
+    name_agents = True
     try:
+        try:
+            limits = job_limits(os.environ)
+            keys = keys_from_environment(limits.allowed_origins)
+        except (ValueError, KeysError) as err:
+            raise RequestError(str(err)) from None
+        callback = limits.callback_url
         request = parse_request(raw)
         deadline = parse_deadline(os.environ.get(ENV_DEADLINE), request, started)
+        refusals = limits.refusals(request, deadline, "", started, "the job's")
+        if refusals:
+            name_agents = len(request.agents) <= limits.max_agents
+            raise RequestError("; ".join(refusals))
     except RequestError as err:
         deliberation_id = best_effort_deliberation_id(raw)
         span.set_attribute(tracing.DELIBERATION_ID, deliberation_id)
         log("error", f"unusable request: {err}", deliberation_id)
-        result = unusable_request_result(raw, str(err))
+        result = unusable_request_result(raw, str(err), name_agents)
         printer.print_once(result)
         send_wakeup(callback, deliberation_id)
         return EXIT_NO_PROPOSAL
@@ -135,7 +153,7 @@ def run_job(span: Span) -> int:
     watchdog = start_watchdog(request, deadline, printer, progress)
     pending_error = "deadline reached"
     try:
-        asyncio.run(run(request, plan_budget(time.time(), deadline), progress))
+        asyncio.run(run(request, plan_budget(time.time(), deadline), progress, keys))
     except Exception as err:  # noqa: BLE001 - the result line must come out whatever broke
         traceback.print_exc(file=sys.stderr)
         pending_error = f"job error ({type(err).__name__})"

@@ -35,12 +35,14 @@ builder, `deliberation_runner:app`.
 from __future__ import annotations
 
 import gc
+import os
 from typing import Any
 
 from ray import serve
 from ray.serve import Application
 
 import tracing
+from package_digest import check_package
 from runner_consumer import Runner
 from runner_metrics import ServeMetrics
 from runner_settings import Settings
@@ -65,6 +67,7 @@ class DeliberationRunner:
     policy, and calls __del__ when it stops one (scale-down, shutdown): the replica drains."""
 
     def __init__(self, settings: Settings) -> None:
+        check_package(os.environ)  # the package deployed, or no replica
         tune_gc()
         # Its own tracer provider, from the replica's OTEL_* variables (the Serve app's env_vars).
         tracing.start_tracing(tracing.RUNNER_SERVICE)
@@ -92,5 +95,7 @@ RUNNER_DEPLOYMENT = serve.deployment(ray_actor_options={"num_cpus": 0})(Delibera
 
 
 def app(args: dict[str, Any]) -> Application:
-    """The application builder Serve calls with the config's args."""
+    """The application builder Serve calls with the config's args: a package that is not the one
+    deployed, or settings that do not hold, fail the deployment here."""
+    check_package(os.environ)
     return RUNNER_DEPLOYMENT.bind(Settings.from_args(args))

@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -36,7 +37,7 @@ var RunnerSource string
 //
 //go:embed deliberation_job.py deliberation_runner.py
 //go:embed agent.py autoscaling.py call_limits.py deliberation.py fields.py judge.py messages.py model_client.py policy.py
-//go:embed prompts.py queue_contract.py request.py result.py tracing.py wakeup.py
+//go:embed limits.py model_keys.py package_digest.py prompts.py queue_contract.py request.py result.py tracing.py wakeup.py
 //go:embed runner_attempt.py runner_consumer.py runner_drain.py runner_figures.py runner_metrics.py runner_queue.py
 //go:embed runner_redis.py runner_settings.py runner_slots.py
 //go:embed contract/runner_queue.json
@@ -59,12 +60,25 @@ const RunnerImportPath = "deliberation_runner:app"
 // test of deploy/knative keeps the two equal).
 const RunnerRedisPin = "redis==8.2.0"
 
-// RunnerOTLPPin is the OTLP exporter the runner's spans go out with (the OpenTelemetry API and SDK
-// come with ray[default]); pinned as deploy/local/requirements.txt pins it.
+// RunnerOTLPPin is the OTLP exporter the runner's spans go out with; pinned as
+// deploy/local/requirements.txt pins it, and hashed with what it needs in runner_requirements.txt.
 const RunnerOTLPPin = "opentelemetry-exporter-otlp-proto-http==1.45.2"
 
-// RunnerPip is what the runner's runtime_env installs over the image.
-func RunnerPip() []string { return []string{RunnerRedisPin, RunnerOTLPPin} }
+//go:embed runner_requirements.txt
+var runnerRequirements string
+
+// RunnerRequirements are the runner's pip requirements over a stock Ray image, each pinned and
+// with the sha256 of every file pip may fetch for it (runner_requirements.txt): the runner's
+// runtime_env installs them with --require-hashes.
+func RunnerRequirements() []string {
+	var out []string
+	for _, line := range strings.Split(runnerRequirements, "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
 
 // zipEpoch is the fixed modification time of every entry: a timestamp would change the bytes,
 // and so the package name, on every build.
@@ -148,4 +162,24 @@ func QueueContract() []byte {
 		panic("the embedded runner queue contract is missing: " + err.Error()) // embedded at build
 	}
 	return data
+}
+
+// PackageDigest is the digest of the package's files as the runner checks its own at start
+// (package_digest.py, RAYEXEC_RUNNER_DIGEST): sha256 over every file in path order, each as its
+// path, a newline, its length, a newline and its bytes.
+func PackageDigest() (string, error) {
+	files, err := Files()
+	if err != nil {
+		return "", err
+	}
+	return digestOf(files), nil
+}
+
+func digestOf(files map[string]string) string {
+	h := sha256.New()
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		fmt.Fprintf(h, "%s\n%d\n", name, len(files[name]))
+		h.Write([]byte(files[name]))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

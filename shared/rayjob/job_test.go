@@ -197,3 +197,17 @@ func TestJobSendsTheRegisteredWakeUpType(t *testing.T) {
 		t.Fatalf("embedded wakeup.py lacks %s", want)
 	}
 }
+
+// TestPackageDigestIsTheRunnersOwn: the digest the functions deploy the runner with is computed
+// as the runner computes its own at start (test_package_digest.py checks the same files and
+// digest), so a package that is the deployed one passes its check.
+func TestPackageDigestIsTheRunnersOwn(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{"a.py": "print(1)\n", "contract/b.json": "{\"é\": 1}\n"}
+	if got, want := digestOf(files), "d04a6a44e41421a0faeed284476616d12448dac34b749284b841b23cb2f0e063"; got != want {
+		t.Fatalf("digest %s, want %s", got, want)
+	}
+	if d, err := PackageDigest(); err != nil || len(d) != 64 {
+		t.Fatalf("PackageDigest = %q, %v", d, err)
+	}
+}

@@ -14,7 +14,7 @@ from opentelemetry.trace import Status, StatusCode
 
 import tracing
 from messages import log, one_line
-from model_client import CallError, ModelClient, api_key, call_with_retries, first_message, never_cancelled
+from model_client import CallError, ModelClient, call_with_retries, first_message, never_cancelled
 from prompts import judge_body
 from request import Agent, Request
 
@@ -103,7 +103,7 @@ async def judge_scoring(client: ModelClient, request: Request, proposals: list[t
 
     try:
         answer = await call_with_retries(client, request.chat_url, judge_body(request, proposals),
-                                         until, request.max_retries, api_key(), on_retry,
+                                         until, request.max_retries, None, on_retry,
                                          max_answer_bytes=request.max_answer_bytes, cancelled=cancelled)
         return parse_scores(first_message(answer)["content"], ids)
     except CallError as err:

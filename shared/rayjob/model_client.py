@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import random
 import time
 import urllib.parse
@@ -31,9 +30,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 import tracing
 from call_limits import DEFAULT_MAX_CALLS, DEFAULT_MAX_CALLS_PER_ORIGIN, CallLimits, origin_of
 from messages import one_line
+from model_keys import Keys
 from policy import DEFAULT_MAX_ANSWER_BYTES, canonical_origin
-
-ENV_API_KEY = "VLLM_API_KEY"
 
 # A call (or a retry) starts only with at least this much time left.
 MIN_CALL_S = 0.2
@@ -83,12 +81,14 @@ CallObserver = Callable[[str, str, float], None]
 
 class ModelClient:
     """One process's (one event loop's) calls to model servers: a shared session and the limits
-    of calls on the wire. Made and closed on the loop that uses it."""
+    of calls on the wire, and the model servers' keys (model_keys.py): a call carries the key of
+    the origin it goes to, and no other. Made and closed on the loop that uses it."""
 
     def __init__(self, max_calls: int = DEFAULT_MAX_CALLS,
-                 max_calls_per_origin: int = DEFAULT_MAX_CALLS_PER_ORIGIN,
+                 max_calls_per_origin: int = DEFAULT_MAX_CALLS_PER_ORIGIN, keys: Keys | None = None,
                  observer: CallObserver | None = None) -> None:
         self.limits = CallLimits(max_calls, max_calls_per_origin)
+        self.keys = keys or Keys()
         self.observer = observer
         self._session: aiohttp.ClientSession | None = None
 
@@ -104,10 +104,13 @@ class ModelClient:
         if self._session is not None and not self._session.closed:
             await self._session.close()
 
-    async def post_json(self, url: str, body: dict[str, Any], until: float, api_key: str,
+    async def post_json(self, url: str, body: dict[str, Any], until: float, api_key: str | None,
                         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> dict[str, Any]:
         """One attempt, started once there is room on the wire for it (in all and at its origin),
-        ending by until (unix seconds) whatever the server does."""
+        ending by until (unix seconds) whatever the server does. api_key None: the key of url's
+        origin, if any (the job's and the runner's way); a string only in tests."""
+        if api_key is None:
+            api_key = self.keys.for_url(url)
         try:
             origin = await self.limits.acquire(url, until)
         except asyncio.TimeoutError:
@@ -283,7 +286,7 @@ def deadline_message(attempts: int, last: AttemptError | None) -> str:
 
 
 async def call_with_retries(client: ModelClient, url: str, body: dict[str, Any], until: float,
-                            max_retries: int, api_key: str,
+                            max_retries: int, api_key: str | None,
                             on_retry: Callable[[str, float], None] = lambda p, d: None,
                             sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                             rng: Callable[[], float] = random.random,
@@ -316,7 +319,7 @@ async def call_with_retries(client: ModelClient, url: str, body: dict[str, Any],
         await sleep(delay)
 
 
-async def traced_attempt(client: ModelClient, url: str, body: dict[str, Any], until: float, api_key: str,
+async def traced_attempt(client: ModelClient, url: str, body: dict[str, Any], until: float, api_key: str | None,
                          max_answer_bytes: int, attempt: int) -> dict[str, Any]:
     """One attempt as a client span, the current one while the request is sent (its traceparent
     goes with it)."""
@@ -360,7 +363,3 @@ def cap_answer(text: str, limit: int) -> tuple[str, bool]:
     marker = ANSWER_TRUNCATION_MARKER.format(cut=len(data) - keep, total=len(data))
     return data[:keep].decode("utf-8", "surrogatepass") + marker, True
 
-
-def api_key() -> str:
-    """The model server's key, from the Ray cluster's own environment; never printed."""
-    return os.environ.get(ENV_API_KEY, "")

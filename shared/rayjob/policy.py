@@ -81,10 +81,86 @@ def model_server(url: str, policy: Policy, problems: list[str]) -> ModelServer |
     except ValueError as err:
         problems.append(f"vllm_url {err}")
         return None
-    if policy.allowed_origins is not None and target.origin not in policy.allowed_origins:
-        problems.append(f"vllm_url {target.origin} is not in the allowed origins")
+    problem = origin_problem(target.origin, policy.allowed_origins, "the allowed origins")
+    if problem:
+        problems.append(problem)
         return None
     return target
+
+
+def origin_problem(origin: str, allowed: tuple[str, ...] | None, which: str) -> str:
+    """Why a canonical origin is not allowed by a list (None: "*"), or "": the list names it, or
+    the list is "*" and its host is no special address (special_host)."""
+    if allowed is None:
+        if special_host(split_origin(origin)[1]):
+            return (f"vllm_url {origin} is a link-local or cloud metadata address, which \"*\" in "
+                    f"{which} does not reach")
+        return ""
+    if origin not in allowed:
+        return f"vllm_url {origin} is not in {which}"
+    return ""
+
+
+# The special hosts "*" does not reach, as the functions' (shared/deliberation/allowlist.go): the
+# cloud metadata services by name and address, and link-local addresses, also behind the NAT64
+# prefix. contract/special_hosts.json holds the cases both sides' tests read.
+_SPECIAL_NAMES = frozenset({"metadata.google.internal", "metadata"})
+_SPECIAL_ADDRESSES = frozenset({
+    ipaddress.ip_address("169.254.169.254"),  # AWS, Azure, GCP, OCI, ... (link-local anyway)
+    ipaddress.ip_address("fd00:ec2::254"),  # AWS over IPv6
+    ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
+})
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def special_host(host: str) -> bool:
+    """Whether a canonical host (canonical_host's form, an IPv6 one in brackets) is link-local
+    (unicast or multicast: Go's netip IsLinkLocalUnicast and IsLinkLocalMulticast) or a cloud
+    metadata service."""
+    if host in _SPECIAL_NAMES:
+        return True
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address in _NAT64:
+        address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address in _SPECIAL_ADDRESSES:
+        return True
+    if isinstance(address, ipaddress.IPv4Address):
+        return address in _V4_LINK_LOCAL or address in _V4_LINK_LOCAL_MULTICAST
+    first = int(address) >> 112
+    return first & 0xFFC0 == 0xFE80 or first & 0xFF0F == 0xFF02
+
+
+_V4_LINK_LOCAL = ipaddress.IPv4Network("169.254.0.0/16")
+_V4_LINK_LOCAL_MULTICAST = ipaddress.IPv4Network("224.0.0.0/24")
+
+
+def parse_origin_list(value: Any, what: str) -> tuple[str, ...] | None:
+    """A list of allowed origins as a setting gives it (a list, or a comma-separated string):
+    ["*"] alone is None (any origin but the special hosts); every other entry scheme://host[:port],
+    kept canonical. Empty or absent allows none. ValueError names the entry by position."""
+    if value is None or value == "":
+        return ()
+    entries = value.split(",") if isinstance(value, str) else value
+    if not isinstance(entries, (list, tuple)) or not all(isinstance(e, str) for e in entries):
+        raise ValueError(f"{what} must be a list of origins")
+    entries = [e.strip() for e in entries]
+    if entries == [ANY_ORIGIN]:
+        return None
+    origins: list[str] = []
+    for index, entry in enumerate(entries):
+        if entry == ANY_ORIGIN:
+            raise ValueError(f'{what}: "*" must be the only entry')
+        try:
+            origin = canonical_origin(entry)
+        except ValueError as err:
+            raise ValueError(f"{what}[{index}] {err}") from None
+        if urllib.parse.urlsplit(entry).path not in ("", "/") or "?" in entry or "#" in entry:
+            raise ValueError(f"{what}[{index}] must be only scheme://host[:port]")
+        origins.append(origin)
+    return tuple(origins)
 
 
 def parse_vllm_url(url: str) -> ModelServer:

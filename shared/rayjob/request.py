@@ -46,6 +46,7 @@ class Request:
     vllm_model: str
     chat_url: str  # the one URL the job calls: vllm_url's canonical origin + base + CHAT_PATH
     max_answer_bytes: int
+    origin: str = ""  # vllm_url's canonical origin: what the own limits allow, and whose key goes
 
 
 def parse_request(raw: str | None) -> Request:
@@ -83,6 +84,7 @@ def parse_request(raw: str | None) -> Request:
         vllm_model=text["vllm_model"],
         chat_url=target.chat_url if target else "",
         max_answer_bytes=policy.max_answer_bytes,
+        origin=target.origin if target else "",
     )
     if problems:
         raise RequestError("; ".join(problems))

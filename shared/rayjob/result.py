@@ -72,11 +72,12 @@ def average_score(results: list[dict[str, Any]]) -> float:
     return float(sum(result["score"] for result in results)) / len(results)
 
 
-def unusable_request_result(raw: str | None, why: str) -> dict[str, Any]:
-    """Every agent we can name fails with why; when none can be named, one entry with an empty
-    agent_id stands for the whole request (and counts as the one agent, keeping the counts
-    consistent: completed + failed <= total)."""
-    ids = best_effort_agent_ids(raw) or [""]
+def unusable_request_result(raw: str | None, why: str, name_agents: bool = True) -> dict[str, Any]:
+    """Every agent we can name fails with why; when none can be named (or name_agents is false:
+    more agents than the caps allow, whose list is not repeated), one entry with an empty agent_id
+    stands for the whole request (and counts as the one agent, keeping the counts consistent:
+    completed + failed <= total)."""
+    ids = (best_effort_agent_ids(raw) if name_agents else []) or [""]
     error = f"unusable request: {why}"
     return build_result(tuple(Agent(agent_id, "", "") for agent_id in ids), {},
                         failed_scoring(""), error)

@@ -26,6 +26,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 import tracing
 from deliberation import Progress, plan_budget, run_deliberation
 from judge import failed_scoring
+from limits import Limits
 from messages import log
 from model_client import ModelClient
 from request import Agent, RequestError, best_effort_agent_ids, best_effort_deliberation_id, parse_request
@@ -45,15 +46,23 @@ from runner_settings import Settings
 from wakeup import send_wakeup_async
 
 
-async def deliberate(client: ModelClient, message: Message, cancel: asyncio.Event) -> dict[str, Any] | None:
+async def deliberate(client: ModelClient, message: Message, cancel: asyncio.Event,
+                     limits: Limits) -> dict[str, Any] | None:
     """Runs one attempt like the job does and returns its result, by the deadline whatever
     blocks: at print_by what is known is the result. A run cancelled meanwhile (cancel set)
-    returns None at once, its calls cancelled: it has no result."""
+    returns None at once, its calls cancelled: it has no result. An entry outside the runner's
+    own limits is an unusable request: nothing is called."""
     try:
         request = parse_request(message.request)
     except RequestError as err:
         return unusable_request_result(message.request, str(err))
-    deadline = message.deadline or time.time() + request.timeout_seconds
+    now = time.time()
+    deadline = message.deadline or now + request.timeout_seconds
+    refusals = limits.refusals(request, deadline, message.callback, now, "the runner's")
+    if refusals:
+        log("error", "unusable request: " + "; ".join(refusals), request.deliberation_id)
+        return unusable_request_result(message.request, "; ".join(refusals),
+                                       name_agents=len(request.agents) <= limits.max_agents)
     budget = plan_budget(time.time(), deadline)
     progress = Progress(request.agents)
     run = asyncio.ensure_future(run_deliberation(client, request, budget, progress, cancelled=cancel.is_set))
@@ -150,7 +159,7 @@ async def run_attempt(client: redis.asyncio.Redis, settings: Settings, model: Mo
     else:
         assert model is not None
         held.running = True
-        result = await deliberate(model, message, held.cancel)
+        result = await deliberate(model, message, held.cancel, settings.limits())
         if result is None:
             # Cancelled: the functions recorded the outcome already; nothing is stored.
             await done(client, settings, message)
@@ -172,7 +181,8 @@ async def run_attempt(client: redis.asyncio.Redis, settings: Settings, model: Mo
         ack(pipe, settings, message)
         await pipe.execute()
     if wakeups is not None:
-        await send_wakeup_async(wakeups, message.callback, deliberation_id)
+        # The runner's own wake-up target, never the entry's (refused above when it differs).
+        await send_wakeup_async(wakeups, settings.callback_url, deliberation_id)
     return str(record["state"])
 
 

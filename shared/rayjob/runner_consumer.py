@@ -65,6 +65,8 @@ class Runner:
                  metrics: RunnerMetrics = NO_METRICS) -> None:
         self.settings = settings
         self.metrics = metrics
+        # Keys that do not fit the allowed origins stop the replica here, at its start.
+        self.keys = settings.keys()
         # A bounded pool that waits for a free connection: a thousand deliberations share a few
         # dozen connections instead of failing once the pool's limit is reached.
         self.redis = client or runner_redis.connect(settings.redis_mode, settings.redis_url, REDIS_CONNECTIONS,
@@ -126,7 +128,7 @@ class Runner:
     # --- on the loop ------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        self.model = ModelClient(self.settings.max_calls, self.settings.max_calls_per_origin,
+        self.model = ModelClient(self.settings.max_calls, self.settings.max_calls_per_origin, self.keys,
                                  observer=self.metrics.model_call)
         self.wakeups = aiohttp.ClientSession(trust_env=False)
         await self.ensure_layout()

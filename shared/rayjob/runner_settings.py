@@ -1,6 +1,8 @@
 """The runner's settings: what a Serve config's args set (the Redis to read, the key prefix, the
-bounds of a replica, the claim, heartbeat and drain times), their defaults, the checks from_args
-makes before a replica starts, and the keys a replica reads under its prefix. deploy/knative's
+bounds of a replica, the claim, heartbeat and drain times, and its own limits: the model servers
+it may call, its wake-up target, its caps, limits.py), their defaults, the checks from_args
+makes before a replica starts (the model servers' keys of its environment among them), and the
+keys a replica reads under its prefix. deploy/knative's
 tests read the Settings dataclass below to know every argument the runner takes."""
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from typing import Any
 
 import runner_redis
 from call_limits import DEFAULT_MAX_CALLS, DEFAULT_MAX_CALLS_PER_ORIGIN
+from limits import DEFAULT_MAX_AGENTS, DEFAULT_MAX_TIMEOUT_S, Limits, parse_limits
+from model_keys import Keys, keys_from_environment
+from policy import DEFAULT_MAX_ANSWER_BYTES
 from runner_queue import CONTRACT
 
 
@@ -26,6 +31,12 @@ class Settings:
     max_deliveries: int = 3
     result_ttl_s: int = 86400
     drain_s: float = 20.0  # how long a stopping replica lets its deliberations finish
+    # Its own limits (limits.py): an entry outside them is an unusable request, never run.
+    allowed_origins: tuple[str, ...] | None = ()  # canonical origins; None is "*"; empty: none
+    callback_url: str = ""  # the only wake-up target; an entry naming another is refused
+    max_agents: int = DEFAULT_MAX_AGENTS
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+    max_timeout_s: int = DEFAULT_MAX_TIMEOUT_S
 
     @staticmethod
     def from_args(args: dict[str, Any]) -> Settings:
@@ -39,9 +50,14 @@ class Settings:
                  "max_calls_per_origin": int,
                  "claim_idle_s": float, "heartbeat_s": float, "max_deliveries": int,
                  "result_ttl_s": int, "drain_s": float}
-        values = {key: kind(args.get(key, getattr(defaults, key))) for key, kind in kinds.items()}
+        values: dict[str, Any] = {key: kind(args.get(key, getattr(defaults, key))) for key, kind in kinds.items()}
         values["redis_mode"] = values["redis_mode"].lower()
+        limits = parse_limits(args, "the runner's")
+        values.update(allowed_origins=limits.allowed_origins, callback_url=limits.callback_url,
+                      max_agents=limits.max_agents, max_answer_bytes=limits.max_answer_bytes,
+                      max_timeout_s=limits.max_timeout_s)
         settings = Settings(redis_url=str(args["redis_url"]), **values)
+        settings.keys()  # keys that do not fit the allowed origins fail here, before a replica
         runner_redis.parse(settings.redis_mode, settings.redis_url)  # a URL that misfits its mode fails here
         if min(settings.max_deliberations, settings.max_calls, settings.max_calls_per_origin,
                settings.max_deliveries) < 1:
@@ -51,6 +67,15 @@ class Settings:
         if settings.drain_s < 0:
             raise ValueError("drain_s must be >= 0")
         return settings
+
+    def limits(self) -> Limits:
+        return Limits(self.allowed_origins, self.callback_url, self.max_agents, self.max_answer_bytes,
+                      self.max_timeout_s)
+
+    def keys(self) -> Keys:
+        """The model servers' keys of this process's environment (the Ray pods' Secret), never
+        of the args, which Serve shows to whoever reads its config."""
+        return keys_from_environment(self.allowed_origins)
 
     # The queue is split into CONTRACT.shards shards; an attempt's keys are in the shard of the
     # stream its entry came from (Message.shard), which is the shard of its id.

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import API_KEY, BRACES_TEMPLATE, JobRun, make_request, run_job
 from fakemodel_client import Behaviour, FakeModelServer
+from policy import canonical_origin
 from prompts import system_prompt
 
 MIXED_AGENTS = [
@@ -29,7 +30,9 @@ def mixed_run(ray_gcs_address: str) -> Iterator[tuple[FakeModelServer, JobRun]]:
     server.set_model("m-down", Behaviour(fail_status=503))
     server.set_judge_scores({"a1": 0.4, "a2": 0.9})
     run = run_job(make_request(server.url, MIXED_AGENTS), ray_gcs_address, extra_env={
-        "RAY_EXECUTOR_CALLBACK_URL": server.url + "/events", "VLLM_API_KEY": API_KEY})
+        "RAY_EXECUTOR_CALLBACK_URL": server.url + "/events", "VLLM_API_KEY": API_KEY,
+        # VLLM_API_KEY is a shorthand for exactly one allowed origin: the fake's.
+        "RAY_EXECUTOR_ALLOWED_ORIGINS": canonical_origin(server.url)})
     yield server, run
     server.close()
 

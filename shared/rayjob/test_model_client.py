@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 
 from agent import split_reasoning
-from conftest import API_KEY, agent, agent_outcome, call, judge_scoring, no_sleep, request_of
+from conftest import API_KEY, agent, agent_outcome, call, judge_scoring, keys_for, no_sleep, request_of
 from fakemodel_client import Behaviour, FakeModelServer, streamed_completion
 from messages import clean_text
 from model_client import (
     BACKOFF_CAP_S,
-    ENV_API_KEY,
     CallError,
     backoff_delay,
     cap_answer,
@@ -101,12 +100,10 @@ def test_no_retry_sleeps_past_the_deadline(server: FakeModelServer) -> None:
     assert slept == []
 
 
-def test_run_agent_sends_the_key_and_reports_metadata_as_strings(
-        server: FakeModelServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ENV_API_KEY, API_KEY)
+def test_run_agent_sends_the_key_and_reports_metadata_as_strings(server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(answer="<think>hmm</think>use a backoff", total_tokens=812))
     request = request_of(server.url)
-    outcome = agent_outcome(request, request.agents[0], time.time() + 10)
+    outcome = agent_outcome(request, request.agents[0], time.time() + 10, keys=keys_for(server))
     assert outcome["ok"] is True
     assert (outcome["proposal"], outcome["reasoning"]) == ("use a backoff", "hmm")
     assert outcome["metadata"]["model"] == "m1"
@@ -117,13 +114,11 @@ def test_run_agent_sends_the_key_and_reports_metadata_as_strings(
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_a_redirect_is_never_followed_and_the_key_stays_home(
-        server: FakeModelServer, other: FakeModelServer, monkeypatch: pytest.MonkeyPatch,
-        status: int) -> None:
-    monkeypatch.setenv(ENV_API_KEY, API_KEY)
+        server: FakeModelServer, other: FakeModelServer, status: int) -> None:
     server.set_model("m1", Behaviour(redirect_status=status,
                                      redirect_to=other.url + CHAT_PATH + "?token=s3cret"))
     request = request_of(server.url, constraints={"max_retries": 3})
-    outcome = agent_outcome(request, request.agents[0], time.time() + 10)
+    outcome = agent_outcome(request, request.agents[0], time.time() + 10, keys=keys_for(server))
     assert outcome == {"agent_id": "a1", "ok": False, "error": (
         f"model server redirected ({status}) to {other.url}; redirects are not followed")}
     assert not any("authorization" in r.headers for r in other.requests())
@@ -140,11 +135,10 @@ def test_a_relative_redirect_names_the_same_origin(server: FakeModelServer) -> N
     assert [r.path for r in server.requests()] == [CHAT_PATH]
 
 
-def test_the_judge_never_follows_a_redirect(server: FakeModelServer, other: FakeModelServer,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ENV_API_KEY, API_KEY)
+def test_the_judge_never_follows_a_redirect(server: FakeModelServer, other: FakeModelServer) -> None:
     server.set_model("judge-model", Behaviour(redirect_status=302, redirect_to=other.url + "/x"))
-    scoring = judge_scoring(request_of(server.url), [(agent("a1"), "p")], time.time() + 10)
+    scoring = judge_scoring(request_of(server.url), [(agent("a1"), "p")], time.time() + 10,
+                            keys=keys_for(server))
     assert scoring.error == (f"judge failed: model server redirected (302) to {other.url}; "
                              "redirects are not followed")
     assert other.requests() == []

@@ -127,6 +127,7 @@ def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     monkeypatch.setenv(ENV_REQUEST, json.dumps(make_request("http://127.0.0.1:9", agents)))
     monkeypatch.setenv(ENV_DEADLINE, repr(time.time() + deadline_in))
     monkeypatch.delenv(job.ENV_CALLBACK, raising=False)
+    monkeypatch.setenv("RAY_EXECUTOR_ALLOWED_ORIGINS", "http://127.0.0.1:9")
     monkeypatch.setattr(job, "run_deliberation", deliberation)
     # The real watchdog ends its process: in here it would end pytest. Its own test runs the job
     # as a subprocess.

@@ -112,7 +112,7 @@ def test_an_attempt_whose_result_is_not_stored_stays_pending_for_another_replica
         client: redis.Redis, runners: list[Runner], redis_url: str, server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(answer="p"))
     enqueue(client, "delib-s", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
-    settings = Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=1.0, heartbeat_s=0.2)
+    settings = Settings(redis_url=redis_url, key_prefix=PREFIX, allowed_origins=None, claim_idle_s=1.0, heartbeat_s=0.2)
     pool = redis.asyncio.ConnectionPool.from_url(redis_url, protocol=2)
     failing = Runner(settings, FailingResultWrites(connection_pool=pool))
     failing.start()
@@ -161,7 +161,8 @@ def test_the_result_is_stored_and_the_entry_acked_in_one_transaction(
     enqueue(client, "delib-o", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
     recording = RecordingClient(connection_pool=redis.asyncio.ConnectionPool.from_url(redis_url, protocol=2))
     recording.events = []
-    runner = Runner(Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=1.0, heartbeat_s=0.2),
+    runner = Runner(Settings(redis_url=redis_url, key_prefix=PREFIX,
+                             allowed_origins=None, claim_idle_s=1.0, heartbeat_s=0.2),
                     recording)
     runner.start()
     runners.append(runner)

@@ -29,7 +29,8 @@ def test_a_draining_replica_hands_back_what_it_cannot_finish(
         client: redis.Redis, runners: list[Runner], redis_url: str, server: FakeModelServer) -> None:
     server.set_model("slow", Behaviour(answer="p", delay=6.0))
     enqueue(client, "delib-h", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "slow"}]))
-    settings = Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=3.0, heartbeat_s=0.2, drain_s=0.5)
+    settings = Settings(redis_url=redis_url, key_prefix=PREFIX,
+                        allowed_origins=None, claim_idle_s=3.0, heartbeat_s=0.2, drain_s=0.5)
     replica = DeliberationRunner(settings)  # the Serve deployment's class, as Serve drives it
     until = time.time() + 5
     while not server.agent_requests() and time.time() < until:
@@ -55,7 +56,8 @@ def test_a_draining_replica_finishes_what_it_can_within_drain_s(
         client: redis.Redis, redis_url: str, server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(answer="p", delay=1.0))
     enqueue(client, "delib-f", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
-    replica = DeliberationRunner(Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=3.0, heartbeat_s=0.2,
+    replica = DeliberationRunner(Settings(redis_url=redis_url, key_prefix=PREFIX,
+                                          allowed_origins=None, claim_idle_s=3.0, heartbeat_s=0.2,
                                           drain_s=10.0))
     until = time.time() + 5
     while not server.agent_requests() and time.time() < until:

@@ -43,7 +43,8 @@ def test_a_replica_serve_stops_hands_back_its_attempt(on_ray: None, redis_url: s
     client.flushall()
     server.set_model("slow", Behaviour(answer="p", delay=30.0))
     serve.start(http_options={"location": "NoServer"})
-    settings = runner_settings.Settings(redis_url=redis_url, key_prefix=PREFIX, claim_idle_s=30.0, drain_s=2.0)
+    settings = runner_settings.Settings(redis_url=redis_url, key_prefix=PREFIX,
+                                        allowed_origins=None, claim_idle_s=30.0, drain_s=2.0)
     serve.run(runner_module.RUNNER_DEPLOYMENT.options(graceful_shutdown_timeout_s=10).bind(settings),
               name=APP, route_prefix=None)
     client.hset(contract_key("attempt", "d1", prefix=PREFIX), mapping={"state": "PENDING"})

@@ -141,7 +141,8 @@ def _bus_free_port() -> int:
 def _run_one_attempt(mode: str, url: str, client: redis.Redis, server: FakeModelServer) -> None:
     server.set_model("m1", Behaviour(answer="use a ring buffer"))
     enqueue(client, "delib-shape", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
-    runner = Runner(Settings(redis_url=url, redis_mode=mode, key_prefix=PREFIX, claim_idle_s=1.0, heartbeat_s=0.2))
+    runner = Runner(Settings(redis_url=url, redis_mode=mode, key_prefix=PREFIX,
+                             allowed_origins=None, claim_idle_s=1.0, heartbeat_s=0.2))
     runner.start()
     try:
         record = wait_result(client, "delib-shape")
@@ -174,7 +175,8 @@ def test_stops_one_of_two_attempts_on_cluster(cluster_url: str, server: FakeMode
     server.set_model("slow", Behaviour(answer="p", delay=2.0))
     for attempt in ("delib-stop", "delib-keep"):
         enqueue(client, attempt, make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "slow"}]))
-    runner = Runner(Settings(redis_url=cluster_url, redis_mode="cluster", key_prefix=PREFIX, claim_idle_s=1.0,
+    runner = Runner(Settings(redis_url=cluster_url, redis_mode="cluster", key_prefix=PREFIX,
+                             allowed_origins=None, claim_idle_s=1.0,
                              heartbeat_s=0.2))
     runner.start()
     try:

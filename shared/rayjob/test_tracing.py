@@ -91,7 +91,7 @@ def test_a_deliberation_continues_the_entry_trace(spans: InMemorySpanExporter, r
     entry = client.xadd(contract_key("queue", "att-traced"), {
         "attempt": "att-traced", "request": json.dumps(request), "deadline": repr(time.time() + 30),
         "callback": server.url + "/wakeup", "traceparent": TRACEPARENT, "tracestate": "vendor=1"})
-    start_runner(redis_url, runners)
+    start_runner(redis_url, runners, callback_url=server.url + "/wakeup")  # the runner's own wake-up target
     assert wait_result(client, "att-traced")["state"] == "SUCCEEDED"
 
     [deliberation] = finished(spans, tracing.DELIBERATION)

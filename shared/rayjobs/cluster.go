@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/url"
 	"strconv"
@@ -37,6 +38,10 @@ type Config struct {
 	// much of an answer it keeps (deliberation.Limits.JobPolicy). Without allowed origins, the
 	// job calls no model server.
 	Policy deliberation.JobPolicy
+	// Limits are the job's own limits (deliberation.Limits.OwnLimits), set in its environment
+	// beside the request: the job refuses a request outside them. Its allowed origins and answer
+	// cap default to the policy's; with neither, the job calls no model server.
+	Limits deliberation.OwnLimits
 	// Owner names the registry the jobs belong to (the Redis key prefix), in their metadata: the
 	// reconcile pass adopts and cleans up only its own registry's jobs, never those of another
 	// deployment sharing the Ray cluster. Default "rayexec".
@@ -62,6 +67,7 @@ type Cluster struct {
 	resources map[string]float64
 	callback  string
 	policy    deliberation.JobPolicy
+	limitsEnv map[string]string
 	owner     string
 	recheck   time.Duration
 	// pkgConfirmed is when Ray last confirmed the package (unix ns; 0: never, or forgotten after
@@ -77,7 +83,7 @@ func NewCluster(cfg Config) (*Cluster, error) {
 		problems = append(problems, err)
 	}
 	c := &Cluster{client: client, entrypoint: cfg.Entrypoint, numCPUs: cfg.NumCPUs, callback: cfg.CallbackURL, owner: cfg.Owner,
-		recheck: cfg.PackageRecheck, policy: cfg.Policy}
+		recheck: cfg.PackageRecheck, policy: cfg.Policy, limitsEnv: jobLimits(cfg).JobEnv()}
 	if c.owner == "" {
 		c.owner = "rayexec"
 	}
@@ -110,6 +116,22 @@ func NewCluster(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// jobLimits are cfg.Limits, with what it leaves unset taken from the policy and the callback:
+// a job's own list is never narrower than the policy the same functions send it.
+func jobLimits(cfg Config) deliberation.OwnLimits {
+	lim := cfg.Limits
+	if lim.AllowedOrigins == nil {
+		lim.AllowedOrigins = cfg.Policy.AllowedOrigins
+	}
+	if lim.MaxAnswerBytes == 0 {
+		lim.MaxAnswerBytes = cfg.Policy.MaxAnswerBytes
+	}
+	if lim.CallbackURL == "" {
+		lim.CallbackURL = cfg.CallbackURL
+	}
+	return lim
 }
 
 func (c *Cluster) loadPackage(cfg Config) []error {
@@ -160,6 +182,7 @@ func (c *Cluster) Submit(ctx context.Context, d deliberation.Deliberation, req d
 	if c.callback != "" {
 		env[envCallback] = c.callback
 	}
+	maps.Copy(env, c.limitsEnv)
 	addTraceEnv(ctx, env)
 	sr := SubmitRequest{
 		Entrypoint: c.entrypoint, SubmissionID: d.SubmissionID, RuntimeEnv: &RuntimeEnv{EnvVars: env},

@@ -31,8 +31,13 @@ func testConfig(addr string) rayjobs.Config {
 		PackageEntrypoint: testEntrypoint,
 		CallbackURL:       testCallback,
 		Policy:            testPolicy,
+		Limits:            testLimits,
 	}
 }
+
+// testLimits are the jobs' own limits in these tests, set in their environment.
+var testLimits = deliberation.OwnLimits{AllowedOrigins: []string{"http://vllm:8000", "https://b.example:443"},
+	CallbackURL: testCallback, MaxAgents: 16, MaxAnswerBytes: 4096, MaxTimeoutSeconds: 86400}
 
 // testPolicy is the jobs' policy in these tests: the one model server testDeliberation names.
 var testPolicy = deliberation.JobPolicy{AllowedOrigins: []string{"http://vllm:8000"}, MaxAnswerBytes: 4096}
@@ -72,8 +77,15 @@ func TestSubmitSendsTheJob(t *testing.T) {
 	if j.Entrypoint != testEntrypoint || j.WorkingDir != "gcs://"+testPackage {
 		t.Fatalf("entrypoint %q, working_dir %q", j.Entrypoint, j.WorkingDir)
 	}
-	if len(j.EnvVars) != 3 || j.EnvVars["RAY_EXECUTOR_REQUEST"] != string(payload) || j.EnvVars["RAY_EXECUTOR_CALLBACK_URL"] != testCallback {
+	if len(j.EnvVars) != 7 || j.EnvVars["RAY_EXECUTOR_REQUEST"] != string(payload) || j.EnvVars["RAY_EXECUTOR_CALLBACK_URL"] != testCallback {
 		t.Fatalf("env_vars %v", j.EnvVars)
+	}
+	// The job's own limits, which it checks the request against (shared/rayjob/limits.py).
+	for name, want := range map[string]string{"RAY_EXECUTOR_ALLOWED_ORIGINS": "http://vllm:8000,https://b.example:443",
+		"RAY_EXECUTOR_MAX_AGENTS": "16", "RAY_EXECUTOR_MAX_ANSWER_BYTES": "4096", "RAY_EXECUTOR_MAX_TIMEOUT_S": "86400"} {
+		if j.EnvVars[name] != want {
+			t.Errorf("%s = %q, want %q", name, j.EnvVars[name], want)
+		}
 	}
 	deadline, err := strconv.ParseFloat(j.EnvVars["RAY_EXECUTOR_DEADLINE_UNIX"], 64)
 	if err != nil || math.Abs(deadline-float64(d.Deadline.UnixMilli())/1000) > 0.001 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"strconv"
+	"strings"
 )
 
 // RunnerApplication is the deliberation runner as a Ray Serve application: what `serve deploy`,
@@ -24,7 +25,9 @@ type RunnerApplication struct {
 	// Autoscaling, when set, has Serve scale the replicas with the queue instead.
 	Autoscaling *Autoscaling
 	// Pip lists the packages the replicas install over the image's (the runner's Redis client on
-	// an image without it); empty on a head whose Python already has them.
+	// an image without it); empty on a head whose Python already has them. When every entry
+	// carries its --hash=sha256:... (rayjob.RunnerRequirements), pip installs them with
+	// --require-hashes: a file whose digest is not listed is refused.
 	Pip []string
 	// Env are variables the replicas get beside the revision: the OpenTelemetry SDK's endpoint,
 	// so the runner's spans go where the functions' go.
@@ -32,7 +35,13 @@ type RunnerApplication struct {
 	// Revision orders runner packages (rayjob.RunnerRevision): a function deploys over a runner
 	// of a lower revision, never over a higher one (ensure.go). Zero writes none.
 	Revision int
+	// Digest is the digest of the package's files (rayjob.PackageDigest), which each replica
+	// checks its own against at start (DigestVariable); empty checks nothing.
+	Digest string
 }
+
+// DigestVariable is the runtime_env variable that carries the package's digest.
+const DigestVariable = "RAYEXEC_RUNNER_DIGEST"
 
 // RevisionVariable is the runtime_env variable that carries the runner's revision in its config:
 // Serve keeps the config as deployed, so the next function to look reads it back.
@@ -102,7 +111,7 @@ func (a RunnerApplication) Config() ([]byte, error) {
 		env["working_dir"] = a.WorkingDir
 	}
 	if len(a.Pip) > 0 {
-		env["pip"] = a.Pip
+		env["pip"] = pipOf(a.Pip)
 	}
 	vars := maps.Clone(a.Env)
 	if a.Revision > 0 {
@@ -111,6 +120,12 @@ func (a RunnerApplication) Config() ([]byte, error) {
 		}
 		vars[RevisionVariable] = strconv.Itoa(a.Revision)
 	}
+	if a.Digest != "" {
+		if vars == nil {
+			vars = map[string]string{}
+		}
+		vars[DigestVariable] = a.Digest
+	}
 	if len(vars) > 0 {
 		env["env_vars"] = vars
 	}
@@ -118,4 +133,20 @@ func (a RunnerApplication) Config() ([]byte, error) {
 		app.RuntimeEnv = env
 	}
 	return json.Marshal(serveConfig{ProxyLocation: "Disabled", Applications: []serveAppConfig{app}})
+}
+
+// HashedPipOptions are the pip install options of hashed requirements. Ray writes runtime_env's
+// pip packages, one a line, into a requirements file and runs pip install -r on it with these
+// options (they replace Ray's defaults, kept here), so a line's --hash options hold.
+var HashedPipOptions = []string{"--require-hashes", "--disable-pip-version-check", "--no-cache-dir"}
+
+// pipOf is runtime_env's pip: the list as it is, or, when every entry is hashed, the dict form
+// that installs them with --require-hashes.
+func pipOf(packages []string) any {
+	for _, p := range packages {
+		if !strings.Contains(p, " --hash=sha256:") {
+			return packages
+		}
+	}
+	return map[string]any{"packages": packages, "pip_install_options": HashedPipOptions}
 }

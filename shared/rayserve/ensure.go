@@ -60,7 +60,7 @@ func Decide(apps map[string]Status, want RunnerApplication) Decision {
 type deployedApp struct {
 	RuntimeEnv struct {
 		WorkingDir string            `json:"working_dir"`
-		Pip        []string          `json:"pip"`
+		Pip        json.RawMessage   `json:"pip"` // a list, or the dict of hashed requirements
 		EnvVars    map[string]string `json:"env_vars"`
 	} `json:"runtime_env"`
 	Args              map[string]any `json:"args"`
@@ -101,7 +101,7 @@ func (a deployedApp) revision() int {
 }
 
 func (a deployedApp) comparable() map[string]any {
-	c := map[string]any{"working_dir": a.RuntimeEnv.WorkingDir, "pip": fmt.Sprint(a.RuntimeEnv.Pip), "args": a.Args,
+	c := map[string]any{"working_dir": a.RuntimeEnv.WorkingDir, "pip": compactJSON(a.RuntimeEnv.Pip), "args": a.Args,
 		"num_replicas": 0, "autoscaling_config": map[string]any(nil), "graceful_shutdown_timeout_s": 0.0,
 		"autoscaling_policy": a.AutoscalingPolicy, "env_vars": a.envWithoutRevision()}
 	if len(a.Deployments) > 0 {
@@ -133,5 +133,16 @@ func show(c map[string]any) string {
 	out := maps.Clone(c)
 	out["args"] = masked
 	b, _ := json.Marshal(out)
+	return string(b)
+}
+
+// compactJSON is raw JSON in one spelling (keys sorted, no spaces), so the config Serve shows and
+// ours compare equal when they say the same; "" for none.
+func compactJSON(raw json.RawMessage) string {
+	var v any
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil || v == nil {
+		return ""
+	}
+	b, _ := json.Marshal(v)
 	return string(b)
 }

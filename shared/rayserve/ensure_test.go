@@ -3,6 +3,7 @@ package rayserve
 import (
 	"encoding/json"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,7 @@ func TestDecideConvergesOnTheNewestRunner(t *testing.T) {
 		{"same revision, a tracing endpoint", deployed(t, with(func(a *RunnerApplication) {
 			a.Env = map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
 		}), "RUNNING"), true},
+		{"same revision, hashed pip", deployed(t, with(func(a *RunnerApplication) { a.Pip = []string{hashedRedis} }), "RUNNING"), true},
 		{"unreadable config", map[string]Status{"deliberation-runner": {Status: "RUNNING", Config: json.RawMessage(`[`)}}, true},
 	} {
 		d := Decide(c.apps, ours)
@@ -163,5 +165,44 @@ func TestConfigCarriesTheRunnerEnv(t *testing.T) {
 	}
 	if a.Env["OTEL_EXPORTER_OTLP_ENDPOINT"] != "http://collector:4318" || len(a.Env) != 1 {
 		t.Errorf("Config changed the caller's Env: %v", a.Env)
+	}
+}
+
+const hashedRedis = "redis==8.2.0 --hash=sha256:" + "4ff649f10fae5e7e97798fb2a84e84a0a66e98310d75cad2b5a572ce0f9f15a7"
+
+// TestHashedRequirementsAreInstalledWithRequireHashes: requirements that all carry their hashes
+// go to Ray as runtime_env's pip dict with --require-hashes (Ray writes the packages into a
+// requirements file, so each line's --hash holds); a deployed one reads back equal.
+func TestHashedRequirementsAreInstalledWithRequireHashes(t *testing.T) {
+	t.Parallel()
+	a := RunnerApplication{ImportPath: "deliberation_runner:app", Args: map[string]any{"redis_url": "redis://r:6379/0"},
+		Pip: []string{hashedRedis}, Revision: 3}
+	raw, err := a.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Applications []struct {
+			RuntimeEnv struct {
+				Pip struct {
+					Packages []string `json:"packages"`
+					Options  []string `json:"pip_install_options"`
+				} `json:"pip"`
+			} `json:"runtime_env"`
+		} `json:"applications"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatal(err)
+	}
+	pip := c.Applications[0].RuntimeEnv.Pip
+	if len(pip.Packages) != 1 || pip.Packages[0] != hashedRedis || !slices.Contains(pip.Options, "--require-hashes") {
+		t.Fatalf("pip %+v", pip)
+	}
+	if d := Decide(deployed(t, a, "RUNNING"), a); d.Deploy {
+		t.Fatalf("the same hashed runner is deployed again: %s", d.Reason)
+	}
+	a.Pip = []string{"redis==8.2.0", hashedRedis}
+	if raw, _ := a.Config(); !strings.Contains(string(raw), `"pip":["redis==8.2.0",`) {
+		t.Fatalf("a list with an unhashed entry is not kept as a list: %s", raw)
 	}
 }

@@ -97,7 +97,9 @@ func sharedRunner(t *testing.T) string {
 		}
 		start := time.Now()
 		f.err = client.DeployRunner(context.Background(), rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath,
-			Args: map[string]any{"redis_url": f.url, "key_prefix": runnerPrefix, "claim_idle_s": 5, "heartbeat_s": 1}},
+			// The runner's own list is "*" as the queue's policy (openLimits): the fakes are on loopback.
+			Args: map[string]any{"redis_url": f.url, "key_prefix": runnerPrefix, "claim_idle_s": 5, "heartbeat_s": 1,
+				"allowed_origins": []string{"*"}}},
 			name, zip, 3*time.Minute)
 		fmt.Fprintf(os.Stderr, "serve e2e: runner deployed in %s (err %v)\n", time.Since(start).Round(time.Millisecond), f.err)
 	})

@@ -68,7 +68,7 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 			stopRunnerDeploy, err = startRunnerDeploy(cfg, env.Log, env.Metrics)
 		}
 	case cfg.Ray.Address != "":
-		cluster, err = newRayCluster(cfg.Ray, cfg.RedisKeyPrefix, limits(cfg).JobPolicy(), env.Metrics)
+		cluster, err = newRayCluster(cfg.Ray, cfg.RedisKeyPrefix, limits(cfg), env.Metrics)
 	}
 	if err != nil {
 		_ = rdb.Close()

@@ -11,12 +11,12 @@ import (
 
 // newRayCluster builds the Ray port: the embedded deliberation job is uploaded as a working_dir
 // package unless the image bakes the job in (RAY_JOB_ENTRYPOINT). Jobs are marked with the
-// registry's key prefix as their owner, and carry the deployment's job policy.
-func newRayCluster(c config.Ray, owner string, policy deliberation.JobPolicy, reg prometheus.Registerer) (*rayjobs.Cluster, error) {
+// registry's key prefix as their owner, and carry the deployment's job policy and own limits.
+func newRayCluster(c config.Ray, owner string, lim deliberation.Limits, reg prometheus.Registerer) (*rayjobs.Cluster, error) {
 	cfg := rayjobs.Config{
 		ClientConfig: rayjobs.ClientConfig{Address: c.Address, AuthToken: c.AuthToken},
 		Entrypoint:   c.Entrypoint, NumCPUs: c.NumCPUs, Resources: c.Resources, CallbackURL: c.CallbackURL,
-		Policy: policy, Owner: owner,
+		Policy: lim.JobPolicy(), Limits: lim.OwnLimits(c.CallbackURL), Owner: owner,
 	}
 	if c.Entrypoint == "" {
 		cfg.JobPackage, cfg.PackageEntrypoint = rayjob.Package, rayjob.Entrypoint

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -34,10 +35,17 @@ func runnerApplication(c config.Config) (rayserve.RunnerApplication, string, []b
 	if err != nil {
 		return rayserve.RunnerApplication{}, "", nil, err
 	}
-	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: "gcs://" + name, Revision: rev,
+	digest, err := rayjob.PackageDigest()
+	if err != nil {
+		return rayserve.RunnerApplication{}, "", nil, err
+	}
+	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, WorkingDir: "gcs://" + name, Revision: rev, Digest: digest,
 		Args: map[string]any{"redis_url": c.Ray.RunnerRedisURL, "redis_mode": c.RedisMode,
 			"key_prefix": c.RedisKeyPrefix},
-		Replicas: c.Ray.RunnerMinReplicas, Pip: rayjob.RunnerPip(), Env: c.Tracing.RunnerEnv()}
+		Replicas: c.Ray.RunnerMinReplicas, Pip: rayjob.RunnerRequirements(), Env: c.Tracing.RunnerEnv()}
+	// The runner's own limits: an entry outside them (one forged by whoever writes to Redis) is
+	// refused on the runner's side, whatever its policy says.
+	maps.Copy(app.Args, limits(c).OwnLimits(c.Ray.CallbackURL).RunnerArgs())
 	// Equal bounds are a fixed count; otherwise Serve follows the queue between them.
 	if c.Ray.RunnerMaxReplicas > c.Ray.RunnerMinReplicas {
 		app.Autoscaling = &rayserve.Autoscaling{MinReplicas: c.Ray.RunnerMinReplicas, MaxReplicas: c.Ray.RunnerMaxReplicas,

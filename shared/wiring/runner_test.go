@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -251,5 +252,34 @@ func TestRunnerApplicationScalesBetweenTheBounds(t *testing.T) {
 	app, _, _, err = runnerApplication(load(map[string]string{"RAY_RUNNER_MIN_REPLICAS": "3", "RAY_RUNNER_MAX_REPLICAS": "3"}))
 	if err != nil || app.Autoscaling != nil || app.Replicas != 3 {
 		t.Errorf("equal bounds: autoscaling %+v, replicas %d (%v); want 3 fixed", app.Autoscaling, app.Replicas, err)
+	}
+}
+
+// TestRunnerCarriesItsOwnLimits: the runner the functions deploy is told their model servers,
+// wake-up and caps in its Serve args, so it refuses a queue entry outside them whoever wrote it
+// (shared/rayjob/limits.py); and no key travels there.
+func TestRunnerCarriesItsOwnLimits(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(func(k string) string {
+		return map[string]string{"REDIS_URL": "redis://127.0.0.1:1", "VLLM_URL_ALLOWLIST": "http://vllm:8000,HTTPS://B.example",
+			"RAY_EXECUTOR_CALLBACK_URL": "http://status.local/", "MAX_AGENTS": "7", "MAX_ANSWER_BYTES": "1000",
+			"VLLM_API_KEYS": "http://vllm:8000=sk-never-in-args"}[k]
+	}, config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _, _, err := runnerApplication(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]any{"allowed_origins": []string{"http://vllm:8000", "https://b.example:443"},
+		"callback_url": "http://status.local", "max_agents": 7, "max_answer_bytes": 1000, "max_timeout_s": 86400} {
+		if !reflect.DeepEqual(app.Args[name], want) {
+			t.Errorf("arg %s = %#v, want %#v", name, app.Args[name], want)
+		}
+	}
+	raw, err := app.Config()
+	if err != nil || strings.Contains(string(raw), "sk-never-in-args") {
+		t.Fatalf("the Serve config holds a key (or %v)", err)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/rayexecutor/functions/shared/rayjob"
@@ -16,9 +17,11 @@ const runnerDeployTimeout = 3 * time.Minute
 // deployRunner puts the deliberation runner on the Ray head as a Serve application, reading the
 // stack's Redis under the functions' key prefix. Serve's config is one document per cluster: on a
 // head the user gave, this replaces the Serve applications there. redisMode is REDIS_MODE, which
-// says how the runner reads redisURL; env is what the replicas get beside it (the functions' OTLP
-// endpoint, so the runner's spans join theirs).
-func (s *stack) deployRunner(ctx context.Context, rayURL, redisMode, redisURL, prefix string, env map[string]string) error {
+// says how the runner reads redisURL; limits are the runner's own (allowed_origins, callback_url,
+// caps), the functions'; env is what the replicas get beside it (the functions' OTLP endpoint, so
+// the runner's spans join theirs).
+func (s *stack) deployRunner(ctx context.Context, rayURL, redisMode, redisURL, prefix string, limits map[string]any,
+	env map[string]string) error {
 	client, err := rayserve.NewClient(rayURL, "", 30*time.Second)
 	if err != nil {
 		return err
@@ -29,8 +32,9 @@ func (s *stack) deployRunner(ctx context.Context, rayURL, redisMode, redisURL, p
 	}
 	s.log.Info("deploying the deliberation runner (Ray Serve) on the head")
 	start := time.Now()
-	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath,
-		Args: map[string]any{"redis_url": redisURL, "redis_mode": redisMode, "key_prefix": prefix}, Env: env}
+	args := map[string]any{"redis_url": redisURL, "redis_mode": redisMode, "key_prefix": prefix}
+	maps.Copy(args, limits)
+	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: args, Env: env}
 	if err := client.DeployRunner(ctx, app, name, zip, runnerDeployTimeout); err != nil {
 		return fmt.Errorf("deliberation runner: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rayexecutor/functions/internal/launcher"
 	"github.com/rayexecutor/functions/shared/config"
+	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
 // errChildExited is why a running stack stops on its own: one of its functions exited.
@@ -48,12 +49,6 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 			return err
 		}
 	}
-	if cfg.Ray.Dispatch == config.DispatchServe {
-		ray.note += "; the deliberation runner on Ray Serve"
-		if err := s.deployRunner(ctx, ray.url, cfg.RedisMode, redis.url, cfg.RedisKeyPrefix, cfg.Tracing.RunnerEnv()); err != nil {
-			return err
-		}
-	}
 	binDir, err := s.binaries(ctx, opts)
 	if err != nil {
 		return err
@@ -78,6 +73,16 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 	if models.url == "" {
 		models.url, models.note = localModelServers, "make run's default VLLM_URL_ALLOWLIST: this machine only"
 		env = append(env, "VLLM_URL_ALLOWLIST="+localModelServers)
+	}
+	if cfg.Ray.Dispatch == config.DispatchServe {
+		ray.note += "; the deliberation runner on Ray Serve"
+		// The runner's own limits are the functions': their model servers, caps and wake-up.
+		own := deliberation.Limits{MaxAgents: cfg.MaxAgents, Allowlist: cfg.Allowlist, MaxAnswerBytes: cfg.MaxAnswerBytes}.
+			OwnLimits(callback).RunnerArgs()
+		own["allowed_origins"] = strings.Split(models.url, ",")
+		if err := s.deployRunner(ctx, ray.url, cfg.RedisMode, redis.url, cfg.RedisKeyPrefix, own, cfg.Tracing.RunnerEnv()); err != nil {
+			return err
+		}
 	}
 	exited := make(chan *child, len(programs))
 	for _, p := range programs {

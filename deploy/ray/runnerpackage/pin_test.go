@@ -17,6 +17,10 @@ func TestPinRewritesWhatNamesThePackage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	digest, err := rayjob.PackageDigest()
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	record, manifest := filepath.Join(dir, "runner_revision.txt"), filepath.Join(dir, "rayservice.yaml")
 	stale := "_ray_pkg_" + strings.Repeat("0", 64) + ".zip"
@@ -26,7 +30,8 @@ func TestPinRewritesWhatNamesThePackage(t *testing.T) {
 		}
 	}
 	write(record, "4 "+stale+"\n")
-	write(manifest, "working_dir: https://example.com/runner/"+stale+"\nenv_vars:\n  RAYEXEC_RUNNER_REVISION: \"4\"\n")
+	write(manifest, "working_dir: https://example.com/runner/"+stale+"\nenv_vars:\n  RAYEXEC_RUNNER_REVISION: \"4\"\n"+
+		"  RAYEXEC_RUNNER_DIGEST: \""+strings.Repeat("0", 64)+"\"\n")
 	for range 2 {
 		rev, err := pin(record, manifest)
 		if err != nil || rev != 5 {
@@ -38,7 +43,8 @@ func TestPinRewritesWhatNamesThePackage(t *testing.T) {
 	if string(gotRecord) != "5 "+name+"\n" {
 		t.Errorf("record %q", gotRecord)
 	}
-	if want := "working_dir: https://example.com/runner/" + name + "\nenv_vars:\n  RAYEXEC_RUNNER_REVISION: \"5\"\n"; string(gotManifest) != want {
+	if want := "working_dir: https://example.com/runner/" + name + "\nenv_vars:\n  RAYEXEC_RUNNER_REVISION: \"5\"\n" +
+		"  RAYEXEC_RUNNER_DIGEST: \"" + digest + "\"\n"; string(gotManifest) != want {
 		t.Errorf("manifest:\n%s\nwant:\n%s", gotManifest, want)
 	}
 	write(manifest, "no package here\n")
