@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -40,11 +41,17 @@ const (
 	pendingWaitSetting = "REDIS_MIN_REPLICAS_ACK"
 )
 
+// kustomizing serialises the builds: kustomize fills its global OpenAPI schema on first use
+// without a lock, so two parallel tests building at once race (the race detector says so).
+var kustomizing sync.Mutex
+
 // build is `kustomize build dir` through kustomize's own Go library (components and delete
 // patches included), decoded strictly as load decodes the other folders.
 func build(t *testing.T, dir string) deployment {
 	t.Helper()
+	kustomizing.Lock()
 	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	kustomizing.Unlock()
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
