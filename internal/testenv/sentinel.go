@@ -89,6 +89,16 @@ func (s *Sentinel) Primary(t testing.TB) string {
 // Kill SIGKILLs the data node or sentinel at addr, as a crash would.
 func (s *Sentinel) Kill(t testing.TB, addr string) { s.node(t, addr).Kill() }
 
+// Pause stops the data node or sentinel at addr (SIGSTOP) until Resume; resumed when the test ends.
+func (s *Sentinel) Pause(t testing.TB, addr string) {
+	n := s.node(t, addr)
+	n.Pause()
+	t.Cleanup(n.Resume)
+}
+
+// Resume continues the node at addr after Pause.
+func (s *Sentinel) Resume(t testing.TB, addr string) { s.node(t, addr).Resume() }
+
 // Restart starts the data node or sentinel at addr again, same port and directory, after Kill;
 // the sentinels turn a restarted old primary into a replica, some 15 s later (measured on Redis
 // 7.0: they wait for it to settle).

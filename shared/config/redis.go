@@ -25,6 +25,19 @@ type RedisTimeouts struct {
 	Dial, Read, Write time.Duration
 }
 
+// How long go-redis retries a command that failed on something a failover causes (a dropped or
+// refused connection, READONLY, LOADING, MASTERDOWN, CLUSTERDOWN, TRYAGAIN; on Cluster also MOVED
+// and ASK, followed at once): up to failoverRetries more tries, backing off from 32 ms doubling
+// to 512 ms, about 2 s in all. Short next to a failover (down-after-milliseconds plus the
+// election: seconds), long enough for what follows one (a client reconnecting to the new primary,
+// a restarted node loading). What is still failing then surfaces as unavailable: 503 with
+// Retry-After. Every command the functions send is safe to repeat (docs/state.md, Failover).
+const (
+	failoverRetries    = 6
+	failoverMinBackoff = 32 * time.Millisecond
+	failoverMaxBackoff = 512 * time.Millisecond
+)
+
 // NewRedisClient connects to the Redis that mode and rawURL describe, the one place a URL
 // becomes a client. Load has validated both, so an error here is a caller's own URL.
 func NewRedisClient(mode, rawURL string, t RedisTimeouts) (redis.UniversalClient, error) {
@@ -35,6 +48,7 @@ func NewRedisClient(mode, rawURL string, t RedisTimeouts) (redis.UniversalClient
 			return nil, err
 		}
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = orDefault(o.DialTimeout, t.Dial), orDefault(o.ReadTimeout, t.Read), orDefault(o.WriteTimeout, t.Write)
+		o.MaxRetries, o.MinRetryBackoff, o.MaxRetryBackoff = retries(o.MaxRetries, o.MinRetryBackoff, o.MaxRetryBackoff)
 		return redis.NewFailoverClient(o), nil
 	case RedisCluster:
 		o, err := redis.ParseClusterURL(rawURL)
@@ -42,6 +56,9 @@ func NewRedisClient(mode, rawURL string, t RedisTimeouts) (redis.UniversalClient
 			return nil, err
 		}
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = orDefault(o.DialTimeout, t.Dial), orDefault(o.ReadTimeout, t.Read), orDefault(o.WriteTimeout, t.Write)
+		// The cluster client's own loop retries (MaxRedirects counts its tries, redirections and
+		// retries alike); its node clients do not (MaxRetries stays off), or tries would multiply.
+		o.MaxRedirects, o.MinRetryBackoff, o.MaxRetryBackoff = retries(o.MaxRedirects, o.MinRetryBackoff, o.MaxRetryBackoff)
 		return redis.NewClusterClient(o), nil
 	default:
 		o, err := redis.ParseURL(rawURL)
@@ -49,8 +66,18 @@ func NewRedisClient(mode, rawURL string, t RedisTimeouts) (redis.UniversalClient
 			return nil, err
 		}
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = orDefault(o.DialTimeout, t.Dial), orDefault(o.ReadTimeout, t.Read), orDefault(o.WriteTimeout, t.Write)
+		o.MaxRetries, o.MinRetryBackoff, o.MaxRetryBackoff = retries(o.MaxRetries, o.MinRetryBackoff, o.MaxRetryBackoff)
 		return redis.NewClient(o), nil
 	}
+}
+
+// retries fills in the failover retries a URL leaves unset (max_retries, min_retry_backoff,
+// max_retry_backoff, max_redirects: a URL that sets one keeps its own).
+func retries(n int, minBackoff, maxBackoff time.Duration) (int, time.Duration, time.Duration) {
+	if n == 0 {
+		n = failoverRetries
+	}
+	return n, orDefault(minBackoff, failoverMinBackoff), orDefault(maxBackoff, failoverMaxBackoff)
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -66,7 +66,7 @@ func (s *Store) Create(ctx context.Context, d deliberation.Deliberation, req del
 	}
 	args := append([]any{entry, reqJSON, req.Fingerprint(), d.SubmittedAt.UnixMilli(), d.ID, maxActive,
 		s.retention.Milliseconds(), lifetime.Milliseconds(), others}, records...)
-	res, err := createScript.Run(ctx, s.rdb, keys, args...).StringSlice()
+	res, err := s.run(ctx, createScript, keys, args...).StringSlice()
 	if err != nil {
 		return d, false, unavailable(err)
 	}
