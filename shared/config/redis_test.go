@@ -160,17 +160,17 @@ func TestNewRedisClientRetries(t *testing.T) {
 		return rdb
 	}
 	o := open(RedisStandalone, "redis://127.0.0.1:6379/0").(*redis.Client).Options()
-	if o.MaxRetries != failoverRetries || o.MinRetryBackoff != failoverMinBackoff || o.MaxRetryBackoff != failoverMaxBackoff {
-		t.Errorf("standalone retries: %d, %v..%v", o.MaxRetries, o.MinRetryBackoff, o.MaxRetryBackoff)
+	if o.MaxRetries != failoverRetries || o.MinRetryBackoff != failoverMinBackoff || o.MaxRetryBackoff != failoverMaxBackoff || o.DialerRetries != 1 {
+		t.Errorf("standalone retries: %d, %v..%v, %d dials a try", o.MaxRetries, o.MinRetryBackoff, o.MaxRetryBackoff, o.DialerRetries)
 	}
 	if o := open(RedisStandalone, "redis://127.0.0.1:6379/0?max_retries=1").(*redis.Client).Options(); o.MaxRetries != 1 {
 		t.Errorf("a URL's max_retries=1 became %d", o.MaxRetries)
 	}
-	if o := open(RedisSentinel, sentinelURL).(*redis.Client).Options(); o.MaxRetries != failoverRetries || o.MaxRetryBackoff != failoverMaxBackoff {
+	if o := open(RedisSentinel, sentinelURL).(*redis.Client).Options(); o.MaxRetries != failoverRetries || o.MaxRetryBackoff != failoverMaxBackoff || o.DialerRetries != 1 {
 		t.Errorf("sentinel retries: %d, up to %v", o.MaxRetries, o.MaxRetryBackoff)
 	}
 	co := open(RedisCluster, clusterURL).(*redis.ClusterClient).Options()
-	if co.MaxRedirects != failoverRetries || co.MinRetryBackoff != failoverMinBackoff || co.MaxRetries != -1 {
+	if co.MaxRedirects != failoverRetries || co.MinRetryBackoff != failoverMinBackoff || co.MaxRetries != -1 || co.DialerRetries != 1 {
 		t.Errorf("cluster: %d tries, from %v, node retries %d", co.MaxRedirects, co.MinRetryBackoff, co.MaxRetries)
 	}
 	// The whole budget stays about 2 s: at most the sum of the capped backoffs.
