@@ -50,7 +50,7 @@ func deployRunner(t *testing.T, s *stack) {
 	}
 	start := time.Now()
 	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: map[string]any{
-		"redis_url": s.redis.URL(), "key_prefix": keyPrefix, "max_deliberations": 64,
+		"redis_url": s.redis.URL(), "redis_mode": s.redis.mode, "key_prefix": keyPrefix, "max_deliberations": 64,
 		"claim_idle_s": runnerClaimIdle, "heartbeat_s": 2,
 		"allowed_origins": []string{s.model.URL()}, "callback_url": s.callback}}
 	if err := client.DeployRunner(t.Context(), app, name, zip, 3*time.Minute); err != nil {
@@ -92,13 +92,7 @@ func processesNamed(name string) []int {
 
 // waitQueueDrained waits until the runners' queue holds no entry, pending or new: every attempt
 // was run (or skipped) and acknowledged.
-func waitQueueDrained(ctx context.Context, redisURL string, within time.Duration) (int64, error) {
-	opt, err := redis.ParseURL(redisURL)
-	if err != nil {
-		return 0, err
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+func waitQueueDrained(ctx context.Context, rdb redis.UniversalClient, within time.Duration) (int64, error) {
 	deadline := time.Now().Add(within)
 	for {
 		n, err := runnerqueue.QueueLength(ctx, rdb, runnerqueue.NewKeys(keyPrefix))

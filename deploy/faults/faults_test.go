@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
 
@@ -22,6 +23,14 @@ const (
 	reconcileTick      = 5 * time.Second
 )
 
+// The failover scenarios (FAULTS_REDIS=sentinel or cluster): 90 s at the serve rate is some 450
+// executes, of which at least 300 must make a deliberation; writes may not be unavailable longer.
+const (
+	failoverLoadSeconds      = 90
+	minFailoverDeliberations = 300
+	failoverWindowLimit      = 30 * time.Second
+)
+
 // serveRate is the serve dispatch's default load: warm replicas start no process per
 // deliberation, so the machine takes far more.
 const serveRate = 5
@@ -30,7 +39,11 @@ const serveRate = 5
 // docs/state.md. It builds only with the `faults` tag (make test-faults); FAULTS_SECONDS and
 // FAULTS_RATE change the load's length and executes/s.
 func TestFaults(t *testing.T) {
-	loadFor := time.Duration(envNumber(t, "FAULTS_SECONDS", defaultLoadSeconds) * float64(time.Second))
+	seconds := float64(defaultLoadSeconds)
+	if redisMode(t) != config.RedisStandalone {
+		seconds = failoverLoadSeconds
+	}
+	loadFor := time.Duration(envNumber(t, "FAULTS_SECONDS", seconds) * float64(time.Second))
 	rate := defaultRate
 	if dispatch(t) == "serve" {
 		rate = serveRate
@@ -38,13 +51,14 @@ func TestFaults(t *testing.T) {
 	rate = envNumber(t, "FAULTS_RATE", rate)
 	began := time.Now()
 	s := startStack(t)
-	t.Logf("stack up in %s; %s dispatch; load: %.1f executes/s for %s", time.Since(began).Round(time.Second), s.dispatch, rate, loadFor)
+	t.Logf("stack up in %s; %s dispatch on Redis %s; load: %.1f executes/s for %s", time.Since(began).Round(time.Second), s.dispatch, s.redis.mode, rate, loadFor)
 
 	c := newClient()
 	led := &ledger{}
 	mon := startMonitor(c, s, led, reconcileTick)
 	t.Cleanup(mon.close)
-	ld := &load{t: t, c: c, executeURL: s.execute.URL, statusURL: s.status.URL, modelURL: s.model.URL(), ledger: led}
+	ld := &load{t: t, c: c, executeURL: s.execute.URL, statusURL: s.status.URL, modelURL: s.model.URL(), ledger: led,
+		writes: &availability{}}
 	loadStart := time.Now()
 	sent := make(chan struct{})
 	go func() {
@@ -68,14 +82,16 @@ func TestFaults(t *testing.T) {
 	if left := waitTerminal(t.Context(), c, s.status.URL, accepted); len(left) > 0 {
 		t.Logf("%d deliberations not terminal after their deadlines: %v", len(left), left)
 	}
-	stored := storedEntries(t, s.redis.URL())
+	rdb := s.redis.client(t)
+	defer rdb.Close()
+	stored := storedEntries(t, rdb)
 	ids := make([]string, 0, len(stored))
 	for id := range stored {
 		ids = append(ids, id)
 	}
 	events := newConsumer(t, s.nats.URL()).readUntil(t.Context(), ids, time.Minute)
 	if s.dispatch == "serve" {
-		if left, err := waitQueueDrained(t.Context(), s.redis.URL(), 2*time.Minute); err != nil || left > 0 {
+		if left, err := waitQueueDrained(t.Context(), rdb, 2*time.Minute); err != nil || left > 0 {
 			t.Errorf("the runners' queue still holds %d attempts of finished deliberations (%v)", left, err)
 		}
 	} else if running, pending, err := waitRayIdle(t.Context(), s.ray.Address, 2*time.Minute); err != nil || len(running) > 0 {
@@ -94,6 +110,10 @@ func TestFaults(t *testing.T) {
 	fmt.Println(v.line())
 	if v.lost > 0 || v.countedTwice > 0 || v.duplicates > 0 {
 		t.Errorf("%s", v.line())
+	}
+	if s.redis.mode != config.RedisStandalone {
+		fmt.Println(ld.writes.report(s.redis.mode, s.failovers))
+		judgeFailovers(t, v, s, ld.writes)
 	}
 	t.Logf("suite took %s", time.Since(began).Round(time.Second))
 }
@@ -153,6 +173,22 @@ func judge(t *testing.T, c *client, s *stack, led *ledger, mon *monitor, stored 
 	t.Logf("outcome: %d stored, %d orphans of %d unanswered keyless executes, %d resubmitted after Ray lost their job; cancels answered %v; stats %+v%s",
 		len(stored), orphans, led.ambiguous, resubmitted, cancels, st.Stats, outcomes(stored, accepted))
 	return v
+}
+
+// judgeFailovers checks what the failover scenarios promise beyond the invariants: enough
+// deliberations for the figures to mean something, every kill failed over, and writes back well
+// within a failover's time (the goal is 10 s with down-after-milliseconds 5000; failing only past
+// failoverWindowLimit leaves room for a machine the suite keeps busy).
+func judgeFailovers(t *testing.T, v verdict, s *stack, writes *availability) {
+	if v.deliberations < minFailoverDeliberations {
+		t.Errorf("%d deliberations, want at least %d: raise FAULTS_SECONDS or FAULTS_RATE", v.deliberations, minFailoverDeliberations)
+	}
+	if len(s.failovers) != len(failoverSchedule) {
+		t.Errorf("%d failovers, want %d", len(s.failovers), len(failoverSchedule))
+	}
+	if w := writes.window(); w > failoverWindowLimit {
+		t.Errorf("writes were unavailable for %s at once, over %s", w.Round(100*time.Millisecond), failoverWindowLimit)
+	}
 }
 
 // envNumber reads a positive number from the environment, or returns def.

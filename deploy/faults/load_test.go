@@ -28,6 +28,7 @@ type load struct {
 	statusURL  string
 	modelURL   string
 	ledger     *ledger
+	writes     *availability
 	inflight   sync.WaitGroup
 }
 
@@ -101,6 +102,7 @@ func (l *load) sendKeyed(ctx context.Context, e *entry, body []byte) {
 // sendOnce sends a keyless execute once: without a key, a retry would be a second deliberation.
 func (l *load) sendOnce(ctx context.Context, e *entry, body []byte) {
 	a := l.c.executeHTTP(ctx, l.executeURL, body, "")
+	l.writes.note(a)
 	switch {
 	case a.retryable():
 		l.ledger.noAnswer()
@@ -119,6 +121,7 @@ func (l *load) untilAnswered(parent context.Context, e *entry, what string, send
 	pause := 100 * time.Millisecond
 	for {
 		a := send(ctx)
+		l.writes.note(a)
 		if !a.retryable() {
 			if a.status != http.StatusOK && a.status != http.StatusAccepted {
 				l.t.Errorf("%s answered %d: %s", what, a.status, a.body)
@@ -165,6 +168,7 @@ func (l *load) cancelSoon(parent context.Context, id string) {
 	pause := 100 * time.Millisecond
 	for {
 		r, a := l.c.cancel(ctx, l.statusURL, id)
+		l.writes.note(a)
 		if !a.retryable() {
 			switch {
 			case a.status != http.StatusAccepted && a.status != http.StatusOK && a.status != http.StatusConflict:

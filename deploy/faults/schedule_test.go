@@ -5,6 +5,8 @@ package faults
 import (
 	"testing"
 	"time"
+
+	"github.com/rayexecutor/functions/shared/config"
 )
 
 // step is one fault action at a fraction of the load's duration.
@@ -54,10 +56,25 @@ var serveSchedule = []step{
 	{0.90, "NATS back", func(t *testing.T, s *stack) { s.nats.Restart(t) }},
 }
 
+// failoverSchedule is the Sentinel and Cluster scenarios' (FAULTS_REDIS): only Redis fails, three
+// times, its primary SIGKILLed (on Cluster each time another shard's), far enough apart that each
+// failover is over, and the old primary back as a replica, before the next kill.
+var failoverSchedule = []step{
+	{0.15, "SIGKILL the Redis primary, restart it once a replica took over", killPrimary},
+	{0.45, "SIGKILL the Redis primary, restart it once a replica took over", killPrimary},
+	{0.75, "SIGKILL the Redis primary, restart it once a replica took over", killPrimary},
+}
+
+func killPrimary(t *testing.T, s *stack) {
+	took := s.redis.killPrimary(t)
+	s.failovers = append(s.failovers, took)
+	t.Logf("a new primary after %s", took.Round(100*time.Millisecond))
+}
+
 func killRedis(t *testing.T, s *stack) {
-	s.redis.Kill()
+	s.redis.single.Kill()
 	time.Sleep(redisDown)
-	s.redis.Restart(t)
+	s.redis.single.Restart(t)
 }
 
 // restartRay loses every job the head held: the service must resubmit them as infrastructure
@@ -79,7 +96,10 @@ func restartRay(t *testing.T, s *stack) {
 // goroutine: a fault that cannot be undone fails the test at once.
 func runFaults(t *testing.T, s *stack, start time.Time, d time.Duration) {
 	schedule := jobsSchedule
-	if s.dispatch == "serve" {
+	switch {
+	case s.redis.mode != config.RedisStandalone:
+		schedule = failoverSchedule
+	case s.dispatch == "serve":
 		schedule = serveSchedule
 	}
 	for _, st := range schedule {

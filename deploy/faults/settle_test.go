@@ -5,7 +5,9 @@ package faults
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,30 +57,37 @@ func maxTime(a, b time.Time) time.Time {
 
 // storedEntries reads every deliberation entry the functions' Redis holds: the ground truth of
 // what exists, against which the counters and the callers' ledger are checked.
-func storedEntries(t *testing.T, redisURL string) map[string]deliberation.Deliberation {
+func storedEntries(t *testing.T, rdb redis.UniversalClient) map[string]deliberation.Deliberation {
 	t.Helper()
-	opt, err := redis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	var mu sync.Mutex
 	out := map[string]deliberation.Deliberation{}
-	// Entries are <prefix>:{sNN}:d:<id>, one hash tag per shard (shared/redisstore/shards.go).
-	iter := rdb.Scan(t.Context(), 0, keyPrefix+":{s*}:d:*", 500).Iterator()
-	for iter.Next(t.Context()) {
-		raw, err := rdb.Get(t.Context(), iter.Val()).Bytes()
-		if err != nil {
-			t.Fatalf("read %s: %v", iter.Val(), err)
+	// Entries are <prefix>:{sNN}:d:<id>, one hash tag per shard (shared/redisstore/shards.go); on
+	// Redis Cluster every primary holds some shards.
+	scan := func(ctx context.Context, node redis.UniversalClient) error {
+		iter := node.Scan(ctx, 0, keyPrefix+":{s*}:d:*", 500).Iterator()
+		for iter.Next(ctx) {
+			raw, err := node.Get(ctx, iter.Val()).Bytes()
+			if err != nil {
+				return fmt.Errorf("read %s: %w", iter.Val(), err)
+			}
+			var d deliberation.Deliberation
+			if err := json.Unmarshal(raw, &d); err != nil {
+				return fmt.Errorf("decode %s: %w", iter.Val(), err)
+			}
+			_, id, _ := strings.Cut(iter.Val(), "}:d:")
+			mu.Lock()
+			out[id] = d
+			mu.Unlock()
 		}
-		var d deliberation.Deliberation
-		if err := json.Unmarshal(raw, &d); err != nil {
-			t.Fatalf("decode %s: %v", iter.Val(), err)
-		}
-		_, id, _ := strings.Cut(iter.Val(), "}:d:")
-		out[id] = d
+		return iter.Err()
 	}
-	if err := iter.Err(); err != nil {
+	var err error
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(t.Context(), func(ctx context.Context, node *redis.Client) error { return scan(ctx, node) })
+	} else {
+		err = scan(t.Context(), rdb)
+	}
+	if err != nil {
 		t.Fatalf("scan entries: %v", err)
 	}
 	return out

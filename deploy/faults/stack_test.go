@@ -3,6 +3,7 @@
 package faults
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -33,7 +34,7 @@ const (
 // stack is everything the functions run against, and the functions themselves.
 type stack struct {
 	dispatch string
-	redis    *testenv.Redis
+	redis    *store
 	nats     *testenv.NATS
 	ray      *rayHead
 	model    *modelserver.Server
@@ -42,15 +43,15 @@ type stack struct {
 	callback string
 
 	execute, status, stats, jobs *function
+	// failovers is how long each failover the suite caused took, from the kill to a new primary.
+	failovers []time.Duration
 }
 
 func startStack(t *testing.T) *stack {
 	t.Helper()
 	root := moduleRoot(t)
 	s := &stack{dispatch: dispatch(t), logDir: keptOnFailure(t, "rxfault-logs-")}
-	// Every acknowledged write is on disk before Redis answers, so a SIGKILL loses nothing that a
-	// function was told had happened.
-	s.redis = testenv.StartRedis(t, "--appendonly", "yes", "--appendfsync", "always")
+	s.redis = startStore(t)
 	s.nats = testenv.StartNATS(t)
 	bins := buildFunctions(t, root)
 	s.ray = startRayHead(t, root)
@@ -67,14 +68,15 @@ func startStack(t *testing.T) *stack {
 		deployRunner(t, s)
 	}
 	env := map[string]string{
-		"REDIS_URL": s.redis.URL(), "REDIS_KEY_PREFIX": keyPrefix,
-		"RAY_DISPATCH": s.dispatch, "RAY_ADDRESS": s.ray.Address, "RAY_SERVE_DEPLOY": "false", "RAY_EXECUTOR_CALLBACK_URL": "http://" + statusAddr,
+		"REDIS_KEY_PREFIX": keyPrefix,
+		"RAY_DISPATCH":     s.dispatch, "RAY_ADDRESS": s.ray.Address, "RAY_SERVE_DEPLOY": "false", "RAY_EXECUTOR_CALLBACK_URL": "http://" + statusAddr,
 		"NATS_URL": s.nats.URL(), "NATS_STREAM": natsStream, "NATS_SUBJECT_PREFIX": subjectPrefix,
 		"VLLM_URL_ALLOWLIST": s.model.URL(),
 		// The suite measures what faults do, not admission control: a Ray outage queues many.
 		"MAX_ACTIVE_DELIBERATIONS": "100000",
 		"LOG_LEVEL":                "info",
 	}
+	maps.Copy(env, s.redis.env())
 	s.status = startFunction(t, filepath.Join(bins, "get-deliberation-status"), statusAddr, s.logDir, env)
 	s.execute = startFunction(t, filepath.Join(bins, "execute-deliberation"), freeAddr(t), s.logDir, env)
 	s.stats = startFunction(t, filepath.Join(bins, "get-stats"), freeAddr(t), s.logDir, env)

@@ -36,9 +36,8 @@ const (
 	sentinelSet     = "redis-sentinel"
 	sentinelPort    = 26379
 	redisPort       = 6379
-	// pendingWaitSetting is read by the functions once REDIS_MIN_REPLICAS_ACK lands in shared/config
-	// (issue 23's durability part); until then it is the one variable no code reads yet.
-	pendingWaitSetting = "REDIS_MIN_REPLICAS_ACK"
+	// waitSetting makes the functions WAIT for a replica after an acknowledged write.
+	waitSetting = "REDIS_MIN_REPLICAS_ACK"
 )
 
 // kustomizing serialises the builds: kustomize fills its global OpenAPI schema on first use
@@ -176,8 +175,8 @@ func sentinelFunctionProblems(d deployment, name string, c corev1.Container, mas
 	if values["REDIS_MODE"] != config.RedisSentinel {
 		p = append(p, fmt.Sprintf("%s: REDIS_MODE is %q, want sentinel", name, values["REDIS_MODE"]))
 	}
-	if values[pendingWaitSetting] != "1" {
-		p = append(p, fmt.Sprintf("%s: %s is %q, want 1 (WAIT for a replica after an acknowledged write)", name, pendingWaitSetting, values[pendingWaitSetting]))
+	if values[waitSetting] != "1" {
+		p = append(p, fmt.Sprintf("%s: %s is %q, want 1 (WAIT for a replica after an acknowledged write)", name, waitSetting, values[waitSetting]))
 	}
 	if o, err := redis.ParseFailoverURL(values["REDIS_URL"]); err != nil {
 		p = append(p, fmt.Sprintf("%s: REDIS_URL is no failover URL: %v", name, err))
@@ -191,10 +190,6 @@ func sentinelFunctionProblems(d deployment, name string, c corev1.Container, mas
 	}
 	svc := d.service(name)
 	for _, msg := range envProblems(svc, transport.Function(name), d) {
-		// Until the WAIT setting is read by the functions, it is the one variable no code reads.
-		if msg == pendingWaitSetting+" is read by no code" && !slices.Contains(config.Variables(), pendingWaitSetting) {
-			continue
-		}
 		p = append(p, name+": "+msg)
 	}
 	return p
@@ -345,7 +340,7 @@ func TestSentinelChecksCatchMistakes(t *testing.T) {
 		"quorum of one":               conf(" 6379 2\n", " 6379 1\n"),
 		"another group name":          conf("sentinel monitor rxredis", "sentinel monitor other"),
 		"standalone mode":             setting("REDIS_MODE", "standalone"),
-		"no WAIT":                     setting(pendingWaitSetting, "0"),
+		"no WAIT":                     setting(waitSetting, "0"),
 		"a sentinel left out": func(d *deployment) {
 			u := d.secrets[0].StringData["REDIS_URL"]
 			setting("REDIS_URL", regexp.MustCompile(`addr=[^&]+&`).ReplaceAllString(u, ""))(d)

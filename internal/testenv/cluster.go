@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/url"
@@ -35,15 +36,30 @@ type Cluster struct {
 // every other node. Everything is killed when the test ends.
 func StartCluster(t testing.TB, replicas int) *Cluster {
 	t.Helper()
+	return StartClusterWith(t, replicas, ClusterOptions{})
+}
+
+// ClusterOptions change a cluster from StartCluster's.
+type ClusterOptions struct {
+	// NodeTimeout is cluster-node-timeout (default 2 s).
+	NodeTimeout time.Duration
+	// Args are more arguments for every node (such as "--appendonly", "yes").
+	Args []string
+}
+
+// StartClusterWith is StartCluster with options.
+func StartClusterWith(t testing.TB, replicas int, opt ClusterOptions) *Cluster {
+	t.Helper()
 	cli := Require(t, "redis-cli")
-	c := &Cluster{NodeTimeout: clusterNodeTimeout}
+	c := &Cluster{NodeTimeout: cmp.Or(opt.NodeTimeout, clusterNodeTimeout)}
 	for range clusterPrimaries * (1 + replicas) {
 		c.nodes = append(c.nodes, startRedis(t, "", func() []string {
 			// The bus port is chosen like the client port: port+10000 may be past 65535 or taken.
 			dir := t.TempDir()
-			return []string{"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+			args := []string{"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
 				"--cluster-node-timeout", strconv.FormatInt(c.NodeTimeout.Milliseconds(), 10),
 				"--cluster-port", strconv.Itoa(FreePort(t))}
+			return append(args, opt.Args...)
 		}))
 	}
 	args := append(append([]string{"--cluster", "create"}, c.Nodes()...),

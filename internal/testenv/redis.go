@@ -110,6 +110,21 @@ func (r *Redis) Kill() {
 	}
 }
 
+// Pause stops the server's process (SIGSTOP) without closing its connections: a replica paused
+// keeps its link up but confirms nothing, as a stalled machine would.
+func (r *Redis) Pause() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Signal(syscall.SIGSTOP)
+	}
+}
+
+// Resume continues a paused server (SIGCONT).
+func (r *Redis) Resume() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Signal(syscall.SIGCONT)
+	}
+}
+
 // Restart starts the server again on the same port and directory after Kill.
 func (r *Redis) Restart(t testing.TB) {
 	t.Helper()

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -30,17 +31,31 @@ type Sentinel struct {
 // sentinelDownAfter keeps a test's failover within a few seconds.
 const sentinelDownAfter = time.Second
 
+// SentinelOptions change a group from StartSentinel's.
+type SentinelOptions struct {
+	// DownAfter is the sentinels' down-after-milliseconds (default 1 s).
+	DownAfter time.Duration
+	// Args are more arguments for every data node (such as "--appendonly", "yes").
+	Args []string
+}
+
 // StartSentinel starts the group and returns once every sentinel knows the primary, both replicas
 // and the two other sentinels, and both replicas are in sync. Everything is killed when the test
 // ends.
 func StartSentinel(t testing.TB) *Sentinel {
 	t.Helper()
-	s := &Sentinel{DownAfter: sentinelDownAfter}
-	primary := StartRedis(t)
+	return StartSentinelWith(t, SentinelOptions{})
+}
+
+// StartSentinelWith is StartSentinel with options.
+func StartSentinelWith(t testing.TB, opt SentinelOptions) *Sentinel {
+	t.Helper()
+	s := &Sentinel{DownAfter: cmp.Or(opt.DownAfter, sentinelDownAfter)}
+	primary := StartRedis(t, opt.Args...)
 	s.nodes = append(s.nodes, primary)
 	host, port, _ := net.SplitHostPort(primary.Addr)
 	for range 2 {
-		s.nodes = append(s.nodes, StartRedis(t, "--replicaof", host, port))
+		s.nodes = append(s.nodes, StartRedis(t, append([]string{"--replicaof", host, port}, opt.Args...)...))
 	}
 	for range 3 {
 		// A sentinel rewrites its config file (what it learns), so each gets its own.
@@ -88,6 +103,16 @@ func (s *Sentinel) Primary(t testing.TB) string {
 
 // Kill SIGKILLs the data node or sentinel at addr, as a crash would.
 func (s *Sentinel) Kill(t testing.TB, addr string) { s.node(t, addr).Kill() }
+
+// Pause stops the data node or sentinel at addr (SIGSTOP) until Resume; resumed when the test ends.
+func (s *Sentinel) Pause(t testing.TB, addr string) {
+	n := s.node(t, addr)
+	n.Pause()
+	t.Cleanup(n.Resume)
+}
+
+// Resume continues the node at addr after Pause.
+func (s *Sentinel) Resume(t testing.TB, addr string) { s.node(t, addr).Resume() }
 
 // Restart starts the data node or sentinel at addr again, same port and directory, after Kill;
 // the sentinels turn a restarted old primary into a replica, some 15 s later (measured on Redis

@@ -19,7 +19,10 @@ type Config struct {
 	RedisMode      string
 	RedisURL       string
 	RedisKeyPrefix string
-	Retention      time.Duration
+	// RedisDurability is how many replicas must acknowledge a write the functions acknowledge to a
+	// caller, and how long to wait for them (REDIS_MIN_REPLICAS_ACK, REDIS_WAIT_TIMEOUT).
+	RedisDurability RedisDurability
+	Retention       time.Duration
 
 	Ray Ray
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"net/url"
 	"strings"
 	"time"
@@ -25,6 +26,23 @@ type RedisTimeouts struct {
 	Dial, Read, Write time.Duration
 }
 
+// How long go-redis retries a command that failed on something a failover causes (a dropped or
+// refused connection, READONLY, LOADING, MASTERDOWN, CLUSTERDOWN, TRYAGAIN; on Cluster also MOVED
+// and ASK, followed at once): up to failoverRetries more tries, backing off from 32 ms doubling
+// to 512 ms, about 2 s in all when the dead primary refuses connections. Each try dials once
+// (go-redis would try a dial 5 times, 100 ms apart, inside every try, which made it about 5 s), so
+// a primary that drops connections instead costs a dial timeout per try. Short next to a failover
+// (down-after-milliseconds plus the election: seconds), long enough for what follows one (a client
+// reconnecting to the new primary, a restarted node loading). What still fails then surfaces as
+// unavailable: 503 with Retry-After. Every command the functions send is safe to repeat
+// (docs/state.md, Failover).
+const (
+	failoverRetries    = 6
+	failoverMinBackoff = 32 * time.Millisecond
+	failoverMaxBackoff = 512 * time.Millisecond
+	failoverDials      = 1
+)
+
 // NewRedisClient connects to the Redis that mode and rawURL describe, the one place a URL
 // becomes a client. Load has validated both, so an error here is a caller's own URL.
 func NewRedisClient(mode, rawURL string, t RedisTimeouts) (redis.UniversalClient, error) {
@@ -35,6 +53,8 @@ func NewRedisClient(mode, rawURL string, t RedisTimeouts) (redis.UniversalClient
 			return nil, err
 		}
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = orDefault(o.DialTimeout, t.Dial), orDefault(o.ReadTimeout, t.Read), orDefault(o.WriteTimeout, t.Write)
+		o.MaxRetries, o.MinRetryBackoff, o.MaxRetryBackoff = retries(o.MaxRetries, o.MinRetryBackoff, o.MaxRetryBackoff)
+		o.DialerRetries = cmp.Or(o.DialerRetries, failoverDials)
 		return redis.NewFailoverClient(o), nil
 	case RedisCluster:
 		o, err := redis.ParseClusterURL(rawURL)
@@ -42,6 +62,10 @@ func NewRedisClient(mode, rawURL string, t RedisTimeouts) (redis.UniversalClient
 			return nil, err
 		}
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = orDefault(o.DialTimeout, t.Dial), orDefault(o.ReadTimeout, t.Read), orDefault(o.WriteTimeout, t.Write)
+		// The cluster client's own loop retries (MaxRedirects counts its tries, redirections and
+		// retries alike); its node clients do not (MaxRetries stays off), or tries would multiply.
+		o.MaxRedirects, o.MinRetryBackoff, o.MaxRetryBackoff = retries(o.MaxRedirects, o.MinRetryBackoff, o.MaxRetryBackoff)
+		o.DialerRetries = cmp.Or(o.DialerRetries, failoverDials)
 		return redis.NewClusterClient(o), nil
 	default:
 		o, err := redis.ParseURL(rawURL)
@@ -49,8 +73,19 @@ func NewRedisClient(mode, rawURL string, t RedisTimeouts) (redis.UniversalClient
 			return nil, err
 		}
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout = orDefault(o.DialTimeout, t.Dial), orDefault(o.ReadTimeout, t.Read), orDefault(o.WriteTimeout, t.Write)
+		o.MaxRetries, o.MinRetryBackoff, o.MaxRetryBackoff = retries(o.MaxRetries, o.MinRetryBackoff, o.MaxRetryBackoff)
+		o.DialerRetries = cmp.Or(o.DialerRetries, failoverDials)
 		return redis.NewClient(o), nil
 	}
+}
+
+// retries fills in the failover retries a URL leaves unset (max_retries, min_retry_backoff,
+// max_retry_backoff, max_redirects, dialer_retries: a URL that sets one keeps its own).
+func retries(n int, minBackoff, maxBackoff time.Duration) (int, time.Duration, time.Duration) {
+	if n == 0 {
+		n = failoverRetries
+	}
+	return n, orDefault(minBackoff, failoverMinBackoff), orDefault(maxBackoff, failoverMaxBackoff)
 }
 
 func orDefault(d, def time.Duration) time.Duration {

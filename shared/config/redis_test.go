@@ -150,3 +150,69 @@ func TestNewRedisClientShape(t *testing.T) {
 		t.Errorf("cluster options: %v, read timeout %v", o.Addrs, o.ReadTimeout)
 	}
 }
+
+// TestNewRedisClientRetries: every shape retries a failover's errors for about 2 s (go-redis's own
+// retries, configured), and a URL that sets its own retries keeps them.
+func TestNewRedisClientRetries(t *testing.T) {
+	t.Parallel()
+	timeouts := RedisTimeouts{Dial: time.Second, Read: time.Second, Write: time.Second}
+	open := func(mode, url string) redis.UniversalClient {
+		rdb, err := NewRedisClient(mode, url, timeouts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rdb.Close() })
+		return rdb
+	}
+	o := open(RedisStandalone, "redis://127.0.0.1:6379/0").(*redis.Client).Options()
+	if o.MaxRetries != failoverRetries || o.MinRetryBackoff != failoverMinBackoff || o.MaxRetryBackoff != failoverMaxBackoff || o.DialerRetries != 1 {
+		t.Errorf("standalone retries: %d, %v..%v, %d dials a try", o.MaxRetries, o.MinRetryBackoff, o.MaxRetryBackoff, o.DialerRetries)
+	}
+	if o := open(RedisStandalone, "redis://127.0.0.1:6379/0?max_retries=1").(*redis.Client).Options(); o.MaxRetries != 1 {
+		t.Errorf("a URL's max_retries=1 became %d", o.MaxRetries)
+	}
+	if o := open(RedisSentinel, sentinelURL).(*redis.Client).Options(); o.MaxRetries != failoverRetries || o.MaxRetryBackoff != failoverMaxBackoff || o.DialerRetries != 1 {
+		t.Errorf("sentinel retries: %d, up to %v", o.MaxRetries, o.MaxRetryBackoff)
+	}
+	co := open(RedisCluster, clusterURL).(*redis.ClusterClient).Options()
+	if co.MaxRedirects != failoverRetries || co.MinRetryBackoff != failoverMinBackoff || co.MaxRetries != -1 || co.DialerRetries != 1 {
+		t.Errorf("cluster: %d tries, from %v, node retries %d", co.MaxRedirects, co.MinRetryBackoff, co.MaxRetries)
+	}
+	// The whole budget stays about 2 s: at most the sum of the capped backoffs.
+	var budget time.Duration
+	for i := range failoverRetries {
+		budget += min(failoverMinBackoff<<(i+1), failoverMaxBackoff)
+	}
+	if budget < time.Second || budget > 3*time.Second {
+		t.Errorf("retry budget %v, want about 2 s", budget)
+	}
+}
+
+// TestRedisDurability: REDIS_MIN_REPLICAS_ACK and REDIS_WAIT_TIMEOUT, their defaults and bounds.
+func TestRedisDurability(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		ack, wait string
+		want      RedisDurability
+		problem   string
+	}{
+		{"", "", RedisDurability{0, time.Second}, ""},
+		{"1", "250ms", RedisDurability{1, 250 * time.Millisecond}, ""},
+		{"-1", "", RedisDurability{}, "REDIS_MIN_REPLICAS_ACK: must be an integer from 0 (no wait) to 16"},
+		{"17", "", RedisDurability{}, "REDIS_MIN_REPLICAS_ACK: must be an integer from 0"},
+		{"1", "0s", RedisDurability{}, "REDIS_WAIT_TIMEOUT: must be a duration from 1ms to 10s"},
+		{"1", "11s", RedisDurability{}, "REDIS_WAIT_TIMEOUT: must be a duration from 1ms to 10s"},
+	} {
+		env := map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0", "REDIS_MIN_REPLICAS_ACK": tc.ack, "REDIS_WAIT_TIMEOUT": tc.wait}
+		c, err := Load(func(k string) string { return env[k] }, Options{})
+		if tc.problem == "" {
+			if err != nil || c.RedisDurability != tc.want {
+				t.Errorf("%q %q: %+v, %v; want %+v", tc.ack, tc.wait, c.RedisDurability, err, tc.want)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.problem) {
+			t.Errorf("%q %q: error %v, want %q", tc.ack, tc.wait, err, tc.problem)
+		}
+	}
+}

@@ -20,6 +20,8 @@ var variables = []variable{
 	{"REDIS_MODE", RedisStandalone, func(c *Config, v string) string { return parseRedisMode(v, &c.RedisMode) }},
 	{"REDIS_URL", "", func(c *Config, v string) string { return parseRedisURL(c.RedisMode, v, &c.RedisURL) }},
 	{"REDIS_KEY_PREFIX", "rayexec", func(c *Config, v string) string { return parseKeyPrefix(v, &c.RedisKeyPrefix) }},
+	{"REDIS_MIN_REPLICAS_ACK", "0", func(c *Config, v string) string { return parseReplicasAck(v, &c.RedisDurability.Replicas) }},
+	{"REDIS_WAIT_TIMEOUT", "1s", func(c *Config, v string) string { return parseWaitTimeout(v, &c.RedisDurability.Timeout) }},
 	{"RETENTION", "168h", func(c *Config, v string) string { return parseDuration(v, &c.Retention) }},
 	{"RAY_DISPATCH", DispatchServe, func(c *Config, v string) string { return parseDispatch(v, &c.Ray.Dispatch) }},
 	{"RAY_ADDRESS", "", func(c *Config, v string) string { return parseHTTPURL(v, &c.Ray.Address) }},

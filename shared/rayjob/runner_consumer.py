@@ -168,6 +168,11 @@ class Runner:
             except (redis.RedisError, OSError) as err:
                 log("warning", f"{step.__name__}: redis unavailable ({type(err).__name__})", "")
                 await asyncio.sleep(1.0)
+                if "NOGROUP" in str(err):
+                    # A failover lost the stream, or its group, that the old primary had not
+                    # replicated yet: made again, from id 0 (what is enqueued since is read).
+                    with contextlib.suppress(redis.RedisError, OSError):
+                        await self.ensure_group()
 
     async def ensure_layout(self) -> None:
         """Refuses a queue written with another shard count (the layout key, which the functions

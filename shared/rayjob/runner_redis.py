@@ -19,8 +19,23 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.asyncio.sentinel
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 MODES = ("standalone", "sentinel", "cluster")
+
+# A command that fails on what a failover causes (a lost or refused connection, a timeout, LOADING;
+# on Sentinel a READONLY from a demoted primary, which the client turns into a lost connection and
+# a new question to the sentinels; on Cluster also CLUSTERDOWN, TRYAGAIN and the slot map's
+# reload) is tried again up to FAILOVER_RETRIES times, backing off from 0.2 s doubling to 2 s:
+# about 15 s, longer than a failover with down-after-milliseconds 5000. The runner is off the
+# request path, so it waits a failover out rather than drop an attempt's result; everything it
+# sends is safe to repeat (a marker moved to RUNNING, a result SET NX with its ack, a claim).
+FAILOVER_RETRIES = 10
+
+
+def failover_retry() -> Retry:
+    return Retry(ExponentialBackoff(cap=2.0, base=0.1), FAILOVER_RETRIES)
 
 
 @dataclass(frozen=True)
@@ -73,17 +88,17 @@ def connect(mode: str, url: str, max_connections: int, wait_s: float) -> redis.a
     target = parse(mode, url)
     if target.mode == "standalone":
         return redis.asyncio.Redis(connection_pool=redis.asyncio.BlockingConnectionPool.from_url(
-            url, protocol=2, max_connections=max_connections, timeout=wait_s))
+            url, protocol=2, max_connections=max_connections, timeout=wait_s, retry=failover_retry()))
     node: dict[str, Any] = {"username": target.username, "password": target.password, "protocol": 2}
     if target.mode == "sentinel":
         sentinel = redis.asyncio.sentinel.Sentinel(
             list(target.addrs), sentinel_kwargs={**target.sentinel_auth, "ssl": target.ssl}, ssl=target.ssl, **node)
         primary = sentinel.master_for(target.master_name, connection_pool_class=BlockingSentinelPool, db=target.db,
-                                      max_connections=max_connections, timeout=wait_s)
+                                      max_connections=max_connections, timeout=wait_s, retry=failover_retry())
         return cast(redis.asyncio.Redis, primary)  # master_for is untyped; it answers a Redis
     cluster = redis.asyncio.cluster.RedisCluster(
         startup_nodes=[redis.asyncio.cluster.ClusterNode(host, port) for host, port in target.addrs],
-        ssl=target.ssl, max_connections=max_connections, **node)
+        ssl=target.ssl, max_connections=max_connections, retry=failover_retry(), **node)
     # The runner sends only what both clients answer alike for keys of one slot: single-key
     # commands, EVAL with its keys under one hash tag, and MULTI over the same tag.
     return cast(redis.asyncio.Redis, cluster)

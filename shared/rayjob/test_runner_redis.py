@@ -1,12 +1,18 @@
 """The runner's Redis by mode (runner_redis.py): the URL forms go-redis reads, the misfits refused
 at start, and one attempt run end to end on a real Sentinel group (a primary, a replica, a
-sentinel) and on a real 3-primary Redis Cluster, through the client redis_mode builds."""
+sentinel) and on a real 3-primary Redis Cluster, through the client redis_mode builds. Then the
+runner through a Sentinel failover (runner_redis.py's retries, runner_consumer.py's NOGROUP): the
+primary is SIGKILLed while an attempt runs; the runner stores that attempt's result on the new
+primary and reads what is enqueued there; a stream the failover lost with its group is made
+again."""
 
 from __future__ import annotations
 
 import functools
 import shutil
+import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,8 +101,10 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def _server(procs: list[subprocess.Popen[bytes]], port: int, *extra: str) -> None:
+    # A directory of its own: a replica writes the primary's snapshot to its directory, which a
+    # later server started there would load.
     _spawn(procs, _redis_binary("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-           "--appendonly", "no", *extra)
+           "--appendonly", "no", "--dir", tempfile.mkdtemp(prefix="runner-redis-"), *extra)
     _until(redis.Redis(port=port).ping, 5, f"redis-server on {port}")
 
 
@@ -185,5 +193,49 @@ def test_stops_one_of_two_attempts_on_cluster(cluster_url: str, server: FakeMode
         assert wait_result(client, "delib-keep")["state"] == "SUCCEEDED"
         assert queue_is_empty(client), "both entries acked: the stopped one without a result"
         assert client.get(contract_key("result", "delib-stop")) is None
+    finally:
+        runner.stop()
+
+
+def _primary(sentinel_url: str) -> tuple[str, int]:
+    [(host, port)] = runner_redis.parse("sentinel", sentinel_url).addrs
+    watcher = redis.Redis(host=host, port=port, decode_responses=True)
+    primary_host, primary_port = cast(tuple[str, str], watcher.sentinel_get_master_addr_by_name("grp"))
+    return primary_host, int(primary_port)
+
+
+def test_runner_survives_a_failover(sentinel_url: str, processes: list[subprocess.Popen[bytes]],
+                                    server: FakeModelServer) -> None:
+    host, port = _primary(sentinel_url)
+    old = redis.Redis(host=host, port=port)
+    server.set_model("slow", Behaviour(answer="waited", delay=3.0))
+    server.set_model("m1", Behaviour(answer="after"))
+    enqueue(old, "delib-during", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "slow"}]))
+    # Every write so far is on the replica before the primary dies.
+    assert old.wait(1, 5000) == 1
+    runner = Runner(Settings(redis_url=sentinel_url, redis_mode="sentinel", key_prefix=PREFIX, claim_idle_s=30.0,
+                             heartbeat_s=0.2))
+    runner.start()
+    try:
+        _until(lambda: len(server.agent_requests()) >= 1, 10, "the attempt running")
+        _until(lambda: old.wait(1, 1000) == 1, 5, "its marker on the replica")
+        processes[0].send_signal(signal.SIGKILL)  # the fixture's first server is the primary
+        processes[0].wait(5)
+        _until(lambda: _primary(sentinel_url) != (host, port), 30, "the failover")
+        new = redis.Redis(*_primary(sentinel_url))
+        # Its model answered during the failover: the result waits out the failover, on the new
+        # primary, without another delivery (claim_idle_s is longer than the test).
+        record = wait_result(new, "delib-during", within=30)
+        assert record["state"] == "SUCCEEDED" and not record["infrastructure"]
+        enqueue(new, "delib-after", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
+        assert wait_result(new, "delib-after", within=20)["state"] == "SUCCEEDED"
+        assert queue_is_empty(new), "both acked on the new primary"
+
+        # A failover that lost the stream (and so its group): what is enqueued next makes a new
+        # stream without the group, which the runner makes again and reads.
+        new.delete(f"{PREFIX}:{{runner}}:queue")
+        enqueue(new, "delib-regrouped", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "m1"}]))
+        assert wait_result(new, "delib-regrouped", within=20)["state"] == "SUCCEEDED"
+        assert len(server.agent_requests()) == 3, "each attempt ran once"
     finally:
         runner.stop()

@@ -80,7 +80,7 @@ func (s *Store) CreateAs(ctx context.Context, d deliberation.Deliberation, req d
 	}
 	args := append([]any{entry, reqJSON, req.Fingerprint(), d.SubmittedAt.UnixMilli(), d.ID, maxActive,
 		s.retention.Milliseconds(), lifetime.Milliseconds(), others, callerMax, mineElsewhere, otherStats, d.Caller}, records...)
-	res, err := createScript.Run(ctx, s.rdb, keys, args...).StringSlice()
+	res, err := s.run(ctx, createScript, keys, args...).StringSlice()
 	if err != nil {
 		return d, false, unavailable(err)
 	}

@@ -22,7 +22,8 @@ func TestContractSentinel(t *testing.T) {
 	group := testenv.StartSentinel(t)
 	rdb := testenv.ShapeClient(t, config.RedisSentinel, group.URL())
 	// One primary: the limit is exact however the creations race (TestAdmissionAcrossShards).
-	runShapeContract(t, rdb, true)
+	// Every write waits for both replicas, on the primary's connection.
+	runShapeContract(t, rdb, true, Durability{Replicas: 2, Timeout: time.Second})
 }
 
 // TestContractCluster runs the store's contract on a real 3-primary Redis Cluster, through the
@@ -44,31 +45,34 @@ func TestContractCluster(t *testing.T) {
 		}
 	}
 	// Options.Cluster left off: New sees the cluster client, so no script leaves its slot and the
-	// limit is the soft one.
-	runShapeContract(t, rdb, false)
+	// limit is the soft one. The writes go through WAIT on the slot's primary (the node client
+	// MasterForKey gives, which answers MOVED to a script of a slot it does not serve); with no
+	// replica to wait for, WAIT's timeout is short.
+	runShapeContract(t, rdb, false, Durability{Replicas: 1, Timeout: time.Millisecond})
 }
 
 // runShapeContract runs the store's contract, its expiry contract and the admission race on rdb;
 // exact says whether the admission limit must hold exactly.
-func runShapeContract(t *testing.T, rdb redis.UniversalClient, exact bool) {
+// Every store waits for replication as durable asks.
+func runShapeContract(t *testing.T, rdb redis.UniversalClient, exact bool, durable Durability) {
 	var n atomic.Int32
 	t.Run("contract", func(t *testing.T) {
 		t.Parallel()
 		storetest.Run(t, func(t *testing.T, events bool) storetest.Subject {
-			s := New(rdb, Options{Prefix: fmt.Sprintf("contract%d", n.Add(1)), Outbox: events})
+			s := New(rdb, Options{Prefix: fmt.Sprintf("contract%d", n.Add(1)), Outbox: events, Durability: durable})
 			return storetest.Subject{Store: s, Outbox: s}
 		})
 	})
 	t.Run("expiry", func(t *testing.T) {
 		t.Parallel()
 		storetest.RunExpiry(t, func(t *testing.T, retention time.Duration) storetest.Subject {
-			s := New(rdb, Options{Prefix: fmt.Sprintf("expiry%d", n.Add(1)), Retention: retention})
+			s := New(rdb, Options{Prefix: fmt.Sprintf("expiry%d", n.Add(1)), Retention: retention, Durability: durable})
 			return storetest.Subject{Store: s, Outbox: s}
 		})
 	})
 	t.Run("admission", func(t *testing.T) {
 		t.Parallel()
-		checkAdmission(t, func(prefix string) *Store { return New(rdb, Options{Prefix: prefix}) }, exact)
+		checkAdmission(t, func(prefix string) *Store { return New(rdb, Options{Prefix: prefix, Durability: durable}) }, exact)
 	})
 	// Named callers' scripts on the shape: a caller's bound, page and terminal transition, its
 	// submit bucket, the id secret (a cluster refuses a script whose keys span slots).

@@ -40,6 +40,8 @@ type Options struct {
 	// Sentinel), where create.lua reads every shard's count itself and the limit is exact. New
 	// turns it on for a *redis.ClusterClient whatever it says.
 	Cluster bool
+	// Durability waits for replication after every write acknowledged to a caller (durable.go).
+	Durability Durability
 }
 
 // Store is the Redis adapter of app.StateStore.
@@ -50,6 +52,10 @@ type Store struct {
 	outbox    bool
 	cluster   bool
 	secret    secretCache
+	// durability is Options.Durability; waiter is the client (on one primary) whose read timeout
+	// lets WAIT block for its timeout.
+	durability Durability
+	waiter     redis.Cmdable
 }
 
 // New returns a store over rdb.
@@ -63,7 +69,12 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 	if _, ok := rdb.(*redis.ClusterClient); ok {
 		opt.Cluster = true
 	}
-	return &Store{rdb: rdb, keys: newKeys(opt.Prefix), retention: opt.Retention, outbox: opt.Outbox, cluster: opt.Cluster}
+	s := &Store{rdb: rdb, keys: newKeys(opt.Prefix), retention: opt.Retention, outbox: opt.Outbox, cluster: opt.Cluster,
+		durability: opt.Durability, waiter: rdb}
+	if c, ok := rdb.(*redis.Client); ok && opt.Durability.Replicas > 0 {
+		s.waiter = c.WithTimeout(waitReadTimeout(c, opt.Durability))
+	}
+	return s
 }
 
 // ClaimCheck takes the status-check marker of id for period.

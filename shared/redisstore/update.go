@@ -91,7 +91,7 @@ func (s *Store) compareAndSet(ctx context.Context, before *snapshot, next delibe
 	args := append([]any{before.raw, entry, terminal, s.retention.Milliseconds(), next.ID,
 		delta.Active, delta.Completed, delta.Failed, delta.Cancelled, delta.ExecutionTimeSumMS, delta.TimedCount}, records...)
 	shard := shardOf(next.ID)
-	answer, err := updateScript.Run(ctx, s.rdb,
+	answer, err := s.run(ctx, updateScript,
 		[]string{s.keys.entry(next.ID), s.keys.active(shard), s.keys.request(next.ID), s.keys.stats(shard),
 			s.keys.outbox(next.ID), s.keys.outboxIndex(shard), s.keys.idem(next.ID), s.keys.stopping(shard), s.keys.callerActive(shard, next.Caller)},
 		args...,

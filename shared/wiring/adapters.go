@@ -48,8 +48,13 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 			return transport.Backend{}, nil, fmt.Errorf("redis tracing: %w", err)
 		}
 	}
+	durable, err := durability(cfg.RedisDurability, env.Log, env.Metrics)
+	if err != nil {
+		_ = rdb.Close()
+		return transport.Backend{}, nil, err
+	}
 	store := redisstore.New(rdb, redisstore.Options{Prefix: cfg.RedisKeyPrefix, Retention: cfg.Retention,
-		Outbox: cfg.NATSURL != "", Cluster: cfg.RedisMode == config.RedisCluster})
+		Outbox: cfg.NATSURL != "", Cluster: cfg.RedisMode == config.RedisCluster, Durability: durable})
 	warnOfLegacyKeys(rdb, cfg.RedisKeyPrefix, env.Log)
 	var cluster app.RayCluster
 	// backlog is the runners' queue, which execute watches for backpressure (serve dispatch only).
