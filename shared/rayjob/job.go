@@ -154,16 +154,6 @@ func buildZip(files map[string]string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// QueueContract is the runner queue's contract (contract/runner_queue.json) as the package
-// carries it: the Go adapter reads its shard count from the same bytes the runner reads.
-func QueueContract() []byte {
-	data, err := packageFiles.ReadFile("contract/runner_queue.json")
-	if err != nil {
-		panic("the embedded runner queue contract is missing: " + err.Error()) // embedded at build
-	}
-	return data
-}
-
 // PackageDigest is the digest of the package's files as the runner checks its own at start
 // (package_digest.py, RAYEXEC_RUNNER_DIGEST): sha256 over every file in path order, each as its
 // path, a newline, its length, a newline and its bytes.

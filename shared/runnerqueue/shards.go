@@ -2,7 +2,6 @@ package runnerqueue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -11,24 +10,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rayexecutor/functions/shared/deliberation"
-	"github.com/rayexecutor/functions/shared/rayjob"
 )
 
-// Shards is how many shards the queue is split into: the contract's "shards", which the runner
-// reads too. Each shard has its own stream, index and tag {runner:sNN}, so the enqueue, the stop,
-// the delete and the runner's start and store each touch one Redis Cluster slot, and the queue
-// spreads over the primaries instead of sitting on one.
-var Shards = contractShards(rayjob.QueueContract())
-
-func contractShards(raw []byte) int {
-	var c struct {
-		Shards int `json:"shards"`
-	}
-	if err := json.Unmarshal(raw, &c); err != nil || c.Shards < 1 || c.Shards > 100 {
-		panic(fmt.Sprintf("the runner queue contract's shards is not 1..100: %d, %v", c.Shards, err))
-	}
-	return c.Shards
-}
+// Shards is how many shards the queue is split into: the contract's "shards"
+// (contract/runner_queue.json, which the runner reads; TestShardsFollowTheContract keeps the two
+// equal, since an adapter does not import the runner's package). Each shard has its own stream,
+// index and tag {runner:sNN}, so the enqueue, the stop, the delete and the runner's start and store
+// each touch one Redis Cluster slot, and the queue spreads over the primaries instead of sitting on
+// one.
+const Shards = 8
 
 // ShardOf is the shard of a submission id: CRC-32 (IEEE) modulo Shards, as the runner's
 // queue_contract.shard_of computes it (zlib.crc32).
