@@ -1,0 +1,146 @@
+package callers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+)
+
+// ErrIssuerUnavailable: the OIDC issuer's discovery document or keys could not be fetched; the
+// request may succeed later.
+var ErrIssuerUnavailable = errors.New("the Broker's OIDC issuer cannot be reached")
+
+// Rejected is a token that failed a check; Reason is short, for the logs only.
+type Rejected struct{ Reason string }
+
+func (r *Rejected) Error() string { return "Broker OIDC token rejected: " + r.Reason }
+
+// BrokerOIDC checks the tokens Knative's Broker sends when its OIDC is on: JWTs of the Trigger's
+// service account, signed by the issuer, for Audience, and (when Subjects is not empty) of one of
+// those subjects. Discovery is lazy: the functions start while the issuer is down, and the first
+// request that needs it fetches it (at most once per retryEvery after a failure).
+type BrokerOIDC struct {
+	issuer, audience string
+	subjects         map[string]bool
+	client           *http.Client
+	retryEvery       time.Duration
+
+	mu       sync.Mutex
+	verifier *oidc.IDTokenVerifier
+	failedAt time.Time
+}
+
+// NewBrokerOIDC returns the checker of issuer's tokens for audience; client fetches discovery
+// and keys (nil: one with the default transport).
+func NewBrokerOIDC(issuer, audience string, subjects []string, client *http.Client) *BrokerOIDC {
+	if client == nil {
+		client = &http.Client{}
+	}
+	tagged := *client
+	tagged.Transport = unavailableTagger{next: client.Transport}
+	if tagged.Timeout == 0 {
+		tagged.Timeout = 5 * time.Second
+	}
+	allowed := map[string]bool{}
+	for _, s := range subjects {
+		allowed[s] = true
+	}
+	return &BrokerOIDC{issuer: issuer, audience: audience, subjects: allowed, client: &tagged, retryEvery: 2 * time.Second}
+}
+
+// LooksLikeJWT tells a compact JWS (three base64url parts, a JSON header) from an opaque token.
+func LooksLikeJWT(token string) bool {
+	return strings.Count(token, ".") == 2 && strings.HasPrefix(token, "eyJ")
+}
+
+// Verify checks token's signature (the issuer's keys, cached by go-oidc), issuer, audience, expiry
+// and subject. It returns ErrIssuerUnavailable when the issuer could not be asked, *Rejected
+// when the token fails a check.
+func (b *BrokerOIDC) Verify(ctx context.Context, token string) (subject string, err error) {
+	v, err := b.discovered()
+	if err != nil {
+		return "", err
+	}
+	t, err := v.Verify(ctx, token)
+	if err != nil {
+		var down unavailableError
+		if errors.As(err, &down) {
+			return "", ErrIssuerUnavailable
+		}
+		return "", &Rejected{Reason: reason(err)}
+	}
+	if len(b.subjects) > 0 && !b.subjects[t.Subject] {
+		return "", &Rejected{Reason: "subject not listed in BROKER_OIDC_SUBJECTS"}
+	}
+	return t.Subject, nil
+}
+
+// discovered returns the verifier, fetching the issuer's discovery document the first time.
+func (b *BrokerOIDC) discovered() (*oidc.IDTokenVerifier, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.verifier != nil {
+		return b.verifier, nil
+	}
+	if !b.failedAt.IsZero() && time.Since(b.failedAt) < b.retryEvery {
+		return nil, ErrIssuerUnavailable
+	}
+	p, err := oidc.NewProvider(oidc.ClientContext(context.Background(), b.client), b.issuer)
+	if err != nil {
+		b.failedAt = time.Now()
+		return nil, errors.Join(ErrIssuerUnavailable, err)
+	}
+	// RS256 is what Kubernetes signs service-account tokens with; the provider's list, when it
+	// names others, narrows nothing we accept beyond it.
+	b.verifier = p.Verifier(&oidc.Config{ClientID: b.audience})
+	return b.verifier, nil
+}
+
+// reason names the failed check in a few words, for the logs.
+func reason(err error) string {
+	var expired *oidc.TokenExpiredError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &expired):
+		return "expired"
+	case strings.Contains(msg, "audience"):
+		return "wrong audience"
+	case strings.Contains(msg, "different provider"):
+		return "wrong issuer"
+	case strings.Contains(msg, "signature"):
+		return "bad signature"
+	case strings.Contains(msg, "malformed"):
+		return "malformed token"
+	}
+	return "invalid token"
+}
+
+// unavailableError marks a failure to reach the issuer (network error or 5xx), so Verify can
+// tell "try later" from "bad token" through go-oidc's wrapped errors.
+type unavailableError struct{ cause string }
+
+func (e unavailableError) Error() string { return "issuer unavailable: " + e.cause }
+
+// unavailableTagger turns transport errors and 5xx answers into unavailableError.
+type unavailableTagger struct{ next http.RoundTripper }
+
+func (t unavailableTagger) RoundTrip(r *http.Request) (*http.Response, error) {
+	next := t.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	res, err := next.RoundTrip(r)
+	if err != nil {
+		return nil, unavailableError{cause: err.Error()}
+	}
+	if res.StatusCode >= 500 {
+		_ = res.Body.Close()
+		return nil, unavailableError{cause: res.Status}
+	}
+	return res, nil
+}
