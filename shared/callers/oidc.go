@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -29,6 +30,9 @@ type BrokerOIDC struct {
 	subjects         map[string]bool
 	client           *http.Client
 	retryEvery       time.Duration
+	// fetchFailures counts the issuer's unreachable answers: go-oidc flattens the error of a key
+	// refetch into text, so a failure during a Verify is how "try later" is told from "bad token".
+	fetchFailures *atomic.Int64
 
 	mu       sync.Mutex
 	verifier *oidc.IDTokenVerifier
@@ -41,8 +45,9 @@ func NewBrokerOIDC(issuer, audience string, subjects []string, client *http.Clie
 	if client == nil {
 		client = &http.Client{}
 	}
+	failures := &atomic.Int64{}
 	tagged := *client
-	tagged.Transport = unavailableTagger{next: client.Transport}
+	tagged.Transport = unavailableTagger{next: client.Transport, failures: failures}
 	if tagged.Timeout == 0 {
 		tagged.Timeout = 5 * time.Second
 	}
@@ -50,7 +55,8 @@ func NewBrokerOIDC(issuer, audience string, subjects []string, client *http.Clie
 	for _, s := range subjects {
 		allowed[s] = true
 	}
-	return &BrokerOIDC{issuer: issuer, audience: audience, subjects: allowed, client: &tagged, retryEvery: 2 * time.Second}
+	return &BrokerOIDC{issuer: issuer, audience: audience, subjects: allowed, client: &tagged, retryEvery: 2 * time.Second,
+		fetchFailures: failures}
 }
 
 // LooksLikeJWT tells a compact JWS (three base64url parts, a JSON header) from an opaque token.
@@ -66,10 +72,11 @@ func (b *BrokerOIDC) Verify(ctx context.Context, token string) (subject string, 
 	if err != nil {
 		return "", err
 	}
+	failuresBefore := b.fetchFailures.Load()
 	t, err := v.Verify(ctx, token)
 	if err != nil {
 		var down unavailableError
-		if errors.As(err, &down) {
+		if errors.As(err, &down) || b.fetchFailures.Load() != failuresBefore {
 			return "", ErrIssuerUnavailable
 		}
 		return "", &Rejected{Reason: reason(err)}
@@ -127,7 +134,10 @@ type unavailableError struct{ cause string }
 func (e unavailableError) Error() string { return "issuer unavailable: " + e.cause }
 
 // unavailableTagger turns transport errors and 5xx answers into unavailableError.
-type unavailableTagger struct{ next http.RoundTripper }
+type unavailableTagger struct {
+	next     http.RoundTripper
+	failures *atomic.Int64
+}
 
 func (t unavailableTagger) RoundTrip(r *http.Request) (*http.Response, error) {
 	next := t.next
@@ -136,9 +146,11 @@ func (t unavailableTagger) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	res, err := next.RoundTrip(r)
 	if err != nil {
+		t.failures.Add(1)
 		return nil, unavailableError{cause: err.Error()}
 	}
 	if res.StatusCode >= 500 {
+		t.failures.Add(1)
 		_ = res.Body.Close()
 		return nil, unavailableError{cause: res.Status}
 	}
