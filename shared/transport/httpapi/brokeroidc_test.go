@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rayexecutor/functions/internal/testenv"
+	"github.com/rayexecutor/functions/internal/oidctest"
 	"github.com/rayexecutor/functions/shared/callers"
 	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/transport"
@@ -23,7 +23,7 @@ const (
 
 // withBrokerOIDC authenticates alice and the broker's caller by their tokens beside API_TOKEN
 // "op-token", and the Broker's deliveries by issuer's JWTs for brokerAudience and brokerSubject.
-func withBrokerOIDC(issuer *testenv.OIDCIssuer) option {
+func withBrokerOIDC(issuer *oidctest.Issuer) option {
 	named := []callers.Caller{{Name: "alice", Role: callers.RoleCaller}, {Name: "broker", Role: callers.RoleCaller}}
 	hashes := [][32]byte{sha256.Sum256([]byte("tok-alice")), sha256.Sum256([]byte("tok-broker"))}
 	return func(o *httpapi.Options, _ *transport.Backend) {
@@ -39,9 +39,9 @@ func bearer(tok string) []string { return []string{"Authorization", "Bearer " + 
 // JWT, and a CloudEvent without a token, is 401 with a detail that names no check (the log does).
 func TestBrokerOIDCToken(t *testing.T) {
 	t.Parallel()
-	issuer := testenv.StartOIDCIssuer(t, false)
+	issuer := oidctest.Start(t, false)
 	h := newHarness(t, transport.FunctionCombined, withBrokerOIDC(issuer))
-	valid := issuer.Token(t, testenv.TokenClaims{Subject: brokerSubject, Audience: []string{brokerAudience}})
+	valid := issuer.Token(t, oidctest.Claims{Subject: brokerSubject, Audience: []string{brokerAudience}})
 
 	alice := h.do(h.request(http.MethodPost, "/deliberations", validRequest, bearer("tok-alice")...))
 	if alice.status != http.StatusAccepted {
@@ -72,11 +72,11 @@ func TestBrokerOIDCToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	rejected := map[string]string{
-		"wrong audience":      issuer.Token(t, testenv.TokenClaims{Subject: brokerSubject, Audience: []string{"another-subscriber"}}),
-		"wrong issuer":        issuer.Token(t, testenv.TokenClaims{Issuer: "https://elsewhere.example", Subject: brokerSubject, Audience: []string{brokerAudience}}),
-		"expired":             issuer.Token(t, testenv.TokenClaims{Subject: brokerSubject, Audience: []string{brokerAudience}, Expiry: time.Now().Add(-time.Minute)}),
-		"bad signature":       issuer.TokenSignedBy(t, forger, testenv.TokenClaims{Subject: brokerSubject, Audience: []string{brokerAudience}}),
-		"subject not listed":  issuer.Token(t, testenv.TokenClaims{Subject: "system:serviceaccount:ray-executor:someone", Audience: []string{brokerAudience}}),
+		"wrong audience":      issuer.Token(t, oidctest.Claims{Subject: brokerSubject, Audience: []string{"another-subscriber"}}),
+		"wrong issuer":        issuer.Token(t, oidctest.Claims{Issuer: "https://elsewhere.example", Subject: brokerSubject, Audience: []string{brokerAudience}}),
+		"expired":             issuer.Token(t, oidctest.Claims{Subject: brokerSubject, Audience: []string{brokerAudience}, Expiry: time.Now().Add(-time.Minute)}),
+		"bad signature":       issuer.TokenSignedBy(t, forger, oidctest.Claims{Subject: brokerSubject, Audience: []string{brokerAudience}}),
+		"subject not listed":  issuer.Token(t, oidctest.Claims{Subject: "system:serviceaccount:ray-executor:someone", Audience: []string{brokerAudience}}),
 		"payload tampered":    tamper(valid),
 		"not a JWT, no token": "",
 	}
@@ -127,10 +127,10 @@ func tamper(jwt string) string {
 // same token is accepted.
 func TestBrokerOIDCIssuerDown(t *testing.T) {
 	t.Parallel()
-	issuer := testenv.StartOIDCIssuer(t, false)
+	issuer := oidctest.Start(t, false)
 	issuer.SetDown(true)
 	h := newHarness(t, transport.FunctionCombined, withBrokerOIDC(issuer))
-	valid := issuer.Token(t, testenv.TokenClaims{Subject: brokerSubject, Audience: []string{brokerAudience}})
+	valid := issuer.Token(t, oidctest.Claims{Subject: brokerSubject, Audience: []string{brokerAudience}})
 	got := h.do(h.binary("/", transport.TypeStatsRequested, "d1", `{}`, bearer(valid)...))
 	got.problem(t, http.StatusServiceUnavailable)
 	if got.header.Get("Retry-After") == "" {
@@ -155,7 +155,7 @@ func TestBrokerOIDCIssuerDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged := issuer.TokenSignedBy(t, forger, testenv.TokenClaims{Subject: brokerSubject, Audience: []string{brokerAudience}})
+	forged := issuer.TokenSignedBy(t, forger, oidctest.Claims{Subject: brokerSubject, Audience: []string{brokerAudience}})
 	h.do(h.binary("/", transport.TypeStatsRequested, "d4", `{}`, bearer(forged)...)).problem(t, http.StatusServiceUnavailable)
 	if got := h.do(h.binary("/", transport.TypeStatsRequested, "d5", `{}`, bearer(valid)...)); got.status != http.StatusOK {
 		t.Errorf("a valid token under the cached key while the issuer is down: %d %s", got.status, got.body)

@@ -1,4 +1,6 @@
-package testenv
+// Package oidctest serves an OpenID issuer for tests (kept apart from testenv, which imports
+// shared/config, so config tests can use it).
+package oidctest
 
 import (
 	"crypto/rand"
@@ -15,10 +17,10 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-// OIDCIssuer is an OpenID issuer over HTTP(S) on 127.0.0.1, as a Kubernetes API server serves
+// Issuer is an OpenID issuer over HTTP(S) on 127.0.0.1, as a Kubernetes API server serves
 // its service-account issuer: a discovery document and a JWKS of one RS256 key. It signs tokens
 // the way the kubelet's projected tokens are (iss, sub, aud, iat, nbf, exp).
-type OIDCIssuer struct {
+type Issuer struct {
 	URL  string
 	srv  *httptest.Server
 	key  *rsa.PrivateKey
@@ -27,14 +29,14 @@ type OIDCIssuer struct {
 	KeyFetches atomic.Int64
 }
 
-// StartOIDCIssuer serves an issuer over TLS (its certificate is CAPEM) or plain HTTP.
-func StartOIDCIssuer(t testing.TB, useTLS bool) *OIDCIssuer {
+// Start serves an issuer over TLS (its certificate is CAPEM) or plain HTTP.
+func Start(t testing.TB, useTLS bool) *Issuer {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := &OIDCIssuer{key: key}
+	i := &Issuer{key: key}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
 		if i.unavailable(w) {
@@ -62,9 +64,9 @@ func StartOIDCIssuer(t testing.TB, useTLS bool) *OIDCIssuer {
 }
 
 // SetDown makes the issuer answer 503 to everything (true) or serve again (false).
-func (i *OIDCIssuer) SetDown(down bool) { i.down.Store(down) }
+func (i *Issuer) SetDown(down bool) { i.down.Store(down) }
 
-func (i *OIDCIssuer) unavailable(w http.ResponseWriter) bool {
+func (i *Issuer) unavailable(w http.ResponseWriter) bool {
 	if i.down.Load() {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 	}
@@ -72,25 +74,25 @@ func (i *OIDCIssuer) unavailable(w http.ResponseWriter) bool {
 }
 
 // CAPEM is the PEM of the issuer's TLS certificate (self-signed), for a CA bundle.
-func (i *OIDCIssuer) CAPEM() []byte {
+func (i *Issuer) CAPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: i.srv.Certificate().Raw})
 }
 
-// TokenClaims are the claims of a token; zero Expiry means in ten minutes.
-type TokenClaims struct {
+// Claims are the claims of a token; zero Expiry means in ten minutes.
+type Claims struct {
 	Issuer, Subject string
 	Audience        []string
 	Expiry          time.Time
 }
 
 // Token signs claims with the issuer's key (Issuer defaults to the issuer's URL).
-func (i *OIDCIssuer) Token(t testing.TB, c TokenClaims) string {
+func (i *Issuer) Token(t testing.TB, c Claims) string {
 	t.Helper()
 	return i.TokenSignedBy(t, i.key, c)
 }
 
 // TokenSignedBy signs claims with key under the issuer's key id: a forgery when key is another.
-func (i *OIDCIssuer) TokenSignedBy(t testing.TB, key *rsa.PrivateKey, c TokenClaims) string {
+func (i *Issuer) TokenSignedBy(t testing.TB, key *rsa.PrivateKey, c Claims) string {
 	t.Helper()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key},
 		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "k1"))
