@@ -7,6 +7,8 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"encoding/pem"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -53,10 +55,13 @@ func Start(t testing.TB, useTLS bool) *Issuer {
 		i.KeyFetches.Add(1)
 		writeJSONDoc(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
 	})
+	i.srv = httptest.NewUnstartedServer(mux)
+	// A client that does not trust the certificate is a case the tests make on purpose.
+	i.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if useTLS {
-		i.srv = httptest.NewTLSServer(mux)
+		i.srv.StartTLS()
 	} else {
-		i.srv = httptest.NewServer(mux)
+		i.srv.Start()
 	}
 	t.Cleanup(i.srv.Close)
 	i.URL = i.srv.URL

@@ -16,8 +16,9 @@ import (
 // request may succeed later.
 var ErrIssuerUnavailable = errors.New("the Broker's OIDC issuer cannot be reached")
 
-// Rejected is a token that failed a check; Reason is short, for the logs only.
-type Rejected struct{ Reason string }
+// Rejected is a token that failed a check; Reason is short, for the logs only. Subject is set
+// when the token was valid but its subject is not listed, so an operator can see which to add.
+type Rejected struct{ Reason, Subject string }
 
 func (r *Rejected) Error() string { return "Broker OIDC token rejected: " + r.Reason }
 
@@ -82,7 +83,7 @@ func (b *BrokerOIDC) Verify(ctx context.Context, token string) (subject string, 
 		return "", &Rejected{Reason: reason(err)}
 	}
 	if len(b.subjects) > 0 && !b.subjects[t.Subject] {
-		return "", &Rejected{Reason: "subject not listed in BROKER_OIDC_SUBJECTS"}
+		return "", &Rejected{Reason: "subject not listed in BROKER_OIDC_SUBJECTS", Subject: t.Subject}
 	}
 	return t.Subject, nil
 }
@@ -102,8 +103,8 @@ func (b *BrokerOIDC) discovered() (*oidc.IDTokenVerifier, error) {
 		b.failedAt = time.Now()
 		return nil, errors.Join(ErrIssuerUnavailable, err)
 	}
-	// RS256 is what Kubernetes signs service-account tokens with; the provider's list, when it
-	// names others, narrows nothing we accept beyond it.
+	// The algorithms accepted are those the discovery document lists that go-oidc supports
+	// (Kubernetes signs with RS256); "none" never is.
 	b.verifier = p.Verifier(&oidc.Config{ClientID: b.audience})
 	return b.verifier, nil
 }

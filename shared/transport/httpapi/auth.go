@@ -57,7 +57,8 @@ func (h *handlers) authenticate(r *http.Request, event bool) (callers.Caller, bo
 	var rejected *callers.Rejected
 	switch {
 	case errors.As(err, &rejected):
-		h.log.WarnContext(r.Context(), "Broker OIDC token rejected", "reason", rejected.Reason)
+		h.log.WarnContext(r.Context(), "Broker OIDC token rejected", "reason", rejected.Reason,
+			"subject", deliberation.Printable(deliberation.Shorten(rejected.Subject, 200)))
 		return callers.Caller{}, false, errBrokerToken
 	case err != nil:
 		h.log.WarnContext(r.Context(), "Broker OIDC token not checked: issuer unavailable", "error", err)

@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/rayexecutor/functions/internal/oidctest"
 	"github.com/rayexecutor/functions/shared/callers"
 	"github.com/rayexecutor/functions/shared/deliberation"
+	executorv1 "github.com/rayexecutor/functions/shared/proto/fleet/ray_executor/v1"
 	"github.com/rayexecutor/functions/shared/transport"
 	"github.com/rayexecutor/functions/shared/transport/httpapi"
 )
@@ -101,11 +104,17 @@ func TestBrokerOIDCToken(t *testing.T) {
 			t.Errorf("no log line gives the reason %q", reason)
 		}
 	}
+	if !strings.Contains(h.logs.String(), `"subject":"system:serviceaccount:ray-executor:someone"`) {
+		t.Error("the log does not name the unlisted subject")
+	}
 	if jobs := h.do(h.request(http.MethodGet, "/jobs", "", "Authorization", "Bearer op-token")).json(t)["jobs"].([]any); len(jobs) != 2 {
 		t.Errorf("after the rejected tokens the operator lists %d jobs, want 2", len(jobs))
 	}
 	// The Broker's token is for CloudEvents only; caller tokens and the token-less wake-up still work.
 	h.do(h.request(http.MethodGet, "/jobs", "", bearer(valid)...)).problem(t, http.StatusUnauthorized)
+	if _, err := h.rpc(bearerRPC(valid)).GetActiveJobs(t.Context(), connect.NewRequest(&executorv1.GetActiveJobsRequest{})); rpcCode(t, err) != connect.CodeUnauthenticated {
+		t.Errorf("the Broker's token on RPC: %v, want unauthenticated", err)
+	}
 	if got := h.do(h.binary("/", transport.TypeStatsRequested, "a1", `{}`, bearer("tok-alice")...)); got.status != http.StatusOK {
 		t.Errorf("alice's event with OIDC on: %d %s", got.status, got.body)
 	}
