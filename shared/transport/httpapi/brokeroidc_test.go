@@ -146,6 +146,8 @@ func TestBrokerOIDCIssuerDown(t *testing.T) {
 		t.Error("503 without Retry-After")
 	}
 	h.do(h.binary("/", transport.TypeStatsRequested, "d2", `{}`)).problem(t, http.StatusUnauthorized)
+	// An opaque token that matches no caller is no JWT: refused at once, the issuer not asked.
+	h.do(h.binary("/", transport.TypeStatsRequested, "d2b", `{}`, bearer("tok-nobody")...)).problem(t, http.StatusUnauthorized)
 	issuer.SetDown(false)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
