@@ -70,8 +70,11 @@ func From(ctx context.Context) Caller {
 type Directory struct {
 	byHash map[[32]byte]Caller
 	byName map[string]Caller
-	// Broker is the caller a CloudEvent without an Authorization header acts as; empty: none.
-	Broker string
+	// Broker is the caller Knative's Broker deliveries act as; empty: none. Without BrokerOIDC, a
+	// CloudEvent without an Authorization header acts as it; with BrokerOIDC, a CloudEvent whose
+	// bearer token BrokerOIDC accepts does, and one without a token is nobody.
+	Broker     string
+	BrokerOIDC *BrokerOIDC
 }
 
 // NewDirectory builds the directory of the named callers and, when apiToken is set, the operator
@@ -110,4 +113,18 @@ func (d *Directory) ByName(name string) (Caller, bool) {
 	}
 	c, ok := d.byName[name]
 	return c, ok
+}
+
+// BrokerByOIDC returns the Broker's caller when token is a Broker OIDC token BrokerOIDC accepts;
+// the error is ErrIssuerUnavailable or *Rejected.
+func (d *Directory) BrokerByOIDC(ctx context.Context, token string) (Caller, string, error) {
+	b, ok := d.ByName(d.Broker)
+	if !ok || d.BrokerOIDC == nil {
+		return Caller{}, "", &Rejected{Reason: "Broker OIDC is not configured"}
+	}
+	subject, err := d.BrokerOIDC.Verify(ctx, token)
+	if err != nil {
+		return Caller{}, "", err
+	}
+	return b, subject, nil
 }

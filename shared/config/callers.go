@@ -17,8 +17,11 @@ type Callers struct {
 	Entries []callers.Entry
 	// Quota is CALLER_MAX_ACTIVE, CALLER_SUBMIT_RATE and CALLER_SUBMIT_BURST.
 	Quota callers.Quota
-	// Broker is BROKER_CALLER: a CloudEvent without an Authorization header acts as this caller.
+	// Broker is BROKER_CALLER: Broker deliveries act as this caller (without OIDC, a CloudEvent
+	// without an Authorization header; with OIDC, one whose token OIDC accepts).
 	Broker string
+	// OIDC is the check of the Broker's tokens (BROKER_OIDC_*).
+	OIDC BrokerOIDC
 	// IDSecret is ID_SECRET: the key of the HMAC that turns an idempotency key into a
 	// deliberation id; empty, the functions generate one and keep it in Redis.
 	IDSecret string
@@ -32,7 +35,9 @@ func (c Config) Directory() *callers.Directory {
 	for i, e := range c.Callers.Entries {
 		named[i], hashes[i] = e.Caller(c.Callers.Quota), e.Hash()
 	}
-	return callers.NewDirectory(named, hashes, c.APIToken, c.Callers.Broker)
+	d := callers.NewDirectory(named, hashes, c.APIToken, c.Callers.Broker)
+	d.BrokerOIDC = c.Callers.OIDC.verifier()
+	return d
 }
 
 // parseCallersFile reads the callers file at path: problems name the file's place, never a hash.
@@ -77,6 +82,7 @@ func parseIDSecret(v string, dst *string) string {
 // checkCallers reports what the caller settings need of each other: the Broker's caller must be a
 // named caller.
 func checkCallers(c *Config, errs *Error) {
+	checkBrokerOIDC(c, errs)
 	if c.Callers.Broker == "" {
 		return
 	}

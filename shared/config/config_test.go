@@ -101,6 +101,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "grpc://collector", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json",
 		"CALLERS_FILE": "/nonexistent/callers.json", "BROKER_CALLER": "a b", "CALLER_MAX_ACTIVE": "-2",
 		"CALLER_SUBMIT_RATE": "fast", "CALLER_SUBMIT_BURST": "0", "ID_SECRET": "short",
+		"BROKER_OIDC_ISSUER": "http://k8s", "BROKER_OIDC_AUDIENCE": "a b", "BROKER_OIDC_SUBJECTS": ",", "BROKER_OIDC_CA_FILE": "/nonexistent/ca.crt",
 	}
 	_, err := Load(env(bad), Options{NeedsRay: true})
 	var cerr *Error

@@ -50,6 +50,10 @@ var variables = []variable{
 		return parseCallersFile(v, &c.Callers)
 	}},
 	{"BROKER_CALLER", "", func(c *Config, v string) string { return parseCallerName(v, &c.Callers.Broker) }},
+	{"BROKER_OIDC_ISSUER", "", func(c *Config, v string) string { return parseIssuer(v, &c.Callers.OIDC.Issuer) }},
+	{"BROKER_OIDC_AUDIENCE", "", func(c *Config, v string) string { return parseAudience(v, &c.Callers.OIDC.Audience) }},
+	{"BROKER_OIDC_SUBJECTS", "", func(c *Config, v string) string { return parseSubjects(v, &c.Callers.OIDC.Subjects) }},
+	{"BROKER_OIDC_CA_FILE", "", func(c *Config, v string) string { return parseCAFile(v, &c.Callers.OIDC) }},
 	{"CALLER_MAX_ACTIVE", "20", func(c *Config, v string) string { return parseBound(v, 1<<30, &c.Callers.Quota.MaxActive) }},
 	{"CALLER_SUBMIT_RATE", "2", func(c *Config, v string) string { return parseRate(v, &c.Callers.Quota.SubmitRate) }},
 	{"CALLER_SUBMIT_BURST", "20", func(c *Config, v string) string { return parsePositive(v, 1<<20, &c.Callers.Quota.SubmitBurst) }},

@@ -99,7 +99,7 @@ func (h *handlers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := observe.NewStatusRecorder(w)
 	isRPC := h.rpc.Calls(r)
 	event := !isRPC && !rpc.Under(r) && r.Method == http.MethodPost && isCloudEvent(r.Header)
-	caller, ok := authenticate(h.auth, r, event)
+	caller, ok, authErr := h.authenticate(r, event)
 	in.Authenticated, in.Caller = ok, caller.Name
 	if !ok {
 		// What an unauthenticated request may still reach (the wake-up, health) runs as nobody:
@@ -113,6 +113,8 @@ func (h *handlers) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case headerBytes(r) > maxHeaderBytes:
 		transport.ProtocolProblem(http.StatusRequestHeaderFieldsTooLarge, "headers-too-large", "request headers are too large").Write(rec)
+	case authErr != nil:
+		h.authFailed(rec, r, authErr)
 	case !in.Authenticated && isRPC && !rpc.Health(r):
 		h.rpc.Unauthenticated(rec, r)
 	case !in.Authenticated && rpc.Under(r) && !rpc.Health(r):
