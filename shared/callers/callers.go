@@ -3,6 +3,8 @@ package callers
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
+	"strings"
 )
 
 // Role is what a caller may see: its own deliberations, or every one.
@@ -74,7 +76,7 @@ type Directory struct {
 	// CloudEvent without an Authorization header acts as it; with BrokerOIDC, a CloudEvent whose
 	// bearer token BrokerOIDC accepts does, and one without a token is nobody.
 	Broker     string
-	BrokerOIDC *BrokerOIDC
+	BrokerOIDC TokenVerifier
 }
 
 // NewDirectory builds the directory of the named callers and, when apiToken is set, the operator
@@ -127,4 +129,25 @@ func (d *Directory) BrokerByOIDC(ctx context.Context, token string) (Caller, str
 		return Caller{}, "", err
 	}
 	return b, subject, nil
+}
+
+// TokenVerifier checks a Broker OIDC token (brokertoken.Verifier): its subject, or
+// ErrIssuerUnavailable or *Rejected.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (subject string, err error)
+}
+
+// ErrIssuerUnavailable: the OIDC issuer's discovery document or keys could not be fetched; the
+// request may succeed later.
+var ErrIssuerUnavailable = errors.New("the Broker's OIDC issuer cannot be reached")
+
+// Rejected is a token that failed a check; Reason is short, for the logs only. Subject is set
+// when the token was valid but its subject is not listed, so an operator can see which to add.
+type Rejected struct{ Reason, Subject string }
+
+func (r *Rejected) Error() string { return "Broker OIDC token rejected: " + r.Reason }
+
+// LooksLikeJWT tells a compact JWS (three base64url parts, a JSON header) from an opaque token.
+func LooksLikeJWT(token string) bool {
+	return strings.Count(token, ".") == 2 && strings.HasPrefix(token, "eyJ")
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rayexecutor/functions/shared/callers"
+	"github.com/rayexecutor/functions/shared/callers/brokertoken"
 )
 
 // BrokerOIDC is how Knative Broker deliveries authenticate when Knative's OIDC is on: the Broker
@@ -108,9 +109,9 @@ func checkBrokerOIDC(c *Config, errs *Error) {
 
 // verifier is the checker of the Broker's tokens, fetching discovery and keys over TLS with the
 // CA bundle when one is given; nil when Broker OIDC is off.
-func (o BrokerOIDC) verifier() *callers.BrokerOIDC {
+func (o BrokerOIDC) verifier() callers.TokenVerifier {
 	if o.Issuer == "" {
-		return nil
+		return nil // a nil interface: no check, not a check that is nil
 	}
 	var client *http.Client
 	if o.roots != nil {
@@ -118,5 +119,5 @@ func (o BrokerOIDC) verifier() *callers.BrokerOIDC {
 		t.TLSClientConfig = &tls.Config{RootCAs: o.roots, MinVersion: tls.VersionTLS12}
 		client = &http.Client{Transport: t}
 	}
-	return callers.NewBrokerOIDC(o.Issuer, o.Audience, o.Subjects, client)
+	return brokertoken.New(o.Issuer, o.Audience, o.Subjects, client)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rayexecutor/functions/internal/oidctest"
 	"github.com/rayexecutor/functions/shared/callers"
+	"github.com/rayexecutor/functions/shared/callers/brokertoken"
 	"github.com/rayexecutor/functions/shared/deliberation"
 	executorv1 "github.com/rayexecutor/functions/shared/proto/fleet/ray_executor/v1"
 	"github.com/rayexecutor/functions/shared/transport"
@@ -31,7 +32,7 @@ func withBrokerOIDC(issuer *oidctest.Issuer) option {
 	hashes := [][32]byte{sha256.Sum256([]byte("tok-alice")), sha256.Sum256([]byte("tok-broker"))}
 	return func(o *httpapi.Options, _ *transport.Backend) {
 		o.Callers = callers.NewDirectory(named, hashes, "op-token", "broker")
-		o.Callers.BrokerOIDC = callers.NewBrokerOIDC(issuer.URL, brokerAudience, []string{brokerSubject}, nil)
+		o.Callers.BrokerOIDC = brokertoken.New(issuer.URL, brokerAudience, []string{brokerSubject}, nil)
 	}
 }
 

@@ -1,4 +1,6 @@
-package callers
+// Package brokertoken checks the tokens Knative's Broker sends when its OIDC is on, with go-oidc:
+// the one place of the functions that verifies JWTs.
+package brokertoken
 
 import (
 	"context"
@@ -10,23 +12,15 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/rayexecutor/functions/shared/callers"
 )
 
-// ErrIssuerUnavailable: the OIDC issuer's discovery document or keys could not be fetched; the
-// request may succeed later.
-var ErrIssuerUnavailable = errors.New("the Broker's OIDC issuer cannot be reached")
-
-// Rejected is a token that failed a check; Reason is short, for the logs only. Subject is set
-// when the token was valid but its subject is not listed, so an operator can see which to add.
-type Rejected struct{ Reason, Subject string }
-
-func (r *Rejected) Error() string { return "Broker OIDC token rejected: " + r.Reason }
-
-// BrokerOIDC checks the tokens Knative's Broker sends when its OIDC is on: JWTs of the Trigger's
+// Verifier checks the tokens Knative's Broker sends when its OIDC is on: JWTs of the Trigger's
 // service account, signed by the issuer, for Audience, and (when Subjects is not empty) of one of
 // those subjects. Discovery is lazy: the functions start while the issuer is down, and the first
 // request that needs it fetches it (at most once per retryEvery after a failure).
-type BrokerOIDC struct {
+type Verifier struct {
 	issuer, audience string
 	subjects         map[string]bool
 	client           *http.Client
@@ -42,7 +36,7 @@ type BrokerOIDC struct {
 
 // NewBrokerOIDC returns the checker of issuer's tokens for audience; client fetches discovery
 // and keys (nil: one with the default transport).
-func NewBrokerOIDC(issuer, audience string, subjects []string, client *http.Client) *BrokerOIDC {
+func New(issuer, audience string, subjects []string, client *http.Client) *Verifier {
 	if client == nil {
 		client = &http.Client{}
 	}
@@ -56,19 +50,14 @@ func NewBrokerOIDC(issuer, audience string, subjects []string, client *http.Clie
 	for _, s := range subjects {
 		allowed[s] = true
 	}
-	return &BrokerOIDC{issuer: issuer, audience: audience, subjects: allowed, client: &tagged, retryEvery: 2 * time.Second,
+	return &Verifier{issuer: issuer, audience: audience, subjects: allowed, client: &tagged, retryEvery: 2 * time.Second,
 		fetchFailures: failures}
 }
 
-// LooksLikeJWT tells a compact JWS (three base64url parts, a JSON header) from an opaque token.
-func LooksLikeJWT(token string) bool {
-	return strings.Count(token, ".") == 2 && strings.HasPrefix(token, "eyJ")
-}
-
 // Verify checks token's signature (the issuer's keys, cached by go-oidc), issuer, audience, expiry
-// and subject. It returns ErrIssuerUnavailable when the issuer could not be asked, *Rejected
+// and subject. It returns callers.ErrIssuerUnavailable when the issuer could not be asked, *Rejected
 // when the token fails a check.
-func (b *BrokerOIDC) Verify(ctx context.Context, token string) (subject string, err error) {
+func (b *Verifier) Verify(ctx context.Context, token string) (subject string, err error) {
 	v, err := b.discovered()
 	if err != nil {
 		return "", err
@@ -78,30 +67,30 @@ func (b *BrokerOIDC) Verify(ctx context.Context, token string) (subject string, 
 	if err != nil {
 		var down unavailableError
 		if errors.As(err, &down) || b.fetchFailures.Load() != failuresBefore {
-			return "", ErrIssuerUnavailable
+			return "", callers.ErrIssuerUnavailable
 		}
-		return "", &Rejected{Reason: reason(err)}
+		return "", &callers.Rejected{Reason: reason(err)}
 	}
 	if len(b.subjects) > 0 && !b.subjects[t.Subject] {
-		return "", &Rejected{Reason: "subject not listed in BROKER_OIDC_SUBJECTS", Subject: t.Subject}
+		return "", &callers.Rejected{Reason: "subject not listed in BROKER_OIDC_SUBJECTS", Subject: t.Subject}
 	}
 	return t.Subject, nil
 }
 
 // discovered returns the verifier, fetching the issuer's discovery document the first time.
-func (b *BrokerOIDC) discovered() (*oidc.IDTokenVerifier, error) {
+func (b *Verifier) discovered() (*oidc.IDTokenVerifier, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.verifier != nil {
 		return b.verifier, nil
 	}
 	if !b.failedAt.IsZero() && time.Since(b.failedAt) < b.retryEvery {
-		return nil, ErrIssuerUnavailable
+		return nil, callers.ErrIssuerUnavailable
 	}
 	p, err := oidc.NewProvider(oidc.ClientContext(context.Background(), b.client), b.issuer)
 	if err != nil {
 		b.failedAt = time.Now()
-		return nil, errors.Join(ErrIssuerUnavailable, err)
+		return nil, errors.Join(callers.ErrIssuerUnavailable, err)
 	}
 	// The algorithms accepted are those the discovery document lists that go-oidc supports
 	// (Kubernetes signs with RS256); "none" never is.
