@@ -213,8 +213,8 @@ def test_runner_survives_a_failover(sentinel_url: str, processes: list[subproces
     enqueue(old, "delib-during", make_request(server.url, [{"agent_id": "a1", "role": "DEV", "model": "slow"}]))
     # Every write so far is on the replica before the primary dies.
     assert old.wait(1, 5000) == 1
-    runner = Runner(Settings(redis_url=sentinel_url, redis_mode="sentinel", key_prefix=PREFIX, claim_idle_s=30.0,
-                             heartbeat_s=0.2))
+    runner = Runner(Settings(redis_url=sentinel_url, redis_mode="sentinel", key_prefix=PREFIX,
+                             allowed_origins=None, claim_idle_s=30.0, heartbeat_s=0.2))
     runner.start()
     try:
         _until(lambda: len(server.agent_requests()) >= 1, 10, "the attempt running")
