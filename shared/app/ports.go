@@ -63,6 +63,8 @@ type AttemptStatus struct {
 	// Summary is a short, secret-free description of a failure (never Ray's whole message).
 	Summary            string
 	StartTime, EndTime time.Time
+	// Cluster names the Ray cluster holding the attempt; empty when the Ray side does not say.
+	Cluster string
 }
 
 // RayCluster runs the attempts of deliberations on Ray. Errors carry deliberation codes: not_found

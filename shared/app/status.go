@@ -63,6 +63,7 @@ func (s *Service) apply(ctx context.Context, d deliberation.Deliberation, st Att
 			"deliberation_id", d.ID, "submission_id", d.SubmissionID, "error", err)
 		return d
 	}
+	d = s.place(ctx, d, st.Cluster)
 	switch st.State {
 	case deliberation.JobPending:
 		if s.Clock.Now().Sub(d.AttemptAt) > s.Settings.PendingLimit {
@@ -85,6 +86,19 @@ func (s *Service) apply(ctx context.Context, d deliberation.Deliberation, st Att
 		return after
 	}
 	return d
+}
+
+// place records the cluster Ray reports for d's current attempt, when it is new: the status
+// answer, the active list and the events that follow name it.
+func (s *Service) place(ctx context.Context, d deliberation.Deliberation, cluster string) deliberation.Deliberation {
+	if cluster == "" || cluster == d.Cluster || d.Status.Terminal() {
+		return d
+	}
+	now := s.Clock.Now()
+	after, _ := s.record(ctx, d, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {
+		return cur.PlacedOn(cluster, now)
+	})
+	return after
 }
 
 // repairMissing handles a current attempt Ray does not know: one that never reached Ray is

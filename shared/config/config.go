@@ -44,6 +44,7 @@ type Config struct {
 	// or VLLM_API_KEY for the one allowed origin); nil when none is set. Never logged.
 	ModelKeys map[string]string
 	keys      keySources
+	clusters  clusterSources
 
 	MaxAgents              int
 	MaxActiveDeliberations int
@@ -101,9 +102,16 @@ type Ray struct {
 	// Dispatch is DispatchServe or DispatchJobs.
 	Dispatch string
 	// Address is the dashboard URL; empty only when the function does not talk to Ray, or under
-	// Options.Local where the caller starts a Ray head of its own.
+	// Options.Local where the caller starts a Ray head of its own. With several clusters it is the
+	// first one's.
 	Address   string
 	AuthToken string
+	// Clusters are the Ray clusters work goes to (RAY_CLUSTERS, RAY_CLUSTERS_FILE), or the one of
+	// RAY_ADDRESS named RAY_CLUSTER_NAME; never empty after Load.
+	Clusters []RayCluster
+	// PoolModels maps a pool to the models whose requests go to it when they name no pool
+	// (RAY_POOL_MODELS); nil when none is set.
+	PoolModels map[string][]string
 	// Entrypoint replaces the uploaded job for images that bake the job in.
 	Entrypoint string
 	// NumCPUs and Resources are the entrypoint resources of the job driver; zero and empty
@@ -173,9 +181,12 @@ func Load(getenv func(string) string, opts Options) (Config, error) {
 	case !opts.Local:
 		errs.add("REDIS_URL", "is required")
 	}
-	if !given["RAY_ADDRESS"] && opts.NeedsRay && c.Ray.Dispatch == DispatchJobs && !opts.Local {
+	settleClusters(&c, c.clusters, getenv, &errs)
+	c.clusters = clusterSources{}
+	if c.Ray.Address == "" && opts.NeedsRay && c.Ray.Dispatch == DispatchJobs && !opts.Local && !errs.has("RAY_CLUSTERS") && !errs.has("RAY_CLUSTERS_FILE") {
 		errs.add("RAY_ADDRESS", "is required")
 	}
+	checkClusterAddresses(&c, given, opts, &errs)
 	if !errs.has("VLLM_URL_ALLOWLIST") {
 		combineKeys(&c, &errs)
 	}
@@ -187,7 +198,7 @@ func Load(getenv func(string) string, opts Options) (Config, error) {
 		errs.add("RAY_RUNNER_MAX_REPLICAS", fmt.Sprintf("is %d, below RAY_RUNNER_MIN_REPLICAS (%d)", c.Ray.RunnerMaxReplicas, c.Ray.RunnerMinReplicas))
 	}
 	deploy := c.Ray.Dispatch == DispatchServe && serveDeploy != "false"
-	if serveDeploy == "true" && deploy && !given["RAY_ADDRESS"] && !opts.Local {
+	if serveDeploy == "true" && deploy && c.Ray.Address == "" && !opts.Local {
 		errs.add("RAY_SERVE_DEPLOY", "is true, which needs RAY_ADDRESS: the dashboard the runner is deployed through")
 	}
 	c.Ray.DeployRunner = deploy && c.Ray.Address != ""

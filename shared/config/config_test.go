@@ -89,7 +89,8 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	t.Parallel()
 	bad := map[string]string{
 		"REDIS_MODE": "replicated", "REDIS_URL": "bogus", "REDIS_KEY_PREFIX": "a b", "REDIS_MIN_REPLICAS_ACK": "x", "REDIS_WAIT_TIMEOUT": "0s", "RETENTION": "-1h", "RAY_ADDRESS": "ftp://ray",
-		"RAY_AUTH_TOKEN": "has space", "RAY_JOB_ENTRYPOINT": "a\nb", "RAY_JOB_NUM_CPUS": "-1",
+		"RAY_AUTH_TOKEN": "has space", "RAY_CLUSTERS": "{", "RAY_CLUSTERS_FILE": "/nonexistent/clusters.json",
+		"RAY_CLUSTER_NAME": "Bad Name", "RAY_POOL_MODELS": "[]", "RAY_JOB_ENTRYPOINT": "a\nb", "RAY_JOB_NUM_CPUS": "-1",
 		"RAY_JOB_RESOURCES": "[1]", "RAY_EXECUTOR_CALLBACK_URL": "status", "RECONCILE_INTERVAL": "0s",
 		"PENDING_LIMIT": "soon", "NATS_URL": "http://nats", "NATS_SUBJECT_PREFIX": "a.*",
 		"NATS_STREAM": "a.b", "API_TOKEN": "tab\there", "VLLM_URL_ALLOWLIST": "http://ok:1,,http://x/path",

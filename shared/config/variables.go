@@ -26,6 +26,11 @@ var variables = []variable{
 	{"RAY_DISPATCH", DispatchServe, func(c *Config, v string) string { return parseDispatch(v, &c.Ray.Dispatch) }},
 	{"RAY_ADDRESS", "", func(c *Config, v string) string { return parseHTTPURL(v, &c.Ray.Address) }},
 	{"RAY_AUTH_TOKEN", "", func(c *Config, v string) string { return parseToken(v, &c.Ray.AuthToken) }},
+	// The cluster list and the pools are settled by Load once RAY_ADDRESS is read (clusters.go).
+	{"RAY_CLUSTERS", "", parseClustersVar("RAY_CLUSTERS")},
+	{"RAY_CLUSTERS_FILE", "", parseClustersVar("RAY_CLUSTERS_FILE")},
+	{"RAY_CLUSTER_NAME", "", func(c *Config, v string) string { return parseClusterName(v, &c.clusters.name) }},
+	{"RAY_POOL_MODELS", "", func(c *Config, v string) string { return parsePoolModels(v, &c.clusters.poolModels) }},
 	{"RAY_JOB_ENTRYPOINT", "", func(c *Config, v string) string { return parseEntrypoint(v, &c.Ray.Entrypoint) }},
 	{"RAY_JOB_NUM_CPUS", "", func(c *Config, v string) string { return parseNumCPUs(v, &c.Ray.NumCPUs) }},
 	{"RAY_JOB_RESOURCES", "", func(c *Config, v string) string { return parseResources(v, &c.Ray.Resources) }},

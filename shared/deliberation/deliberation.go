@@ -40,6 +40,18 @@ type Deliberation struct {
 	// Caller is the name of the caller that created it; empty for entries stored before callers
 	// had names, which only operators see.
 	Caller string `json:"caller,omitempty"`
+	// Cluster names the Ray cluster running, or having run, the current attempt; empty until
+	// the Ray side reports one.
+	Cluster string `json:"cluster,omitempty"`
+}
+
+// PlacedOn records the Ray cluster that holds the current attempt.
+func (d Deliberation) PlacedOn(cluster string, now time.Time) (Deliberation, bool) {
+	if d.Status.Terminal() || cluster == "" || d.Cluster == cluster {
+		return d, false
+	}
+	d.Cluster, d.UpdatedAt = cluster, now
+	return d, true
 }
 
 // New starts the lifecycle of a validated request: submitted, first attempt, deadline from timeout.
@@ -120,6 +132,7 @@ func (d Deliberation) NextAttempt(now time.Time) (Deliberation, bool) {
 	d.Attempts++
 	d.SubmissionID = SubmissionID(d.ID, d.Attempts)
 	d.Status, d.OnRay, d.RayStatus, d.UpdatedAt, d.AttemptAt = StatusSubmitted, false, "", now, now
+	d.Cluster = ""
 	return d, true
 }
 

@@ -33,6 +33,8 @@ type RequestInput struct {
 	Agents          []AgentConfig    `json:"agents"`
 	VLLMURL         string           `json:"vllm_url"`
 	VLLMModel       string           `json:"vllm_model"`
+	// Pool names the pool of Ray clusters to run on; empty lets the models decide.
+	Pool string `json:"pool,omitempty"`
 }
 
 // ConstraintsInput is the constraints part of a RequestInput.
@@ -70,6 +72,8 @@ type Request struct {
 	Agents          []AgentConfig   `json:"agents"`
 	VLLMURL         string          `json:"vllm_url"`
 	VLLMModel       string          `json:"vllm_model"`
+	// Pool is the resolved pool of Ray clusters; empty for the default pool.
+	Pool string `json:"pool,omitempty"`
 }
 
 // Limits are the admission rules that come from configuration.
@@ -79,6 +83,10 @@ type Limits struct {
 	Allowlist Allowlist
 	// MaxAnswerBytes bounds each model answer the job keeps (default DefaultMaxAnswerBytes).
 	MaxAnswerBytes int
+	// Pools are the pools some Ray cluster serves; empty means the default pool only.
+	Pools []string
+	// PoolModels maps a pool to the models whose requests go to it when they name no pool.
+	PoolModels map[string][]string
 }
 
 // NewRequest validates in against docs/api.md and reports every problem at once.
@@ -101,6 +109,7 @@ func NewRequest(in RequestInput, lim Limits) (Request, error) {
 	req := Request{
 		TaskID: in.TaskID, TaskDescription: in.TaskDescription, Role: in.Role,
 		Constraints: c, Agents: agents, VLLMURL: modelURL, VLLMModel: in.VLLMModel,
+		Pool: resolvePool(&p, in.Pool, agents, in.VLLMModel, lim),
 	}
 	if len(p) == 0 {
 		// Measured as the job receives it, policy included: that is what must fit.

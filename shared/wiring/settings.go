@@ -14,7 +14,8 @@ const serveCheckPeriod = 100 * time.Millisecond
 // limits are the admission rules of the configuration; the adapters send their job policy with
 // every request, so what execute admits and what the job enforces come from one place.
 func limits(c config.Config) deliberation.Limits {
-	return deliberation.Limits{MaxAgents: c.MaxAgents, Allowlist: c.Allowlist, MaxAnswerBytes: c.MaxAnswerBytes}
+	return deliberation.Limits{MaxAgents: c.MaxAgents, Allowlist: c.Allowlist, MaxAnswerBytes: c.MaxAnswerBytes,
+		Pools: c.Ray.Pools(), PoolModels: c.Ray.PoolModels}
 }
 
 // settings are the use cases' rules: the defaults with the configured limits applied. The
