@@ -472,3 +472,65 @@ func TestRayClusterComponent(t *testing.T) {
 		t.Error(msg)
 	}
 }
+
+// TestRayClustersComponentOnCombined: the component gives the combined function the list too, as
+// docs/deploy.md tells (an overlay of ../combined with it).
+func TestRayClustersComponentOnCombined(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rel := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err == nil {
+			a, err = filepath.Rel(dir, a)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	text := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: %s\n"+
+		"resources:\n- %s\ncomponents:\n- %s\n", namespace, rel(combined), rel("ray-clusters"))
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := build(t, dir)
+	cfg, err := loadClusterConfig(d, string(transport.FunctionCombined), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Ray.Clusters) < 2 || cfg.Ray.DeployRunner {
+		t.Errorf("the combined function reads %d clusters (deploys the runner: %v)", len(cfg.Ray.Clusters), cfg.Ray.DeployRunner)
+	}
+	for _, err := range knativeErrors(validationContext(t), d) {
+		t.Error(err)
+	}
+}
+
+// TestRayClustersComponentNamesEveryFile: a file in the component's folder that its
+// kustomization does not name would be neither applied nor checked.
+func TestRayClustersComponentNamesEveryFile(t *testing.T) {
+	t.Parallel()
+	var k struct {
+		Resources          []string `json:"resources"`
+		Configurations     []string `json:"configurations"`
+		ConfigMapGenerator []struct {
+			Files []string `json:"files"`
+		} `json:"configMapGenerator"`
+	}
+	if err := readLoose(filepath.Join("ray-clusters", "kustomization.yaml"), &k); err != nil {
+		t.Fatal(err)
+	}
+	named := slices.Concat(k.Resources, k.Configurations, []string{"kustomization.yaml"})
+	for _, g := range k.ConfigMapGenerator {
+		named = append(named, g.Files...)
+	}
+	entries, err := os.ReadDir("ray-clusters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !slices.Contains(named, e.Name()) {
+			t.Errorf("ray-clusters/%s is not named by the component", e.Name())
+		}
+	}
+}
