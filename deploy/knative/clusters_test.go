@@ -534,3 +534,38 @@ func TestRayClustersComponentNamesEveryFile(t *testing.T) {
 		}
 	}
 }
+
+// TestRayServiceArgsComeLast: the component of deploy/ray-clusters appends `cluster` and `pools`
+// at the end of rayservice.yaml's Serve config, which must therefore end with the application's
+// args and set neither itself.
+func TestRayServiceArgsComeLast(t *testing.T) {
+	t.Parallel()
+	if p := argsLastProblems(loadRayService(t).Spec.ServeConfigV2); p != "" {
+		t.Error(p)
+	}
+	moved := "      args:\n        key_prefix: rayexec\n      deployments:\n      - name: DeliberationRunner\n"
+	for name, doc := range map[string]string{
+		"args before deployments": "applications:\n- name: deliberation-runner\n" + strings.ReplaceAll(moved, "      ", "  "),
+		"a cluster of its own":    "applications:\n- name: deliberation-runner\n  args:\n    key_prefix: rayexec\n    cluster: default\n",
+	} {
+		if argsLastProblems(doc) == "" {
+			t.Errorf("%s: passed", name)
+		}
+	}
+}
+
+func argsLastProblems(doc string) string {
+	var last string
+	for line := range strings.SplitSeq(doc, "\n") {
+		if len(line) > 2 && line[:2] == "  " && line[2] != ' ' && line[2] != '#' {
+			last = strings.TrimSpace(line)
+		}
+		if strings.HasPrefix(line, "    cluster: ") || strings.HasPrefix(line, "    pools: ") {
+			return "rayservice.yaml sets " + strings.TrimSpace(line) + ": each cluster's overlay appends its own"
+		}
+	}
+	if last != "args:" {
+		return fmt.Sprintf("rayservice.yaml's application ends with %q, not args: the overlays would append their args elsewhere", last)
+	}
+	return ""
+}
