@@ -218,6 +218,13 @@ func clustersProblems(t *testing.T, d deployment, rays map[string]rayObjects) []
 	var p []string
 	var clusters []config.RayCluster
 	for _, f := range []transport.Function{transport.FunctionExecute, transport.FunctionStatus} {
+		if s := d.service(string(f)); s != nil {
+			for _, e := range s.Spec.Template.Spec.Containers[0].Env {
+				if e.Name != "LISTEN_ADDRESS" && !slices.Contains(config.Variables(), e.Name) {
+					p = append(p, fmt.Sprintf("%s: %s is read by no code", f, e.Name))
+				}
+			}
+		}
 		cfg, err := loadClusterConfig(d, string(f), t.TempDir())
 		if err != nil {
 			p = append(p, fmt.Sprintf("%s: %v", f, err))
