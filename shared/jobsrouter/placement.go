@@ -106,4 +106,3 @@ func (p placements) outstanding(ctx context.Context, cluster string) (int64, err
 func unavailable(err error, what string) error {
 	return deliberation.Unavailable(err, "jobs router: %s: Redis is unavailable", what)
 }
-
