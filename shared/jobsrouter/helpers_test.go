@@ -2,6 +2,7 @@ package jobsrouter_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -66,7 +67,7 @@ func (r *rig) router(t *testing.T, change func(ms []jobsrouter.Member)) *jobsrou
 	if change != nil {
 		change(ms)
 	}
-	rt, err := jobsrouter.New(r.rdb, ms, jobsrouter.Options{Prefix: r.prefix})
+	rt, err := jobsrouter.New(r.rdb, ms, jobsrouter.Options{Prefix: r.prefix, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
