@@ -112,28 +112,31 @@ func (r *Router) eligible(pool, except string) []candidate {
 // Submit places d's current attempt (once: a replay finds its placement) and submits it there.
 func (r *Router) Submit(ctx context.Context, d deliberation.Deliberation, req deliberation.Request) error {
 	pool := req.PoolName()
-	cands := r.eligible(pool, "")
-	at, fresh, ok, err := r.placed.place(ctx, d.SubmissionID, pool, cands, rand.IntN(max(len(cands), 1)))
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return deliberation.Errorf(deliberation.CodeUnavailable,
-			"submit %s: no Ray cluster can take pool %q now (none serves it, or all are draining or unreachable)", d.SubmissionID, pool)
-	}
-	m, known := r.byName[at.Cluster]
-	if !known {
-		// Placed on a cluster the configuration no longer lists: it cannot have been submitted
-		// through this configuration, and nothing could reach it; place it again.
-		if err := r.placed.unplace(ctx, d.SubmissionID, at.Cluster); err != nil {
+	for range 2 {
+		cands := r.eligible(pool, "")
+		at, fresh, ok, err := r.placed.place(ctx, d.SubmissionID, pool, cands, rand.IntN(max(len(cands), 1)))
+		if err != nil {
 			return err
 		}
-		return r.Submit(ctx, d, req)
+		if !ok {
+			return deliberation.Errorf(deliberation.CodeUnavailable,
+				"submit %s: no Ray cluster can take pool %q now (none serves it, or all are draining or unreachable)", d.SubmissionID, pool)
+		}
+		m, known := r.byName[at.Cluster]
+		if !known {
+			// Placed on a cluster the configuration no longer lists: nothing here can reach it,
+			// so place it again (once; a replica with the old list may disagree).
+			if err := r.placed.unplace(ctx, d.SubmissionID, at.Cluster); err != nil {
+				return err
+			}
+			continue
+		}
+		if fresh {
+			r.log.DebugContext(ctx, "attempt placed", "submission_id", d.SubmissionID, "cluster", m.Name, "pool", pool)
+		}
+		return m.Port.Submit(ctx, d, req)
 	}
-	if fresh {
-		r.log.DebugContext(ctx, "attempt placed", "submission_id", d.SubmissionID, "cluster", m.Name, "pool", pool)
-	}
-	return m.Port.Submit(ctx, d, req)
+	return deliberation.Errorf(deliberation.CodeUnavailable, "submit %s: placed on a Ray cluster this configuration does not list", d.SubmissionID)
 }
 
 // lookup is the cluster an attempt is placed on; nil when it has none (placed before the router,

@@ -268,3 +268,22 @@ func TestConcurrentSubmitsPlaceEachAttemptOnce(t *testing.T) {
 		t.Fatalf("jobs %v, outstanding %v", jobs, out)
 	}
 }
+
+// An attempt placed on a cluster the configuration no longer lists (by a replica with an older
+// list) is placed again on one it does, and only there.
+func TestPlacementOnARemovedClusterIsRedone(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, 2, nil)
+	d, req := submitted(t)
+	if _, err := r.rdb.HSet(ctx, r.prefix+":{rayjobs}:placed:"+d.SubmissionID, "cluster", "ray-9").Result(); err != nil {
+		t.Fatal(err)
+	}
+	rt := r.router(t, func(ms []jobsrouter.Member) { ms[0].Draining = true })
+	if err := rt.Submit(ctx, d, req); err != nil {
+		t.Fatal(err)
+	}
+	st, err := rt.Status(ctx, d.SubmissionID)
+	if err != nil || st.Cluster != "ray-2" || !slices.Equal(r.holders(d.SubmissionID), []int{1}) {
+		t.Fatalf("status %+v, %v, held by %v", st, err, r.holders(d.SubmissionID))
+	}
+}
