@@ -19,7 +19,7 @@ func (r *Router) Status(ctx context.Context, submissionID string) (app.AttemptSt
 	}
 	if m != nil {
 		st, err := m.Port.Status(ctx, submissionID)
-		if err != nil {
+		if err = r.note(m, err); err != nil {
 			return st, r.lost(m, at.Pool, err)
 		}
 		st.Cluster = m.Name
@@ -42,11 +42,11 @@ func (r *Router) Status(ctx context.Context, submissionID string) (app.AttemptSt
 	return st, nil
 }
 
-// lost marks an unavailable answer of m with app.ErrClusterLost when another cluster could take
-// the next attempt of pool ("" for an adopted attempt: its pool is unknown, the default one is
+// lost marks an unavailable answer of m with app.ErrClusterLost when m has answered nothing else
+// for LostAfter and another cluster could take the next attempt of pool ("" for an adopted attempt: its pool is unknown, the default one is
 // assumed).
 func (r *Router) lost(m *Member, pool string, err error) error {
-	if deliberation.ErrorCode(err) != deliberation.CodeUnavailable {
+	if deliberation.ErrorCode(err) != deliberation.CodeUnavailable || r.downFor(m) < r.lostAfter {
 		return err
 	}
 	if pool == "" {
@@ -102,7 +102,7 @@ func (r *Router) route(ctx context.Context, submissionID string, call func(conte
 		return nil, err
 	}
 	if m != nil {
-		return m, call(ctx, m)
+		return m, r.note(m, call(ctx, m))
 	}
 	return r.search(ctx, submissionID, call)
 }
@@ -113,7 +113,7 @@ func (r *Router) search(ctx context.Context, submissionID string, call func(cont
 	var notFound, other error
 	for i := range r.members {
 		m := &r.members[i]
-		err := call(ctx, m)
+		err := r.note(m, call(ctx, m))
 		switch code := deliberation.ErrorCode(err); {
 		case err == nil:
 			return m, nil
@@ -141,7 +141,7 @@ func (r *Router) List(ctx context.Context) ([]app.Attempt, error) {
 	var errs []error
 	for _, m := range r.members {
 		got, err := m.Port.List(ctx)
-		if err != nil {
+		if err = r.note(&m, err); err != nil {
 			r.log.WarnContext(ctx, "ray cluster left out of the list", "cluster", m.Name, "error", err)
 			errs = append(errs, err)
 			continue

@@ -25,6 +25,9 @@ type rig struct {
 	members  []jobsrouter.Member
 }
 
+// lostAfter is how long the rig's clusters must fail before their attempts are reported lost.
+const lostAfter = 100 * time.Millisecond
+
 var names = []string{"ray-1", "ray-2", "ray-3"}
 
 // newRig starts n fakes whose jobs stay PENDING until a test moves them.
@@ -67,7 +70,8 @@ func (r *rig) router(t *testing.T, change func(ms []jobsrouter.Member)) *jobsrou
 	if change != nil {
 		change(ms)
 	}
-	rt, err := jobsrouter.New(r.rdb, ms, jobsrouter.Options{Prefix: r.prefix, Log: slog.New(slog.DiscardHandler)})
+	rt, err := jobsrouter.New(r.rdb, ms, jobsrouter.Options{Prefix: r.prefix, LostAfter: lostAfter,
+		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func TestTwoRealHeadsShareABurstAndSurviveLosingOne(t *testing.T) {
 			Capacity: 1, Breaker: c.Client().BreakerState})
 	}
 	log := slog.New(slog.DiscardHandler)
-	rt, err := jobsrouter.New(rdb, members, jobsrouter.Options{Prefix: owner, Log: log})
+	rt, err := jobsrouter.New(rdb, members, jobsrouter.Options{Prefix: owner, LostAfter: 10 * time.Second, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

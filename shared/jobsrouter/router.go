@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -40,17 +41,28 @@ type Options struct {
 	// PlacementTTL bounds how long an attempt stays placed (default 48 h: longer than any
 	// deliberation's timeout).
 	PlacementTTL time.Duration
-	Log          *slog.Logger
+	// LostAfter is how long a cluster must have answered nothing but "unavailable" (as this
+	// replica saw it) before its attempts are reported lost (app.ErrClusterLost): a blip never
+	// moves a long-running attempt. The wiring sets PENDING_LIMIT; default 15 minutes.
+	LostAfter time.Duration
+	Log       *slog.Logger
 }
 
-const defaultPlacementTTL = 48 * time.Hour
+const (
+	defaultPlacementTTL = 48 * time.Hour
+	defaultLostAfter    = 15 * time.Minute
+)
 
 // Router is the app.RayCluster port over several clusters.
 type Router struct {
-	members []Member
-	byName  map[string]*Member
-	placed  placements
-	log     *slog.Logger
+	members   []Member
+	byName    map[string]*Member
+	placed    placements
+	lostAfter time.Duration
+	// downSince holds, per cluster name, when its current run of unavailable answers began (unix
+	// ns; 0 while it answers).
+	downSince map[string]*atomic.Int64
+	log       *slog.Logger
 }
 
 // New checks the members: at least one, distinct names, a port, a breaker and a positive capacity.
@@ -62,7 +74,8 @@ func New(rdb redis.UniversalClient, members []Member, opt Options) (*Router, err
 	if len(members) == 0 {
 		problems = append(problems, errors.New("jobs router: at least one cluster is required"))
 	}
-	r := &Router{members: slices.Clone(members), byName: map[string]*Member{}, log: opt.Log}
+	r := &Router{members: slices.Clone(members), byName: map[string]*Member{}, downSince: map[string]*atomic.Int64{},
+		lostAfter: opt.LostAfter, log: opt.Log}
 	for i := range r.members {
 		m := &r.members[i]
 		if _, dup := r.byName[m.Name]; dup || m.Name == "" {
@@ -72,6 +85,7 @@ func New(rdb redis.UniversalClient, members []Member, opt Options) (*Router, err
 			problems = append(problems, fmt.Errorf("jobs router: cluster %q needs a port, a breaker, pools and a capacity of at least 1", m.Name))
 		}
 		r.byName[m.Name] = m
+		r.downSince[m.Name] = new(atomic.Int64)
 	}
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
@@ -79,6 +93,9 @@ func New(rdb redis.UniversalClient, members []Member, opt Options) (*Router, err
 	ttl := opt.PlacementTTL
 	if ttl <= 0 {
 		ttl = defaultPlacementTTL
+	}
+	if r.lostAfter <= 0 {
+		r.lostAfter = defaultLostAfter
 	}
 	if r.log == nil {
 		r.log = slog.Default()
@@ -134,7 +151,7 @@ func (r *Router) Submit(ctx context.Context, d deliberation.Deliberation, req de
 		if fresh {
 			r.log.DebugContext(ctx, "attempt placed", "submission_id", d.SubmissionID, "cluster", m.Name, "pool", pool)
 		}
-		return m.Port.Submit(ctx, d, req)
+		return r.note(m, m.Port.Submit(ctx, d, req))
 	}
 	return deliberation.Errorf(deliberation.CodeUnavailable, "submit %s: placed on a Ray cluster this configuration does not list", d.SubmissionID)
 }
@@ -147,4 +164,24 @@ func (r *Router) lookup(ctx context.Context, submissionID string) (*Member, plac
 		return nil, at, err
 	}
 	return r.byName[at.Cluster], at, nil
+}
+
+// note records whether m answered (anything but unavailable) and passes err on.
+func (r *Router) note(m *Member, err error) error {
+	down := r.downSince[m.Name]
+	if deliberation.ErrorCode(err) == deliberation.CodeUnavailable {
+		down.CompareAndSwap(0, time.Now().UnixNano())
+	} else {
+		down.Store(0)
+	}
+	return err
+}
+
+// downFor is how long m has answered nothing but unavailable; 0 while it answers.
+func (r *Router) downFor(m *Member) time.Duration {
+	since := r.downSince[m.Name].Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, since))
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
@@ -212,7 +213,8 @@ func TestListIsTheUnionAndSkipsAnUnreachableCluster(t *testing.T) {
 	}
 }
 
-// An unreachable cluster's attempt is marked lost only when another cluster could take it over.
+// An unreachable cluster's attempt is marked lost only once the cluster has failed for LostAfter
+// and another cluster could take the attempt over.
 func TestUnreachableClusterMarksItsAttemptsLost(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, 2, nil)
@@ -222,13 +224,22 @@ func TestUnreachableClusterMarksItsAttemptsLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.fakes[1].Close()
-	_, err := rt.Status(ctx, d.SubmissionID)
-	if deliberation.ErrorCode(err) != deliberation.CodeUnavailable || errors.Is(err, app.ErrClusterLost) {
-		t.Fatalf("with the only other cluster draining: %v", err)
+	other := r.router(t, nil)
+	status := func(rt *jobsrouter.Router) (unavailable, lost bool) {
+		_, err := rt.Status(ctx, d.SubmissionID)
+		return deliberation.ErrorCode(err) == deliberation.CodeUnavailable, errors.Is(err, app.ErrClusterLost)
 	}
-	_, err = r.router(t, nil).Status(ctx, d.SubmissionID)
-	if deliberation.ErrorCode(err) != deliberation.CodeUnavailable || !errors.Is(err, app.ErrClusterLost) {
-		t.Fatalf("with ray-1 able to take it: %v", err)
+	for _, rt := range []*jobsrouter.Router{rt, other} {
+		if unavailable, lost := status(rt); !unavailable || lost {
+			t.Fatalf("at the first failure: unavailable %v, lost %v", unavailable, lost)
+		}
+	}
+	time.Sleep(2 * lostAfter)
+	if unavailable, lost := status(rt); !unavailable || lost {
+		t.Fatalf("with the only other cluster draining: unavailable %v, lost %v", unavailable, lost)
+	}
+	if unavailable, lost := status(other); !unavailable || !lost {
+		t.Fatalf("failing for %s with ray-1 able to take it: unavailable %v, lost %v", 2*lostAfter, unavailable, lost)
 	}
 }
 

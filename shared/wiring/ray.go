@@ -32,7 +32,8 @@ func newJobsPort(cfg config.Config, rdb redis.UniversalClient, lim deliberation.
 		members = append(members, jobsrouter.Member{Name: rc.Name, Port: cluster, Pools: rc.Pools,
 			Capacity: rc.Capacity, Draining: rc.Draining, Breaker: cluster.Client().BreakerState})
 	}
-	return jobsrouter.New(rdb, members, jobsrouter.Options{Prefix: cfg.RedisKeyPrefix, Log: log})
+	return jobsrouter.New(rdb, members, jobsrouter.Options{Prefix: cfg.RedisKeyPrefix,
+		LostAfter: cfg.PendingLimit, Log: log})
 }
 
 // newRayCluster builds the Ray port of one cluster: the embedded deliberation job is uploaded as
