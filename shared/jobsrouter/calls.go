@@ -43,8 +43,8 @@ func (r *Router) Status(ctx context.Context, submissionID string) (app.AttemptSt
 }
 
 // lost marks an unavailable answer of m with app.ErrClusterLost when m has answered nothing else
-// for LostAfter and another cluster could take the next attempt of pool ("" for an adopted attempt: its pool is unknown, the default one is
-// assumed).
+// for LostAfter and another cluster could take the next attempt of pool ("" for an adopted
+// attempt, whose pool is unknown: the default one is assumed).
 func (r *Router) lost(m *Member, pool string, err error) error {
 	if deliberation.ErrorCode(err) != deliberation.CodeUnavailable || r.downFor(m) < r.lostAfter {
 		return err
