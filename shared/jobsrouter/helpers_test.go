@@ -18,7 +18,7 @@ import (
 
 // rig is two (or more) fake Jobs APIs, one rayjobs adapter on each, and a real redis-server.
 type rig struct {
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	prefix   string
 	fakes    []*raytest.Server
 	clusters []*rayjobs.Cluster
@@ -36,6 +36,12 @@ func newRig(t *testing.T, n int, change func(i int, cfg *rayjobs.ClientConfig)) 
 	srv := testenv.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
+	return newRigOn(t, rdb, n, change)
+}
+
+// newRigOn is newRig on a given Redis (a Redis Cluster, say).
+func newRigOn(t *testing.T, rdb redis.UniversalClient, n int, change func(i int, cfg *rayjobs.ClientConfig)) *rig {
+	t.Helper()
 	r := &rig{rdb: rdb, prefix: raytest.UniqueID("router")}
 	owner := raytest.UniqueID("owner")
 	for i := range n {

@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/app"
+	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/jobsrouter"
 )
@@ -296,5 +298,34 @@ func TestPlacementOnARemovedClusterIsRedone(t *testing.T) {
 	st, err := rt.Status(ctx, d.SubmissionID)
 	if err != nil || st.Cluster != "ray-2" || !slices.Equal(r.holders(d.SubmissionID), []int{1}) {
 		t.Fatalf("status %+v, %v, held by %v", st, err, r.holders(d.SubmissionID))
+	}
+}
+
+// On a 3-primary Redis Cluster every script of the router is one slot (a cross-slot one fails),
+// and the placement works as on one server.
+func TestPlacementOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	cluster := testenv.StartCluster(t, 0)
+	r := newRigOn(t, testenv.ShapeClient(t, config.RedisCluster, cluster.URL()), 2, nil)
+	rt := r.router(t, nil)
+	var ids []string
+	for range 6 {
+		d, req := submitted(t)
+		if err := rt.Submit(ctx, d, req); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, d.SubmissionID)
+	}
+	if got := r.outstanding(t); !slices.Equal(got, []int64{3, 3}) {
+		t.Fatalf("outstanding %v", got)
+	}
+	for _, id := range ids {
+		r.end(t, id)
+		if err := rt.Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := r.outstanding(t); !slices.Equal(got, []int64{0, 0}) {
+		t.Fatalf("outstanding after the deletes %v", got)
 	}
 }
