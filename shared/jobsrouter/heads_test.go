@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -120,4 +121,23 @@ func (h *head) kill(t *testing.T) int {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	return len(mine)
+}
+
+// twoHeads starts the two heads of RAY_TEST_ROUTER_HEADS at once.
+func twoHeads(t *testing.T) []*head {
+	t.Helper()
+	ports := twoHeadPorts(t)
+	if len(ports) != 2 {
+		t.Fatalf("RAY_TEST_ROUTER_HEADS names %d heads, want 2", len(ports))
+	}
+	heads := make([]*head, 2)
+	var wg sync.WaitGroup
+	for i := range heads {
+		wg.Go(func() { heads[i] = startHead(t, ports[i][0], ports[i][1]) })
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return heads
 }

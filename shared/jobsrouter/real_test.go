@@ -24,19 +24,7 @@ import (
 // SIGKILLed with its attempts mid-run, and every deliberation still completes exactly once, those
 // of the lost head on the other one as their second attempt.
 func TestTwoRealHeadsShareABurstAndSurviveLosingOne(t *testing.T) {
-	ports := twoHeadPorts(t)
-	if len(ports) != 2 {
-		t.Fatalf("RAY_TEST_ROUTER_HEADS names %d heads, want 2", len(ports))
-	}
-	heads := make([]*head, 2)
-	var wg sync.WaitGroup
-	for i := range heads {
-		wg.Go(func() { heads[i] = startHead(t, ports[i][0], ports[i][1]) })
-	}
-	wg.Wait()
-	if t.Failed() {
-		return
-	}
+	heads := twoHeads(t)
 	srv := testenv.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
