@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/rayexecutor/functions/shared/deliberation"
@@ -89,6 +90,12 @@ type RayCluster interface {
 	// attempts and deletes ended ones from it.
 	List(ctx context.Context) ([]Attempt, error)
 }
+
+// ErrClusterLost marks a RayCluster error about an attempt whose Ray cluster cannot be reached
+// while another cluster could run the next attempt (the jobs router over several clusters). An
+// attempt stranded so for longer than Settings.PendingLimit is retried (once: the retry is a new
+// attempt, placed elsewhere); a single cluster never reports it, so its outages are only waited out.
+var ErrClusterLost = errors.New("the attempt's Ray cluster cannot be reached; another can take the next attempt")
 
 // RunnerBacklog tells how far behind the Serve runners are: Lag counts the attempts waiting in
 // their queue that no runner has taken yet. Only the serve dispatch has one (the jobs dispatch

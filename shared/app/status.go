@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/rayexecutor/functions/shared/callers"
@@ -58,6 +59,8 @@ func (s *Service) apply(ctx context.Context, d deliberation.Deliberation, st Att
 	switch code := deliberation.ErrorCode(err); {
 	case code == deliberation.CodeNotFound:
 		return s.repairMissing(ctx, d)
+	case err != nil && errors.Is(err, ErrClusterLost) && s.Clock.Now().Sub(d.AttemptAt) > s.Settings.PendingLimit:
+		return s.strand(ctx, d, err)
 	case err != nil:
 		s.Log.WarnContext(ctx, "ray status unavailable; answering last known state",
 			"deliberation_id", d.ID, "submission_id", d.SubmissionID, "error", err)
@@ -115,4 +118,18 @@ func (s *Service) repairMissing(ctx context.Context, d deliberation.Deliberation
 	default:
 		return s.fail(ctx, d, "Ray lost the job "+d.SubmissionID+" and no attempts are left")
 	}
+}
+
+// strand ends an attempt whose cluster has been unreachable for longer than the pending limit
+// while another cluster could take it: as one retry (the next attempt goes elsewhere), or, with
+// no attempt left, as a failure. The lost cluster's job, should it come back, is superseded or
+// belongs to a terminal entry, so the reconcile sweep stops and deletes it.
+func (s *Service) strand(ctx context.Context, d deliberation.Deliberation, err error) deliberation.Deliberation {
+	why := fmt.Sprintf("Ray cluster unreachable for more than %s", s.Settings.PendingLimit)
+	s.Log.WarnContext(ctx, "attempt stranded on an unreachable Ray cluster", "deliberation_id", d.ID,
+		"submission_id", d.SubmissionID, "cluster", d.Cluster, "error", err)
+	if d.CanRetry() {
+		return s.retry(ctx, d, why)
+	}
+	return s.fail(ctx, d, why+" and no attempts are left")
 }

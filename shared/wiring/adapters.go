@@ -73,7 +73,7 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 			stopRunnerDeploy, err = startRunnerDeploy(cfg, env.Log, env.Metrics)
 		}
 	case cfg.Ray.Address != "":
-		cluster, err = newRayCluster(cfg.Ray, cfg.RedisKeyPrefix, limits(cfg), env.Metrics)
+		cluster, err = newJobsPort(cfg, rdb, limits(cfg), env.Metrics, env.Log)
 	}
 	if err != nil {
 		_ = rdb.Close()

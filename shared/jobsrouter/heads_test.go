@@ -1,0 +1,143 @@
+package jobsrouter_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// head is a local Ray head of a test's own (deploy/local/rayhead.sh with its ports and temp dir).
+type head struct {
+	env     []string
+	tempDir string
+	Address string
+}
+
+// twoHeadPorts are the GCS/dashboard ports of the router's real-head test, from
+// RAY_TEST_ROUTER_HEADS ("6393/8293,6394/8294"); without it the test is skipped.
+func twoHeadPorts(t *testing.T) [][2]string {
+	t.Helper()
+	v := os.Getenv("RAY_TEST_ROUTER_HEADS")
+	if v == "" {
+		t.Skip("RAY_TEST_ROUTER_HEADS is not set (GCS/dashboard ports of two heads, e.g. 6393/8293,6394/8294)")
+	}
+	var ports [][2]string
+	for _, pair := range strings.Split(v, ",") {
+		gcs, dash, ok := strings.Cut(pair, "/")
+		if !ok {
+			t.Fatalf("RAY_TEST_ROUTER_HEADS: %q is not gcs/dashboard", pair)
+		}
+		ports = append(ports, [2]string{gcs, dash})
+	}
+	return ports
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// startHead starts a head on gcs/dash and stops it when the test ends.
+func startHead(t *testing.T, gcs, dash string) *head {
+	t.Helper()
+	root := repoRoot(t)
+	venvBin := filepath.Join(root, ".venv", "bin")
+	h := &head{tempDir: "/tmp/rxrouter-" + gcs}
+	h.env = append(os.Environ(), "PATH="+venvBin+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"RAY_HEAD_PORT="+gcs, "RAY_DASHBOARD_PORT="+dash, "RAY_HEAD_TEMP_DIR="+h.tempDir,
+		"RAY_JOB_START_TIMEOUT_SECONDS=45")
+	h.run(t, "stop")
+	h.Address = strings.TrimSpace(h.run(t, "start"))
+	t.Cleanup(func() { h.run(t, "stop") })
+	return h
+}
+
+func (h *head) run(t *testing.T, verb string) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(repoRoot(t), "deploy", "local", "rayhead.sh"), verb)
+	cmd.Env = h.env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("rayhead.sh %s: %v\n%s%s", verb, err, out, stderr.String())
+	}
+	return string(out)
+}
+
+// kill SIGKILLs every process of the head at once, as a lost machine: those naming its temp dir
+// or working in it (the job drivers, in sessions of their own), its process group, and all their
+// descendants. It returns how many it killed.
+func (h *head) kill(t *testing.T) int {
+	t.Helper()
+	pgid := -1
+	if b, err := os.ReadFile(filepath.Join(h.tempDir, "rayhead.pgid")); err == nil {
+		pgid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	parent := map[int]int{}
+	mine := map[int]bool{}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, dir := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(dir))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join(dir, "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces, so read after the last ')'.
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) < 3 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(fields[1])
+		pgrp, _ := strconv.Atoi(fields[2])
+		parent[pid] = ppid
+		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
+		cwd, _ := os.Readlink(filepath.Join(dir, "cwd"))
+		if pgrp == pgid || strings.Contains(string(cmdline), h.tempDir) || strings.HasPrefix(cwd, h.tempDir) {
+			mine[pid] = true
+		}
+	}
+	for grew := true; grew; {
+		grew = false
+		for pid, pp := range parent {
+			if !mine[pid] && mine[pp] {
+				mine[pid], grew = true, true
+			}
+		}
+	}
+	for pid := range mine {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return len(mine)
+}
+
+// twoHeads starts the two heads of RAY_TEST_ROUTER_HEADS at once.
+func twoHeads(t *testing.T) []*head {
+	t.Helper()
+	ports := twoHeadPorts(t)
+	if len(ports) != 2 {
+		t.Fatalf("RAY_TEST_ROUTER_HEADS names %d heads, want 2", len(ports))
+	}
+	heads := make([]*head, 2)
+	var wg sync.WaitGroup
+	for i := range heads {
+		wg.Go(func() { heads[i] = startHead(t, ports[i][0], ports[i][1]) })
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return heads
+}
