@@ -82,11 +82,12 @@ migrate-keys: ## move a Redis keyspace of the store's layout before shards into 
 	go run ./deploy/migrate-keys
 
 .PHONY: test-faults fuzz
-test-faults: venv ## the fault suite, once per dispatch (jobs, then serve), then Redis failover on Sentinel and on Cluster (serve; 14-20 min): the functions under load on a Ray head of their own while Redis is SIGKILLed, Ray restarted, NATS cut and the runner killed, or a Redis primary SIGKILLed three times; checks the invariants of docs/state.md
+test-faults: venv ## the fault suite, once per dispatch (jobs, then serve), then Redis failover on Sentinel and on Cluster, then two Ray clusters each lost whole in turn (serve; 20-28 min): the functions under load on Ray heads of their own while Redis is SIGKILLed, Ray restarted or a whole cluster SIGKILLed, NATS cut and the runner killed, or a Redis primary SIGKILLed three times; checks the invariants of docs/state.md
 	FAULTS_DISPATCH=jobs go test -tags faults -race -count=1 -v -timeout 20m -run '^TestFaults$$' ./deploy/faults
 	FAULTS_DISPATCH=serve go test -tags faults -race -count=1 -v -timeout 20m -run '^TestFaults$$' ./deploy/faults
 	FAULTS_DISPATCH=serve FAULTS_REDIS=sentinel go test -tags faults -race -count=1 -v -timeout 20m -run '^TestFaults$$' ./deploy/faults
 	FAULTS_DISPATCH=serve FAULTS_REDIS=cluster go test -tags faults -race -count=1 -v -timeout 20m -run '^TestFaults$$' ./deploy/faults
+	FAULTS_DISPATCH=serve FAULTS_CLUSTERS=2 go test -tags faults -race -count=1 -v -timeout 20m -run '^TestFaults$$' ./deploy/faults
 
 FUZZTIME ?= 30s
 

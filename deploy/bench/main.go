@@ -57,6 +57,8 @@ type options struct {
 	// The autoscaling scenario: deliberations in the step burst, and the model server's latency.
 	autoscaleN       int
 	autoscaleLatency time.Duration
+	// The clusters scenario: deliberations in the burst (at the capacity scenario's latency).
+	clustersN int
 	// The sentinel scenario: its open-loop rate (both shapes together) and requests per run.
 	shapesRate, shapesCount int
 	// traced adds execute with every request traced to a local OTLP receiver at otlpURL.
@@ -82,11 +84,12 @@ func parseFlags() options {
 	flag.IntVar(&o.dispatchBurst, "dispatch-burst", 20, "dispatch scenario: deliberations started at once")
 	flag.IntVar(&o.capacityN, "capacity-n", 1000, "capacity scenario: deliberations in the burst")
 	flag.DurationVar(&o.capacityLatency, "capacity-latency", 2*time.Second, "capacity scenario: how long the fake model server takes to answer every call")
+	flag.IntVar(&o.clustersN, "clusters-n", 500, "clusters scenario: deliberations in the burst, on one Ray cluster then on two (model latency: -capacity-latency)")
 	flag.IntVar(&o.autoscaleN, "autoscale-n", 400, "autoscaling scenario: deliberations in the step burst")
 	flag.DurationVar(&o.autoscaleLatency, "autoscale-latency", 2*time.Second, "autoscaling scenario: how long the fake model server takes to answer every call")
 	flag.IntVar(&o.shapesRate, "sentinel-rate", 400, "sentinel scenario: open-loop rate of execute, then of status, both shapes together (requests/s)")
 	flag.IntVar(&o.shapesCount, "sentinel-requests", 3000, "sentinel scenario: requests per run, both shapes together")
-	only := flag.String("only", "", "comma-separated scenarios to run (floor, stats, status, execute, traced, jobs, sentinel, dispatch, runner-traced, capacity, autoscale; empty: all), for profiling one; stats and execute bring their RPC rows (-rpc)")
+	only := flag.String("only", "", "comma-separated scenarios to run (floor, stats, status, execute, traced, jobs, sentinel, dispatch, runner-traced, capacity, autoscale, clusters; empty: all but clusters), for profiling one; stats and execute bring their RPC rows (-rpc)")
 	flag.BoolVar(&o.traced, "traced", true, "measure execute with tracing on too (sampling 1.0, exported to a local OTLP receiver), beside tracing off in the same run")
 	flag.BoolVar(&o.rpc, "rpc", true, "measure stats and execute over RayExecutorService too (native gRPC over h2c, Connect over HTTP/1.1), beside their JSON routes in the same run")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write this process's CPU profile (load generator, fake Ray) to the file")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 // The bench's Ray head, unless RAY_HEAD_PORT, RAY_DASHBOARD_PORT and RAY_HEAD_TEMP_DIR say
 // otherwise: ports and a temp dir no other head of the project uses (make run's is 6380/8265, the
 // tests' 6381-6383, the fault suite's 6384), so the bench never measures, or stops, someone
-// else's head.
+// else's head. The fault suite's second head (FAULTS_CLUSTERS=2) is on 6385/8270 too, in
+// /tmp/rxfault2: run the two one after the other, or move the bench's. The clusters scenario's
+// second head takes the next ports (6386/8271, /tmp/rxbench2).
 var headDefaults = map[string]string{"RAY_HEAD_PORT": "6385", "RAY_DASHBOARD_PORT": "8270", "RAY_HEAD_TEMP_DIR": "/tmp/rxbench"}
 
 // rayHead is a local Ray head the bench starts with deploy/local/rayhead.sh, as make run and the
@@ -37,6 +40,12 @@ const rayScriptGrace = 10 * time.Second
 // startRayHead starts the head and returns once its Jobs API answers. A head already running in
 // the temp dir is refused: it is someone's, with load and memory of its own.
 func startRayHead(ctx context.Context, log *slog.Logger) (*rayHead, error) {
+	return startRayHeadNumber(ctx, log, 0)
+}
+
+// startRayHeadNumber starts the bench's i-th head (from 0; the clusters scenario has two): its GCS
+// and dashboard ports are the first head's plus i, its temp dir the first's with i+1 after it.
+func startRayHeadNumber(ctx context.Context, log *slog.Logger, i int) (*rayHead, error) {
 	root, err := os.Getwd()
 	if err != nil {
 		return nil, err
@@ -46,6 +55,16 @@ func startRayHead(ctx context.Context, log *slog.Logger) (*rayHead, error) {
 		if vars[k] = os.Getenv(k); vars[k] == "" {
 			vars[k] = def
 		}
+	}
+	if i > 0 {
+		for _, k := range []string{"RAY_HEAD_PORT", "RAY_DASHBOARD_PORT"} {
+			p, err := strconv.Atoi(vars[k])
+			if err != nil {
+				return nil, fmt.Errorf("%s must be a port number, got %q", k, vars[k])
+			}
+			vars[k] = strconv.Itoa(p + i)
+		}
+		vars["RAY_HEAD_TEMP_DIR"] += strconv.Itoa(i + 1)
 	}
 	h := &rayHead{script: filepath.Join(root, "deploy", "local", "rayhead.sh"), env: launcher.Env(os.Environ(), vars),
 		tempDir: vars["RAY_HEAD_TEMP_DIR"], gcs: "127.0.0.1:" + vars["RAY_HEAD_PORT"], log: &tail{}}

@@ -42,6 +42,8 @@ type report struct {
 	capacity *capacityResult
 	// autoscale is nil when the autoscaling scenario did not run.
 	autoscale *autoscaleResult
+	// clusters is nil when the clusters scenario did not run.
+	clusters *clustersResult
 }
 
 // row is one line of the table; verdict is "pass", "FAIL" or "" (a figure with no target).
@@ -221,6 +223,10 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintln(w)
 		printTable(w, r.autoscale.header(), r.autoscale.rows(), r.autoscale.notes())
 	}
+	if r.clusters != nil {
+		fmt.Fprintln(w)
+		printTable(w, r.clusters.header(), r.clusters.rows(), r.clusters.notes())
+	}
 }
 
 // printTable writes a table of cells, aligned, and the notes under it.
@@ -274,6 +280,9 @@ func (r *report) markdown() string {
 	}
 	if r.autoscale != nil {
 		markdownTable(&b, r.autoscale.header(), r.autoscale.rows(), r.autoscale.notes())
+	}
+	if r.clusters != nil {
+		markdownTable(&b, r.clusters.header(), r.clusters.rows(), r.clusters.notes())
 	}
 	return b.String()
 }

@@ -146,6 +146,12 @@ func run(ctx context.Context, opts options, log *slog.Logger) error {
 			return err
 		}
 	}
+	// Only when asked for: two more heads and their bursts add minutes to a run.
+	if opts.only["clusters"] {
+		if rep.clusters, err = runClusters(ctx, log, opts, bin, redis.url()); err != nil {
+			return err
+		}
+	}
 	rep.scenarios, rep.loadAfter = scenarios, loadAverage()
 	rep.print(os.Stdout)
 	if opts.out == "" {

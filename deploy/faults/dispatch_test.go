@@ -36,11 +36,11 @@ func dispatch(t *testing.T) string {
 // so the suite's takeovers land well inside the deliberations' deadlines.
 const runnerClaimIdle = 10
 
-// deployRunner puts the deliberation runner on the suite's head, as an operator's RayService
-// would after every start of the cluster.
-func deployRunner(t *testing.T, s *stack) {
+// deployRunner puts the deliberation runner on one of the suite's heads, as an operator's
+// RayService would after every start of the cluster.
+func deployRunner(t *testing.T, s *stack, h *rayHead) {
 	t.Helper()
-	client, err := rayserve.NewClient(s.ray.Address, "", 30*time.Second)
+	client, err := rayserve.NewClient(h.Address, "", 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,10 +53,11 @@ func deployRunner(t *testing.T, s *stack) {
 		"redis_url": s.redis.URL(), "redis_mode": s.redis.mode, "key_prefix": keyPrefix, "max_deliberations": 64,
 		"claim_idle_s": runnerClaimIdle, "heartbeat_s": 2,
 		"allowed_origins": []string{s.model.URL()}, "callback_url": s.callback}}
+	// The runner's `cluster` arg (issue 24, branch h-runner) goes here once it exists: h.name.
 	if err := client.DeployRunner(t.Context(), app, name, zip, 3*time.Minute); err != nil {
 		t.Fatalf("deliberation runner: %v", err)
 	}
-	t.Logf("deliberation runner deployed in %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("deliberation runner deployed on %s in %s", h.name, time.Since(start).Round(time.Millisecond))
 }
 
 // killRunnerReplica SIGKILLs the runner's replica processes mid-work: Serve starts new ones, and

@@ -51,7 +51,7 @@ func TestFaults(t *testing.T) {
 	rate = envNumber(t, "FAULTS_RATE", rate)
 	began := time.Now()
 	s := startStack(t)
-	t.Logf("stack up in %s; %s dispatch on Redis %s; load: %.1f executes/s for %s", time.Since(began).Round(time.Second), s.dispatch, s.redis.mode, rate, loadFor)
+	t.Logf("stack up in %s; %s dispatch on Redis %s, %d Ray cluster(s); load: %.1f executes/s for %s", time.Since(began).Round(time.Second), s.dispatch, s.redis.mode, len(s.rays), rate, loadFor)
 
 	c := newClient()
 	led := &ledger{}
@@ -110,6 +110,9 @@ func TestFaults(t *testing.T) {
 	fmt.Println(v.line())
 	if v.lost > 0 || v.countedTwice > 0 || v.duplicates > 0 {
 		t.Errorf("%s", v.line())
+	}
+	if len(s.rays) > 1 && v.deliberations < minFailoverDeliberations {
+		t.Errorf("%d deliberations, want at least %d: raise FAULTS_SECONDS or FAULTS_RATE", v.deliberations, minFailoverDeliberations)
 	}
 	if s.redis.mode != config.RedisStandalone {
 		fmt.Println(ld.writes.report(s.redis.mode, s.failovers))

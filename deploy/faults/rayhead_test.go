@@ -14,25 +14,35 @@ import (
 	"github.com/rayexecutor/functions/shared/rayjobs"
 )
 
-// The suite's own Ray head: ports and a temp dir no other head of the project uses (make run's is
-// 6380/8265, the tests' 6381/8266), so stopping it never touches another engineer's head.
-const (
-	rayHeadPort      = "6384"
-	rayDashboardPort = "8269"
-	rayTempDir       = "/tmp/rxfault"
-)
+// The suite's own Ray heads: ports and temp dirs no other head of the project uses (make run's is
+// 6380/8265, the tests' 6381/8266), so stopping them never touches another engineer's head. The
+// second is FAULTS_CLUSTERS=2's.
+var suiteHeads = []headPorts{
+	{name: "ray-1", port: "6384", dashboard: "8269", tempDir: "/tmp/rxfault"},
+	{name: "ray-2", port: "6385", dashboard: "8270", tempDir: "/tmp/rxfault2"},
+}
 
-// rayHead drives deploy/local/rayhead.sh for the suite's head.
+// headPorts place one head: rayhead.sh derives its other ports from the GCS port.
+type headPorts struct {
+	name, port, dashboard, tempDir string
+}
+
+// rayHead drives deploy/local/rayhead.sh for one of the suite's heads.
 type rayHead struct {
+	// name is the cluster's name in RAY_CLUSTERS (FAULTS_CLUSTERS=2).
+	name    string
 	script  string
 	env     []string
 	Address string
+	// killedAt is when Kill lost it last.
+	killedAt time.Time
 }
 
-// startRayHead starts the suite's head, first stopping one an interrupted run may have left, and
-// stops it when the test ends. Without the project's Ray the test is skipped, or fails under CI.
-func startRayHead(t *testing.T, root string) *rayHead {
+// startRayHead starts the suite's i-th head, first stopping one an interrupted run may have left,
+// and stops it when the test ends. Without the project's Ray the test is skipped, or fails under CI.
+func startRayHead(t *testing.T, root string, i int) *rayHead {
 	t.Helper()
+	at := suiteHeads[i]
 	venvBin := filepath.Join(root, ".venv", "bin")
 	if _, err := os.Stat(filepath.Join(venvBin, "ray")); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -40,10 +50,10 @@ func startRayHead(t *testing.T, root string) *rayHead {
 		}
 		t.Skipf("Ray not installed in %s (make venv); skipping (CI=true makes this a failure)", venvBin)
 	}
-	h := &rayHead{script: filepath.Join(root, "deploy", "local", "rayhead.sh")}
+	h := &rayHead{name: at.name, script: filepath.Join(root, "deploy", "local", "rayhead.sh")}
 	// The head's jobs run the `python` on its PATH: it must be the venv's, which has Ray.
 	h.env = append(os.Environ(), "PATH="+venvBin+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"RAY_HEAD_PORT="+rayHeadPort, "RAY_DASHBOARD_PORT="+rayDashboardPort, "RAY_HEAD_TEMP_DIR="+rayTempDir)
+		"RAY_HEAD_PORT="+at.port, "RAY_DASHBOARD_PORT="+at.dashboard, "RAY_HEAD_TEMP_DIR="+at.tempDir, "RAY_PORT_BASE=")
 	h.Stop(t)
 	h.Start(t)
 	t.Cleanup(func() { h.Stop(t) })
@@ -62,6 +72,12 @@ func (h *rayHead) Start(t *testing.T) {
 func (h *rayHead) Stop(t *testing.T) {
 	t.Helper()
 	h.run(t, "stop")
+}
+
+// Kill SIGKILLs every process of the head at once: a whole cluster lost, with no goodbye to Redis.
+func (h *rayHead) Kill(t *testing.T) {
+	t.Helper()
+	t.Logf("%s", strings.TrimSpace(h.run(t, "kill")))
 }
 
 // waitBusy waits until the head holds a live job of the suite with time to spare (a deadline of

@@ -88,7 +88,7 @@ func restartRay(t *testing.T, s *stack) {
 	time.Sleep(rayDown)
 	s.ray.Start(t)
 	if s.dispatch == "serve" {
-		deployRunner(t, s)
+		deployRunner(t, s, s.ray)
 	}
 }
 
@@ -99,6 +99,8 @@ func runFaults(t *testing.T, s *stack, start time.Time, d time.Duration) {
 	switch {
 	case s.redis.mode != config.RedisStandalone:
 		schedule = failoverSchedule
+	case len(s.rays) > 1:
+		schedule = clustersSchedule
 	case s.dispatch == "serve":
 		schedule = serveSchedule
 	}

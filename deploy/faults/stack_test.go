@@ -37,8 +37,10 @@ type stack struct {
 	redis    *store
 	nats     *testenv.NATS
 	ray      *rayHead
-	model    *modelserver.Server
-	logDir   string
+	// rays are every head: ray alone, or ray-1 and ray-2 under FAULTS_CLUSTERS=2.
+	rays   []*rayHead
+	model  *modelserver.Server
+	logDir string
 	// callback is the status function's wake-up URL, which the runner's own limits name.
 	callback string
 
@@ -54,7 +56,10 @@ func startStack(t *testing.T) *stack {
 	s.redis = startStore(t)
 	s.nats = testenv.StartNATS(t)
 	bins := buildFunctions(t, root)
-	s.ray = startRayHead(t, root)
+	for i := range clusterCount(t) {
+		s.rays = append(s.rays, startRayHead(t, root, i))
+	}
+	s.ray = s.rays[0]
 	s.model = modelserver.New(t)
 	s.model.SetBehavior(modelOK, modelserver.Behavior{Delay: 200 * time.Millisecond})
 	s.model.SetBehavior(modelSlow, modelserver.Behavior{Delay: 15 * time.Second})
@@ -65,7 +70,9 @@ func startStack(t *testing.T) *stack {
 	// The runner's own limits name the model server and the wake-up the functions use.
 	s.callback = "http://" + statusAddr
 	if s.dispatch == "serve" {
-		deployRunner(t, s)
+		for _, h := range s.rays {
+			deployRunner(t, s, h)
+		}
 	}
 	env := map[string]string{
 		"REDIS_KEY_PREFIX": keyPrefix,
@@ -77,6 +84,9 @@ func startStack(t *testing.T) *stack {
 		"LOG_LEVEL":                "info",
 	}
 	maps.Copy(env, s.redis.env())
+	if len(s.rays) > 1 {
+		env["RAY_ADDRESS"], env["RAY_CLUSTERS"] = "", clustersSetting(s.rays)
+	}
 	s.status = startFunction(t, filepath.Join(bins, "get-deliberation-status"), statusAddr, s.logDir, env)
 	s.execute = startFunction(t, filepath.Join(bins, "execute-deliberation"), freeAddr(t), s.logDir, env)
 	s.stats = startFunction(t, filepath.Join(bins, "get-stats"), freeAddr(t), s.logDir, env)

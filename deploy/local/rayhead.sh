@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rayhead.sh start|stop|address|status: one local Ray head for `make run` and the tests.
+# rayhead.sh start|stop|kill|address|status: one local Ray head for `make run` and the tests.
 #
 # Every head gets its own ports and temp dir, so two heads (the tests' and `make run`'s) coexist
 # with each other, with Redis on 6379 and with heads this script did not start:
@@ -12,7 +12,8 @@
 #   RAY_HEAD_START_TIMEOUT  seconds to wait for the Jobs API (default 90)
 #   RAY_AUTH_MODE       Ray's token auth (default disabled: a local head listens on 127.0.0.1 only;
 #                       without it Ray turns token auth on whenever ~/.ray/auth_token exists)
-# `stop` ends only the processes of this head (found by its temp dir), never a bare `ray stop`.
+# `stop` ends only the processes of this head (found by its temp dir), never a bare `ray stop`;
+# `kill` SIGKILLs all of them at once, with no grace: the loss of a whole cluster, for the tests.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -140,6 +141,18 @@ stop_head() {
 	echo "rayhead: stopped the head in $temp_dir (${#pids[@]} processes)"
 }
 
+# kill_head is a whole cluster lost at once: every process of the head SIGKILLed together, so none
+# of them gets to tell the others or Redis anything.
+kill_head() {
+	local -a pids
+	mapfile -t pids < <(head_pids)
+	(( ${#pids[@]} )) || { echo "rayhead: no head running in $temp_dir"; return 0; }
+	kill -KILL "${pids[@]}" 2>/dev/null || true
+	wait_gone 10 "${pids[@]}" || die "processes of the head in $temp_dir survived SIGKILL: ${pids[*]}"
+	rm -f "$temp_dir/rayhead.pgid"
+	echo "rayhead: killed the head in $temp_dir (${#pids[@]} processes, SIGKILL)"
+}
+
 start_head() {
 	[[ -x "$ray_bin" ]] || die "$ray_bin not found: create the project venv with ray[default] first"
 	if [[ -n "$(head_pids)" ]]; then
@@ -203,6 +216,7 @@ record_group() {
 case "${1:-}" in
 start) start_head ;;
 stop) stop_head ;;
+kill) kill_head ;;
 address) echo "$address" ;;
 status)
 	if [[ -n "$(head_pids)" ]] && version_answers; then
@@ -212,5 +226,5 @@ status)
 		exit 1
 	fi
 	;;
-*) die "usage: $0 start|stop|address|status" ;;
+*) die "usage: $0 start|stop|kill|address|status" ;;
 esac

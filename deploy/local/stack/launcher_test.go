@@ -117,7 +117,7 @@ func startLauncher(t *testing.T, bin, root string, env map[string]string, args .
 	t.Helper()
 	l := &stackProcess{out: &testenv.Buffer{}, basePort: freeBlock(t, len(programs))}
 	ours := append(config.Variables(), "STACK_BASE_PORT", "STACK_BIN_DIR",
-		"RAY_HEAD_PORT", "RAY_DASHBOARD_PORT", "RAY_HEAD_TEMP_DIR", "RAY_PORT_BASE")
+		"RAY_HEAD_PORT", "RAY_DASHBOARD_PORT", "RAY_HEAD_TEMP_DIR", "RAY_PORT_BASE", "RUN_RAY_CLUSTERS", "RUN_RUNNER_ARGS")
 	environ := map[string]string{}
 	for _, kv := range os.Environ() {
 		if k, v, _ := strings.Cut(kv, "="); !slices.Contains(ours, k) {

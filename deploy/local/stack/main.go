@@ -1,6 +1,7 @@
 // Command stack is the launcher behind `make run` (docs/development.md): the whole system on one
 // machine. It embeds Redis (miniredis) and NATS with JetStream unless REDIS_URL or NATS_URL name
-// servers, starts a local Ray head through deploy/local/rayhead.sh unless RAY_ADDRESS names one,
+// servers, starts a local Ray head through deploy/local/rayhead.sh unless RAY_ADDRESS names one
+// (RUN_RAY_CLUSTERS=N: N heads, ray-1..ray-N, listed to the functions in RAY_CLUSTERS),
 // runs the four functions as separate processes (8081-8084) and the combined router (8080) against
 // them, sends the reconcile tick a PingSource would, and on Ctrl-C stops everything it started.
 package main

@@ -43,7 +43,7 @@ func (s *stack) newRayHead(root string, environ []string) rayHead {
 // startRay starts a local Ray head and returns its Jobs API address. A head already running in
 // the same temp dir is used as it is and left running afterwards: the launcher stops only what it
 // started.
-func (s *stack) startRay(ctx context.Context, head rayHead) (string, error) {
+func (s *stack) startRay(ctx context.Context, head rayHead, part string) (string, error) {
 	_, err := head.run(ctx, "status")
 	if ctx.Err() != nil {
 		return "", ctx.Err()
@@ -53,7 +53,7 @@ func (s *stack) startRay(ctx context.Context, head rayHead) (string, error) {
 		return head.address(ctx, "address")
 	}
 	// Registered before the start: an interrupted start leaves a half-started head to stop.
-	s.onStop("ray head", func() {
+	s.onStop(part, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), rayStopTimeout)
 		defer cancel()
 		out, err := head.run(ctx, "stop")

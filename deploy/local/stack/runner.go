@@ -20,7 +20,8 @@ const runnerDeployTimeout = 3 * time.Minute
 // says how the runner reads redisURL; limits are the runner's own (allowed_origins, callback_url,
 // caps), the functions'; env is what the replicas get beside it (the functions' OTLP endpoint, so
 // the runner's spans join theirs).
-func (s *stack) deployRunner(ctx context.Context, rayURL, redisMode, redisURL, prefix string, limits map[string]any,
+// cluster names the head (ray-1, ...; "" for make run's one head); extra are RUN_RUNNER_ARGS.
+func (s *stack) deployRunner(ctx context.Context, cluster, rayURL, redisMode, redisURL, prefix string, limits, extra map[string]any,
 	env map[string]string) error {
 	client, err := rayserve.NewClient(rayURL, "", 30*time.Second)
 	if err != nil {
@@ -30,14 +31,18 @@ func (s *stack) deployRunner(ctx context.Context, rayURL, redisMode, redisURL, p
 	if err != nil {
 		return err
 	}
-	s.log.Info("deploying the deliberation runner (Ray Serve) on the head")
+	s.log.Info("deploying the deliberation runner (Ray Serve) on the head", "cluster", cluster)
 	start := time.Now()
 	args := map[string]any{"redis_url": redisURL, "redis_mode": redisMode, "key_prefix": prefix}
 	maps.Copy(args, limits)
+	maps.Copy(args, extra)
 	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: args, Env: env}
+	if cluster != "" {
+		nameRunner(&app, cluster)
+	}
 	if err := client.DeployRunner(ctx, app, name, zip, runnerDeployTimeout); err != nil {
 		return fmt.Errorf("deliberation runner: %w", err)
 	}
-	s.log.Info("deliberation runner running", "took", time.Since(start).Round(time.Millisecond).String())
+	s.log.Info("deliberation runner running", "cluster", cluster, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }

@@ -43,11 +43,21 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 	// Before the runner's deployment, which gives the runner the endpoint.
 	tracing := s.tracing(ctx, &cfg, environ)
 	ray := endpoint{"Ray dashboard", cfg.Ray.Address, "from RAY_ADDRESS"}
-	if ray.url == "" {
-		ray.note = "local head (deploy/local/rayhead.sh), Jobs API"
-		if ray.url, err = s.startRay(ctx, s.newRayHead(opts.root, environ)); err != nil {
+	var clusters []localCluster
+	switch {
+	case opts.clusters > 1:
+		ray.note = "local head (deploy/local/rayhead.sh), in RAY_CLUSTERS"
+		if clusters, err = s.startClusters(ctx, opts, environ); err != nil {
 			return err
 		}
+	case ray.url == "":
+		ray.note = "local head (deploy/local/rayhead.sh), Jobs API"
+		if ray.url, err = s.startRay(ctx, s.newRayHead(opts.root, environ), "ray head"); err != nil {
+			return err
+		}
+		fallthrough
+	default:
+		clusters = []localCluster{{url: ray.url}}
 	}
 	binDir, err := s.binaries(ctx, opts)
 	if err != nil {
@@ -62,10 +72,15 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 	// The functions get the user's whole environment (their other docs/configuration.md settings,
 	// PATH, HOME) with the stack's addresses on top; exec keeps the last of duplicate variables.
 	env := append(environ[:len(environ):len(environ)], "REDIS_MODE="+cfg.RedisMode, "REDIS_URL="+redis.url, "NATS_URL="+nats.url,
-		"RAY_ADDRESS="+ray.url, "RAY_EXECUTOR_CALLBACK_URL="+callback,
+		"RAY_EXECUTOR_CALLBACK_URL="+callback,
 		// The stack deployed the runner for its one local machine (one replica, the head's own
 		// Python); the functions must not replace it with the cluster's (docs/ray.md).
 		"RAY_SERVE_DEPLOY=false")
+	if len(clusters) > 1 {
+		env = append(env, "RAY_ADDRESS=", "RAY_CLUSTERS="+clustersSetting(clusters))
+	} else {
+		env = append(env, "RAY_ADDRESS="+ray.url)
+	}
 	if cfg.Tracing.Endpoint != lookup(environ, "OTEL_EXPORTER_OTLP_ENDPOINT") {
 		env = append(env, "OTEL_EXPORTER_OTLP_ENDPOINT="+cfg.Tracing.Endpoint) // the collector it started
 	}
@@ -80,8 +95,11 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 		own := deliberation.Limits{MaxAgents: cfg.MaxAgents, Allowlist: cfg.Allowlist, MaxAnswerBytes: cfg.MaxAnswerBytes}.
 			OwnLimits(callback).RunnerArgs()
 		own["allowed_origins"] = strings.Split(models.url, ",")
-		if err := s.deployRunner(ctx, ray.url, cfg.RedisMode, redis.url, cfg.RedisKeyPrefix, own, cfg.Tracing.RunnerEnv()); err != nil {
-			return err
+		for _, c := range clusters {
+			if err := s.deployRunner(ctx, c.name, c.url, cfg.RedisMode, redis.url, cfg.RedisKeyPrefix, own, opts.runnerArgs,
+				cfg.Tracing.RunnerEnv()); err != nil {
+				return err
+			}
 		}
 	}
 	exited := make(chan *child, len(programs))
@@ -114,7 +132,15 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 		<-ticking
 	}()
 
-	servers := []endpoint{redis, nats, ray, models}
+	servers := []endpoint{redis, nats}
+	if len(clusters) > 1 {
+		for _, c := range clusters {
+			servers = append(servers, endpoint{"Ray " + c.name, c.url, ray.note})
+		}
+	} else {
+		servers = append(servers, ray)
+	}
+	servers = append(servers, models)
 	if tracing.url != "" {
 		servers = append(servers, tracing)
 	}
