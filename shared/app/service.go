@@ -75,6 +75,9 @@ type Service struct {
 	Secrets  IDSecrets
 	Settings Settings
 	Log      *slog.Logger
+	// Placed counts an attempt recorded on a Ray cluster (once per attempt and cluster, whichever
+	// replica records it); nil counts nothing.
+	Placed func(cluster string)
 
 	// pending counts the work started after an answer (later, followWake), which Wait lets finish.
 	pending sync.WaitGroup

@@ -95,9 +95,19 @@ func (s *Service) place(ctx context.Context, d deliberation.Deliberation, cluste
 		return d
 	}
 	now := s.Clock.Now()
-	after, _ := s.record(ctx, d, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {
+	after, won, err := s.transition(ctx, d, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {
+		if cur.SubmissionID != d.SubmissionID {
+			return cur, false
+		}
 		return cur.PlacedOn(cluster, now)
 	})
+	if err != nil {
+		s.Log.WarnContext(ctx, "state not recorded", "deliberation_id", d.ID, "error", err)
+		return d
+	}
+	if won && s.Placed != nil {
+		s.Placed(cluster)
+	}
 	return after
 }
 
