@@ -87,6 +87,9 @@ func TestPlacedOn(t *testing.T) {
 	if !ok || placed.Cluster != "ray-1" || !placed.UpdatedAt.Equal(t0.Add(time.Second)) {
 		t.Fatalf("PlacedOn = %+v, %v", placed, ok)
 	}
+	if job, err := JobInfoOf(placed, t0.Add(time.Second)); err != nil || job.Cluster != "ray-1" {
+		t.Errorf("active job = %+v, %v; want it on ray-1", job, err)
+	}
 	if _, ok := placed.PlacedOn("ray-1", t0.Add(2*time.Second)); ok {
 		t.Error("the same cluster again changed the entry")
 	}
