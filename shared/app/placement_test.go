@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rayexecutor/functions/internal/fakes"
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/deliberation"
 )
@@ -101,5 +102,69 @@ func TestStatusOfAPoolNamesIt(t *testing.T) {
 	}
 	if r := h.status(t, sub.DeliberationID); r.Pool != "gpu" {
 		t.Fatalf("pool = %q, want gpu", r.Pool)
+	}
+}
+
+// writeCounter counts the writes the service makes (updates that changed the entry).
+type writeCounter struct {
+	*fakes.Store
+	writes int
+}
+
+func (w *writeCounter) UpdateFrom(ctx context.Context, known deliberation.Deliberation, change app.Change) (deliberation.Deliberation, bool, error) {
+	after, won, err := w.Store.UpdateFrom(ctx, known, change)
+	if won {
+		w.writes++
+	}
+	return after, won, err
+}
+
+func (w *writeCounter) Update(ctx context.Context, id string, change app.Change) (deliberation.Deliberation, bool, error) {
+	after, won, err := w.Store.Update(ctx, id, change)
+	if won {
+		w.writes++
+	}
+	return after, won, err
+}
+
+// TestPlacementCostsNoWriteOfItsOwn: the cluster rides on the step's own write, the first RUNNING
+// sighting's or the completion's; only a report that changes nothing else writes it alone.
+func TestPlacementCostsNoWriteOfItsOwn(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		state deliberation.JobState
+		want  deliberation.Status
+	}{
+		{"running", deliberation.JobRunning, deliberation.StatusRunning},
+		{"completed", deliberation.JobSucceeded, deliberation.StatusCompleted},
+	} {
+		h := newHarness(t)
+		placed := placements(h)
+		counter := &writeCounter{Store: h.store}
+		h.svc.Store = counter
+		id := h.submit(t)
+		res := threeAgentResult(t)
+		h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
+		h.rayReports(app.AttemptStatus{State: tc.state, Cluster: "ray-1", StartTime: epoch, EndTime: epoch.Add(time.Second)})
+		counter.writes = 0
+		if r := h.status(t, id); r.Status != tc.want || r.Cluster != "ray-1" || counter.writes != 1 || placed["ray-1"] != 1 {
+			t.Errorf("%s: status %s on %q after %d writes, placements %v; want %s on ray-1 after 1 write, placed once",
+				tc.name, r.Status, r.Cluster, counter.writes, placed, tc.want)
+		}
+	}
+	// Already running elsewhere (Ray moved it): the cluster alone is written, once.
+	h := newHarness(t)
+	counter := &writeCounter{Store: h.store}
+	h.svc.Store = counter
+	id := h.submit(t)
+	h.rayReports(app.AttemptStatus{State: deliberation.JobRunning, Cluster: "ray-1"})
+	h.status(t, id)
+	h.rayReports(app.AttemptStatus{State: deliberation.JobRunning, Cluster: "ray-2"})
+	counter.writes = 0
+	if r := h.status(t, id); r.Cluster != "ray-2" || counter.writes != 1 {
+		t.Errorf("moved: cluster %q after %d writes, want ray-2 after 1", r.Cluster, counter.writes)
+	}
+	if r := h.status(t, id); r.Cluster != "ray-2" || counter.writes != 1 {
+		t.Errorf("again: cluster %q after %d writes, want nothing more written", r.Cluster, counter.writes)
 	}
 }
