@@ -154,7 +154,10 @@ func (s *Service) transition(ctx context.Context, known deliberation.Deliberatio
 		if !changed {
 			next = placed
 		}
-		placedOn = map[bool]string{true: cluster}[moved]
+		placedOn = ""
+		if moved {
+			placedOn = cluster
+		}
 		return next, changed || moved
 	})
 	if err == nil && won {
