@@ -165,6 +165,9 @@ func (s *Service) transition(ctx context.Context, known deliberation.Deliberatio
 		if placedOn != "" && s.Placed != nil {
 			s.Placed(placedOn)
 		}
+		if s.Finished != nil && !before.Status.Terminal() && after.Status.Terminal() {
+			s.Finished(after.Cluster, after.Status)
+		}
 	}
 	return after, won, err
 }

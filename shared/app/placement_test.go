@@ -168,3 +168,28 @@ func TestPlacementCostsNoWriteOfItsOwn(t *testing.T) {
 		t.Errorf("again: cluster %q after %d writes, want nothing more written", r.Cluster, counter.writes)
 	}
 }
+
+// TestFinishedCountsOnceWithTheCluster: the end of a deliberation is counted once, however often
+// it is polled, with the cluster of its last attempt; one cancelled before Ray named a cluster has
+// none.
+func TestFinishedCountsOnceWithTheCluster(t *testing.T) {
+	h := newHarness(t)
+	var finished []string
+	h.svc.Finished = func(cluster string, status deliberation.Status) {
+		finished = append(finished, cluster+":"+string(status))
+	}
+	id := h.submit(t)
+	res := threeAgentResult(t)
+	h.ray.ResultFn = func(context.Context, string) (deliberation.Result, error) { return res, nil }
+	h.rayReports(app.AttemptStatus{State: deliberation.JobSucceeded, Cluster: "ray-2", StartTime: epoch, EndTime: epoch.Add(time.Second)})
+	for range 3 {
+		h.status(t, id)
+	}
+	other := h.submit(t)
+	if _, err := h.svc.Cancel(context.Background(), other, "dropped"); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"ray-2:completed", ":cancelled"}; !slices.Equal(finished, want) {
+		t.Fatalf("finished = %v, want %v", finished, want)
+	}
+}

@@ -92,7 +92,10 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 		events, closeEvents = p, p.Close
 	}
 	svc := app.NewService(store, cluster, events, settings(cfg), env.Log)
-	if svc.Placed, err = placedCounter(cfg.Ray.Clusters, env.Metrics); err != nil {
+	if svc.Placed, err = placedCounter(cfg.Ray.Clusters, env.Metrics); err == nil {
+		svc.Finished, err = finishedCounter(cfg.Ray.Clusters, env.Metrics)
+	}
+	if err != nil {
 		_ = closeEvents(context.Background())
 		stopRunnerDeploy()
 		_ = rdb.Close()
