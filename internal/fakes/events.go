@@ -2,6 +2,7 @@ package fakes
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/rayexecutor/functions/shared/app"
@@ -71,4 +72,11 @@ func (e *Events) Published() []string {
 		ids[i] = ev.ID()
 	}
 	return ids
+}
+
+// Events returns the events published so far, with the entry each carried, in order.
+func (e *Events) Events() []deliberation.LifecycleEvent {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.published)
 }

@@ -146,12 +146,28 @@ func (s *Service) record(ctx context.Context, d deliberation.Deliberation, chang
 // change caused.
 func (s *Service) transition(ctx context.Context, known deliberation.Deliberation, change Change) (deliberation.Deliberation, bool, error) {
 	var before deliberation.Deliberation
+	var placedOn string
 	after, won, err := s.Store.UpdateFrom(ctx, known, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {
 		before = cur
-		return change(cur)
+		placed, cluster, moved := placeIn(ctx, cur)
+		next, changed := change(placed)
+		if !changed {
+			next = placed
+		}
+		placedOn = ""
+		if moved {
+			placedOn = cluster
+		}
+		return next, changed || moved
 	})
 	if err == nil && won {
 		s.publish(ctx, before, after)
+		if placedOn != "" && s.Placed != nil {
+			s.Placed(placedOn)
+		}
+		if s.Finished != nil && !before.Status.Terminal() && after.Status.Terminal() {
+			s.Finished(after.Cluster, after.Status)
+		}
 	}
 	return after, won, err
 }

@@ -26,6 +26,10 @@ type StatusReport struct {
 	CancelledAt *time.Time `json:"cancelled_at,omitempty"`
 	// Caller is who created the deliberation (absent for those from before callers had names).
 	Caller string `json:"caller,omitempty"`
+	// Cluster names the Ray cluster running, or having run, the current attempt (absent until
+	// Ray reports one); Pool is the request's pool of clusters (absent only in not_found).
+	Cluster string `json:"cluster,omitempty"`
+	Pool    string `json:"pool,omitempty"`
 }
 
 // ReportOf renders an entry as the status response.
@@ -35,7 +39,7 @@ func ReportOf(d deliberation.Deliberation) StatusReport {
 		SubmittedAt: timeOrNil(d.SubmittedAt), StartedAt: timeOrNil(d.StartedAt), FinishedAt: timeOrNil(d.FinishedAt),
 		ExecutionTimeMS: d.ExecutionTimeMS, Attempts: d.Attempts, SubmissionID: d.SubmissionID,
 		TotalAgents: d.TotalAgents, Result: d.Result, Reason: d.Reason, CancelledAt: timeOrNil(d.CancelledAt),
-		Caller: d.Caller,
+		Caller: d.Caller, Cluster: d.Cluster, Pool: d.PoolName(),
 	}
 }
 

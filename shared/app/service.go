@@ -75,6 +75,12 @@ type Service struct {
 	Secrets  IDSecrets
 	Settings Settings
 	Log      *slog.Logger
+	// Placed counts an attempt recorded on a Ray cluster (once per attempt and cluster, whichever
+	// replica records it); nil counts nothing.
+	Placed func(cluster string)
+	// Finished counts a deliberation that reached status (completed, failed or cancelled), with
+	// the cluster of its last attempt ("" when Ray named none), once; nil counts nothing.
+	Finished func(cluster string, status deliberation.Status)
 
 	// pending counts the work started after an answer (later, followWake), which Wait lets finish.
 	pending sync.WaitGroup

@@ -66,7 +66,21 @@ func (s *Service) apply(ctx context.Context, d deliberation.Deliberation, st Att
 			"deliberation_id", d.ID, "submission_id", d.SubmissionID, "error", err)
 		return d
 	}
-	d = s.place(ctx, d, st.Cluster)
+	// A cluster Ray names anew rides on the step's own write (placement.go); when the step wrote
+	// nothing for this attempt, place writes it alone.
+	if st.Cluster != "" && st.Cluster != d.Cluster {
+		ctx = withPlacement(ctx, placement{submission: d.SubmissionID, cluster: st.Cluster, now: s.Clock.Now()})
+		after := s.step(ctx, d, st)
+		if after.SubmissionID == d.SubmissionID {
+			after = s.place(ctx, after, st.Cluster)
+		}
+		return after
+	}
+	return s.step(ctx, d, st)
+}
+
+// step is the lifecycle step for the state Ray reports of d's current attempt.
+func (s *Service) step(ctx context.Context, d deliberation.Deliberation, st AttemptStatus) deliberation.Deliberation {
 	switch st.State {
 	case deliberation.JobPending:
 		if s.Clock.Now().Sub(d.AttemptAt) > s.Settings.PendingLimit {
@@ -89,19 +103,6 @@ func (s *Service) apply(ctx context.Context, d deliberation.Deliberation, st Att
 		return after
 	}
 	return d
-}
-
-// place records the cluster Ray reports for d's current attempt, when it is new: the status
-// answer, the active list and the events that follow name it.
-func (s *Service) place(ctx context.Context, d deliberation.Deliberation, cluster string) deliberation.Deliberation {
-	if cluster == "" || cluster == d.Cluster || d.Status.Terminal() {
-		return d
-	}
-	now := s.Clock.Now()
-	after, _ := s.record(ctx, d, func(cur deliberation.Deliberation) (deliberation.Deliberation, bool) {
-		return cur.PlacedOn(cluster, now)
-	})
-	return after
 }
 
 // repairMissing handles a current attempt Ray does not know: one that never reached Ray is

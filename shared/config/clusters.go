@@ -165,13 +165,19 @@ func readClusterToken(c *RayCluster, getenv func(string) string) string {
 		if v == "" {
 			return "token_env names " + c.TokenEnv + ", which is empty"
 		}
-		return parseToken(v, &c.Token)
+		if msg := parseToken(v, &c.Token); msg != "" {
+			return "the token in " + c.TokenEnv + " " + msg
+		}
+		return ""
 	case c.TokenFile != "":
 		data, err := os.ReadFile(c.TokenFile)
 		if err != nil {
 			return "token_file cannot be read: " + strings.TrimPrefix(err.Error(), "open ")
 		}
-		return parseToken(strings.TrimSpace(string(data)), &c.Token)
+		if msg := parseToken(strings.TrimSpace(string(data)), &c.Token); msg != "" {
+			return "the token in token_file " + msg
+		}
+		return ""
 	}
 	return ""
 }
@@ -235,4 +241,23 @@ func checkClusterAddresses(c *Config, given map[string]bool, opts Options, errs 
 			errs.add(from, "cluster "+rc.Name+" has no address, which the jobs dispatch needs")
 		}
 	}
+}
+
+// clusterSummaries describe the clusters for the start-up log line, one line each, without
+// their tokens: `ray-1 http://ray-1:8265 pools=default,gpu capacity=4 token=set draining`.
+func (r Ray) clusterSummaries() []string {
+	out := make([]string, 0, len(r.Clusters))
+	for _, c := range r.Clusters {
+		line := c.Name
+		if c.Address != "" {
+			line += " " + redact(c.Address)
+		}
+		line += fmt.Sprintf(" pools=%s capacity=%d token=%s", strings.Join(c.Pools, ","), c.Capacity,
+			map[bool]string{true: "set", false: "none"}[c.Token != ""])
+		if c.Draining {
+			line += " draining"
+		}
+		out = append(out, line)
+	}
+	return out
 }

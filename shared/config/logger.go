@@ -25,6 +25,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("ray_dispatch", c.Ray.Dispatch),
 		slog.String("ray_address", redact(c.Ray.Address)),
 		slog.Bool("ray_auth_token_set", c.Ray.AuthToken != ""),
+		slog.Any("ray_clusters", c.Ray.clusterSummaries()),
 		slog.Bool("ray_job_entrypoint_set", c.Ray.Entrypoint != ""),
 		slog.String("callback_url", redact(c.Ray.CallbackURL)),
 		slog.Bool("ray_serve_deploy", c.Ray.DeployRunner),

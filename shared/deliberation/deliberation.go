@@ -43,6 +43,17 @@ type Deliberation struct {
 	// Cluster names the Ray cluster running, or having run, the current attempt; empty until
 	// the Ray side reports one.
 	Cluster string `json:"cluster,omitempty"`
+	// Pool is the request's pool of Ray clusters, kept here so answers need not read the request;
+	// empty for the default pool, as entries stored before pools existed read.
+	Pool string `json:"pool,omitempty"`
+}
+
+// PoolName is the pool the deliberation's attempts run in.
+func (d Deliberation) PoolName() string {
+	if d.Pool == "" {
+		return DefaultPool
+	}
+	return d.Pool
 }
 
 // PlacedOn records the Ray cluster that holds the current attempt.
@@ -61,7 +72,7 @@ func New(id string, req Request, now time.Time) Deliberation {
 		SubmittedAt: now, UpdatedAt: now, AttemptAt: now,
 		Deadline: now.Add(time.Duration(req.Constraints.TimeoutSeconds) * time.Second),
 		Attempts: 1, MaxAttempts: 1 + req.Constraints.MaxRetries,
-		SubmissionID: SubmissionID(id, 1), TotalAgents: len(req.Agents),
+		SubmissionID: SubmissionID(id, 1), TotalAgents: len(req.Agents), Pool: req.Pool,
 	}
 }
 

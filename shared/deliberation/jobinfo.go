@@ -15,6 +15,8 @@ type JobInfo struct {
 	TaskID           string   `json:"task_id"`
 	StartTimeSeconds int64    `json:"start_time_seconds"`
 	Runtime          string   `json:"runtime"`
+	// Cluster names the Ray cluster holding the job; absent until Ray reports one.
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // JobInfoOf describes an active deliberation's current job as seen at now. A job Ray has not
@@ -33,6 +35,7 @@ func JobInfoOf(d Deliberation, now time.Time) (JobInfo, error) {
 	return JobInfo{
 		JobID: d.SubmissionID, Name: d.JobName(), Status: status, SubmissionID: d.SubmissionID,
 		Role: d.Role, TaskID: d.TaskID, StartTimeSeconds: max(start.Unix(), 0), Runtime: FormatRuntime(now.Sub(start)),
+		Cluster: d.Cluster,
 	}, nil
 }
 

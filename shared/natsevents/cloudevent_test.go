@@ -112,3 +112,23 @@ func TestEncodeEventDropsTheResultLast(t *testing.T) {
 		t.Fatal("an event that cannot fit was encoded")
 	}
 }
+
+// TestEventNamesClusterAndPool: an event's data says where the deliberation runs, as the status
+// answer does.
+func TestEventNamesClusterAndPool(t *testing.T) {
+	e := completedEvent(t, "p", 1)
+	e.Deliberation.Status, e.Deliberation.Result, e.Name = deliberation.StatusRunning, nil, deliberation.EventStarted
+	e.Deliberation.Cluster, e.Deliberation.Pool = "ray-2", "gpu"
+	body, err := encodeEvent(e, "/ray-executor", 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, r := decode(t, body); r.Cluster != "ray-2" || r.Pool != "gpu" {
+		t.Errorf("data = %+v, want cluster ray-2 and pool gpu", r)
+	}
+	e.Deliberation.Cluster, e.Deliberation.Pool = "", ""
+	body, _ = encodeEvent(e, "/ray-executor", 1<<20, nil)
+	if _, r := decode(t, body); r.Cluster != "" || r.Pool != deliberation.DefaultPool || strings.Contains(string(body), `"cluster"`) {
+		t.Errorf("data = %s, want no cluster and the default pool", body)
+	}
+}

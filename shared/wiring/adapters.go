@@ -92,6 +92,15 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 		events, closeEvents = p, p.Close
 	}
 	svc := app.NewService(store, cluster, events, settings(cfg), env.Log)
+	if svc.Placed, err = placedCounter(cfg.Ray.Clusters, env.Metrics); err == nil {
+		svc.Finished, err = finishedCounter(cfg.Ray.Clusters, env.Metrics)
+	}
+	if err != nil {
+		_ = closeEvents(context.Background())
+		stopRunnerDeploy()
+		_ = rdb.Close()
+		return transport.Backend{}, nil, err
+	}
 	svc.Backlog = backlog
 	svc.Limiter = store
 	svc.Secrets = store // ID_SECRET unset: one generated once, kept in Redis

@@ -23,9 +23,9 @@ type rpcConstraints interface {
 	GetMetadata() map[string]string
 }
 
-func requestInput(taskID, description, role string, c rpcConstraints, planID string, agents []*executorv1.Agent, vllmURL, vllmModel string) deliberation.RequestInput {
+func requestInput(taskID, description, role string, c rpcConstraints, planID string, agents []*executorv1.Agent, vllmURL, vllmModel, pool string) deliberation.RequestInput {
 	in := deliberation.RequestInput{
-		TaskID: taskID, TaskDescription: description, Role: role, VLLMURL: vllmURL, VLLMModel: vllmModel,
+		TaskID: taskID, TaskDescription: description, Role: role, VLLMURL: vllmURL, VLLMModel: vllmModel, Pool: pool,
 		Agents: make([]deliberation.AgentConfig, 0, len(agents)),
 	}
 	retries := int(c.GetMaxRetries())
@@ -43,11 +43,11 @@ func requestInput(taskID, description, role string, c rpcConstraints, planID str
 // The generated getters answer zero values on a nil message, so absent constraints read as empty
 // ones, as proto3 means them.
 func executeInput(m *executorv1.ExecuteDeliberationRequest) deliberation.RequestInput {
-	return requestInput(m.TaskId, m.TaskDescription, m.Role, m.GetConstraints(), m.GetConstraints().GetPlanId(), m.Agents, m.VllmUrl, m.VllmModel)
+	return requestInput(m.TaskId, m.TaskDescription, m.Role, m.GetConstraints(), m.GetConstraints().GetPlanId(), m.Agents, m.VllmUrl, m.VllmModel, m.Pool)
 }
 
 func backlogReviewInput(m *executorv1.ExecuteBacklogReviewDeliberationRequest) deliberation.RequestInput {
-	return requestInput(m.TaskId, m.TaskDescription, m.Role, m.GetConstraints(), "", m.Agents, m.VllmUrl, m.VllmModel)
+	return requestInput(m.TaskId, m.TaskDescription, m.Role, m.GetConstraints(), "", m.Agents, m.VllmUrl, m.VllmModel, m.Pool)
 }
 
 // rpcNames are the JSON request's names that the contract spells otherwise.
@@ -74,7 +74,8 @@ func submissionMessage(s app.Submission) *executorv1.ExecuteDeliberationResponse
 
 // statusMessage carries the best result only: the contract has room for one.
 func statusMessage(rep app.StatusReport) *executorv1.GetDeliberationStatusResponse {
-	m := &executorv1.GetDeliberationStatusResponse{Status: string(rep.Status), ErrorMessage: rep.ErrorMessage}
+	m := &executorv1.GetDeliberationStatusResponse{Status: string(rep.Status), ErrorMessage: rep.ErrorMessage,
+		Cluster: rep.Cluster, Pool: rep.Pool}
 	if rep.Result != nil && rep.Result.BestResult != nil {
 		b := rep.Result.BestResult
 		m.Result = &executorv1.DeliberationResult{
@@ -100,7 +101,8 @@ func jobsMessage(page app.JobsPage) *executorv1.GetActiveJobsResponse {
 	for _, j := range page.Jobs {
 		m.Jobs = append(m.Jobs, &executorv1.JobInfo{
 			JobId: j.JobID, Name: j.Name, Status: string(j.Status), SubmissionId: j.SubmissionID, Role: j.Role,
-			TaskId: j.TaskID, StartTime: timestamppb.New(time.Unix(j.StartTimeSeconds, 0)), Runtime: j.Runtime})
+			TaskId: j.TaskID, StartTime: timestamppb.New(time.Unix(j.StartTimeSeconds, 0)), Runtime: j.Runtime,
+			Cluster: j.Cluster})
 	}
 	return m
 }

@@ -36,8 +36,10 @@ type ExecuteDeliberationRequest struct {
 	Agents          []*Agent               `protobuf:"bytes,5,rep,name=agents,proto3" json:"agents,omitempty"`
 	VllmUrl         string                 `protobuf:"bytes,6,opt,name=vllm_url,json=vllmUrl,proto3" json:"vllm_url,omitempty"`
 	VllmModel       string                 `protobuf:"bytes,7,opt,name=vllm_model,json=vllmModel,proto3" json:"vllm_model,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// added: the pool of Ray clusters to run on; empty lets the agents' models decide (docs/ray.md).
+	Pool          string `protobuf:"bytes,8,opt,name=pool,proto3" json:"pool,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecuteDeliberationRequest) Reset() {
@@ -119,6 +121,13 @@ func (x *ExecuteDeliberationRequest) GetVllmModel() string {
 	return ""
 }
 
+func (x *ExecuteDeliberationRequest) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
 type ExecuteBacklogReviewDeliberationRequest struct {
 	state           protoimpl.MessageState        `protogen:"open.v1"`
 	TaskId          string                        `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
@@ -128,8 +137,10 @@ type ExecuteBacklogReviewDeliberationRequest struct {
 	Agents          []*Agent                      `protobuf:"bytes,5,rep,name=agents,proto3" json:"agents,omitempty"`
 	VllmUrl         string                        `protobuf:"bytes,6,opt,name=vllm_url,json=vllmUrl,proto3" json:"vllm_url,omitempty"`
 	VllmModel       string                        `protobuf:"bytes,7,opt,name=vllm_model,json=vllmModel,proto3" json:"vllm_model,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// added: the pool of Ray clusters to run on; empty lets the agents' models decide (docs/ray.md).
+	Pool          string `protobuf:"bytes,8,opt,name=pool,proto3" json:"pool,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecuteBacklogReviewDeliberationRequest) Reset() {
@@ -207,6 +218,13 @@ func (x *ExecuteBacklogReviewDeliberationRequest) GetVllmUrl() string {
 func (x *ExecuteBacklogReviewDeliberationRequest) GetVllmModel() string {
 	if x != nil {
 		return x.VllmModel
+	}
+	return ""
+}
+
+func (x *ExecuteBacklogReviewDeliberationRequest) GetPool() string {
+	if x != nil {
+		return x.Pool
 	}
 	return ""
 }
@@ -330,8 +348,12 @@ type GetDeliberationStatusResponse struct {
 	Status string `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
 	// The best agent result of a completed deliberation; every agent's result is on the HTTP
 	// status route (docs/grpc.md).
-	Result        *DeliberationResult `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
-	ErrorMessage  string              `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	Result       *DeliberationResult `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	ErrorMessage string              `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	// added: the Ray cluster running, or having run, the current attempt; empty until Ray reports one.
+	Cluster string `protobuf:"bytes,4,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// added: the deliberation's pool of Ray clusters ("default" unless the request named another).
+	Pool          string `protobuf:"bytes,5,opt,name=pool,proto3" json:"pool,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -383,6 +405,20 @@ func (x *GetDeliberationStatusResponse) GetResult() *DeliberationResult {
 func (x *GetDeliberationStatusResponse) GetErrorMessage() string {
 	if x != nil {
 		return x.ErrorMessage
+	}
+	return ""
+}
+
+func (x *GetDeliberationStatusResponse) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *GetDeliberationStatusResponse) GetPool() string {
+	if x != nil {
+		return x.Pool
 	}
 	return ""
 }
@@ -988,7 +1024,9 @@ type JobInfo struct {
 	// Unset: an active job has not ended.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// How long it has run, as `5m 30s`.
-	Runtime       string `protobuf:"bytes,9,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	Runtime string `protobuf:"bytes,9,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	// added: the Ray cluster holding the job; empty until Ray reports one.
+	Cluster       string `protobuf:"bytes,10,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1086,11 +1124,18 @@ func (x *JobInfo) GetRuntime() string {
 	return ""
 }
 
+func (x *JobInfo) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
 var File_fleet_ray_executor_v1_ray_executor_proto protoreflect.FileDescriptor
 
 const file_fleet_ray_executor_v1_ray_executor_proto_rawDesc = "" +
 	"\n" +
-	"(fleet/ray_executor/v1/ray_executor.proto\x12\x15fleet.ray_executor.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x02\n" +
+	"(fleet/ray_executor/v1/ray_executor.proto\x12\x15fleet.ray_executor.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x02\n" +
 	"\x1aExecuteDeliberationRequest\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12)\n" +
 	"\x10task_description\x18\x02 \x01(\tR\x0ftaskDescription\x12\x12\n" +
@@ -1099,7 +1144,8 @@ const file_fleet_ray_executor_v1_ray_executor_proto_rawDesc = "" +
 	"\x06agents\x18\x05 \x03(\v2\x1c.fleet.ray_executor.v1.AgentR\x06agents\x12\x19\n" +
 	"\bvllm_url\x18\x06 \x01(\tR\avllmUrl\x12\x1d\n" +
 	"\n" +
-	"vllm_model\x18\a \x01(\tR\tvllmModel\"\xc8\x02\n" +
+	"vllm_model\x18\a \x01(\tR\tvllmModel\x12\x12\n" +
+	"\x04pool\x18\b \x01(\tR\x04pool\"\xdc\x02\n" +
 	"'ExecuteBacklogReviewDeliberationRequest\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12)\n" +
 	"\x10task_description\x18\x02 \x01(\tR\x0ftaskDescription\x12\x12\n" +
@@ -1108,18 +1154,21 @@ const file_fleet_ray_executor_v1_ray_executor_proto_rawDesc = "" +
 	"\x06agents\x18\x05 \x03(\v2\x1c.fleet.ray_executor.v1.AgentR\x06agents\x12\x19\n" +
 	"\bvllm_url\x18\x06 \x01(\tR\avllmUrl\x12\x1d\n" +
 	"\n" +
-	"vllm_model\x18\a \x01(\tR\tvllmModel\"\x91\x01\n" +
+	"vllm_model\x18\a \x01(\tR\tvllmModel\x12\x12\n" +
+	"\x04pool\x18\b \x01(\tR\x04pool\"\x91\x01\n" +
 	"\x1bExecuteDeliberationResponse\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12'\n" +
 	"\x0fdeliberation_id\x18\x02 \x01(\tR\x0edeliberationId\x12\x16\n" +
 	"\x06status\x18\x03 \x01(\tR\x06status\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\"G\n" +
 	"\x1cGetDeliberationStatusRequest\x12'\n" +
-	"\x0fdeliberation_id\x18\x01 \x01(\tR\x0edeliberationId\"\x9f\x01\n" +
+	"\x0fdeliberation_id\x18\x01 \x01(\tR\x0edeliberationId\"\xcd\x01\n" +
 	"\x1dGetDeliberationStatusResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12A\n" +
 	"\x06result\x18\x02 \x01(\v2).fleet.ray_executor.v1.DeliberationResultR\x06result\x12#\n" +
-	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\"7\n" +
+	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x12\x18\n" +
+	"\acluster\x18\x04 \x01(\tR\acluster\x12\x12\n" +
+	"\x04pool\x18\x05 \x01(\tR\x04pool\"7\n" +
 	"\x10GetStatusRequest\x12#\n" +
 	"\rinclude_stats\x18\x01 \x01(\bR\fincludeStats\"\x91\x01\n" +
 	"\x11GetStatusResponse\x12\x16\n" +
@@ -1172,7 +1221,7 @@ const file_fleet_ray_executor_v1_ray_executor_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"s\n" +
 	"\x15GetActiveJobsResponse\x122\n" +
 	"\x04jobs\x18\x01 \x03(\v2\x1e.fleet.ray_executor.v1.JobInfoR\x04jobs\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xaa\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc4\x02\n" +
 	"\aJobInfo\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -1183,7 +1232,9 @@ const file_fleet_ray_executor_v1_ray_executor_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x18\n" +
-	"\aruntime\x18\t \x01(\tR\aruntime2\xfc\x04\n" +
+	"\aruntime\x18\t \x01(\tR\aruntime\x12\x18\n" +
+	"\acluster\x18\n" +
+	" \x01(\tR\acluster2\xfc\x04\n" +
 	"\x12RayExecutorService\x12|\n" +
 	"\x13ExecuteDeliberation\x121.fleet.ray_executor.v1.ExecuteDeliberationRequest\x1a2.fleet.ray_executor.v1.ExecuteDeliberationResponse\x12\x96\x01\n" +
 	" ExecuteBacklogReviewDeliberation\x12>.fleet.ray_executor.v1.ExecuteBacklogReviewDeliberationRequest\x1a2.fleet.ray_executor.v1.ExecuteDeliberationResponse\x12\x82\x01\n" +
