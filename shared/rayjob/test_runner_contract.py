@@ -58,7 +58,8 @@ def test_the_runner_keeps_the_queue_contract(client: redis.Redis, runners: list[
     assert queue_is_empty(client)
     # Every key the runner wrote or read is one of the contract's.
     patterns = [re.escape(t).replace(re.escape("<prefix>"), re.escape(PREFIX)).replace(
-        re.escape("<attempt>"), ".+").replace(re.escape("<shard>"), "[0-9]{2}") for t in CONTRACT["keys"].values()]
+        re.escape("<attempt>"), ".+").replace(re.escape("<shard>"), "[0-9]{2}").replace(
+        re.escape("<pool>"), "[a-z0-9-]+") for t in CONTRACT["keys"].values()]
     for key in client.scan_iter():
         assert any(re.fullmatch(p, text(key)) for p in patterns), f"{text(key)} is no key of the contract"
 
