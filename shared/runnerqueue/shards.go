@@ -77,7 +77,10 @@ func (k Keys) Layout() string { return k.prefix + ":{runner}:shards" }
 
 // Clusters is the hash of the clusters' states (field = a cluster's name, value = JSON
 // {"draining": bool}): one key, never in a multi-key call.
-func (k Keys) Clusters() string { return k.prefix + ":{runner}:clusters" }
+func (k Keys) Clusters() string { return k.prefix + ClustersSuffix }
+
+// ClustersSuffix ends the clusters hash's key, whatever the prefix.
+const ClustersSuffix = ":{runner}:clusters"
 
 // ErrLayout is a queue written with another shard count than this build's.
 var ErrLayout = errors.New("the runners' queue was written with another shard count")
