@@ -333,6 +333,10 @@ class Runner:
         await self.cluster.watch(self.redis)
 
     async def read_queue_lag(self) -> None:
+        if self.cluster.draining:
+            # What waits is for the other clusters: a draining one must not scale up for it.
+            self.queue_lag = 0
+            return
         with contextlib.suppress(redis.RedisError, OSError):
             self.queue_lag = await queue_lag(self.redis, [self.settings.queue(s, p) for p, s in self.streams])
             self.metrics.queue_lag(self.queue_lag)

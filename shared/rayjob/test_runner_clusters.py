@@ -143,9 +143,15 @@ def test_a_draining_cluster_takes_nothing_new_and_finishes_what_it_holds(
     set_draining(client, "ray-2", False)
     time.sleep(DRAIN_CHECK_S + 0.3)  # it reads the hash at most every second
     assert draining.cluster.draining
-    other = start_runner(redis_url, runners, cluster="ray-2")
     later = [f"delib-n{i}" for i in range(10)]
-    for attempt in later:
+    enqueue(client, later[0], one_agent(server))  # waits: no other cluster yet
+    draining.queue_lag_at = 0.0  # the next stats() reads the lag again
+    draining.stats()
+    time.sleep(0.3)
+    assert draining.stats()["runner_queue_lag"] == 0.0, "a draining cluster asks for no replicas for the queue"
+    assert client.get(contract_key("result", later[0])) is None
+    other = start_runner(redis_url, runners, cluster="ray-2")
+    for attempt in later[1:]:
         enqueue(client, attempt, one_agent(server))
     assert results_by_cluster(client, later) == {"ray-2": later}, "the draining cluster took nothing new"
     # What it held it finished itself: its heartbeat kept the other cluster's runner off it.
