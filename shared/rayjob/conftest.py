@@ -310,12 +310,13 @@ def start_runner(redis_url: str, runners: list[Runner], **overrides: Any) -> Run
 
 
 def enqueue(client: redis.Redis, attempt: str, request: dict[str, Any], deadline_in: float = 30.0,
-            marker: bool = True) -> None:
-    """What the Go side's enqueue does: the attempt's marker, then the stream entry, in its shard."""
+            marker: bool = True, pool: str = "default") -> None:
+    """What the Go side's enqueue does: the attempt's marker, then the stream entry, on its pool's
+    stream in its shard."""
     if marker:
         client.hset(contract_key("attempt", attempt), mapping={"state": "PENDING"})
-    client.xadd(contract_key("queue", attempt), {"attempt": attempt, "request": json.dumps(request),
-                                                 "deadline": repr(time.time() + deadline_in), "callback": ""})
+    client.xadd(pool_queue(pool, attempt), {"attempt": attempt, "request": json.dumps(request),
+                                            "deadline": repr(time.time() + deadline_in), "callback": ""})
 
 
 def wait_result(client: redis.Redis, attempt: str, within: float = 15.0) -> dict[str, Any]:
@@ -351,6 +352,14 @@ def contract_key(name: str, attempt: str = "", shard: int | None = None, prefix:
     template: str = CONTRACT["keys"][name]
     number = shard_of(attempt) if shard is None else shard
     return template.replace("<prefix>", prefix).replace("<attempt>", attempt).replace("<shard>", f"{number:02d}")
+
+
+def pool_queue(pool: str, attempt: str = "", shard: int | None = None) -> str:
+    """A pool's stream, in shard or else in the attempt's own shard, as the contract spells it:
+    the default pool's is "queue", any other's "pool_queue"."""
+    if pool == CONTRACT["default_pool"]:
+        return contract_key("queue", attempt, shard)
+    return contract_key("pool_queue", attempt, shard).replace("<pool>", pool)
 
 
 def queues() -> list[str]:

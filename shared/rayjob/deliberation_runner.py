@@ -1,8 +1,9 @@
 """Deliberation runner: a Ray Serve application that runs deliberations on warm workers.
 
-The functions enqueue each attempt on a Redis Stream. Every replica of this deployment reads the
-stream through one consumer group, runs the deliberation with the job's own code, stores the
-result where the functions read it, and sends the same finished wake-up as the job.
+The functions enqueue each attempt on a Redis Stream, the one of its pool. Every replica of this
+deployment, on every Ray cluster serving that pool, reads the stream through one consumer group,
+runs the deliberation with the job's own code, stores the result where the functions read it, and
+sends the same finished wake-up as the job.
 
 A replica runs everything on one asyncio event loop of its own (a thread started with the
 replica, apart from Serve's loop): each deliberation a task, each agent call a coroutine of one
@@ -27,9 +28,9 @@ queue_contract.py and by the Go side alike); docs/ray.md describes them.
 Each thing has its module: the settings and their checks (runner_settings.py), the queue's names,
 scripts and replies (runner_queue.py), one replica's consumer and its loops (runner_consumer.py),
 the free slots its shard readers share (runner_slots.py), one attempt from its entry to its stored
-result (runner_attempt.py), the drain's hand-back (runner_drain.py) and the replica's figures
-(runner_figures.py). This module is Serve's entry point: the deployment class and the application
-builder, `deliberation_runner:app`.
+result (runner_attempt.py), the drain's hand-back (runner_drain.py), its cluster's draining state
+(runner_cluster.py) and the replica's figures (runner_figures.py). This module is Serve's entry
+point: the deployment class and the application builder, `deliberation_runner:app`.
 """
 
 from __future__ import annotations

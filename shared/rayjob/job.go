@@ -38,7 +38,7 @@ var RunnerSource string
 //go:embed deliberation_job.py deliberation_runner.py
 //go:embed agent.py autoscaling.py call_limits.py deliberation.py fields.py judge.py messages.py model_client.py policy.py
 //go:embed limits.py model_keys.py package_digest.py prompts.py queue_contract.py request.py result.py tracing.py wakeup.py
-//go:embed runner_attempt.py runner_consumer.py runner_drain.py runner_figures.py runner_metrics.py runner_queue.py
+//go:embed runner_attempt.py runner_cluster.py runner_consumer.py runner_drain.py runner_figures.py runner_metrics.py runner_queue.py
 //go:embed runner_redis.py runner_settings.py runner_slots.py
 //go:embed contract/runner_queue.json
 var packageFiles embed.FS

@@ -1,5 +1,6 @@
 """The runner queue's contract, read from contract/runner_queue.json: the consumer group, the shard
-count and an attempt's shard (shard_of, as the Go side's ShardOf), the key templates, the fields
+count and an attempt's shard (shard_of, as the Go side's ShardOf), the key templates (a pool's stream:
+queue_key), the default pool, the fields
 of a stream entry, an attempt's marker and its result, and their states.
 The Go adapter reads the same file, so neither side keeps a copy of the other's names.
 
@@ -20,15 +21,16 @@ CONTRACT_PATH = Path(__file__).resolve().parent / "contract" / "runner_queue.jso
 PREFIX = "<prefix>"
 ATTEMPT = "<attempt>"
 SHARD = "<shard>"
+POOL = "<pool>"
 
 # What the runner's code means by each name; the file says how each is spelled on the wire.
 ENTRY_FIELDS = ("attempt", "request", "deadline", "callback")
 ENTRY_TRACE_FIELDS = ("traceparent", "tracestate")  # the enqueue span's W3C context
-ATTEMPT_FIELDS = ("state", "started_at")
+ATTEMPT_FIELDS = ("state", "started_at", "cluster")
 ATTEMPT_STATES = ("PENDING", "RUNNING", "STOPPED")
-RESULT_FIELDS = ("state", "infrastructure", "start_time", "end_time", "result")
+RESULT_FIELDS = ("state", "infrastructure", "start_time", "end_time", "result", "cluster")
 RESULT_STATES = ("SUCCEEDED", "FAILED")
-KEYS = ("queue", "attempt", "result", "replicas", "layout")
+KEYS = ("queue", "pool_queue", "attempt", "result", "replicas", "layout", "clusters")
 
 
 class ContractError(ValueError):
@@ -39,6 +41,7 @@ class ContractError(ValueError):
 class QueueContract:
     group: str
     shards: int
+    default_pool: str  # its stream is "queue"; any other pool's is "pool_queue"
     keys: tuple[tuple[str, str], ...]  # name -> template, e.g. ("queue", "<prefix>:{runner:s<shard>}:queue")
     entry_fields: tuple[str, ...]
     entry_trace_fields: tuple[str, ...]
@@ -57,6 +60,12 @@ class QueueContract:
         number = self.shard_of(attempt) if shard is None else shard
         return template.replace(PREFIX, prefix).replace(ATTEMPT, attempt).replace(SHARD, f"{number:02d}")
 
+    def queue_key(self, prefix: str, shard: int, pool: str) -> str:
+        """The stream of pool in shard: the default pool keeps the stream of before pools."""
+        if pool == self.default_pool:
+            return self.key("queue", prefix, shard=shard)
+        return self.key("pool_queue", prefix, shard=shard).replace(POOL, pool)
+
 
 def load(path: Path = CONTRACT_PATH) -> QueueContract:
     try:
@@ -71,6 +80,7 @@ def load(path: Path = CONTRACT_PATH) -> QueueContract:
     contract = QueueContract(
         group=_string(doc, "group", path),
         shards=_shards(doc, path),
+        default_pool=_string(doc, "default_pool", path),
         keys=tuple(sorted(keys.items())),
         entry_fields=_names(doc, "entry_fields", ENTRY_FIELDS, path),
         entry_trace_fields=_names(doc, "entry_trace_fields", ENTRY_TRACE_FIELDS, path),

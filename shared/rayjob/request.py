@@ -47,6 +47,7 @@ class Request:
     chat_url: str  # the one URL the job calls: vllm_url's canonical origin + base + CHAT_PATH
     max_answer_bytes: int
     origin: str = ""  # vllm_url's canonical origin: what the own limits allow, and whose key goes
+    pool: str = ""  # the pool the functions queued it on ("" : the default pool); informative here
 
 
 def parse_request(raw: str | None) -> Request:
@@ -85,6 +86,7 @@ def parse_request(raw: str | None) -> Request:
         chat_url=target.chat_url if target else "",
         max_answer_bytes=policy.max_answer_bytes,
         origin=target.origin if target else "",
+        pool=optional_string(doc, "pool", problems),
     )
     if problems:
         raise RequestError("; ".join(problems))

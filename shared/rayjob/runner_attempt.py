@@ -32,6 +32,7 @@ from model_client import ModelClient
 from request import Agent, RequestError, best_effort_agent_ids, best_effort_deliberation_id, parse_request
 from result import EXIT_OK, build_result, exit_code, unusable_request_result
 from runner_queue import (
+    CLUSTER_FIELD,
     GROUP,
     START_SCRIPT,
     STARTED_AT_FIELD,
@@ -105,7 +106,8 @@ def queue_wait(settings: Settings, message: Message, parent: Context | None,
     context of the deliberation it leads to (one trace even when the entry brought none)."""
     span = tracing.start_span(tracing.QUEUE_WAIT, parent, SpanKind.CONSUMER, {
         **attributes, "messaging.system": "redis", "messaging.operation.type": "receive",
-        "messaging.destination.name": settings.queue(message.shard), "messaging.message.id": message.entry_id,
+        "messaging.destination.name": settings.queue(message.shard, message.pool),
+        "messaging.message.id": message.entry_id,
     }, start_time=message.enqueued_ns())
     span.end()
     return trace.set_span_in_context(span, parent)
@@ -146,7 +148,7 @@ async def run_attempt(client: redis.asyncio.Redis, settings: Settings, model: Mo
     pipe = client.pipeline(transaction=False)
     pipe.exists(result_key)
     pipe.eval(START_SCRIPT, 1, attempt_key, started_ms, STATE_FIELD, STARTED_AT_FIELD, STATE_PENDING,
-              STATE_RUNNING)
+              STATE_RUNNING, CLUSTER_FIELD, settings.cluster)
     stored, started = await pipe.execute()
     if stored or not started:
         # Finished elsewhere, stopped, or no longer wanted: running it again changes nothing.
@@ -170,6 +172,7 @@ async def run_attempt(client: redis.asyncio.Redis, settings: Settings, model: Mo
         "start_time": started_ms,
         "end_time": int(time.time() * 1000),
         "result": result,
+        "cluster": settings.cluster,
     }
     stored_record = json.dumps(record, separators=(",", ":"), allow_nan=False)
     # Stored and acked in one MULTI: never acked without the result (a write Redis refuses,
@@ -195,5 +198,6 @@ async def done(client: redis.asyncio.Redis, settings: Settings, message: Message
 
 def ack(pipe: redis.asyncio.client.Pipeline, settings: Settings, message: Message) -> None:
     # Acked and deleted: the stream holds only what is still to do, so it never needs trimming.
-    pipe.xack(settings.queue(message.shard), GROUP, message.entry_id)
-    pipe.xdel(settings.queue(message.shard), message.entry_id)
+    queue = settings.queue(message.shard, message.pool)
+    pipe.xack(queue, GROUP, message.entry_id)
+    pipe.xdel(queue, message.entry_id)

@@ -1,11 +1,13 @@
 """The consumer of one replica (Runner): its own event loop on a thread of its own, on which it
-reads every shard of the queue (a reader per shard, each with commands on its own stream only, so
-each is one slot on a cluster) as many entries as it has free deliberation slots (none when full;
-the readers share them through runner_slots.Slots), claims what dead or drained replicas left,
-heartbeats what it holds, watches the markers of its runs for a stop and runs each attempt as a
-task. Its life cycle (start, stop, drain, health, stats) is called from Serve's threads. The run
-of one attempt (runner_attempt.py), the drain's hand-back (runner_drain.py), the slots the readers
-share (runner_slots.py) and the replica's figures (runner_figures.py) are their own modules'."""
+reads every shard of the queue of each of its pools (a reader per (pool, shard) stream, each with
+commands on its own stream only, so each is one slot on a cluster) as many entries as it has free
+deliberation slots (none when full; the readers share them through runner_slots.Slots), claims
+what dead or drained replicas (of any cluster serving the pool) left, heartbeats what it holds,
+watches the markers of its runs for a stop and its cluster's draining state, and runs each attempt
+as a task. Its life cycle (start, stop, drain, health, stats) is called from Serve's threads. The
+run of one attempt (runner_attempt.py), the drain's hand-back (runner_drain.py), the slots the
+readers share (runner_slots.py), the cluster's draining state (runner_cluster.py) and the
+replica's figures (runner_figures.py) are their own modules'."""
 
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ import runner_redis
 from messages import log
 from model_client import ModelClient
 from runner_attempt import Held, process
-from runner_drain import finish_or_hand_back
+from runner_cluster import ClusterState
+from runner_drain import HeldKey, finish_or_hand_back
 from runner_figures import QUEUE_LAG_EVERY_S, LoopLag, autoscaling_stats, queue_lag, replica_figures
 from runner_metrics import NO_METRICS, RunnerMetrics
 from runner_queue import CONTRACT, GROUP, STATE_FIELD, STATE_STOPPED, STOPPED_SCRIPT, Message, stream_entries
@@ -72,8 +75,10 @@ class Runner:
         self.redis = client or runner_redis.connect(settings.redis_mode, settings.redis_url, REDIS_CONNECTIONS,
                                                     REDIS_WAIT_S)
         self.consumer = f"runner-{uuid.uuid4().hex[:12]}"
-        self.held: dict[tuple[int, str], Held] = {}  # (shard, entry id) -> what runs it
-        self.slots = Slots(settings.max_deliberations, CONTRACT.shards, lambda: len(self.held), READ_BATCH)
+        self.held: dict[HeldKey, Held] = {}  # (pool, shard, entry id) -> what runs it
+        self.streams = settings.streams()  # (pool, shard) of every stream it reads
+        self.slots = Slots(settings.max_deliberations, len(self.streams), lambda: len(self.held), READ_BATCH)
+        self.cluster = ClusterState(settings.cluster, settings.clusters_key())
         self.reads = 0  # reads in flight: a closing replica waits for them (what they bring is held)
         self.reading = True
         self.lag = LoopLag()
@@ -133,9 +138,11 @@ class Runner:
         self.wakeups = aiohttp.ClientSession(trust_env=False)
         await self.ensure_layout()
         await self.ensure_group()
-        readers = [asyncio.ensure_future(self.read_shard(shard)) for shard in range(CONTRACT.shards)]
+        await self.cluster.read(self.redis)  # a replica of a draining cluster takes nothing, even at first
+        readers = [asyncio.ensure_future(self.read_shard(pool, shard)) for pool, shard in self.streams]
         self.loops = readers + [asyncio.ensure_future(self.forever(step)) for step in
-                                (self.reclaim, self.heartbeat, self.watch_stops, self.watch_lag)]
+                                (self.reclaim, self.heartbeat, self.watch_stops, self.watch_lag,
+                                 self.watch_cluster)]
 
     async def close(self, drain_s: float | None) -> None:
         self.reading = False
@@ -187,39 +194,43 @@ class Runner:
 
     async def ensure_group(self) -> None:
         # From id 0: whatever the functions enqueued before the first replica came is read too.
-        for shard in range(CONTRACT.shards):
+        # Only its pools' streams: another pool's group is made by a runner that serves it.
+        for pool, shard in self.streams:
             try:
-                await self.redis.xgroup_create(self.settings.queue(shard), GROUP, id="0", mkstream=True)
+                await self.redis.xgroup_create(self.settings.queue(shard, pool), GROUP, id="0", mkstream=True)
             except redis.ResponseError as err:
                 if "BUSYGROUP" not in str(err):
                     raise
 
-    async def read_shard(self, shard: int) -> None:
-        """The reader of one shard, until cancelled; a Redis outage is waited out."""
+    async def read_shard(self, pool: str, shard: int) -> None:
+        """The reader of one pool's stream in one shard, until cancelled; a Redis outage is waited
+        out."""
         while True:
             try:
-                last = await self.consume(shard)
+                last = await self.consume(pool, shard)
                 if last is not None:
-                    await self.wait_for_entries(shard, last)
+                    await self.wait_for_entries(pool, shard, last)
             except (redis.RedisError, OSError) as err:
-                log("warning", f"read of shard {shard}: redis unavailable ({type(err).__name__})", "")
+                log("warning", f"read of pool {pool} shard {shard}: redis unavailable ({type(err).__name__})", "")
                 await asyncio.sleep(1.0)
 
-    async def consume(self, shard: int) -> StreamIdT | None:
+    async def consume(self, pool: str, shard: int) -> StreamIdT | None:
         """Reserves a share of the free slots (waiting in line while there are none) and takes at
-        most that many entries of the shard's stream, without blocking: a reservation lasts one
-        round trip, so no idle shard holds slots back from a busy one. Answers None when the read
+        most that many entries of the stream, without blocking: a reservation lasts one round
+        trip, so no idle stream holds slots back from a busy one. Answers None when the read
         filled its share (read again), or else the id of the stream's last entry before it: every
-        entry up to it was delivered, so the reader waits for one beyond it."""
+        entry up to it was delivered, so the reader waits for one beyond it. While the cluster
+        drains it waits, reserving nothing."""
         if not self.reading:
             await asyncio.Event().wait()  # closing: this loop is cancelled
+        await self.cluster.accepting.wait()
         take = await self.slots.reserve()
         try:
-            if not self.reading:
+            if not self.reading or self.cluster.draining:
                 return None
             self.reads += 1
             try:
-                queue = self.settings.queue(shard)
+                queue = self.settings.queue(shard, pool)
                 pipe = self.redis.pipeline(transaction=False)
                 pipe.xrevrange(queue, count=1)  # first: anything added after it is beyond its id
                 pipe.xreadgroup(GROUP, self.consumer, {queue: ">"}, count=take)
@@ -229,31 +240,33 @@ class Runner:
             entries = [entry for stream in (answer if isinstance(answer, list) else [])
                        for entry in stream_entries(stream[1])]
             for entry in entries:  # held before the reservation ends, so no slot is counted twice
-                self.dispatch(Message.parse(*entry, shard=shard), deliveries=1)
+                self.dispatch(Message.parse(*entry, shard=shard, pool=pool), deliveries=1)
         finally:
             self.slots.release(take)
         if len(entries) >= take:
             return None
         return newest[0][0] if newest else "0-0"
 
-    async def wait_for_entries(self, shard: int, last: StreamIdT) -> None:
-        """Blocks, holding no slot, until the shard's stream has an entry beyond last (XREAD, no
-        group: nothing is delivered) or READ_BLOCK_MS passed."""
-        await self.redis.xread({self.settings.queue(shard): last}, count=1, block=READ_BLOCK_MS)
+    async def wait_for_entries(self, pool: str, shard: int, last: StreamIdT) -> None:
+        """Blocks, holding no slot, until the stream has an entry beyond last (XREAD, no group:
+        nothing is delivered) or READ_BLOCK_MS passed."""
+        await self.redis.xread({self.settings.queue(shard, pool): last}, count=1, block=READ_BLOCK_MS)
 
     async def reclaim(self) -> None:
-        """Takes over what a dead replica left (or a draining one handed back), in every shard
-        from a random one: entries idle for longer than claim_idle_s, as many as there are free
-        slots."""
+        """Takes over what a dead replica left (or a draining one handed back), on any cluster,
+        in every stream of its pools from a random one: entries idle for longer than
+        claim_idle_s, as many as there are free slots. Nothing while its cluster drains."""
         await asyncio.sleep(self.settings.claim_idle_s / 3)
-        first = random.randrange(CONTRACT.shards)
-        for i in range(CONTRACT.shards):
-            await self.reclaim_shard((first + i) % CONTRACT.shards)
+        first = random.randrange(len(self.streams))
+        for i in range(len(self.streams)):
+            if self.cluster.draining:
+                return
+            await self.reclaim_shard(*self.streams[(first + i) % len(self.streams)])
 
-    async def reclaim_shard(self, shard: int) -> None:
-        queue = self.settings.queue(shard)
+    async def reclaim_shard(self, pool: str, shard: int) -> None:
+        queue = self.settings.queue(shard, pool)
         cursor: StreamIdT = "0-0"
-        while self.reading:
+        while self.reading and not self.cluster.draining:
             take = self.slots.try_reserve(READ_BATCH)
             if take <= 0:
                 return
@@ -270,8 +283,9 @@ class Runner:
                         pipe.xpending_range(queue, GROUP, entry, entry, 1)
                     for (entry, fields), info in zip(entries, await pipe.execute(), strict=True):
                         deliveries = int(info[0]["times_delivered"]) if info else 1
-                        log("warning", f"claimed {entry} of shard {shard} after {deliveries - 1} lost deliveries", "")
-                        self.dispatch(Message.parse(entry, fields, shard=shard), deliveries)
+                        log("warning", f"claimed {entry} of pool {pool} shard {shard} after {deliveries - 1} "
+                            "lost deliveries", "")
+                        self.dispatch(Message.parse(entry, fields, shard=shard, pool=pool), deliveries)
             finally:
                 self.slots.release(take)
             if cursor in (b"0-0", "0-0"):
@@ -283,8 +297,8 @@ class Runner:
         figures to the replicas hash."""
         await asyncio.sleep(self.settings.heartbeat_s)
         pipe = self.redis.pipeline(transaction=False)
-        for shard, entries in by_shard(self.held).items():
-            pipe.xclaim(self.settings.queue(shard), GROUP, self.consumer, 0, entries, justid=True)
+        for (pool, shard), entries in by_stream(self.held).items():
+            pipe.xclaim(self.settings.queue(shard, pool), GROUP, self.consumer, 0, entries, justid=True)
         peak_calls = self.model.limits.peak_in_flight if self.model else 0
         self.metrics.figures(len(self.held), self.model.limits.in_flight if self.model else 0)
         figures = replica_figures(len(self.held), peak_calls, self.lag.p99_ms)
@@ -298,7 +312,7 @@ class Runner:
         functions' delete refuses while it runs, and it expires only after the deadline)."""
         await asyncio.sleep(CANCEL_POLL_S)
         watched: dict[int, list[Held]] = {}
-        for (shard, _), held in self.held.items():
+        for (_, shard, _), held in self.held.items():
             if held.running and not held.cancel.is_set():
                 watched.setdefault(shard, []).append(held)
         # One call per shard (a script's keys share one slot), all at once.
@@ -315,16 +329,23 @@ class Runner:
     async def watch_lag(self) -> None:
         await self.lag.probe()
 
+    async def watch_cluster(self) -> None:
+        await self.cluster.watch(self.redis)
+
     async def read_queue_lag(self) -> None:
+        if self.cluster.draining:
+            # What waits is for the other clusters: a draining one must not scale up for it.
+            self.queue_lag = 0
+            return
         with contextlib.suppress(redis.RedisError, OSError):
-            self.queue_lag = await queue_lag(self.redis, [self.settings.queue(s) for s in range(CONTRACT.shards)])
+            self.queue_lag = await queue_lag(self.redis, [self.settings.queue(s, p) for p, s in self.streams])
             self.metrics.queue_lag(self.queue_lag)
 
     def dispatch(self, message: Message, deliveries: int) -> None:
         enqueued_ns = message.enqueued_ns()
         if enqueued_ns is not None:
             self.metrics.queue_wait(time.time() - enqueued_ns / 1e9)
-        held = self.held[(message.shard, message.entry_id)] = Held(message.attempt)
+        held = self.held[(message.pool, message.shard, message.entry_id)] = Held(message.attempt)
         held.task = asyncio.ensure_future(self.handle(message, deliveries, held))
 
     async def handle(self, message: Message, deliveries: int, held: Held) -> None:
@@ -333,13 +354,13 @@ class Runner:
         except Exception as err:  # noqa: BLE001 - the entry stays pending and is claimed again
             log("error", f"attempt {message.attempt} not processed: {err!r}", "")
         finally:
-            self.held.pop((message.shard, message.entry_id), None)
+            self.held.pop((message.pool, message.shard, message.entry_id), None)
             self.slots.wake()
 
 
-def by_shard(held: dict[tuple[int, str], Held]) -> dict[int, list[StreamIdT]]:
-    """The entry ids of held, by the shard of their stream."""
-    out: dict[int, list[StreamIdT]] = {}
-    for shard, entry in held:
-        out.setdefault(shard, []).append(entry)
+def by_stream(held: dict[HeldKey, Held]) -> dict[tuple[str, int], list[StreamIdT]]:
+    """The entry ids of held, by the (pool, shard) of their stream."""
+    out: dict[tuple[str, int], list[StreamIdT]] = {}
+    for pool, shard, entry in held:
+        out.setdefault((pool, shard), []).append(entry)
     return out

@@ -16,11 +16,14 @@ from runner_attempt import Held
 from runner_queue import GROUP
 from runner_settings import Settings
 
+# What a replica holds is keyed by its entry's stream (pool, shard) and id.
+HeldKey = tuple[str, int, str]
+
 
 async def finish_or_hand_back(client: redis.asyncio.Redis, settings: Settings, consumer: str,
-                              held: dict[tuple[int, str], Held], drain_s: float) -> None:
-    """Waits up to drain_s for the runs of held ((shard, entry id) -> what runs it), then cancels
-    the rest and hands their entries back as consumer, shard by shard."""
+                              held: dict[HeldKey, Held], drain_s: float) -> None:
+    """Waits up to drain_s for the runs of held ((pool, shard, entry id) -> what runs it), then
+    cancels the rest and hands their entries back as consumer, stream by stream."""
     tasks = [one.task for one in held.values() if one.task is not None]
     if tasks:
         await asyncio.wait(tasks, timeout=drain_s)
@@ -34,12 +37,12 @@ async def finish_or_hand_back(client: redis.asyncio.Redis, settings: Settings, c
                          return_exceptions=True)
     # Idle as long as a dead replica's entry: the next reclaim of any replica takes it at once.
     # JUSTID: the hand-back itself counts no delivery.
-    shards: dict[int, list[StreamIdT]] = {}
-    for shard, entry in left:
-        shards.setdefault(shard, []).append(entry)
+    streams: dict[tuple[str, int], list[StreamIdT]] = {}
+    for pool, shard, entry in left:
+        streams.setdefault((pool, shard), []).append(entry)
     try:
-        for shard, entries in shards.items():
-            await client.xclaim(settings.queue(shard), GROUP, consumer, 0, entries,
+        for (pool, shard), entries in streams.items():
+            await client.xclaim(settings.queue(shard, pool), GROUP, consumer, 0, entries,
                                 idle=int(settings.claim_idle_s * 1000), justid=True)
         log("info", f"drained: handed back {len(left)} attempts", "")
     except redis.RedisError as err:

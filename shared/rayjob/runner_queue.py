@@ -13,16 +13,17 @@ CONTRACT = queue_contract.load()
 GROUP = CONTRACT.group
 STATE_PENDING, STATE_RUNNING, STATE_STOPPED = queue_contract.ATTEMPT_STATES
 STATE_SUCCEEDED, STATE_FAILED = queue_contract.RESULT_STATES
-STATE_FIELD, STARTED_AT_FIELD = queue_contract.ATTEMPT_FIELDS
+STATE_FIELD, STARTED_AT_FIELD, CLUSTER_FIELD = queue_contract.ATTEMPT_FIELDS
 
-# Moves an attempt from PENDING (or RUNNING, for a redelivery) to RUNNING. Anything else (no
-# marker: deleted or expired; STOPPED: cancelled) means the attempt must not run. The names come
-# as arguments, from the contract: ARGV = started_at, state field, started_at field, PENDING,
-# RUNNING.
+# Moves an attempt from PENDING (or RUNNING, for a redelivery) to RUNNING, on the runner's
+# cluster (a redelivery on another cluster names the new one). Anything else (no marker: deleted
+# or expired; STOPPED: cancelled) means the attempt must not run. The names come as arguments,
+# from the contract: ARGV = started_at, state field, started_at field, PENDING, RUNNING, cluster
+# field, the cluster's name.
 START_SCRIPT = """
 local state = redis.call('HGET', KEYS[1], ARGV[2])
 if state ~= ARGV[4] and state ~= ARGV[5] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[2], ARGV[5])
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[5], ARGV[6], ARGV[7])
 redis.call('HSETNX', KEYS[1], ARGV[3], ARGV[1])
 return 1
 """
@@ -49,11 +50,13 @@ class Message:
     deadline: float  # unix seconds
     callback: str
     shard: int = 0  # of the stream it came from: its attempt's keys are in the same shard
+    pool: str = CONTRACT.default_pool  # of the stream it came from
     traceparent: str = ""  # of the enqueue span: the runner's spans continue its trace
     tracestate: str = ""
 
     @staticmethod
-    def parse(entry_id: str, fields: dict[bytes, bytes], shard: int = 0) -> Message:
+    def parse(entry_id: str, fields: dict[bytes, bytes], shard: int = 0,
+              pool: str = CONTRACT.default_pool) -> Message:
         text = {k.decode(): v.decode() for k, v in fields.items()}
         attempt, request, deadline, callback = (text.get(name, "") for name in queue_contract.ENTRY_FIELDS)
         traceparent, tracestate = (text.get(name, "") for name in queue_contract.ENTRY_TRACE_FIELDS)
@@ -62,7 +65,8 @@ class Message:
         except ValueError:
             deadline_unix = 0.0
         return Message(entry_id=entry_id, attempt=attempt, request=request, deadline=deadline_unix,
-                       callback=callback, shard=shard, traceparent=traceparent, tracestate=tracestate)
+                       callback=callback, shard=shard, pool=pool, traceparent=traceparent,
+                       tracestate=tracestate)
 
     def enqueued_ns(self) -> int | None:
         """When the entry was added (its id's milliseconds, Redis' clock), in unix nanoseconds."""

@@ -1,12 +1,14 @@
 """The runner's settings: what a Serve config's args set (the Redis to read, the key prefix, the
 bounds of a replica, the claim, heartbeat and drain times, and its own limits: the model servers
 it may call, its wake-up target, its caps, limits.py), their defaults, the checks from_args
-makes before a replica starts (the model servers' keys of its environment among them), and the
-keys a replica reads under its prefix. deploy/knative's
+makes before a replica starts (the model servers' keys of its environment among them), the
+cluster it runs on and the pools whose streams it reads, and the keys a replica reads under its
+prefix. deploy/knative's
 tests read the Settings dataclass below to know every argument the runner takes."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,10 @@ from limits import DEFAULT_MAX_AGENTS, DEFAULT_MAX_TIMEOUT_S, Limits, parse_limi
 from model_keys import Keys, keys_from_environment
 from policy import DEFAULT_MAX_ANSWER_BYTES
 from runner_queue import CONTRACT
+
+# A cluster's or a pool's name, as the functions' RAY_CLUSTERS checks it: it goes into keys.
+NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?")
+DEFAULT_CLUSTER = "default"  # the functions' name of the one cluster of RAY_ADDRESS
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,10 @@ class Settings:
     max_agents: int = DEFAULT_MAX_AGENTS
     max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
     max_timeout_s: int = DEFAULT_MAX_TIMEOUT_S
+    # The Ray cluster this runner runs on (written into what it runs, and whose draining state it
+    # follows) and the pools whose streams it reads.
+    cluster: str = DEFAULT_CLUSTER
+    pools: tuple[str, ...] = (CONTRACT.default_pool,)
 
     @staticmethod
     def from_args(args: dict[str, Any]) -> Settings:
@@ -56,6 +66,7 @@ class Settings:
         values.update(allowed_origins=limits.allowed_origins, callback_url=limits.callback_url,
                       max_agents=limits.max_agents, max_answer_bytes=limits.max_answer_bytes,
                       max_timeout_s=limits.max_timeout_s)
+        values["cluster"], values["pools"] = _cluster_and_pools(args, defaults)
         settings = Settings(redis_url=str(args["redis_url"]), **values)
         settings.keys()  # keys that do not fit the allowed origins fail here, before a replica
         runner_redis.parse(settings.redis_mode, settings.redis_url)  # a URL that misfits its mode fails here
@@ -77,10 +88,18 @@ class Settings:
         of the args, which Serve shows to whoever reads its config."""
         return keys_from_environment(self.allowed_origins)
 
-    # The queue is split into CONTRACT.shards shards; an attempt's keys are in the shard of the
-    # stream its entry came from (Message.shard), which is the shard of its id.
-    def queue(self, shard: int) -> str:
-        return CONTRACT.key("queue", self.key_prefix, shard=shard)
+    # The queue is split into CONTRACT.shards shards, each with a stream per pool; an attempt's
+    # keys are in the shard of the stream its entry came from (Message.shard), which is the shard
+    # of its id.
+    def queue(self, shard: int, pool: str = CONTRACT.default_pool) -> str:
+        return CONTRACT.queue_key(self.key_prefix, shard, pool)
+
+    def streams(self) -> list[tuple[str, int]]:
+        """The (pool, shard) of every stream this runner reads: its pools' only."""
+        return [(pool, shard) for pool in self.pools for shard in range(CONTRACT.shards)]
+
+    def clusters_key(self) -> str:
+        return CONTRACT.key("clusters", self.key_prefix)
 
     def attempt_key(self, attempt: str, shard: int | None = None) -> str:
         return CONTRACT.key("attempt", self.key_prefix, attempt, shard)
@@ -94,3 +113,19 @@ class Settings:
     def replicas_key(self) -> str:
         return CONTRACT.key("replicas", self.key_prefix)
 
+
+
+def _cluster_and_pools(args: dict[str, Any], defaults: Settings) -> tuple[str, tuple[str, ...]]:
+    """The args cluster (a name) and pools (a non-empty list of distinct names)."""
+    cluster = args.get("cluster", defaults.cluster)
+    if not isinstance(cluster, str) or not NAME.fullmatch(cluster):
+        raise ValueError(f"cluster must be lower-case letters, digits and '-', at most 32, got {cluster!r}")
+    pools = args.get("pools", list(defaults.pools))
+    if not isinstance(pools, (list, tuple)) or not pools:
+        raise ValueError(f"pools must be a non-empty list of pool names, got {pools!r}")
+    for pool in pools:
+        if not isinstance(pool, str) or not NAME.fullmatch(pool):
+            raise ValueError(f"pool {pool!r} must be lower-case letters, digits and '-', at most 32")
+    if len(set(pools)) != len(pools):
+        raise ValueError(f"pools lists a pool twice: {pools!r}")
+    return cluster, tuple(pools)

@@ -1,4 +1,5 @@
-"""The free deliberation slots of a replica, shared by its readers (one per shard of the queue):
+"""The free deliberation slots of a replica, shared by its readers (one per stream it reads: a
+shard of the queue of one of its pools):
 a reader reserves slots for the one round trip of its read and takes at most that many entries,
 so the replica never holds more than max_deliberations whatever the readers do at once. Fair
 across shards: each reader is offered an equal share of what is free (at least one), a reader

@@ -58,7 +58,8 @@ def test_the_runner_keeps_the_queue_contract(client: redis.Redis, runners: list[
     assert queue_is_empty(client)
     # Every key the runner wrote or read is one of the contract's.
     patterns = [re.escape(t).replace(re.escape("<prefix>"), re.escape(PREFIX)).replace(
-        re.escape("<attempt>"), ".+").replace(re.escape("<shard>"), "[0-9]{2}") for t in CONTRACT["keys"].values()]
+        re.escape("<attempt>"), ".+").replace(re.escape("<shard>"), "[0-9]{2}").replace(
+        re.escape("<pool>"), "[a-z0-9-]+") for t in CONTRACT["keys"].values()]
     for key in client.scan_iter():
         assert any(re.fullmatch(p, text(key)) for p in patterns), f"{text(key)} is no key of the contract"
 
@@ -71,6 +72,12 @@ def test_an_attempts_shard_is_the_contracts() -> None:
         assert contract.shard_of(attempt) == shard_of(attempt) == shard, attempt
         assert f"{{runner:s{shard:02d}}}" in contract.key("attempt", PREFIX, attempt)
     assert contract.key("queue", PREFIX, shard=3) == f"{PREFIX}:{{runner:s03}}:queue"
+    # A pool's stream: the default pool keeps the stream of before pools, any other gets its own,
+    # in the same shard's tag (the Go side's contract test checks the same spellings).
+    assert CONTRACT["default_pool"] == contract.default_pool == "default"
+    assert contract.queue_key(PREFIX, 3, "default") == f"{PREFIX}:{{runner:s03}}:queue"
+    assert contract.queue_key(PREFIX, 3, "gpu-a") == f"{PREFIX}:{{runner:s03}}:queue:gpu-a"
+    assert contract.key("clusters", PREFIX) == f"{PREFIX}:{{runner}}:clusters"
 
 
 def test_a_queue_of_another_shard_count_is_refused(client: redis.Redis, redis_url: str) -> None:

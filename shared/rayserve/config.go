@@ -20,6 +20,12 @@ type RunnerApplication struct {
 	WorkingDir string
 	// Args are the runner's settings (redis_url, key_prefix, max_deliberations, ...).
 	Args map[string]any
+	// Cluster names the Ray cluster the runner runs on (its arg cluster): it writes it into what
+	// it runs and follows that cluster's draining state. Empty leaves the runner's default.
+	Cluster string
+	// Pools are the pools whose streams the runner reads (its arg pools). Empty leaves the
+	// runner's default, the default pool.
+	Pools []string
 	// Replicas is how many runner replicas Serve keeps (default 1) when Autoscaling is nil.
 	Replicas int
 	// Autoscaling, when set, has Serve scale the replicas with the queue instead.
@@ -102,7 +108,7 @@ func (a RunnerApplication) Config() ([]byte, error) {
 	} else {
 		deployment.NumReplicas = max(a.Replicas, 1)
 	}
-	app := serveAppConfig{Name: a.name(), ImportPath: a.ImportPath, Args: a.Args, Deployments: []serveDeploymentConf{deployment}}
+	app := serveAppConfig{Name: a.name(), ImportPath: a.ImportPath, Args: a.args(), Deployments: []serveDeploymentConf{deployment}}
 	if a.Autoscaling != nil {
 		app.AutoscalingPolicy = map[string]any{"policy_function": PolicyFunction}
 	}
@@ -133,6 +139,24 @@ func (a RunnerApplication) Config() ([]byte, error) {
 		app.RuntimeEnv = env
 	}
 	return json.Marshal(serveConfig{ProxyLocation: "Disabled", Applications: []serveAppConfig{app}})
+}
+
+// args are Args with the cluster and the pools, when set, as the runner reads them.
+func (a RunnerApplication) args() map[string]any {
+	if a.Cluster == "" && len(a.Pools) == 0 {
+		return a.Args
+	}
+	args := maps.Clone(a.Args)
+	if args == nil {
+		args = map[string]any{}
+	}
+	if a.Cluster != "" {
+		args["cluster"] = a.Cluster
+	}
+	if len(a.Pools) > 0 {
+		args["pools"] = a.Pools
+	}
+	return args
 }
 
 // HashedPipOptions are the pip install options of hashed requirements. Ray writes runtime_env's

@@ -62,6 +62,8 @@ func TestDecideConvergesOnTheNewestRunner(t *testing.T) {
 			a.Env = map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
 		}), "RUNNING"), true},
 		{"same revision, hashed pip", deployed(t, with(func(a *RunnerApplication) { a.Pip = []string{hashedRedis} }), "RUNNING"), true},
+		{"same revision, another cluster's name", deployed(t, with(func(a *RunnerApplication) { a.Cluster = "ray-2" }), "RUNNING"), true},
+		{"same revision, other pools", deployed(t, with(func(a *RunnerApplication) { a.Pools = []string{"gpu"} }), "RUNNING"), true},
 		{"unreadable config", map[string]Status{"deliberation-runner": {Status: "RUNNING", Config: json.RawMessage(`[`)}}, true},
 	} {
 		d := Decide(c.apps, ours)
@@ -205,4 +207,49 @@ func TestHashedRequirementsAreInstalledWithRequireHashes(t *testing.T) {
 	if raw, _ := a.Config(); !strings.Contains(string(raw), `"pip":["redis==8.2.0",`) {
 		t.Fatalf("a list with an unhashed entry is not kept as a list: %s", raw)
 	}
+}
+
+// TestConfigCarriesTheClusterAndItsPools: the runner of a cluster is told its name and pools in
+// its args (what the runner's settings read as cluster and pools), without touching Args; none
+// set leaves the runner's defaults.
+func TestConfigCarriesTheClusterAndItsPools(t *testing.T) {
+	t.Parallel()
+	args := map[string]any{"redis_url": "redis://redis:6379/0"}
+	argsOf := func(a RunnerApplication) map[string]any {
+		t.Helper()
+		raw, err := a.Config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c struct {
+			Applications []struct {
+				Args map[string]any `json:"args"`
+			} `json:"applications"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatal(err)
+		}
+		return c.Applications[0].Args
+	}
+	a := RunnerApplication{ImportPath: "deliberation_runner:app", Args: args, Cluster: "ray-2", Pools: []string{"gpu", "default"}}
+	got := argsOf(a)
+	if got["cluster"] != "ray-2" || !slices.Equal(toStrings(got["pools"]), []string{"gpu", "default"}) {
+		t.Errorf("args %v: want cluster ray-2 and pools [gpu default]", got)
+	}
+	if len(args) != 1 {
+		t.Errorf("Config changed the caller's args: %v", args)
+	}
+	if got := argsOf(RunnerApplication{ImportPath: "deliberation_runner:app", Args: args}); got["cluster"] != nil || got["pools"] != nil {
+		t.Errorf("no cluster given, yet args %v", got)
+	}
+}
+
+func toStrings(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, item := range list {
+		s, _ := item.(string)
+		out = append(out, s)
+	}
+	return out
 }

@@ -55,7 +55,7 @@ func (r *Queue) List(ctx context.Context) ([]app.Attempt, error) {
 	var gone []string
 	for i, id := range ids {
 		m := markers[i].Val()
-		state, delibID, startedAt := field(m, 0), field(m, 1), field(m, 2)
+		state, delibID, startedAt, cluster := field(m, 0), field(m, 1), field(m, 2), field(m, 3)
 		if state == "" {
 			// Deleted but not unlisted (a Delete cut short), or written by hand: nothing to adopt.
 			gone = append(gone, id)
@@ -64,11 +64,11 @@ func (r *Queue) List(ctx context.Context) ([]app.Attempt, error) {
 		if !deliberation.ValidID(delibID) {
 			continue
 		}
-		st, err := markerStatus(runnerLabel("status of", id), state, startedAt)
+		st, err := markerStatus(runnerLabel("status of", id), state, startedAt, cluster)
 		if raw, rerr := records[i].Bytes(); rerr == nil {
 			var rec runnerRecord
 			rec, err = decodeRecord(runnerLabel("result of", id), raw)
-			st = recordStatus(rec)
+			st = recordStatus(rec, cluster)
 		}
 		if err != nil {
 			continue // a record the sweep cannot read: Status reports it when the entry is polled
@@ -90,7 +90,7 @@ func (r *Queue) List(ctx context.Context) ([]app.Attempt, error) {
 }
 
 // markerFields are the fields of an attempt's marker List reads, in this order.
-var markerFields = []string{"state", "deliberation_id", "started_at"}
+var markerFields = []string{"state", "deliberation_id", "started_at", "cluster"}
 
 func field(values []any, i int) string {
 	if i >= len(values) {

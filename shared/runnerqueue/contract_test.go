@@ -40,14 +40,14 @@ func runnerKey(t *testing.T, name, prefix, attempt string) string {
 	return strings.NewReplacer("<prefix>", prefix, "<attempt>", attempt, "<shard>", shard).Replace(keys[name])
 }
 
-// startScript is what the runner runs when it takes an attempt (START_SCRIPT in
+// startScript is what the runner runs when it takes an attempt, on its cluster ARGV[2] (START_SCRIPT in
 // shared/rayjob/runner_queue.py).
 var startScript = redis.NewScript(startSource)
 
 const startSource = `
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'PENDING' and state ~= 'RUNNING' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'RUNNING')
+redis.call('HSET', KEYS[1], 'state', 'RUNNING', 'cluster', ARGV[2])
 redis.call('HSETNX', KEYS[1], 'started_at', ARGV[1])
 return 1
 `
@@ -64,7 +64,7 @@ func queueHarness(rdb redis.UniversalClient) raycontract.Harness {
 		return raycontract.Adapter{Port: q,
 			Start: func(t *testing.T, d deliberation.Deliberation) {
 				now := time.Now().UnixMilli()
-				ok, err := startScript.Run(context.Background(), rdb, []string{runnerKey(t, "attempt", prefix, d.SubmissionID)}, now).Int()
+				ok, err := startScript.Run(context.Background(), rdb, []string{runnerKey(t, "attempt", prefix, d.SubmissionID)}, now, "ray-1").Int()
 				if err != nil || ok != 1 {
 					t.Fatalf("the runner cannot start %s: %d, %v", d.SubmissionID, ok, err)
 				}

@@ -33,6 +33,9 @@ import (
 // shares under a store prefix of its own; the queue's prefix is the runner's.
 const runnerPrefix = "serve-e2e"
 
+// e2eCluster is the name the runner on the head is deployed with (its arg cluster).
+const e2eCluster = "ray-e2e"
+
 var runnerFixture struct {
 	once   sync.Once
 	url    string
@@ -99,7 +102,7 @@ func sharedRunner(t *testing.T) string {
 		f.err = client.DeployRunner(context.Background(), rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath,
 			// The runner's own list is "*" as the queue's policy (openLimits): the fakes are on loopback.
 			Args: map[string]any{"redis_url": f.url, "key_prefix": runnerPrefix, "claim_idle_s": 5, "heartbeat_s": 1,
-				"allowed_origins": []string{"*"}}},
+				"allowed_origins": []string{"*"}}, Cluster: e2eCluster, Pools: []string{"default", "gpu"}},
 			name, zip, 3*time.Minute)
 		fmt.Fprintf(os.Stderr, "serve e2e: runner deployed in %s (err %v)\n", time.Since(start).Round(time.Millisecond), f.err)
 	})
@@ -329,6 +332,41 @@ func TestServeEndToEndOneEnqueue(t *testing.T) {
 		t.Fatalf("the agent's model was called %d times, want once", n)
 	}
 	e.WantStats(t, 1, 0, 1, 0, 0)
+}
+
+// TestServeEndToEndPoolAndCluster: an attempt of pool gpu, enqueued on that pool's stream, is run
+// by the runner on the head (deployed serving default and gpu), whose Status names its cluster,
+// as the real runner wrote it into the marker and the record.
+func TestServeEndToEndPoolAndCluster(t *testing.T) {
+	t.Parallel()
+	e := newServeE2E(t)
+	ctx := context.Background()
+	lim := openLimits
+	lim.Pools = []string{"default", "gpu"}
+	req, err := deliberation.NewRequest(e.Input(60, 0, deliberation.AgentConfig{AgentID: "a1", Role: "DEV", Model: "m1"}), lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Pool = "gpu"
+	d := deliberation.New(deliberation.NewID(), req, time.Now().UTC())
+	if err := e.runner.Submit(ctx, d, req); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		st, err := e.runner.Status(ctx, d.SubmissionID)
+		if err == nil && st.State.Terminal() {
+			if st.State != deliberation.JobSucceeded || st.Cluster != e2eCluster {
+				t.Fatalf("status %+v, want SUCCEEDED on %s", st, e2eCluster)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("attempt of pool gpu not run within 60 s: %+v, %v", st, err)
+		}
+	}
+	if n, err := runnerqueue.QueueLength(ctx, e.rdb, runnerqueue.NewKeys(runnerPrefix), "gpu"); err != nil || n != 0 {
+		t.Errorf("the gpu streams hold %d entries (%v) once it ran", n, err)
+	}
 }
 
 // TestServeEndToEndCancelWhileRunning: a running deliberation's agent tasks are cancelled: its

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -33,10 +34,13 @@ var _ app.RayCluster = (*Queue)(nil)
 //   - <prefix>:{runner:sNN}:result:<id>   the runner's record: state SUCCEEDED | FAILED,
 //     infrastructure, start_time and end_time (unix ms), result (the job's result contract); it
 //     expires too.
-//   - <prefix>:{runner:sNN}:queue         the shard's stream the runners' consumer group "runners" reads.
+//   - <prefix>:{runner:sNN}:queue         the shard's stream the runners' consumer group "runners" reads,
+//     of the default pool; <prefix>:{runner:sNN}:queue:<pool> that of another pool, read only by the
+//     runners of the clusters serving it.
 //   - <prefix>:{runner:sNN}:attempts      the shard's index of attempts: a sorted set of submission
 //     ids scored by their marker's expiry (unix ms), so List reads only live attempts and stays bounded.
 //   - <prefix>:{runner}:replicas          a hash the runner replicas write their figures to (Replicas).
+//   - <prefix>:{runner}:clusters          a hash of the clusters' draining states (WriteClusters).
 type Queue struct {
 	rdb  redis.UniversalClient
 	keys Keys
@@ -48,6 +52,8 @@ type Queue struct {
 	tracing       trace.TracerProvider
 	// shardLength bounds each shard's stream: Config.MaxLength spread over the shards.
 	shardLength int64
+	// pools are the pools whose streams Lag sums (Config.Pools).
+	pools []string
 }
 
 // Config configures a Queue.
@@ -67,6 +73,9 @@ type Config struct {
 	// over the shards' streams: an enqueue past its shard's part is refused, never another entry
 	// trimmed. Each entry holds a request (up to 100 KiB).
 	MaxLength int64
+	// Pools are the pools some cluster serves (config.Ray.Pools): Lag sums their streams.
+	// Default: the default pool only.
+	Pools []string
 }
 
 // New returns the port on rdb, the Redis the runners read.
@@ -89,8 +98,11 @@ func New(rdb redis.UniversalClient, cfg Config) (*Queue, error) {
 	if cfg.MaxLength > 0 {
 		shardLength = (cfg.MaxLength + int64(Shards) - 1) / int64(Shards)
 	}
+	if len(cfg.Pools) == 0 {
+		cfg.Pools = []string{deliberation.DefaultPool}
+	}
 	return &Queue{rdb: rdb, keys: NewKeys(cfg.Prefix), callback: cfg.CallbackURL, policy: cfg.Policy, linger: cfg.Linger,
-		tracing: cfg.Tracing, shardLength: shardLength}, nil
+		tracing: cfg.Tracing, shardLength: shardLength, pools: slices.Clone(cfg.Pools)}, nil
 }
 
 // Attempt states the runner and this adapter write (Ray's words, so they map one to one).
@@ -112,8 +124,8 @@ var enqueueSource string
 // twice, and an attempt is never queued without being listed.
 var enqueueScript = redis.NewScript(enqueueSource)
 
-// Submit enqueues d's current attempt for the runners, at most once per submission id, with the
-// trace context of its enqueue span in the stream entry.
+// Submit enqueues d's current attempt for the runners, on its pool's stream (req.PoolName()), at
+// most once per submission id, with the trace context of its enqueue span in the stream entry.
 func (r *Queue) Submit(ctx context.Context, d deliberation.Deliberation, req deliberation.Request) (err error) {
 	ctx, span := startEnqueueSpan(ctx, r.tracing, d)
 	defer func() { endSpan(span, err) }()
@@ -132,7 +144,7 @@ func (r *Queue) Submit(ctx context.Context, d deliberation.Deliberation, req del
 	}
 	traceparent, tracestate := traceContext(ctx)
 	shard := ShardOf(d.SubmissionID)
-	queued, err := enqueueScript.Run(ctx, r.rdb, []string{r.attemptKey(d.SubmissionID), r.keys.Queue(shard), r.keys.Index(shard)},
+	queued, err := enqueueScript.Run(ctx, r.rdb, []string{r.attemptKey(d.SubmissionID), r.keys.PoolQueue(shard, req.PoolName()), r.keys.Index(shard)},
 		d.ID, d.SubmissionID, payload, deadline, r.callback, ttl.Milliseconds(), time.Now().UnixMilli(),
 		traceparent, tracestate, r.shardLength).Int64()
 	if err == nil && queued < 0 {
@@ -150,31 +162,46 @@ type runnerRecord struct {
 	StartTime      int64                 `json:"start_time"`
 	EndTime        int64                 `json:"end_time"`
 	Result         json.RawMessage       `json:"result"`
+	// Cluster is the Ray cluster whose runner stored it (its Serve arg cluster).
+	Cluster string `json:"cluster"`
 }
 
-// Status reads the attempt's record, or its marker while it is queued or running.
+// Status reads the attempt's record, or its marker while it is queued or running. Its cluster is
+// the record's (the runner that stored it), else the marker's (the runner that last started it).
 func (r *Queue) Status(ctx context.Context, submissionID string) (app.AttemptStatus, error) {
 	what := runnerLabel("status of", submissionID)
 	rec, found, err := r.record(ctx, submissionID)
-	if err != nil || found {
-		return recordStatus(rec), err
+	if err != nil {
+		return app.AttemptStatus{}, err
+	}
+	if found && rec.Cluster != "" {
+		return recordStatus(rec, ""), nil
 	}
 	marker, err := r.rdb.HGetAll(ctx, r.attemptKey(submissionID)).Result()
-	if err != nil {
+	switch {
+	case found: // a record of a runner before clusters: the marker may still name one
+		return recordStatus(rec, marker["cluster"]), nil
+	case err != nil:
 		return app.AttemptStatus{}, redisError(err, what)
 	}
-	return markerStatus(what, marker["state"], marker["started_at"])
+	return markerStatus(what, marker["state"], marker["started_at"], marker["cluster"])
 }
 
-func recordStatus(rec runnerRecord) app.AttemptStatus {
+// recordStatus is the status the runner's record tells; markerCluster stands in for a record
+// that names no cluster.
+func recordStatus(rec runnerRecord, markerCluster string) app.AttemptStatus {
+	cluster := rec.Cluster
+	if cluster == "" {
+		cluster = markerCluster
+	}
 	return app.AttemptStatus{State: rec.State, Infrastructure: rec.Infrastructure,
 		StartTime: time.UnixMilli(rec.StartTime), EndTime: time.UnixMilli(rec.EndTime),
-		Summary: infrastructureSummary(rec)}
+		Summary: infrastructureSummary(rec), Cluster: cluster}
 }
 
 // markerStatus is the status an attempt's marker tells while the runner has no record of it.
-func markerStatus(what, state, startedAt string) (app.AttemptStatus, error) {
-	st := app.AttemptStatus{State: deliberation.JobState(state)}
+func markerStatus(what, state, startedAt, cluster string) (app.AttemptStatus, error) {
+	st := app.AttemptStatus{State: deliberation.JobState(state), Cluster: cluster}
 	switch state {
 	case runnerPending, runnerStopped:
 	case runnerRunning:

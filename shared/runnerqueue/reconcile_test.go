@@ -51,7 +51,7 @@ func TestReconcileTidiesTheQueue(t *testing.T) {
 		return sub.DeliberationID
 	}
 	start := func(id string) {
-		if err := startScript.Run(ctx, rdb, []string{runnerKey(t, "attempt", prefix, id)}, time.Now().UnixMilli()).Err(); err != nil {
+		if err := startScript.Run(ctx, rdb, []string{runnerKey(t, "attempt", prefix, id)}, time.Now().UnixMilli(), "ray-1").Err(); err != nil {
 			t.Fatal(err)
 		}
 	}

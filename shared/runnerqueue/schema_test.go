@@ -23,6 +23,7 @@ import (
 type queueContract struct {
 	Group         string            `json:"group"`
 	Shards        int               `json:"shards"`
+	DefaultPool   string            `json:"default_pool"`
 	ShardExamples map[string]int    `json:"shard_examples"`
 	Keys          map[string]string `json:"keys"`
 	EntryFields   []string          `json:"entry_fields"`
@@ -73,14 +74,21 @@ func TestQueueFollowsItsContract(t *testing.T) {
 	}
 	shard := ShardOf(id)
 	keys := map[string]string{"queue": q.keys.Queue(shard), "attempt": q.attemptKey(id), "result": q.resultKey(id),
-		"index": q.keys.Index(shard), "replicas": q.keys.Replicas(), "layout": q.keys.Layout()}
+		"index": q.keys.Index(shard), "replicas": q.keys.Replicas(), "layout": q.keys.Layout(),
+		"pool_queue": q.keys.PoolQueue(shard, "gpu-a"), "clusters": q.keys.Clusters()}
 	if len(keys) != len(c.Keys) {
 		t.Fatalf("the adapter has keys %v, the contract %v", keys, c.Keys)
 	}
 	for name, key := range keys {
-		if want := expand(name); key != want {
+		if want := strings.ReplaceAll(expand(name), "<pool>", "gpu-a"); key != want {
 			t.Errorf("key %s = %q, the contract says %q", name, key, want)
 		}
+	}
+	// The default pool keeps the stream of before pools; the runner's tests check the same.
+	if c.DefaultPool != deliberation.DefaultPool || q.keys.PoolQueue(shard, c.DefaultPool) != expand("queue") ||
+		q.keys.PoolQueue(shard, "") != expand("queue") {
+		t.Errorf("the default pool %q (the contract's %q) is queued on %q, the contract says %q",
+			deliberation.DefaultPool, c.DefaultPool, q.keys.PoolQueue(shard, c.DefaultPool), expand("queue"))
 	}
 
 	timeout := 60

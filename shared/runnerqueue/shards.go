@@ -28,10 +28,12 @@ func ShardOf(submissionID string) int {
 
 // Keys spells the queue's keys under a prefix (contract/runner_queue.json):
 //
-//	<p>:{runner:sNN}:queue          the stream of shard NN, read by the group "runners"
+//	<p>:{runner:sNN}:queue          the stream of shard NN, read by the group "runners" (the default pool)
+//	<p>:{runner:sNN}:queue:<pool>   the stream of pool <pool> in shard NN (PoolQueue)
 //	<p>:{runner:sNN}:attempt:<id>   an attempt's marker      <p>:{runner:sNN}:attempts  the shard's index
 //	<p>:{runner:sNN}:result:<id>    the runner's record      <p>:{runner}:replicas      the replicas' figures
 //	<p>:{runner}:shards             the shard count the queue was written with (CheckLayout)
+//	<p>:{runner}:clusters           the clusters' draining states the runners follow (WriteClusters)
 type Keys struct {
 	prefix string
 	heads  []string // "<p>:{runner:sNN}" of every shard, built once
@@ -46,8 +48,17 @@ func NewKeys(prefix string) Keys {
 	return k
 }
 
-// Queue is the stream of shard s.
+// Queue is the stream of shard s of the default pool.
 func (k Keys) Queue(s int) string { return k.heads[s] + ":queue" }
+
+// PoolQueue is the stream of pool in shard s: the default pool keeps the stream of before pools
+// (Queue), any other pool has its own beside it, under the same tag, so an enqueue stays one slot.
+func (k Keys) PoolQueue(s int, pool string) string {
+	if pool == "" || pool == deliberation.DefaultPool {
+		return k.Queue(s)
+	}
+	return k.heads[s] + ":queue:" + pool
+}
 
 // Attempt is the marker of an attempt, in its shard.
 func (k Keys) Attempt(id string) string { return k.heads[ShardOf(id)] + ":attempt:" + id }
@@ -63,6 +74,13 @@ func (k Keys) Replicas() string { return k.prefix + ":{runner}:replicas" }
 
 // Layout holds the shard count the queue was written with.
 func (k Keys) Layout() string { return k.prefix + ":{runner}:shards" }
+
+// Clusters is the hash of the clusters' states (field = a cluster's name, value = JSON
+// {"draining": bool}): one key, never in a multi-key call.
+func (k Keys) Clusters() string { return k.prefix + ClustersSuffix }
+
+// ClustersSuffix ends the clusters hash's key, whatever the prefix.
+const ClustersSuffix = ":{runner}:clusters"
 
 // ErrLayout is a queue written with another shard count than this build's.
 var ErrLayout = errors.New("the runners' queue was written with another shard count")

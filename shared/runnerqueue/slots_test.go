@@ -1,7 +1,10 @@
 package runnerqueue_test
 
 import (
+	"context"
 	"maps"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -17,7 +20,8 @@ import (
 // harness runs) was given keys in two hash slots: Redis Cluster would refuse it with CROSSSLOT
 // (an enqueue given another shard's stream fails it). Each shard has its tag {runner:sNN}, so the
 // enqueues spread over several slots.
-// Every script and the delete's transaction must have run, so none escapes the check.
+// Every script and the delete's transaction must have run, so none escapes the check; an enqueue
+// on a pool's stream (<p>:{runner:sNN}:queue:<pool>) is among them.
 func TestEveryQueueCallIsOneSlot(t *testing.T) {
 	t.Parallel()
 	names := maps.Clone(runnerqueue.ScriptNames)
@@ -27,6 +31,19 @@ func TestEveryQueueCallIsOneSlot(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	rdb.AddHook(rec)
 	t.Run("contract", func(t *testing.T) { raycontract.Run(t, queueHarness(rdb)) })
+	// And an attempt of another pool than the default: its stream is beside the shard's others.
+	q, err := runnerqueue.New(rdb, runnerqueue.Config{Prefix: uniqueID("slots"), Policy: raycontract.Limits.JobPolicy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, req := raycontract.Deliberation(t)
+	req.Pool = "gpu"
+	if err := q.Submit(context.Background(), d, req); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(rec.Calls("enqueue.lua"), func(keys []string) bool { return strings.HasSuffix(keys[1], ":queue:gpu") }) {
+		t.Error("no enqueue on a pool's stream was checked")
+	}
 	for _, name := range []string{"enqueue.lua", "stop.lua", "the runner's start script", slots.MultiName} {
 		if len(rec.Calls(name)) == 0 {
 			t.Errorf("the contract never ran %s: its keys went unchecked", name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/extra/redisotel/v9"
@@ -61,14 +62,22 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	var backlog app.RunnerBacklog
 	// stopRunnerDeploy ends the runner's deployment (runner.go) when the function stops.
 	stopRunnerDeploy := func() {}
+	// writeClusters tells the runners which clusters drain (serve dispatch only): at start and on
+	// every reconcile pass.
+	writeClusters := func(context.Context) error { return nil }
+	stopClusterStates := func() {}
 	switch {
 	case !env.Ports.Ray:
 		return readSide(store), func(context.Context) error { return rdb.Close() }, nil
 	case cfg.Ray.Dispatch == config.DispatchServe:
 		var queue *runnerqueue.Queue
 		queue, err = runnerqueue.New(rdb, runnerqueue.Config{Prefix: cfg.RedisKeyPrefix, CallbackURL: cfg.Ray.CallbackURL,
-			Policy: limits(cfg).JobPolicy(), MaxLength: streamBound(cfg)})
+			Policy: limits(cfg).JobPolicy(), MaxLength: streamBound(cfg), Pools: cfg.Ray.Pools()})
 		cluster, backlog = queue, queue
+		if err == nil {
+			writeClusters = clusterStatesWriter(queue, cfg)
+			stopClusterStates = startClusterStates(writeClusters, env.Log)
+		}
 		if err == nil && cfg.Ray.DeployRunner {
 			stopRunnerDeploy, err = startRunnerDeploy(cfg, env.Log, env.Metrics)
 		}
@@ -76,6 +85,7 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 		cluster, err = newJobsPort(cfg, rdb, limits(cfg), env.Metrics, env.Log)
 	}
 	if err != nil {
+		stopClusterStates()
 		_ = rdb.Close()
 		return transport.Backend{}, nil, err
 	}
@@ -86,6 +96,7 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 		p, err := natsevents.New(natsevents.Options{URL: cfg.NATSURL, SubjectPrefix: cfg.NATSSubjectPrefix, Stream: cfg.NATSStream}, store, env.Log)
 		if err != nil {
 			stopRunnerDeploy()
+			stopClusterStates()
 			_ = rdb.Close()
 			return transport.Backend{}, nil, fmt.Errorf("nats: %w", err)
 		}
@@ -110,22 +121,33 @@ func Adapters(_ context.Context, env Env) (transport.Backend, func(context.Conte
 	backend := transport.Backend{Execute: svc, Status: svc, Cancel: svc, Stats: svc, Jobs: svc, Wake: svc,
 		Reconcile: transport.ReconcileFunc(func(ctx context.Context) error {
 			// The pass logs what it did; the PingSource only needs to know whether to retry.
+			// The clusters' states first: one HSET, so a drain set in the configuration reaches the
+			// runners within a pass even when no function restarted.
+			werr := writeClusters(ctx)
+			if werr != nil {
+				env.Log.WarnContext(ctx, "the clusters' draining states not written", "error", werr.Error())
+			}
 			_, err := svc.Reconcile(ctx)
-			return err
+			return errors.Join(werr, err)
 		})}
 	return backend, func(ctx context.Context) error {
 		stopRunnerDeploy()
+		stopClusterStates()
 		// The use cases' unfinished bookkeeping first, then events: both still need Redis.
 		return errors.Join(svc.Wait(ctx), closeEvents(ctx), rdb.Close())
 	}, nil
 }
 
 // handshake tells the commands go-redis sends on each new connection (HELLO, CLIENT SETINFO,
-// AUTH, SELECT), which are no part of what a request asked of Redis: they make no span.
+// AUTH, SELECT), which are no part of what a request asked of Redis: they make no span. Nor does
+// the write of the clusters' states (clusters.go), the function's own bookkeeping at start.
 func handshake(cmd redis.Cmder) bool {
 	switch cmd.Name() {
 	case "hello", "client", "auth", "select":
 		return true
+	case "hset":
+		key, _ := cmd.Args()[1].(string)
+		return strings.HasSuffix(key, runnerqueue.ClustersSuffix)
 	}
 	return false
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -54,63 +56,111 @@ func runnerApplication(c config.Config) (rayserve.RunnerApplication, string, []b
 	return app, name, zip, nil
 }
 
-// startRunnerDeploy makes sure, in the background, that the cluster runs this binary's runner
-// (rayserve.Decide says when to deploy over what runs). It never delays readiness or a request:
-// until the runner runs, attempts wait in the queue. The returned stop ends it and waits.
+// runnerApplicationOn is the runner this binary would deploy on one cluster of the list: named
+// after it, reading the streams of its pools.
+func runnerApplicationOn(base rayserve.RunnerApplication, rc config.RayCluster) rayserve.RunnerApplication {
+	app := base
+	app.Cluster, app.Pools = rc.Name, slices.Clone(rc.Pools)
+	return app
+}
+
+// runnerTarget is one cluster's runner and the client of its dashboard.
+type runnerTarget struct {
+	app    rayserve.RunnerApplication
+	client *rayserve.Client
+	name   string
+}
+
+// runnerTargets are the runners to deploy: one on every cluster of the list with an address (one
+// without is not the functions' to deploy on: its runner comes otherwise, a RayService), each
+// with its own name, pools and token.
+func runnerTargets(c config.Config, base rayserve.RunnerApplication) ([]runnerTarget, error) {
+	var targets []runnerTarget
+	for _, rc := range c.Ray.Clusters {
+		if rc.Address == "" {
+			continue
+		}
+		app := runnerApplicationOn(base, rc)
+		// A config Serve would refuse is this deployment's mistake: say so at start, not in a retry loop.
+		if _, err := app.Config(); err != nil {
+			return nil, fmt.Errorf("deliberation runner of cluster %s: %w", rc.Name, err)
+		}
+		client, err := rayserve.NewClient(rc.Address, rc.Token, runnerCallTimeout)
+		if err != nil {
+			return nil, fmt.Errorf("deliberation runner of cluster %s: %w", rc.Name, err)
+		}
+		targets = append(targets, runnerTarget{app: app, client: client, name: rc.Name})
+	}
+	return targets, nil
+}
+
+// startRunnerDeploy makes sure, in the background, that every cluster of the list with an
+// address runs this binary's runner (rayserve.Decide says when to deploy over what runs), each
+// under its own name, with its own pools and token. It never delays readiness or a request: until
+// a runner runs, attempts wait in the queue. The returned stop ends every check and waits.
 func startRunnerDeploy(c config.Config, log *slog.Logger, reg prometheus.Registerer) (func(), error) {
-	app, name, zip, err := runnerApplication(c)
+	base, name, zip, err := runnerApplication(c)
 	if err != nil {
 		return nil, err
 	}
-	// A config Serve would refuse is this deployment's mistake: say so at start, not in a retry loop.
-	if _, err := app.Config(); err != nil {
-		return nil, fmt.Errorf("deliberation runner: %w", err)
-	}
-	client, err := rayserve.NewClient(c.Ray.Address, c.Ray.AuthToken, runnerCallTimeout)
+	targets, err := runnerTargets(c, base)
 	if err != nil {
 		return nil, err
 	}
 	outcomes := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "rayexec", Name: "runner_deploy_checks_total",
-		Help: "Checks of the deliberation runner on the Ray cluster at start, by outcome: deployed, current (left as it was) or failed.",
-	}, []string{"outcome"})
+		Help: "Checks of the deliberation runner on each Ray cluster at start, by cluster and outcome: deployed, current (left as it was) or failed.",
+	}, []string{"cluster", "outcome"})
 	if err := reg.Register(outcomes); err != nil {
 		return nil, err
 	}
-	log = log.With("runner_package", name, "runner_revision", app.Revision)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		deployed, err := backoff.Retry(ctx, func() (bool, error) {
-			apps, err := client.Applications(ctx)
-			if err != nil {
-				return false, err
+	var wg sync.WaitGroup
+	for _, tg := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outcome := deployRunner(ctx, tg.client, tg.app, name, zip,
+				log.With("cluster", tg.name, "runner_package", name, "runner_revision", tg.app.Revision))
+			if outcome != "" {
+				outcomes.WithLabelValues(tg.name, outcome).Inc()
 			}
-			d := rayserve.Decide(apps, app)
-			if !d.Deploy {
-				log.Info("deliberation runner left as it is", "reason", d.Reason)
-				return false, nil
-			}
-			log.Info("deploying the deliberation runner", "reason", d.Reason)
-			return true, client.PutRunner(ctx, app, name, zip)
-		}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: time.Second, RandomizationFactor: 0.5,
-			Multiplier: 1.5, MaxInterval: runnerRetryMax}), backoff.WithMaxTries(runnerDeployTries),
-			backoff.WithMaxElapsedTime(runnerDeployMax),
-			backoff.WithNotify(func(err error, next time.Duration) {
-				log.Warn("deliberation runner: Ray did not answer, trying again", "error", err.Error(), "in", next.String())
-			}))
-		switch {
-		case ctx.Err() != nil:
-		case err != nil:
-			outcomes.WithLabelValues("failed").Inc()
-			log.Error("deliberation runner not deployed: attempts wait in the queue until one runs", "error", err.Error())
-		case deployed:
-			outcomes.WithLabelValues("deployed").Inc()
-			log.Info("deliberation runner deployed; Serve starts its replicas")
-		default:
-			outcomes.WithLabelValues("current").Inc()
+		}()
+	}
+	return func() { cancel(); wg.Wait() }, nil
+}
+
+// deployRunner checks one cluster's runner, deploying app when rayserve.Decide says so, retrying
+// while Ray does not answer; the outcome counted, or "" when the function stopped first.
+func deployRunner(ctx context.Context, client *rayserve.Client, app rayserve.RunnerApplication, name string, zip []byte,
+	log *slog.Logger) string {
+	deployed, err := backoff.Retry(ctx, func() (bool, error) {
+		apps, err := client.Applications(ctx)
+		if err != nil {
+			return false, err
 		}
-	}()
-	return func() { cancel(); <-done }, nil
+		d := rayserve.Decide(apps, app)
+		if !d.Deploy {
+			log.Info("deliberation runner left as it is", "reason", d.Reason)
+			return false, nil
+		}
+		log.Info("deploying the deliberation runner", "reason", d.Reason)
+		return true, client.PutRunner(ctx, app, name, zip)
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: time.Second, RandomizationFactor: 0.5,
+		Multiplier: 1.5, MaxInterval: runnerRetryMax}), backoff.WithMaxTries(runnerDeployTries),
+		backoff.WithMaxElapsedTime(runnerDeployMax),
+		backoff.WithNotify(func(err error, next time.Duration) {
+			log.Warn("deliberation runner: Ray did not answer, trying again", "error", err.Error(), "in", next.String())
+		}))
+	switch {
+	case ctx.Err() != nil:
+		return ""
+	case err != nil:
+		log.Error("deliberation runner not deployed: attempts wait in the queue until one runs", "error", err.Error())
+		return "failed"
+	case deployed:
+		log.Info("deliberation runner deployed; Serve starts its replicas")
+		return "deployed"
+	}
+	return "current"
 }

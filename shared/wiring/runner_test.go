@@ -124,11 +124,15 @@ func count(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
 		if f.GetName() != "rayexec_runner_deploy_checks_total" {
 			continue
 		}
+		n := 0.0 // summed over the clusters
 		for _, m := range f.GetMetric() {
-			if m.GetLabel()[0].GetValue() == outcome {
-				return m.GetCounter().GetValue()
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					n += m.GetCounter().GetValue()
+				}
 			}
 		}
+		return n
 	}
 	return 0
 }
