@@ -52,8 +52,7 @@ func deployRunner(t *testing.T, s *stack, h *rayHead) {
 	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: map[string]any{
 		"redis_url": s.redis.URL(), "redis_mode": s.redis.mode, "key_prefix": keyPrefix, "max_deliberations": 64,
 		"claim_idle_s": runnerClaimIdle, "heartbeat_s": 2,
-		"allowed_origins": []string{s.model.URL()}, "callback_url": s.callback}}
-	// The runner's `cluster` arg (issue 24, branch h-runner) goes here once it exists: h.name.
+		"allowed_origins": []string{s.model.URL()}, "callback_url": s.callback}, Cluster: h.name}
 	if err := client.DeployRunner(t.Context(), app, name, zip, 3*time.Minute); err != nil {
 		t.Fatalf("deliberation runner: %v", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/rayexecutor/functions/shared/config"
-	"github.com/rayexecutor/functions/shared/rayserve"
 )
 
 // The defaults rayhead.sh uses for a head, which the launcher's further heads count on from.
@@ -88,12 +87,4 @@ func clustersSetting(clusters []localCluster) string {
 	}
 	raw, _ := json.Marshal(list) // plain strings: cannot fail
 	return string(raw)
-}
-
-// nameRunner is THE one place the cluster's name reaches the runner's deploy (issue 24). Today's
-// runner knows no such arg; once shared/rayserve's runner args carry `Cluster` and `Pools`
-// (branch h-runner), set app.Cluster = cluster here and nothing else changes. Until then it passes
-// nothing, and a cluster's share is told by its replica's consumer (the tests' way).
-func nameRunner(app *rayserve.RunnerApplication, cluster string) {
-	_, _ = app, cluster
 }

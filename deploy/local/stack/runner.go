@@ -36,10 +36,7 @@ func (s *stack) deployRunner(ctx context.Context, cluster, rayURL, redisMode, re
 	args := map[string]any{"redis_url": redisURL, "redis_mode": redisMode, "key_prefix": prefix}
 	maps.Copy(args, limits)
 	maps.Copy(args, extra)
-	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: args, Env: env}
-	if cluster != "" {
-		nameRunner(&app, cluster)
-	}
+	app := rayserve.RunnerApplication{ImportPath: rayjob.RunnerImportPath, Args: args, Env: env, Cluster: cluster}
 	if err := client.DeployRunner(ctx, app, name, zip, runnerDeployTimeout); err != nil {
 		return fmt.Errorf("deliberation runner: %w", err)
 	}
