@@ -443,16 +443,7 @@ func TestSeveralRayClustersChecksCatchMistakes(t *testing.T) {
 func TestRayClusterComponent(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	rel := func(p string) string {
-		a, err := filepath.Abs(p)
-		if err == nil {
-			a, err = filepath.Rel(dir, a)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
+	rel := relativeTo(t, dir)
 	text := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnameSuffix: -north\n"+
 		"resources:\n- %s\n- cluster.yaml\ncomponents:\n- %s\n", rel("../ray"), rel(filepath.Join(rayClustersDir, rayClusterComponent)))
 	cluster, err := os.ReadFile(filepath.Join(rayClustersDir, "east", "cluster.yaml"))
@@ -485,16 +476,7 @@ func TestRayClusterComponent(t *testing.T) {
 func TestRayClustersComponentOnCombined(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	rel := func(p string) string {
-		a, err := filepath.Abs(p)
-		if err == nil {
-			a, err = filepath.Rel(dir, a)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
+	rel := relativeTo(t, dir)
 	text := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: %s\n"+
 		"resources:\n- %s\ncomponents:\n- %s\n", namespace, rel(combined), rel("ray-clusters"))
 	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(text), 0o600); err != nil {

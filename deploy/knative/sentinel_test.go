@@ -46,6 +46,21 @@ var kustomizing sync.Mutex
 
 // build is `kustomize build dir` through kustomize's own Go library (components and delete
 // patches included), decoded strictly as load decodes the other folders.
+// relativeTo turns a path of this package into one relative to dir: kustomize takes bases by
+// relative path only.
+func relativeTo(t *testing.T, dir string) func(string) string {
+	return func(p string) string {
+		a, err := filepath.Abs(p)
+		if err == nil {
+			a, err = filepath.Rel(dir, a)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+}
+
 func build(t *testing.T, dir string) deployment {
 	t.Helper()
 	kustomizing.Lock()
@@ -389,17 +404,7 @@ func TestSentinelChecksCatchMistakes(t *testing.T) {
 func TestSentinelComponentOnCombined(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	// kustomize takes bases by relative path only.
-	abs := func(p string) string {
-		a, err := filepath.Abs(p)
-		if err == nil {
-			a, err = filepath.Rel(dir, a)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
+	abs := relativeTo(t, dir)
 	text := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: %s\n"+
 		"resources:\n- %s\ncomponents:\n- %s\n", namespace, abs(combined), abs("redis-sentinel"))
 	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(text), 0o600); err != nil {
