@@ -18,8 +18,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
 	"github.com/rayexecutor/functions/shared/config"
@@ -46,16 +44,7 @@ type rayObjects struct {
 // buildRay is `kustomize build dir` of a Ray overlay through kustomize's Go library.
 func buildRay(t *testing.T, dir string) rayObjects {
 	t.Helper()
-	kustomizing.Lock()
-	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
-	kustomizing.Unlock()
-	if err != nil {
-		t.Fatalf("kustomize build %s: %v", dir, err)
-	}
-	out, err := res.AsYaml()
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := kustomizeBuild(t, dir)
 	var o rayObjects
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(out)))
 	for {

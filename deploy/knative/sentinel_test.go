@@ -61,7 +61,8 @@ func relativeTo(t *testing.T, dir string) func(string) string {
 	}
 }
 
-func build(t *testing.T, dir string) deployment {
+// kustomizeBuild is `kustomize build dir` through kustomize's Go library, one build at a time.
+func kustomizeBuild(t *testing.T, dir string) []byte {
 	t.Helper()
 	kustomizing.Lock()
 	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
@@ -73,6 +74,12 @@ func build(t *testing.T, dir string) deployment {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return out
+}
+
+func build(t *testing.T, dir string) deployment {
+	t.Helper()
+	out := kustomizeBuild(t, dir)
 	d := deployment{namespace: namespace}
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(out)))
 	for {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/rayexecutor/functions/internal/raycontract"
 	"github.com/rayexecutor/functions/internal/raytest"
-	"github.com/rayexecutor/functions/shared/deliberation"
 	"github.com/rayexecutor/functions/shared/rayjobs"
 )
 
@@ -27,24 +26,6 @@ func TestRouterContractFake(t *testing.T) {
 				t.Fatalf("%d fakes hold job %s, want 1", found, id)
 			}
 		}
-		return raycontract.Adapter{Port: rt,
-			Start: func(t *testing.T, d deliberation.Deliberation) {
-				update(t, d.SubmissionID, func(j *raytest.Job) {
-					j.Status, j.StartTime = deliberation.JobRunning, time.Now().Add(-time.Minute).UnixMilli()
-				})
-			},
-			Finish: func(t *testing.T, d deliberation.Deliberation, succeeded bool) {
-				update(t, d.SubmissionID, func(j *raytest.Job) {
-					j.EndTime = time.Now().Add(-30 * time.Second).UnixMilli()
-					code := 0
-					if succeeded {
-						j.Status, j.Logs = deliberation.JobSucceeded, rayjobs.ResultPrefix+raycontract.ResultJSON+"\n"
-					} else {
-						code = 3
-						j.Status, j.ErrorType, j.Message = deliberation.JobFailed, "JOB_ENTRYPOINT_COMMAND_ERROR", "Job entrypoint command failed with exit code 3"
-					}
-					j.DriverExitCode = &code
-				})
-			}}
+		return raycontract.FakeJobsAdapter(rt, update, rayjobs.ResultPrefix+raycontract.ResultJSON)
 	}})
 }

@@ -27,27 +27,7 @@ func TestClusterContractFake(t *testing.T) {
 				t.Fatalf("the fake has no job %s", id)
 			}
 		}
-		return raycontract.Adapter{Port: c,
-			Start: func(t *testing.T, d deliberation.Deliberation) {
-				update(t, d.SubmissionID, func(j *raytest.Job) {
-					// Started and ended in the past: Ray lets a job be deleted only once its
-					// monitor has let go of it (rayjobs.Cluster.Delete).
-					j.Status, j.StartTime = deliberation.JobRunning, time.Now().Add(-time.Minute).UnixMilli()
-				})
-			},
-			Finish: func(t *testing.T, d deliberation.Deliberation, succeeded bool) {
-				update(t, d.SubmissionID, func(j *raytest.Job) {
-					j.EndTime = time.Now().Add(-30 * time.Second).UnixMilli()
-					code := 0
-					if succeeded {
-						j.Status, j.Logs = deliberation.JobSucceeded, rayjobs.ResultPrefix+raycontract.ResultJSON+"\n"
-					} else {
-						code = 3
-						j.Status, j.ErrorType, j.Message = deliberation.JobFailed, "JOB_ENTRYPOINT_COMMAND_ERROR", "Job entrypoint command failed with exit code 3"
-					}
-					j.DriverExitCode = &code
-				})
-			}}
+		return raycontract.FakeJobsAdapter(c, update, rayjobs.ResultPrefix+raycontract.ResultJSON)
 	}})
 }
 
