@@ -6,6 +6,7 @@ import (
 	"github.com/rayexecutor/functions/shared/app"
 	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/deliberation"
+	"github.com/rayexecutor/functions/shared/runnerqueue"
 )
 
 // serveCheckPeriod is the least time between two checks of one deliberation in the serve dispatch.
@@ -36,10 +37,14 @@ func settings(c config.Config) app.Settings {
 
 // streamBound is the hard bound on the runners' stream: twice MAX_RUNNER_QUEUE_LAG (the soft bound
 // on entries no runner read, which execute checks first; the rest room for those being run), or
-// 20,000 without one. At up to 100 KiB a request, it bounds what the stream can take of Redis.
+// 20,000 without one. At up to 100 KiB a request, it bounds what the stream can take of Redis. The
+// queue spreads it evenly over its shards, and attempts hash unevenly: so each shard may hold at
+// least that twice-the-soft-bound (up to 64), or a small soft bound would refuse an attempt of a
+// shard that others left empty before the soft bound is reached.
 func streamBound(c config.Config) int64 {
-	if c.MaxRunnerQueueLag > 0 {
-		return 2 * int64(c.MaxRunnerQueueLag)
+	if c.MaxRunnerQueueLag <= 0 {
+		return 20000
 	}
-	return 20000
+	total := 2 * int64(c.MaxRunnerQueueLag)
+	return max(total, int64(runnerqueue.Shards)*min(total, 64))
 }
