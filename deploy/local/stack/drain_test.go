@@ -29,15 +29,18 @@ const (
 	drainModelDelay = 6 * time.Second
 	// minHeldAtDrain is how many deliberations ray-2 runs, at least, when it is marked draining.
 	minHeldAtDrain = 2
+	// drainSlots is each runner's max_deliberations: burst A exceeds both together, so each
+	// cluster takes a share and the rest of A waits in the queue for the drain.
+	drainSlots = 6
 )
 
 var clustersFileLine = regexp.MustCompile(`RAY_CLUSTERS_FILE (\S+clusters\.json)`)
 
 // TestStackDrainsACluster is the draining of issue 24 through the configuration, on two real
-// heads: `RUN_RAY_CLUSTERS=2 make run`, a burst A over both clusters, then, while ray-2 runs some
+// heads: `RUN_RAY_CLUSTERS=2 make run` with 6 slots per runner, a burst A of 16 over both clusters, then, while ray-2 runs some
 // of A, `"draining": true` on ray-2 in the functions' RAY_CLUSTERS_FILE and SIGHUP to the launcher
 // (the functions restart and publish the state into the clusters hash, as a rollout after a
-// ConfigMap change does). A burst B then runs on ray-1 only; what ray-2 held finishes on ray-2,
+// ConfigMap change does). The rest of A and a burst B then run on ray-1 only; what ray-2 held finishes on ray-2,
 // not handed back; every deliberation of A and B completes exactly once, in one attempt.
 func TestStackDrainsACluster(t *testing.T) {
 	t.Parallel()
@@ -61,7 +64,8 @@ func TestStackDrainsACluster(t *testing.T) {
 	})
 	env := map[string]string{"API_TOKEN": token, "VLLM_URL_ALLOWLIST": model.URL(), "RECONCILE_INTERVAL": "2s",
 		"REDIS_URL": redis.URL(), "RUN_RAY_CLUSTERS": "2",
-		"RUN_RUNNER_ARGS": fmt.Sprintf(`{"claim_idle_s":%g,"heartbeat_s":%g}`, testClaimIdle.Seconds(), testHeartbeat.Seconds())}
+		"RUN_RUNNER_ARGS": fmt.Sprintf(`{"claim_idle_s":%g,"heartbeat_s":%g,"max_deliberations":%d}`,
+			testClaimIdle.Seconds(), testHeartbeat.Seconds(), drainSlots)}
 	for k, v := range heads[0] {
 		env[k] = v
 	}
