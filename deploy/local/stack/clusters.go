@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/rayexecutor/functions/shared/config"
@@ -79,7 +81,8 @@ func (s *stack) startClusters(ctx context.Context, opts options, environ []strin
 	return clusters, nil
 }
 
-// clustersSetting is RAY_CLUSTERS for the functions: the local heads by name and address.
+// clustersSetting is the functions' list of clusters (the JSON of RAY_CLUSTERS, written to their
+// RAY_CLUSTERS_FILE): the local heads by name and address.
 func clustersSetting(clusters []localCluster) string {
 	list := make([]config.RayCluster, len(clusters))
 	for i, c := range clusters {
@@ -87,4 +90,21 @@ func clustersSetting(clusters []localCluster) string {
 	}
 	raw, _ := json.Marshal(list) // plain strings: cannot fail
 	return string(raw)
+}
+
+// writeClustersFile writes clustersSetting into a file of its own for the functions'
+// RAY_CLUSTERS_FILE, removed when the stack stops. It is the local stand-in for a mounted
+// ConfigMap: set "draining": true on a cluster there and send the launcher SIGHUP, and the
+// restarted functions tell that cluster's runner to take nothing new.
+func (s *stack) writeClustersFile(clusters []localCluster) (string, error) {
+	dir, err := os.MkdirTemp("", "stack-clusters-")
+	if err != nil {
+		return "", err
+	}
+	s.onStop("the clusters file", func() { _ = os.RemoveAll(dir) })
+	file := filepath.Join(dir, "clusters.json")
+	if err := os.WriteFile(file, []byte(clustersSetting(clusters)+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return file, nil
 }

@@ -1,9 +1,11 @@
 // Command stack is the launcher behind `make run` (docs/development.md): the whole system on one
 // machine. It embeds Redis (miniredis) and NATS with JetStream unless REDIS_URL or NATS_URL name
 // servers, starts a local Ray head through deploy/local/rayhead.sh unless RAY_ADDRESS names one
-// (RUN_RAY_CLUSTERS=N: N heads, ray-1..ray-N, listed to the functions in RAY_CLUSTERS),
+// (RUN_RAY_CLUSTERS=N: N heads, ray-1..ray-N, listed to the functions in RAY_CLUSTERS_FILE),
 // runs the four functions as separate processes (8081-8084) and the combined router (8080) against
-// them, sends the reconcile tick a PingSource would, and on Ctrl-C stops everything it started.
+// them, sends the reconcile tick a PingSource would, restarts the functions on SIGHUP (they read
+// their configuration again: RUN_RAY_CLUSTERS' file of clusters, to drain one), and on Ctrl-C
+// stops everything it started.
 package main
 
 import (
@@ -42,7 +44,9 @@ func run() int {
 		return exitUsage
 	}
 	out := &output{}
-	s := &stack{log: cfg.Logger(out.writer("stack", os.Stderr)), out: out, grace: opts.grace}
+	reload := make(chan os.Signal, 1)
+	signal.Notify(reload, syscall.SIGHUP)
+	s := &stack{log: cfg.Logger(out.writer("stack", os.Stderr)), out: out, grace: opts.grace, reload: reload}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 )
@@ -17,6 +18,8 @@ type stack struct {
 	// children are stopped together, first: each may take its whole grace, and they do not
 	// depend on one another.
 	children []*child
+	// reload receives SIGHUP: restart the functions, which read their configuration again.
+	reload <-chan os.Signal
 }
 
 type namedStop struct {
@@ -31,6 +34,15 @@ func (s *stack) onStop(name string, stop func()) {
 
 // down stops every child, then every other part, newest first.
 func (s *stack) down() {
+	s.stopFunctions()
+	for i := len(s.stops) - 1; i >= 0; i-- {
+		s.stops[i].stop()
+		s.log.Info("stopped", "part", s.stops[i].name)
+	}
+}
+
+// stopFunctions stops every child together and forgets them.
+func (s *stack) stopFunctions() {
 	var wg sync.WaitGroup
 	for _, c := range s.children {
 		wg.Go(func() { c.stop(s.grace) })
@@ -39,8 +51,5 @@ func (s *stack) down() {
 	if len(s.children) > 0 {
 		s.log.Info("functions stopped", "count", len(s.children))
 	}
-	for i := len(s.stops) - 1; i >= 0; i-- {
-		s.stops[i].stop()
-		s.log.Info("stopped", "part", s.stops[i].name)
-	}
+	s.children = nil
 }

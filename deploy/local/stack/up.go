@@ -46,7 +46,7 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 	var clusters []localCluster
 	switch {
 	case opts.clusters > 1:
-		ray.note = "local head (deploy/local/rayhead.sh), in RAY_CLUSTERS"
+		ray.note = "local head (deploy/local/rayhead.sh)"
 		if clusters, err = s.startClusters(ctx, opts, environ); err != nil {
 			return err
 		}
@@ -77,7 +77,12 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 		// Python); the functions must not replace it with the cluster's (docs/ray.md).
 		"RAY_SERVE_DEPLOY=false")
 	if len(clusters) > 1 {
-		env = append(env, "RAY_ADDRESS=", "RAY_CLUSTERS="+clustersSetting(clusters))
+		file, err := s.writeClustersFile(clusters)
+		if err != nil {
+			return err
+		}
+		ray.note += ", in RAY_CLUSTERS_FILE " + file
+		env = append(env, "RAY_ADDRESS=", "RAY_CLUSTERS_FILE="+file)
 	} else {
 		env = append(env, "RAY_ADDRESS="+ray.url)
 	}
@@ -102,19 +107,9 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 			}
 		}
 	}
-	exited := make(chan *child, len(programs))
-	for _, p := range programs {
-		c, err := startChild(p.name, filepath.Join(binDir, p.binary),
-			append(env[:len(env):len(env)], "LISTEN_ADDRESS="+p.addr(opts.basePort)), s.out, exited)
-		if err != nil {
-			return err
-		}
-		s.children = append(s.children, c)
-	}
-	for i, p := range programs {
-		if err := s.children[i].proc.WaitReady(ctx, p.url(opts.basePort)+launcher.ReadinessPath, readyTimeout, readyPoll); err != nil {
-			return err
-		}
+	exited, err := s.startFunctions(ctx, binDir, env, opts.basePort)
+	if err != nil {
+		return err
 	}
 
 	tick, err := newReconcileTick(statusURL, cfg.APIToken, cfg.ReconcileInterval, s.log)
@@ -145,10 +140,41 @@ func (s *stack) up(ctx context.Context, cfg config.Config, opts options, environ
 		servers = append(servers, tracing)
 	}
 	printTable(os.Stdout, opts.basePort, servers, cfg.APIToken != "", cfg.ReconcileInterval)
-	select {
-	case <-ctx.Done():
-		return nil
-	case c := <-exited:
-		return fmt.Errorf("%w: %s (%s): %v", errChildExited, c.name, c.path, c.proc.Wait())
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case c := <-exited:
+			return fmt.Errorf("%w: %s (%s): %v", errChildExited, c.name, c.path, c.proc.Wait())
+		case <-s.reload:
+			// SIGHUP: the functions read their configuration again (RAY_CLUSTERS_FILE's draining
+			// flags), as a rollout after a ConfigMap change does.
+			s.log.Info("restarting the functions to read their configuration again")
+			s.stopFunctions()
+			if exited, err = s.startFunctions(ctx, binDir, env, opts.basePort); err != nil {
+				return err
+			}
+			s.log.Info("functions restarted", "count", len(s.children))
+		}
 	}
+}
+
+// startFunctions starts the programs with env and waits until each is ready; the channel receives
+// whichever of them exits.
+func (s *stack) startFunctions(ctx context.Context, binDir string, env []string, basePort int) (chan *child, error) {
+	exited := make(chan *child, len(programs))
+	for _, p := range programs {
+		c, err := startChild(p.name, filepath.Join(binDir, p.binary),
+			append(env[:len(env):len(env)], "LISTEN_ADDRESS="+p.addr(basePort)), s.out, exited)
+		if err != nil {
+			return nil, err
+		}
+		s.children = append(s.children, c)
+	}
+	for i, p := range programs {
+		if err := s.children[i].proc.WaitReady(ctx, p.url(basePort)+launcher.ReadinessPath, readyTimeout, readyPoll); err != nil {
+			return nil, err
+		}
+	}
+	return exited, nil
 }
