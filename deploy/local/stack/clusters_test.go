@@ -43,7 +43,7 @@ const (
 // one whole head is SIGKILLed while its runner holds attempts: every deliberation that got 202
 // must still complete, exactly once, on the other cluster after claim_idle_s.
 func TestStackOnTwoClusters(t *testing.T) {
-	t.Parallel()
+	// Not parallel: each two-cluster test starts two Ray heads, one test at a time.
 	root := repoRoot(t)
 	requireRay(t, root)
 	testenv.Require(t, "curl")

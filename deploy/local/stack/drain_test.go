@@ -43,7 +43,7 @@ var clustersFileLine = regexp.MustCompile(`RAY_CLUSTERS_FILE (\S+clusters\.json)
 // ConfigMap change does). The rest of A and a burst B then run on ray-1 only; what ray-2 held finishes on ray-2,
 // not handed back; every deliberation of A and B completes exactly once, in one attempt.
 func TestStackDrainsACluster(t *testing.T) {
-	t.Parallel()
+	// Not parallel: each two-cluster test starts two Ray heads, one test at a time.
 	root := repoRoot(t)
 	requireRay(t, root)
 	testenv.Require(t, "curl")
