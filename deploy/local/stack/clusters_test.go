@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +37,10 @@ const (
 	killBurst  = 40
 	// minHeldAtKill is how many attempts each consumer holds, at least, when one cluster is lost.
 	minHeldAtKill = 3
+	// clusterSlots is each runner's max_deliberations. A runner takes what it has room for, so
+	// one with room for a whole burst may take all of it (work goes where there is room, not
+	// evenly): each has room for less than half a burst here.
+	clusterSlots = 10
 )
 
 // TestStackOnTwoClusters is `RUN_RAY_CLUSTERS=2 make run` (issue 24): the launcher starts two
@@ -46,32 +52,8 @@ func TestStackOnTwoClusters(t *testing.T) {
 	// Not parallel: each two-cluster test starts two Ray heads, one test at a time.
 	root := repoRoot(t)
 	requireRay(t, root)
-	testenv.Require(t, "curl")
-	testenv.Require(t, "setsid")
-	bin := binDir(t, root)
-	model := modelserver.New(t)
-	redis := testenv.StartRedis(t)
-	tempDir := fmt.Sprintf("/tmp/rxheads-%d", os.Getpid())
-	heads := []map[string]string{
-		{"RAY_HEAD_PORT": clustersHeadPort, "RAY_DASHBOARD_PORT": clustersDashboardPort, "RAY_HEAD_TEMP_DIR": tempDir},
-		{"RAY_HEAD_PORT": "6396", "RAY_DASHBOARD_PORT": "8296", "RAY_HEAD_TEMP_DIR": tempDir + "-2"},
-	}
-	t.Cleanup(func() {
-		for _, h := range heads {
-			rayhead(t, root, h, "stop")
-			_ = os.RemoveAll(h["RAY_HEAD_TEMP_DIR"])
-		}
-	})
-	env := map[string]string{"API_TOKEN": token, "VLLM_URL_ALLOWLIST": model.URL(), "RECONCILE_INTERVAL": "2s",
-		"REDIS_URL": redis.URL(), "RUN_RAY_CLUSTERS": "2",
-		"RUN_RUNNER_ARGS": fmt.Sprintf(`{"claim_idle_s":%g,"heartbeat_s":%g}`, testClaimIdle.Seconds(), testHeartbeat.Seconds())}
-	for k, v := range heads[0] {
-		env[k] = v
-	}
-	start := time.Now()
-	l := startLauncher(t, filepath.Join(bin, "stack"), root, env, "-bin-dir", bin)
-	l.waitUp(t, 6*time.Minute)
-	t.Logf("stack with two clusters up in %s", time.Since(start).Round(time.Millisecond))
+	l, model, redis, heads := startTwoClusters(t, root, [2]string{clustersHeadPort, clustersDashboardPort}, "/tmp/rxheads",
+		fmt.Sprintf(`{"claim_idle_s":%g,"heartbeat_s":%g,"max_deliberations":%d}`, testClaimIdle.Seconds(), testHeartbeat.Seconds(), clusterSlots))
 	for i, name := range []string{"ray-1", "ray-2"} {
 		if !strings.Contains(l.out.String(), "Ray "+name) || !strings.Contains(l.out.String(), "http://127.0.0.1:"+heads[i]["RAY_DASHBOARD_PORT"]) {
 			t.Errorf("the table does not show %s on dashboard port %s", name, heads[i]["RAY_DASHBOARD_PORT"])
@@ -83,10 +65,11 @@ func TestStackOnTwoClusters(t *testing.T) {
 	rdb := redisClient(t, redis.URL())
 	keys := runnerqueue.NewKeys("rayexec")
 
-	// 1. A burst spreads over both clusters. Each head runs one replica, one consumer: two
-	// consumers that each held entries are two clusters that each took a share.
-	model.SetBehavior("m1", modelserver.Behavior{Answer: "share", Delay: 500 * time.Millisecond})
-	model.SetBehavior("m2", modelserver.Behavior{Answer: "share", Delay: 500 * time.Millisecond})
+	// 1. A burst larger than one runner's room spreads over both clusters. Each head runs one
+	// replica, one consumer: two consumers that each held entries are two clusters that each
+	// took a share.
+	model.SetBehavior("m1", modelserver.Behavior{Answer: "share", Delay: time.Second})
+	model.SetBehavior("m2", modelserver.Behavior{Answer: "share", Delay: time.Second})
 	owners := watchOwners(t, rdb, keys)
 	ids := burst(t, l, model, shareBurst)
 	waitCompleted(t, l, ids, 3*time.Minute)
@@ -384,4 +367,36 @@ func rayhead(t *testing.T, root string, env map[string]string, verb string) {
 		t.Errorf("rayhead.sh %s: %v\n%s", verb, err, out)
 	}
 	t.Logf("%s", strings.TrimSpace(string(out)))
+}
+
+// startTwoClusters is `RUN_RAY_CLUSTERS=2 make run` with the first head on ports (GCS, dashboard),
+// the second on the next ones, temp dirs under tempPrefix, and runnerArgs merged into both
+// runners' Serve args; the heads are stopped when the test ends.
+func startTwoClusters(t *testing.T, root string, ports [2]string, tempPrefix, runnerArgs string) (*stackProcess, *modelserver.Server, *testenv.Redis, []map[string]string) {
+	t.Helper()
+	testenv.Require(t, "curl")
+	testenv.Require(t, "setsid")
+	bin := binDir(t, root)
+	model := modelserver.New(t)
+	redis := testenv.StartRedis(t)
+	tempDir := fmt.Sprintf("%s-%d", tempPrefix, os.Getpid())
+	next := func(port string) string { n, _ := strconv.Atoi(port); return strconv.Itoa(n + 1) }
+	heads := []map[string]string{
+		{"RAY_HEAD_PORT": ports[0], "RAY_DASHBOARD_PORT": ports[1], "RAY_HEAD_TEMP_DIR": tempDir},
+		{"RAY_HEAD_PORT": next(ports[0]), "RAY_DASHBOARD_PORT": next(ports[1]), "RAY_HEAD_TEMP_DIR": tempDir + "-2"},
+	}
+	t.Cleanup(func() {
+		for _, h := range heads {
+			rayhead(t, root, h, "stop")
+			_ = os.RemoveAll(h["RAY_HEAD_TEMP_DIR"])
+		}
+	})
+	env := map[string]string{"API_TOKEN": token, "VLLM_URL_ALLOWLIST": model.URL(), "RECONCILE_INTERVAL": "2s",
+		"REDIS_URL": redis.URL(), "RUN_RAY_CLUSTERS": "2", "RUN_RUNNER_ARGS": runnerArgs}
+	maps.Copy(env, heads[0])
+	start := time.Now()
+	l := startLauncher(t, filepath.Join(bin, "stack"), root, env, "-bin-dir", bin)
+	l.waitUp(t, 6*time.Minute)
+	t.Logf("stack with two clusters up in %s", time.Since(start).Round(time.Millisecond))
+	return l, model, redis, heads
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/rayexecutor/functions/internal/fakes/modelserver"
-	"github.com/rayexecutor/functions/internal/testenv"
 	"github.com/rayexecutor/functions/shared/config"
 	"github.com/rayexecutor/functions/shared/runnerqueue"
 )
@@ -46,33 +44,10 @@ func TestStackDrainsACluster(t *testing.T) {
 	// Not parallel: each two-cluster test starts two Ray heads, one test at a time.
 	root := repoRoot(t)
 	requireRay(t, root)
-	testenv.Require(t, "curl")
-	testenv.Require(t, "setsid")
-	bin := binDir(t, root)
-	model := modelserver.New(t)
-	redis := testenv.StartRedis(t)
-	tempDir := fmt.Sprintf("/tmp/rxdrain-%d", os.Getpid())
-	heads := []map[string]string{
-		{"RAY_HEAD_PORT": drainHeadPort, "RAY_DASHBOARD_PORT": drainDashboardPort, "RAY_HEAD_TEMP_DIR": tempDir},
-		{"RAY_HEAD_PORT": "6398", "RAY_DASHBOARD_PORT": "8298", "RAY_HEAD_TEMP_DIR": tempDir + "-2"},
-	}
-	t.Cleanup(func() {
-		for _, h := range heads {
-			rayhead(t, root, h, "stop")
-			_ = os.RemoveAll(h["RAY_HEAD_TEMP_DIR"])
-		}
-	})
-	env := map[string]string{"API_TOKEN": token, "VLLM_URL_ALLOWLIST": model.URL(), "RECONCILE_INTERVAL": "2s",
-		"REDIS_URL": redis.URL(), "RUN_RAY_CLUSTERS": "2",
-		"RUN_RUNNER_ARGS": fmt.Sprintf(`{"claim_idle_s":%g,"heartbeat_s":%g,"max_deliberations":%d}`,
-			testClaimIdle.Seconds(), testHeartbeat.Seconds(), drainSlots)}
-	for k, v := range heads[0] {
-		env[k] = v
-	}
+	l, model, redis, _ := startTwoClusters(t, root, [2]string{drainHeadPort, drainDashboardPort}, "/tmp/rxdrain",
+		fmt.Sprintf(`{"claim_idle_s":%g,"heartbeat_s":%g,"max_deliberations":%d}`,
+			testClaimIdle.Seconds(), testHeartbeat.Seconds(), drainSlots))
 	start := time.Now()
-	l := startLauncher(t, filepath.Join(bin, "stack"), root, env, "-bin-dir", bin)
-	l.waitUp(t, 6*time.Minute)
-	t.Logf("stack with two clusters up in %s", time.Since(start).Round(time.Millisecond))
 	m := clustersFileLine.FindStringSubmatch(l.out.String())
 	if m == nil {
 		t.Fatal("the launcher names no RAY_CLUSTERS_FILE")
