@@ -4,10 +4,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 )
 
@@ -74,53 +72,12 @@ func (h *head) run(t *testing.T, verb string) string {
 	return string(out)
 }
 
-// kill SIGKILLs every process of the head at once, as a lost machine: those naming its temp dir
-// or working in it (the job drivers, in sessions of their own), its process group, and all their
-// descendants. It returns how many it killed.
-func (h *head) kill(t *testing.T) int {
+// kill SIGKILLs every process of the head at once, as a lost machine (`rayhead.sh kill`: its
+// process group, what names its temp dir, and all their descendants, the job drivers among them),
+// and returns the script's line saying how many it killed.
+func (h *head) kill(t *testing.T) string {
 	t.Helper()
-	pgid := -1
-	if b, err := os.ReadFile(filepath.Join(h.tempDir, "rayhead.pgid")); err == nil {
-		pgid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-	}
-	parent := map[int]int{}
-	mine := map[int]bool{}
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, dir := range dirs {
-		pid, err := strconv.Atoi(filepath.Base(dir))
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join(dir, "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...: comm may hold spaces, so read after the last ')'.
-		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		if len(fields) < 3 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(fields[1])
-		pgrp, _ := strconv.Atoi(fields[2])
-		parent[pid] = ppid
-		cmdline, _ := os.ReadFile(filepath.Join(dir, "cmdline"))
-		cwd, _ := os.Readlink(filepath.Join(dir, "cwd"))
-		if pgrp == pgid || strings.Contains(string(cmdline), h.tempDir) || strings.HasPrefix(cwd, h.tempDir) {
-			mine[pid] = true
-		}
-	}
-	for grew := true; grew; {
-		grew = false
-		for pid, pp := range parent {
-			if !mine[pid] && mine[pp] {
-				mine[pid], grew = true, true
-			}
-		}
-	}
-	for pid := range mine {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-	return len(mine)
+	return strings.TrimSpace(h.run(t, "kill"))
 }
 
 // twoHeads starts the two heads of RAY_TEST_ROUTER_HEADS at once.

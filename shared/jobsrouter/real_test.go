@@ -70,7 +70,7 @@ func TestTwoRealHeadsShareABurstAndSurviveLosingOne(t *testing.T) {
 		t.Fatalf("%d of %d deliberations on ray-2: the burst was not shared", len(onTwo), n)
 	}
 	killed := time.Now()
-	t.Logf("burst shared: %d on ray-1, %d on ray-2, all running %s after the first execute; SIGKILL of ray-2 (%d processes)",
+	t.Logf("burst shared: %d on ray-1, %d on ray-2, all running %s after the first execute; SIGKILL of ray-2: %s",
 		n-len(onTwo), len(onTwo), killed.Sub(start).Round(time.Millisecond), heads[1].kill(t))
 
 	var polls sync.WaitGroup
